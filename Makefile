@@ -1,0 +1,43 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both install what is missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HTMX   := duely/web/static/vendor/htmx.min.js
+# Tests also run against PostgreSQL when a server answers here (or DUELY_TEST_POSTGRES_URL is set).
+TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+
+.PHONY: install run test lint bench clean
+
+install: $(STAMP) $(HTMX)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "duely needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(HTMX): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	mkdir -p $(dir $@)
+	cp node_modules/htmx.org/dist/htmx.min.js $@
+
+run: install
+	$(BIN)/duely up
+
+test: install
+	@if [ -z "$$DUELY_TEST_POSTGRES_URL" ] && $(BIN)/python -c 'import socket; socket.create_connection(("127.0.0.1", 5432), 1)' 2>/dev/null; then \
+		export DUELY_TEST_POSTGRES_URL=$(TEST_POSTGRES_URL); \
+	fi; \
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) node_modules $(HTMX) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""duely's benchmarks (`make bench`): each figure printed beside a bare baseline."""

@@ -1,0 +1,3 @@
+from duely.cli import main
+
+main()

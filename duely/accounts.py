@@ -1,0 +1,97 @@
+"""Organisations and users: created by the CLI, the demo seed and the tests alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from duely.db import make_sync_engine
+from duely.models import Organisation, Role, User
+from duely.security import hash_password
+
+DEMO_ORGANISATION = "Demo Trading Ltd"
+
+
+@dataclass
+class CreatedUser:
+    user_id: int
+    organisation_id: int
+    created: bool
+
+
+def ensure_user(
+    session: Session,
+    organisation: Organisation,
+    email: str,
+    password: str,
+    role: Role,
+    name: str = "",
+) -> CreatedUser:
+    """Create the user unless that email exists; an existing user is left untouched."""
+    email = email.strip().lower()
+    existing = session.exec(select(User).where(User.email == email)).first()
+    if existing:
+        return CreatedUser(existing.id, existing.organisation_id, created=False)
+    user = User(
+        organisation_id=organisation.id,
+        email=email,
+        name=name,
+        role=role,
+        password_hash=hash_password(password),
+    )
+    session.add(user)
+    session.flush()
+    return CreatedUser(user.id, organisation.id, created=True)
+
+
+def ensure_organisation(session: Session, name: str, **settings) -> Organisation:
+    organisation = session.exec(select(Organisation).where(Organisation.name == name)).first()
+    if organisation is None:
+        organisation = Organisation(name=name, **settings)
+        session.add(organisation)
+        session.flush()
+    return organisation
+
+
+def create_user(
+    database_url: str, email: str, password: str, role: Role, organisation_name: str
+) -> CreatedUser:
+    engine = make_sync_engine(database_url)
+    try:
+        with Session(engine) as session:
+            organisation = ensure_organisation(session, organisation_name)
+            result = ensure_user(session, organisation, email, password, role)
+            session.commit()
+            return result
+    finally:
+        engine.dispose()
+
+
+def seed_demo(database_url: str, email: str, password: str) -> int:
+    """The demo organisation with an admin, a collector and a viewer; safe to run again."""
+    engine = make_sync_engine(database_url)
+    try:
+        with Session(engine) as session:
+            organisation = ensure_organisation(
+                session,
+                DEMO_ORGANISATION,
+                country="GB",
+                timezone="Europe/London",
+                base_currency="GBP",
+            )
+            ensure_user(session, organisation, email, password, Role.ADMIN, "Demo Admin")
+            local, _, domain = email.partition("@")
+            for role in (Role.COLLECTOR, Role.VIEWER):
+                ensure_user(
+                    session,
+                    organisation,
+                    f"{role.value}@{domain}",
+                    password,
+                    role,
+                    f"Demo {role.value.title()}",
+                )
+            session.commit()
+            return organisation.id
+    finally:
+        engine.dispose()

@@ -1,0 +1,1 @@
+"""Thin Temporal activities: call an integration or the database, store the result."""

@@ -1,0 +1,84 @@
+"""Database engines and sessions for SQLite (embedded) and PostgreSQL (production).
+
+One URL configures both the async engine the app uses and the sync engine migrations use:
+SQLite goes through aiosqlite / pysqlite, PostgreSQL through psycopg 3 (which speaks both).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import create_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
+_SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
+
+
+def _with_driver(url: str, drivers: dict[str, str]) -> URL:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in drivers:
+        raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
+    return parsed.set(drivername=drivers[backend])
+
+
+def async_url(url: str) -> URL:
+    return _with_driver(url, _ASYNC_DRIVERS)
+
+
+def sync_url(url: str) -> URL:
+    return _with_driver(url, _SYNC_DRIVERS)
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    # Web and worker are separate processes on one file: WAL lets readers run beside the
+    # writer and busy_timeout makes a writer wait instead of failing with "database is locked".
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+def _ensure_sqlite_dir(url: URL) -> None:
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_sync_engine(url: str) -> Engine:
+    target = sync_url(url)
+    _ensure_sqlite_dir(target)
+    engine = create_engine(target)
+    if target.get_backend_name() == "sqlite":
+        _tune_sqlite(engine)
+    return engine
+
+
+class Database:
+    """The app's async engine and a factory of sessions bound to it."""
+
+    def __init__(self, url: str) -> None:
+        target = async_url(url)
+        _ensure_sqlite_dir(target)
+        self.engine: AsyncEngine = create_async_engine(target, pool_pre_ping=True)
+        if target.get_backend_name() == "sqlite":
+            _tune_sqlite(self.engine.sync_engine)
+        self._sessions = async_sessionmaker(
+            self.engine, class_=AsyncSession, expire_on_commit=False
+        )
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session:
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

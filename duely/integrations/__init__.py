@@ -1,0 +1,1 @@
+"""Clients of external systems (ledgers, Stripe, mail). They know nothing of Temporal."""

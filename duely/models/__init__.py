@@ -1,0 +1,56 @@
+"""duely's domain as SQLModel tables (DESIGN section 2). Import from here."""
+
+from duely.models.base import UTCDateTime, utcnow
+from duely.models.chasing import (
+    Channel,
+    Event,
+    Message,
+    MessageStatus,
+    Schedule,
+    ScheduleStep,
+    Template,
+)
+from duely.models.ledger import (
+    Connection,
+    ConnectionStatus,
+    Contact,
+    ContactKind,
+    Customer,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentSource,
+    PaymentStatus,
+    Provider,
+)
+from duely.models.organisation import ApiToken, ChaseMode, Organisation, Role, User
+from duely.models.webhooks import WebhookEvent
+
+__all__ = [
+    "ApiToken",
+    "Channel",
+    "ChaseMode",
+    "Connection",
+    "ConnectionStatus",
+    "Contact",
+    "ContactKind",
+    "Customer",
+    "Event",
+    "Invoice",
+    "InvoiceStatus",
+    "Message",
+    "MessageStatus",
+    "Organisation",
+    "Payment",
+    "PaymentSource",
+    "PaymentStatus",
+    "Provider",
+    "Role",
+    "Schedule",
+    "ScheduleStep",
+    "Template",
+    "UTCDateTime",
+    "User",
+    "WebhookEvent",
+    "utcnow",
+]

@@ -1,0 +1,89 @@
+"""How duely chases: schedules of steps, message templates, the outbox and the timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Field
+
+from duely.models.base import OrgScoped, optional_timestamp, timestamp
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    CALL_TASK = "call_task"
+
+
+class MessageStatus(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Schedule(OrgScoped, table=True):
+    __tablename__ = "schedules"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    is_default: bool = Field(default=False)
+    created_at: datetime = timestamp()
+
+
+class Template(OrgScoped, table=True):
+    __tablename__ = "templates"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    tone: str = Field(default="friendly", max_length=32)
+    subject: str = Field(default="", max_length=500)
+    body: str = Field(default="")
+    created_at: datetime = timestamp()
+
+
+class ScheduleStep(OrgScoped, table=True):
+    __tablename__ = "schedule_steps"
+
+    id: int | None = Field(default=None, primary_key=True)
+    schedule_id: int = Field(foreign_key="schedules.id", index=True, ondelete="CASCADE")
+    position: int = Field(default=0)
+    offset_days: int = Field(default=0)
+    """Days from the due date; negative sends before the invoice is due."""
+    channel: str = Field(default=Channel.EMAIL, max_length=16)
+    template_id: int | None = Field(default=None, foreign_key="templates.id")
+    recipient_kind: str = Field(default="normal", max_length=16)
+    repeat_every_days: int | None = None
+    repeat_max_times: int | None = None
+
+
+class Message(OrgScoped, table=True):
+    """The outbox: every email, SMS or call task duely produced, as rendered."""
+
+    __tablename__ = "messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int | None = Field(default=None, foreign_key="customers.id", index=True)
+    channel: str = Field(default=Channel.EMAIL, max_length=16)
+    unique_key: str = Field(max_length=200, unique=True)
+    """Business key of the send (customer + day + step); a crash can never send it twice."""
+    recipients: str = Field(default="")
+    subject: str = Field(default="", max_length=500)
+    body: str = Field(default="")
+    status: str = Field(default=MessageStatus.QUEUED, max_length=16, index=True)
+    error: str = Field(default="")
+    created_at: datetime = timestamp()
+    sent_at: datetime | None = optional_timestamp()
+
+
+class Event(OrgScoped, table=True):
+    """One line on an invoice's timeline."""
+
+    __tablename__ = "events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    invoice_id: int = Field(foreign_key="invoices.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=50)
+    detail: str = Field(default="")
+    occurred_at: datetime = timestamp(index=True)

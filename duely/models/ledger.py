@@ -1,0 +1,142 @@
+"""What duely mirrors from the accounting system: connections, customers, invoices, payments."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field
+
+from duely.models.base import OrgScoped, money, optional_timestamp, timestamp
+
+
+class Provider(StrEnum):
+    XERO = "xero"
+    QUICKBOOKS = "quickbooks"
+    ACCOUNTSIQ = "accountsiq"
+    CSV = "csv"
+
+
+class ConnectionStatus(StrEnum):
+    CONNECTED = "connected"
+    NEEDS_RECONNECT = "needs_reconnect"
+    ERROR = "error"
+
+
+class ContactKind(StrEnum):
+    NORMAL = "normal"
+    ESCALATED = "escalated"
+
+
+class InvoiceStatus(StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    PAID = "paid"
+    VOIDED = "voided"
+
+
+class PaymentSource(StrEnum):
+    STRIPE = "stripe"
+    LEDGER = "ledger"
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "pending"
+    RECORDED = "recorded"
+    UNMATCHED = "unmatched"
+    REFUNDED = "refunded"
+
+
+class Connection(OrgScoped, table=True):
+    """One organisation's link to one ledger tenant (Xero tenant, QuickBooks realm, ...)."""
+
+    __tablename__ = "connections"
+    __table_args__ = (UniqueConstraint("organisation_id", "provider", "external_tenant_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=16)
+    external_tenant_id: str = Field(max_length=100)
+    tenant_name: str = Field(default="", max_length=200)
+    region: str = Field(default="", max_length=32)
+    access_token_encrypted: str = Field(default="")
+    """Fernet ciphertext; tokens never sit in the database in clear."""
+    refresh_token_encrypted: str = Field(default="")
+    token_expires_at: datetime | None = optional_timestamp()
+    status: str = Field(default=ConnectionStatus.CONNECTED, max_length=20)
+    sync_watermark: datetime | None = optional_timestamp()
+    last_success_at: datetime | None = optional_timestamp()
+    last_error: str = Field(default="")
+    created_at: datetime = timestamp()
+
+
+class Customer(OrgScoped, table=True):
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("organisation_id", "connection_id", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    connection_id: int | None = Field(default=None, foreign_key="connections.id", index=True)
+    external_id: str = Field(max_length=100)
+    name: str = Field(max_length=300, index=True)
+    chasing_enabled: bool = Field(default=True)
+    opted_out_at: datetime | None = optional_timestamp()
+    schedule_id: int | None = Field(default=None, foreign_key="schedules.id")
+    timezone: str = Field(default="", max_length=64)
+    """Overrides the organisation's zone for send times when set."""
+    average_days_to_pay: int | None = Field(default=None)
+    source_updated_at: datetime | None = optional_timestamp()
+    created_at: datetime = timestamp()
+
+
+class Contact(OrgScoped, table=True):
+    __tablename__ = "contacts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id", index=True, ondelete="CASCADE")
+    first_name: str = Field(default="", max_length=200)
+    last_name: str = Field(default="", max_length=200)
+    email: str = Field(default="", max_length=320)
+    phone: str = Field(default="", max_length=50)
+    kind: str = Field(default=ContactKind.NORMAL, max_length=16)
+
+
+class Invoice(OrgScoped, table=True):
+    __tablename__ = "invoices"
+    __table_args__ = (UniqueConstraint("organisation_id", "connection_id", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    connection_id: int | None = Field(default=None, foreign_key="connections.id", index=True)
+    customer_id: int = Field(foreign_key="customers.id", index=True)
+    external_id: str = Field(max_length=100)
+    number: str = Field(default="", max_length=100, index=True)
+    issue_date: date
+    due_date: date = Field(index=True)
+    currency: str = Field(max_length=3)
+    total: int = money()
+    amount_due: int = money()
+    status: str = Field(default=InvoiceStatus.OPEN, max_length=16, index=True)
+    expected_payment_date: date | None = None
+    disputed: bool = Field(default=False)
+    chasing_enabled: bool = Field(default=True)
+    chase_state: str = Field(default="", max_length=32)
+    """Mirror of the chase workflow's state, for lists and the dashboard."""
+    workflow_id: str = Field(default="", max_length=200)
+    source_updated_at: datetime | None = optional_timestamp()
+    created_at: datetime = timestamp()
+
+
+class Payment(OrgScoped, table=True):
+    __tablename__ = "payments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    invoice_id: int | None = Field(default=None, foreign_key="invoices.id", index=True)
+    amount: int = money()
+    currency: str = Field(max_length=3)
+    source: str = Field(max_length=16)
+    external_id: str = Field(default="", max_length=200, index=True)
+    """The payment's id at its source (Stripe PaymentIntent, ledger payment)."""
+    ledger_payment_id: str = Field(default="", max_length=200)
+    status: str = Field(default=PaymentStatus.PENDING, max_length=16, index=True)
+    reason: str = Field(default="")
+    """Why a payment is unmatched, in words a person can act on."""
+    created_at: datetime = timestamp()

@@ -1,0 +1,64 @@
+"""Tenants, the people who use duely, and their API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+from duely.models.base import OrgScoped, optional_timestamp, timestamp
+
+
+class ChaseMode(StrEnum):
+    ALL = "all"
+    SELECTED = "selected"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    COLLECTOR = "collector"
+    VIEWER = "viewer"
+
+
+class Organisation(SQLModel, table=True):
+    __tablename__ = "organisations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    country: str = Field(default="GB", max_length=2)
+    """ISO 3166 alpha-2; picks the public holidays that the send window skips."""
+    timezone: str = Field(default="Europe/London", max_length=64)
+    base_currency: str = Field(default="GBP", max_length=3)
+    send_window_start: time = Field(default=time(9, 0))
+    send_window_end: time = Field(default=time(17, 0))
+    chase_mode: str = Field(default=ChaseMode.ALL, max_length=16)
+    """Chase every customer, or only customers someone switched on."""
+    sender_name: str = Field(default="", max_length=200)
+    """Signature on reminders; empty means the organisation's name."""
+    created_at: datetime = timestamp()
+
+
+class User(OrgScoped, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True, index=True)
+    name: str = Field(default="", max_length=200)
+    password_hash: str = Field(max_length=200)
+    role: str = Field(default=Role.VIEWER, max_length=16)
+    created_at: datetime = timestamp()
+    last_login_at: datetime | None = optional_timestamp()
+
+
+class ApiToken(OrgScoped, table=True):
+    """A bearer token for the JSON API. Only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    created_at: datetime = timestamp()
+    expires_at: datetime = timestamp()
+    last_used_at: datetime | None = optional_timestamp()

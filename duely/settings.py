@@ -1,0 +1,91 @@
+"""Configuration from `DUELY_*` environment variables.
+
+Every default serves the embedded stack that `duely up` starts on one machine; production
+overrides them (see docker-compose.yml). Secrets never have a baked-in default: the secret key
+is generated once into the data directory when it is not given.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DUELY_", extra="ignore")
+
+    home: Path = Path(".duely")
+    """Data directory of the embedded stack: SQLite file, Temporal's store, generated secret."""
+
+    database_url: str = ""
+    """`sqlite:///path` or `postgresql://user@host/db`; empty means SQLite in the home."""
+
+    secret_key: str = ""
+    """Signs sessions, CSRF tokens and portal links; encrypts ledger tokens at rest."""
+
+    public_url: str = "http://127.0.0.1:8000"
+    """Where people reach the web app: used in links inside emails and OAuth redirects."""
+
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+
+    temporal_address: str = "127.0.0.1:7233"
+    """Temporal frontend. When set explicitly, `duely up` uses it instead of starting one."""
+
+    temporal_dev_port: int = 7233
+    """gRPC port of the dev server that `duely up` starts when no address is set."""
+
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "duely"
+    temporal_ui_port: int = 8233
+    """Port of the dev server's web UI that `duely up` starts (the operators' console)."""
+
+    temporal_ui_url: str = ""
+    """Link to the Temporal UI shown to operators; empty means the dev server's UI."""
+
+    smtp_url: str = ""
+    """`smtp://user:pass@host:port` or `smtps://...`; empty keeps mail in the in-app outbox only."""
+
+    cookie_secure: bool = False
+    """Set in production behind HTTPS so session and CSRF cookies never travel in clear."""
+
+    session_max_age_seconds: int = 14 * 24 * 3600
+    api_token_ttl_seconds: int = 30 * 24 * 3600
+
+    demo_email: str = "demo@duely.local"
+    demo_password: str = Field(default="duely-demo", repr=False)
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'duely.db').resolve()}"
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        return _secret_from_file(self.home / "secret_key")
+
+    @property
+    def resolved_temporal_ui_url(self) -> str:
+        return self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}"
+
+    def explicitly_set(self, field: str) -> bool:
+        """True when the value came from the environment rather than a default."""
+        return field in self.model_fields_set
+
+
+def _secret_from_file(path: Path) -> str:
+    """Read the generated secret, creating it once with owner-only permissions."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(key)
+    return key

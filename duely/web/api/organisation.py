@@ -1,0 +1,42 @@
+"""`/api/v1/organisation`: the caller's organisation settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, patch
+from litestar.exceptions import ValidationException
+from litestar.params import JSONBody
+from pydantic import ValidationError
+
+from duely.web.auth import requires_admin
+from duely.web.deps import DbSession, get_organisation
+from duely.web.organisation_settings import OrganisationSettings, error_messages
+
+
+class OrganisationController(Controller):
+    path = "/organisation"
+    tags = ["organisation"]
+
+    @get("/")
+    async def show(self, request: Request, db_session: DbSession) -> OrganisationSettings:
+        return OrganisationSettings.of(
+            await get_organisation(db_session, request.user.organisation_id)
+        )
+
+    @patch("/", guards=[requires_admin])
+    async def update(
+        self, request: Request, db_session: DbSession, data: JSONBody[dict[str, Any]]
+    ) -> OrganisationSettings:
+        """Change some settings; fields left out keep their value."""
+        organisation = await get_organisation(db_session, request.user.organisation_id)
+        merged = OrganisationSettings.of(organisation).model_dump() | data
+        try:
+            cleaned = OrganisationSettings.model_validate(merged)
+        except ValidationError as error:
+            raise ValidationException(
+                "Invalid organisation settings.", extra=error_messages(error)
+            ) from error
+        cleaned.apply_to(organisation)
+        await db_session.commit()
+        return cleaned

