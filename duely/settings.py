@@ -7,6 +7,7 @@ is generated once into the data directory when it is not given.
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -80,12 +81,37 @@ class Settings(BaseSettings):
         return field in self.model_fields_set
 
 
+MIN_SECRET_LENGTH = 32
+
+
 def _secret_from_file(path: Path) -> str:
-    """Read the generated secret, creating it once with owner-only permissions."""
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    path.touch(mode=0o600)
-    path.write_text(key)
+    """Read the generated secret, creating it once (owner-only) if it does not exist."""
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        key = _create_secret(path)
+    if len(key) < MIN_SECRET_LENGTH:
+        raise RuntimeError(
+            f"{path} holds no usable secret key: set DUELY_SECRET_KEY, or delete the file to "
+            "generate a new one (sessions end and stored ledger tokens can no longer be read)"
+        )
     return key
+
+
+def _create_secret(path: Path) -> str:
+    # Written whole to a private file, then linked into place: a reader never sees a partial
+    # key, and when two processes race, the first link wins and both use that key.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    descriptor = os.open(draft, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    with os.fdopen(descriptor, "w") as draft_file:
+        draft_file.write(secrets.token_urlsafe(48))
+        draft_file.flush()
+        os.fsync(draft_file.fileno())
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(draft)
+    return path.read_text().strip()

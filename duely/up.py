@@ -125,6 +125,16 @@ def _banner(settings: Settings, web_url: str, demo: bool) -> str:
 
 
 def run_stack(settings: Settings, demo: bool = True) -> int:
+    stopping = False
+
+    def request_stop(*_) -> None:
+        nonlocal stopping
+        stopping = True
+
+    # Installed first, so Ctrl-C at any moment stops cleanly instead of with a traceback.
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
     settings.home.mkdir(parents=True, exist_ok=True)
     # Children read the same secret file; creating it here first means they can't race on it.
     os.environ.setdefault("DUELY_SECRET_KEY", settings.resolved_secret_key)
@@ -132,32 +142,23 @@ def run_stack(settings: Settings, demo: bool = True) -> int:
     if demo:
         seed_demo(settings.resolved_database_url, settings.demo_email, settings.demo_password)
 
-    if not settings.explicitly_set("temporal_address"):
+    start_temporal = not settings.explicitly_set("temporal_address")
+    if start_temporal:
         # Children must reach the dev server we start, on whichever port it was given.
         address = f"127.0.0.1:{settings.temporal_dev_port}"
         os.environ["DUELY_TEMPORAL_ADDRESS"] = address
         settings = settings.model_copy(update={"temporal_address": address})
-        start_temporal = True
-    else:
-        start_temporal = False
 
     stack = Stack()
-    stopping = False
-
-    def request_stop(*_) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
     web_url = f"http://{settings.web_host}:{settings.web_port}"
     try:
-        if start_temporal:
+        if start_temporal and not stopping:
             stack.start("temporal", temporal_dev_server_command(settings))
-            stack.wait_until(lambda: _port_open(settings.temporal_address), "Temporal")
-        stack.start("worker", [sys.executable, "-m", "duely", "worker"])
-        stack.start("web", [sys.executable, "-m", "duely", "web"])
-        stack.wait_until(lambda: stopping or _web_answers(web_url), "the web app")
+            stack.wait_until(lambda: stopping or _port_open(settings.temporal_address), "Temporal")
+        if not stopping:
+            stack.start("worker", [sys.executable, "-m", "duely", "worker"])
+            stack.start("web", [sys.executable, "-m", "duely", "web"])
+            stack.wait_until(lambda: stopping or _web_answers(web_url), "the web app")
         if not stopping:
             print(_banner(settings, web_url, demo), flush=True)
         while not stopping:

@@ -80,3 +80,13 @@ async def test_an_htmx_post_with_a_forged_header_is_rejected(client, org_a):
 async def test_login_form_itself_needs_the_csrf_token(client, org_a):
     response = await client.post("/login", data={"email": org_a.admin, "password": PASSWORD})
     assert response.status_code == 403
+
+
+async def test_password_guessing_is_throttled(client, org_a):
+    page = await client.get("/login")
+    form = {"email": org_a.admin, "password": "guess", "_csrf_token": csrf_from(page.text)}
+    statuses = [(await client.post("/login", data=form)).status_code for _ in range(20)]
+    assert statuses == [400] * 20
+    assert (await client.post("/login", data=form)).status_code == 429
+    token = await client.post("/api/v1/auth/token", json={"email": org_a.admin, "password": "x"})
+    assert token.status_code == 429

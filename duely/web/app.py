@@ -17,6 +17,7 @@ from litestar.exceptions import (
     PermissionDeniedException,
 )
 from litestar.middleware import DefineMiddleware
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -49,6 +50,13 @@ STATIC_DIR = PACKAGE_DIR / "web" / "static"
 PUBLIC_PATHS = ["^/static/", "^/schema", "^/webhooks/", "^/pay/"]
 # Webhooks are verified by their signatures; the API authenticates by bearer token only.
 CSRF_EXEMPT_PATHS = [f"^{API_PREFIX}", "^/webhooks/"]
+# Password guessing is slowed per client address on the two endpoints that take a password.
+PASSWORD_ENDPOINTS = {"/login", "/api/v1/auth/token"}
+PASSWORD_ATTEMPTS_PER_MINUTE = 20
+
+
+def _is_password_attempt(request: Request) -> bool:
+    return request.method == "POST" and request.url.path in PASSWORD_ENDPOINTS
 
 
 def _is_api(request: Request) -> bool:
@@ -114,6 +122,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[HTMXPlugin()],
         request_class=HTMXRequest,
         middleware=[
+            RateLimitConfig(
+                rate_limit=("minute", PASSWORD_ATTEMPTS_PER_MINUTE),
+                check_throttle_handler=_is_password_attempt,
+            ).middleware,
             session_config.middleware,
             DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS),
         ],
