@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HTMX   := duely/web/static/vendor/htmx.min.js
+# Browser tests drive Debian's Chromium (Playwright never downloads a browser of its own).
+CHROMIUM := /usr/bin/chromium
 # Tests also run against PostgreSQL when a server answers here (or DUELY_TEST_POSTGRES_URL is set).
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
@@ -26,7 +28,10 @@ $(HTMX): package.json package-lock.json
 run: install
 	$(BIN)/duely up
 
-test: install
+$(CHROMIUM):
+	-apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: install $(CHROMIUM)
 	@if [ -z "$$DUELY_TEST_POSTGRES_URL" ] && $(BIN)/python -c 'import socket; socket.create_connection(("127.0.0.1", 5432), 1)' 2>/dev/null; then \
 		export DUELY_TEST_POSTGRES_URL=$(TEST_POSTGRES_URL); \
 	fi; \
