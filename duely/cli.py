@@ -40,6 +40,20 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> None:
     )
 
 
+def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from duely.sandbox.app import create_sandbox_app
+    from duely.sandbox.xero.sandbox import XeroSandbox
+
+    xero = XeroSandbox.with_demo(
+        snapshot_path=settings.home / "sandbox" / "xero.json", web_url=settings.public_url
+    )
+    uvicorn.run(
+        create_sandbox_app(xero), host="127.0.0.1", port=settings.sandbox_port, log_level="warning"
+    )
+
+
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
     from duely.worker import main
 
@@ -90,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     web.set_defaults(run=cmd_web)
 
     commands.add_parser("worker", help="run the Temporal worker").set_defaults(run=cmd_worker)
+    commands.add_parser(
+        "sandbox", help="serve the ledger sandboxes (emulated Xero) with the demo organisation"
+    ).set_defaults(run=cmd_sandbox)
     commands.add_parser("migrate", help="upgrade the database schema").set_defaults(run=cmd_migrate)
 
     createuser = commands.add_parser("createuser", help="add a user (password read from stdin)")
@@ -110,4 +127,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # One line per HTTP call drowns what matters; failures still surface as errors.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     args.run(Settings(), args)

@@ -12,7 +12,7 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -57,8 +57,37 @@ class Settings(BaseSettings):
     session_max_age_seconds: int = 14 * 24 * 3600
     api_token_ttl_seconds: int = 30 * 24 * 3600
 
+    sandbox_port: int = 8100
+    """Where `duely up` serves the ledger sandboxes (emulated Xero, QuickBooks, AccountsIQ)."""
+
+    xero_client_id: str = "duely-demo"
+    xero_client_secret: str = Field(default="duely-demo-secret", repr=False)
+    """The defaults are the sandbox's demo app; production sets the Xero app's credentials."""
+    xero_webhook_key: str = Field(default="duely-demo-webhook-key", repr=False)
+    xero_login_url: str = ""
+    xero_identity_url: str = ""
+    xero_api_url: str = ""
+    """Empty means the sandbox. Real Xero: https://login.xero.com, https://identity.xero.com,
+    https://api.xero.com."""
+    xero_calls_per_minute: int = 55
+    xero_concurrent_calls: int = 4
+    """Kept under Xero's 60/min and 5 in flight, leaving room for the connect flow."""
+
+    sync_interval_minutes: int = 15
+    full_reconcile_hours: int = 24
+    """An incremental sync misses some edits (Xero: DueDate-only changes); a periodic full
+    pass catches them."""
+
     demo_email: str = "demo@duely.local"
     demo_password: str = Field(default="duely-demo", repr=False)
+
+    @model_validator(mode="after")
+    def _xero_defaults_to_the_sandbox(self) -> Settings:
+        sandbox = f"http://127.0.0.1:{self.sandbox_port}/xero"
+        self.xero_login_url = self.xero_login_url or sandbox
+        self.xero_identity_url = self.xero_identity_url or f"{sandbox}/identity"
+        self.xero_api_url = self.xero_api_url or sandbox
+        return self
 
     @cached_property
     def resolved_database_url(self) -> str:

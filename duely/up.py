@@ -6,6 +6,7 @@ app run as child processes; if any of them dies, or on Ctrl-C / SIGTERM, every c
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from duely.accounts import seed_demo
+from duely.demo import connect_demo_ledger
 from duely.migrate import upgrade
 from duely.settings import Settings
 from duely.workflows.names import search_attribute_cli_flags
@@ -117,6 +119,7 @@ def _banner(settings: Settings, web_url: str, demo: bool) -> str:
         f"  web app        {web_url}",
         f"  Temporal UI    {settings.resolved_temporal_ui_url}",
         f"  Temporal gRPC  {settings.temporal_address}  namespace {settings.temporal_namespace}",
+        f"  sandboxes      http://127.0.0.1:{settings.sandbox_port}/xero  (emulated Xero)",
         f"  data           {settings.home.resolve()}",
     ]
     if demo:
@@ -155,6 +158,12 @@ def run_stack(settings: Settings, demo: bool = True) -> int:
         if start_temporal and not stopping:
             stack.start("temporal", temporal_dev_server_command(settings))
             stack.wait_until(lambda: stopping or _port_open(settings.temporal_address), "Temporal")
+        sandbox = f"127.0.0.1:{settings.sandbox_port}"
+        if not stopping:
+            stack.start("sandbox", [sys.executable, "-m", "duely", "sandbox"])
+            stack.wait_until(lambda: stopping or _port_open(sandbox), "the ledger sandbox")
+        if demo and not stopping and asyncio.run(connect_demo_ledger(settings)):
+            print("duely: demo organisation connected to the sandbox's demo Xero", flush=True)
         if not stopping:
             stack.start("worker", [sys.executable, "-m", "duely", "worker"])
             stack.start("web", [sys.executable, "-m", "duely", "web"])

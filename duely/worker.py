@@ -10,7 +10,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from duely.activities.health import HealthActivities
+from duely.activities.sync import LedgerSyncActivities
 from duely.db import Database
+from duely.integrations.ledgers.connections import Ledgers
 from duely.settings import Settings
 from duely.temporal_client import connect_with_retry
 from duely.workflows import ALL_WORKFLOWS
@@ -18,21 +20,31 @@ from duely.workflows import ALL_WORKFLOWS
 log = logging.getLogger(__name__)
 
 
-def build_worker(client: Client, settings: Settings, db: Database) -> Worker:
+def build_worker(client: Client, settings: Settings, db: Database, ledgers: Ledgers) -> Worker:
     """Activities are built once here with their clients injected; tests build the same."""
     health = HealthActivities(db)
+    sync = LedgerSyncActivities(settings, db, ledgers)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=ALL_WORKFLOWS,
-        activities=[health.check_database],
+        activities=[
+            health.check_database,
+            sync.begin_sync,
+            sync.sync_contacts,
+            sync.sync_invoices,
+            sync.sync_missing_contacts,
+            sync.finish_sync,
+            sync.fail_sync,
+        ],
     )
 
 
 async def run_worker(settings: Settings) -> None:
     db = Database(settings.resolved_database_url)
+    ledgers = Ledgers(settings, db)
     client = await connect_with_retry(settings)
-    worker = build_worker(client, settings, db)
+    worker = build_worker(client, settings, db, ledgers)
     log.info(
         "worker polling task queue %r on %s",
         settings.temporal_task_queue,
@@ -46,6 +58,7 @@ async def run_worker(settings: Settings) -> None:
         async with worker:
             await stop.wait()
     finally:
+        await ledgers.aclose()
         await db.dispose()
 
 

@@ -7,6 +7,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 
 from duely.db import Database
+from duely.integrations.ledgers.connections import Ledgers
 from duely.web.app import create_app
 from duely.worker import build_worker
 from duely.workflows.health import HealthCheckWorkflow
@@ -24,7 +25,7 @@ async def _health_check(client, settings):
 async def _run_health_check(env, settings):
     db = Database(settings.resolved_database_url)
     try:
-        async with build_worker(env.client, settings, db):
+        async with build_worker(env.client, settings, db, Ledgers(settings, db)):
             return await _health_check(env.client, settings)
     finally:
         await db.dispose()
@@ -58,7 +59,7 @@ async def test_healthz_reports_temporal_and_a_polling_worker(dev_server_env, set
     async with AsyncTestClient(app=create_app(settings)) as client:
         idle = (await client.get("/healthz")).json()
         assert idle["database"]["ok"] and idle["temporal"]["ok"]
-        async with build_worker(dev_server_env.client, settings, db):
+        async with build_worker(dev_server_env.client, settings, db, Ledgers(settings, db)):
             await _health_check(dev_server_env.client, settings)  # the worker has polled
             busy = await client.get("/healthz")
     await db.dispose()

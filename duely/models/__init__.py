@@ -22,6 +22,8 @@ from duely.models.ledger import (
     PaymentSource,
     PaymentStatus,
     Provider,
+    SyncRun,
+    SyncStatus,
 )
 from duely.models.organisation import ApiToken, ChaseMode, Organisation, Role, User
 from duely.models.webhooks import WebhookEvent
@@ -47,6 +49,8 @@ __all__ = [
     "Provider",
     "Role",
     "Schedule",
+    "SyncRun",
+    "SyncStatus",
     "ScheduleStep",
     "Template",
     "UTCDateTime",

@@ -65,9 +65,39 @@ class Connection(OrgScoped, table=True):
     token_expires_at: datetime | None = optional_timestamp()
     status: str = Field(default=ConnectionStatus.CONNECTED, max_length=20)
     sync_watermark: datetime | None = optional_timestamp()
+    """Newest invoice change already mirrored; the next incremental sync starts here."""
+    contacts_watermark: datetime | None = optional_timestamp()
+    last_full_sync_at: datetime | None = optional_timestamp()
     last_success_at: datetime | None = optional_timestamp()
     last_error: str = Field(default="")
+    tokens_refreshed_at: datetime | None = optional_timestamp()
+    """Written under the row lock that serialises token refreshes across processes."""
     created_at: datetime = timestamp()
+
+
+class SyncStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class SyncRun(OrgScoped, table=True):
+    """One pass of LedgerSyncWorkflow, kept for the integration-health view."""
+
+    __tablename__ = "sync_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    connection_id: int = Field(foreign_key="connections.id", index=True, ondelete="CASCADE")
+    full: bool = Field(default=False)
+    status: str = Field(default=SyncStatus.RUNNING, max_length=16)
+    workflow_id: str = Field(default="", max_length=200)
+    pages: int = Field(default=0)
+    contacts_changed: int = Field(default=0)
+    invoices_seen: int = Field(default=0)
+    invoices_changed: int = Field(default=0)
+    error: str = Field(default="")
+    started_at: datetime = timestamp()
+    finished_at: datetime | None = optional_timestamp()
 
 
 class Customer(OrgScoped, table=True):
@@ -109,6 +139,8 @@ class Invoice(OrgScoped, table=True):
     customer_id: int = Field(foreign_key="customers.id", index=True)
     external_id: str = Field(max_length=100)
     number: str = Field(default="", max_length=100, index=True)
+    reference: str = Field(default="", max_length=255)
+    """The customer's own reference (often their purchase order number)."""
     issue_date: date
     due_date: date = Field(index=True)
     currency: str = Field(max_length=3)
@@ -122,6 +154,8 @@ class Invoice(OrgScoped, table=True):
     """Mirror of the chase workflow's state, for lists and the dashboard."""
     workflow_id: str = Field(default="", max_length=200)
     source_updated_at: datetime | None = optional_timestamp()
+    synced_run_id: int | None = Field(default=None, index=True)
+    """The sync run that last changed this invoice; fan-out picks up exactly those."""
     created_at: datetime = timestamp()
 
 

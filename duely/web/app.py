@@ -16,6 +16,7 @@ from litestar.exceptions import (
     NotFoundException,
     PermissionDeniedException,
 )
+from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.middleware.session.client_side import CookieBackendConfig
@@ -29,6 +30,7 @@ from litestar.template.config import TemplateConfig
 
 import duely
 from duely.db import Database
+from duely.integrations.ledgers.connections import Ledgers
 from duely.security import derive_key
 from duely.settings import Settings
 from duely.temporal_client import TemporalConnection
@@ -36,9 +38,12 @@ from duely.web.api import api_router
 from duely.web.auth import API_PREFIX, AuthMiddleware
 from duely.web.deps import provide_db_session
 from duely.web.pages.account import AccountController
+from duely.web.pages.connections import ConnectionsController
 from duely.web.pages.health import healthz
 from duely.web.pages.home import home
+from duely.web.pages.receivables import CustomerPagesController, InvoicePagesController
 from duely.web.pages.settings import OrganisationSettingsController
+from duely.web.webhooks.xero import xero_webhook
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.db = Database(settings.resolved_database_url)
+        app.state.ledgers = Ledgers(settings, app.state.db)
         app.state.temporal = TemporalConnection(settings)
         try:
             await app.state.temporal()
@@ -99,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            await app.state.ledgers.aclose()
             await app.state.db.dispose()
 
     session_config = CookieBackendConfig(
@@ -115,6 +122,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             home,
             healthz,
             OrganisationSettingsController,
+            ConnectionsController,
+            xero_webhook,
+            InvoicePagesController,
+            CustomerPagesController,
             api_router,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
@@ -142,6 +153,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PermissionDeniedException: _page_errors,
             NotFoundException: _page_errors,
         },
+        # An unexpected error must leave a traceback in the log, not just a 500 for the user.
+        logging_config=LoggingConfig(log_exceptions="always"),
         openapi_config=OpenAPIConfig(
             title="duely",
             version=duely.__version__,

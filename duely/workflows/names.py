@@ -34,3 +34,11 @@ def search_attribute_cli_flags() -> list[str]:
 
 def health_check_workflow_id(run_token: str) -> str:
     return f"health-{run_token}"
+
+
+def sync_workflow_id(connection_id: int) -> str:
+    return f"sync-{connection_id}"
+
+
+def sync_schedule_id(connection_id: int) -> str:
+    return f"sync-schedule-{connection_id}"

@@ -4,12 +4,19 @@ from litestar import Router
 from litestar.di import Provide
 
 from duely.web.api.auth import issue_token
+from duely.web.api.connections import ConnectionApiController
 from duely.web.api.organisation import OrganisationController
 from duely.web.api.paging import provide_page_request
 from duely.web.api.receivables import CustomerController, InvoiceController
 
 api_router = Router(
     path="/api/v1",
-    route_handlers=[issue_token, OrganisationController, CustomerController, InvoiceController],
+    route_handlers=[
+        issue_token,
+        OrganisationController,
+        CustomerController,
+        InvoiceController,
+        ConnectionApiController,
+    ],
     dependencies={"paging": Provide(provide_page_request, sync_to_thread=False)},
 )

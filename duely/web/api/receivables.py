@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
-from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from pydantic import BaseModel, ConfigDict
-from sqlmodel import col, or_, select
 
-from duely.aging import bucket_of, days_overdue, due_date_range
-from duely.models import Contact, Customer, Event, Invoice, InvoiceStatus, Organisation
+from duely.models import Customer, Invoice, InvoiceStatus
 from duely.web.api.paging import Page, PageRequest, fetch_page
 from duely.web.deps import DbSession, get_organisation, get_owned
-
-Bucket = Literal["current", "1-30", "31-60", "61-90", "90+"]
+from duely.web.receivables import (
+    Bucket,
+    InvoiceFilters,
+    customer_contacts,
+    customers_query,
+    invoice_aging,
+    invoice_timeline,
+    invoices_query,
+    organisation_today,
+)
 
 
 class ContactOut(BaseModel):
@@ -74,14 +78,11 @@ class InvoiceDetail(InvoiceOut):
     timeline: list[EventOut]
 
 
-def _today(organisation: Organisation) -> date:
-    return datetime.now(ZoneInfo(organisation.timezone)).date()
-
-
 def _invoice_out(invoice: Invoice, today: date) -> InvoiceOut:
+    aging = invoice_aging(invoice, today)
     out = InvoiceOut.model_validate(invoice)
-    out.bucket = bucket_of(invoice.due_date, today)
-    out.days_overdue = days_overdue(invoice.due_date, today)
+    out.bucket = aging.bucket
+    out.days_overdue = aging.days_overdue
     return out
 
 
@@ -97,13 +98,7 @@ class CustomerController(Controller):
         paging: NamedDependency[PageRequest],
         q: FromQuery[str | None] = None,
     ) -> Page[CustomerOut]:
-        statement = (
-            select(Customer)
-            .where(Customer.organisation_id == request.user.organisation_id)
-            .order_by(Customer.name, Customer.id)
-        )
-        if q:
-            statement = statement.where(col(Customer.name).icontains(q))
+        statement = customers_query(request.user.organisation_id, q)
         rows, total = await fetch_page(db_session, statement, paging)
         return Page(
             [CustomerOut.model_validate(r) for r in rows], total, paging.page, paging.page_size
@@ -114,9 +109,7 @@ class CustomerController(Controller):
         self, request: Request, db_session: DbSession, customer_id: FromPath[int]
     ) -> CustomerDetail:
         customer = await get_owned(db_session, Customer, customer_id, request.user.organisation_id)
-        contacts = (
-            await db_session.exec(select(Contact).where(Contact.customer_id == customer.id))
-        ).all()
+        contacts = await customer_contacts(db_session, customer)
         return CustomerDetail(
             **CustomerOut.model_validate(customer).model_dump(),
             contacts=[ContactOut.model_validate(c) for c in contacts],
@@ -139,29 +132,9 @@ class InvoiceController(Controller):
         q: FromQuery[str | None] = None,
     ) -> Page[InvoiceOut]:
         organisation = await get_organisation(db_session, request.user.organisation_id)
-        today = _today(organisation)
-        statement = (
-            select(Invoice)
-            .where(Invoice.organisation_id == organisation.id)
-            .order_by(Invoice.due_date, Invoice.id)
-        )
-        if status:
-            statement = statement.where(Invoice.status == status)
-        if customer_id is not None:
-            statement = statement.where(Invoice.customer_id == customer_id)
-        if bucket:
-            earliest, latest = due_date_range(bucket, today)
-            if earliest:
-                statement = statement.where(Invoice.due_date >= earliest)
-            if latest:
-                statement = statement.where(Invoice.due_date <= latest)
-        if q:
-            customers = select(Customer.id).where(
-                Customer.organisation_id == organisation.id, col(Customer.name).icontains(q)
-            )
-            statement = statement.where(
-                or_(col(Invoice.number).icontains(q), col(Invoice.customer_id).in_(customers))
-            )
+        today = organisation_today(organisation)
+        filters = InvoiceFilters(status=status, bucket=bucket, customer_id=customer_id, q=q)
+        statement = invoices_query(organisation.id, filters, today)
         rows, total = await fetch_page(db_session, statement, paging)
         return Page([_invoice_out(r, today) for r in rows], total, paging.page, paging.page_size)
 
@@ -171,12 +144,8 @@ class InvoiceController(Controller):
     ) -> InvoiceDetail:
         organisation = await get_organisation(db_session, request.user.organisation_id)
         invoice = await get_owned(db_session, Invoice, invoice_id, organisation.id)
-        events = (
-            await db_session.exec(
-                select(Event).where(Event.invoice_id == invoice.id).order_by(Event.occurred_at)
-            )
-        ).all()
-        out = _invoice_out(invoice, _today(organisation))
+        events = await invoice_timeline(db_session, invoice)
+        out = _invoice_out(invoice, organisation_today(organisation))
         return InvoiceDetail(
             **out.model_dump(), timeline=[EventOut.model_validate(e) for e in events]
         )

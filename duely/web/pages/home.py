@@ -7,8 +7,11 @@ from litestar.response import Template
 from sqlalchemy import func
 from sqlmodel import select
 
+from duely.aging import BUCKET_NAMES
 from duely.models import Connection, Customer, Invoice, InvoiceStatus
 from duely.web.deps import DbSession, get_organisation
+from duely.web.pages.receivables import formatters
+from duely.web.receivables import aging_by_currency, organisation_today
 
 
 @get("/", name="home")
@@ -34,10 +37,14 @@ async def home(request: Request, db_session: DbSession) -> Template:
     return Template(
         "home.html",
         context={
+            **formatters(organisation),
             "organisation": organisation,
             "receivables": [
-                {"currency": c, "count": n, "amount_due": total or 0} for c, n, total in by_currency
+                {"currency": c, "count": n, "amount_due": int(total or 0)}
+                for c, n, total in by_currency
             ],
+            "aging": await aging_by_currency(db_session, org_id, organisation_today(organisation)),
+            "buckets": BUCKET_NAMES,
             "customer_count": customers,
             "connections": connections,
         },

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.params import FromQuery
 from litestar.response import Template
 from litestar_htmx import HTMXRequest
 from pydantic import ValidationError
@@ -19,6 +20,7 @@ from duely.web.organisation_settings import (
     error_messages,
     timezones,
 )
+from duely.web.pages.connections import PROFILE_KEY
 
 
 def _form(
@@ -27,11 +29,13 @@ def _form(
     errors: dict[str, str],
     saved: bool,
     status_code: int = 200,
+    connected: dict | None = None,
 ) -> Template:
     htmx = isinstance(request, HTMXRequest) and bool(request.htmx)
     return Template(
         "partials/organisation_form.html" if htmx else "settings/organisation.html",
         context={
+            "connected": connected,
             "values": values,
             "errors": errors,
             "saved": saved,
@@ -45,14 +49,31 @@ def _form(
     )
 
 
+# Organisation setting <- field of the ledger's profile (LedgerOrganisation).
+LEDGER_PROFILE_FIELDS = (
+    ("name", "name"),
+    ("country", "country"),
+    ("timezone", "timezone"),
+    ("base_currency", "base_currency"),
+)
+
+
 class OrganisationSettingsController(Controller):
     path = "/settings/organisation"
 
     @get("/", name="organisation_settings")
-    async def show(self, request: Request, db_session: DbSession) -> Template:
+    async def show(
+        self, request: Request, db_session: DbSession, connected: FromQuery[bool] = False
+    ) -> Template:
+        """Right after connecting a ledger, the form shows what the ledger says about the
+        business, for the user to confirm while the first sync runs."""
         organisation = await get_organisation(db_session, request.user.organisation_id)
         values = OrganisationSettings.of(organisation).model_dump(mode="json")
-        return _form(request, values, {}, saved=False)
+        profile = request.session.get(PROFILE_KEY) if connected else None
+        if profile:
+            suggested = {key: profile.get(source) for key, source in LEDGER_PROFILE_FIELDS}
+            values.update({key: value for key, value in suggested.items() if value})
+        return _form(request, values, {}, saved=False, connected=profile)
 
     @post("/", guards=[requires_admin])
     async def save(self, request: Request, db_session: DbSession) -> Template:
@@ -65,4 +86,5 @@ class OrganisationSettingsController(Controller):
         organisation = await get_organisation(db_session, request.user.organisation_id)
         cleaned.apply_to(organisation)
         await db_session.commit()
+        request.session.pop(PROFILE_KEY, None)
         return _form(request, cleaned.model_dump(mode="json"), {}, saved=True)

@@ -1,0 +1,230 @@
+"""Activities of LedgerSyncWorkflow: plan a run, mirror contacts and invoices page by page
+(resuming from the last heartbeat after a crash), and record how the run went."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from duely.activities.heartbeat import heartbeating
+from duely.db import Database
+from duely.integrations.ledgers.base import (
+    LedgerAuthError,
+    LedgerError,
+    LedgerRateLimited,
+    LedgerRejected,
+)
+from duely.integrations.ledgers.connections import Ledgers
+from duely.ledger_mirror import Scope, upsert_contacts, upsert_invoices
+from duely.models import Connection, ConnectionStatus, Customer, SyncRun, SyncStatus, utcnow
+from duely.settings import Settings
+
+
+@dataclass
+class SyncPlan:
+    run_id: int
+    connection_id: int
+    organisation_id: int
+    full: bool
+    contacts_since: str | None
+    invoices_since: str | None
+    skip_reason: str = ""
+
+
+@dataclass
+class PassProgress:
+    """Where a pass resumes after a crash; also its result. Instants are ISO text."""
+
+    next_cursor: str | None
+    next_page: int = 1
+    pages: int = 0
+    seen: int = 0
+    changed: int = 0
+    newest: str | None = None
+
+
+@dataclass
+class SyncOutcome:
+    run_id: int
+    full: bool
+    contacts: PassProgress
+    invoices: PassProgress
+
+
+@dataclass
+class SyncFailure:
+    run_id: int
+    message: str
+
+
+def _instant(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def as_application_error(error: LedgerError) -> ApplicationError:
+    """Business refusals and lost grants stop retrying; the rest retries, after Retry-After
+    when the ledger named one."""
+    if isinstance(error, LedgerRateLimited):
+        return ApplicationError(
+            str(error),
+            type=type(error).__name__,
+            next_retry_delay=timedelta(seconds=error.retry_after),
+        )
+    return ApplicationError(
+        str(error),
+        type=type(error).__name__,
+        non_retryable=isinstance(error, LedgerAuthError | LedgerRejected),
+    )
+
+
+class LedgerSyncActivities:
+    def __init__(self, settings: Settings, db: Database, ledgers: Ledgers) -> None:
+        self._settings = settings
+        self._db = db
+        self._ledgers = ledgers
+
+    @activity.defn
+    async def begin_sync(self, connection_id: int) -> SyncPlan:
+        async with self._db.session() as session:
+            connection = await session.get(Connection, connection_id)
+            if connection is None:
+                raise ApplicationError(f"connection {connection_id} is gone", non_retryable=True)
+            last_full = connection.last_full_sync_at
+            full = last_full is None or utcnow() - last_full > timedelta(
+                hours=self._settings.full_reconcile_hours
+            )
+            run = SyncRun(
+                organisation_id=connection.organisation_id,
+                connection_id=connection_id,
+                full=full,
+                workflow_id=activity.info().workflow_id,
+            )
+            skip = ""
+            if connection.status == ConnectionStatus.NEEDS_RECONNECT:
+                skip = connection.last_error or "the connection needs reconnecting"
+                run.status, run.error, run.finished_at = SyncStatus.FAILED, skip, utcnow()
+            session.add(run)
+            await session.commit()
+            return SyncPlan(
+                run_id=run.id,
+                connection_id=connection_id,
+                organisation_id=connection.organisation_id,
+                full=full,
+                contacts_since=None
+                if full or not connection.contacts_watermark
+                else connection.contacts_watermark.isoformat(),
+                invoices_since=None
+                if full or not connection.sync_watermark
+                else connection.sync_watermark.isoformat(),
+                skip_reason=skip,
+            )
+
+    async def _mirror(self, plan: SyncPlan, invoices: bool) -> PassProgress:
+        details = activity.info().heartbeat_details
+        since = plan.invoices_since if invoices else plan.contacts_since
+        progress = PassProgress(**details[0]) if details else PassProgress(next_cursor=since)
+        scope = Scope(plan.organisation_id, plan.connection_id)
+        async with self._db.session() as session:
+            connection = await session.get(Connection, plan.connection_id)
+        try:
+            ledger = self._ledgers.open(connection)
+            pages = (ledger.changed_invoices if invoices else ledger.changed_contacts)(
+                _instant(progress.next_cursor), progress.next_page
+            )
+            async with heartbeating(lambda: asdict(progress)):
+                async for page in pages:
+                    async with self._db.session() as session:
+                        if invoices:
+                            changed = await upsert_invoices(session, scope, page.items, plan.run_id)
+                        else:
+                            changed = await upsert_contacts(session, scope, page.items)
+                    newest = max((i.updated_at for i in page.items if i.updated_at), default=None)
+                    progress.pages += 1
+                    progress.seen += len(page.items)
+                    progress.changed += changed
+                    if newest and (progress.newest is None or newest > _instant(progress.newest)):
+                        progress.newest = newest.isoformat()
+                    progress.next_cursor = page.next_cursor and page.next_cursor.isoformat()
+                    progress.next_page = page.next_page
+                    activity.heartbeat(asdict(progress))
+                    if invoices:
+                        await self._report_progress(plan.run_id, progress)
+        except LedgerError as error:
+            raise as_application_error(error) from error
+        return progress
+
+    async def _report_progress(self, run_id: int, progress: PassProgress) -> None:
+        async with self._db.session() as session:
+            run = await session.get(SyncRun, run_id)
+            run.pages, run.invoices_seen = progress.pages, progress.seen
+            run.invoices_changed = progress.changed
+            await session.commit()
+
+    @activity.defn
+    async def sync_contacts(self, plan: SyncPlan) -> PassProgress:
+        return await self._mirror(plan, invoices=False)
+
+    @activity.defn
+    async def sync_invoices(self, plan: SyncPlan) -> PassProgress:
+        return await self._mirror(plan, invoices=True)
+
+    @activity.defn
+    async def sync_missing_contacts(self, plan: SyncPlan) -> int:
+        """Customers that an invoice named before their contact came through (a contact is a
+        customer from its first invoice on): read their details by id, in batches."""
+        scope = Scope(plan.organisation_id, plan.connection_id)
+        async with self._db.session() as session:
+            connection = await session.get(Connection, plan.connection_id)
+            missing = (
+                await session.exec(
+                    select(Customer.external_id).where(
+                        Customer.connection_id == plan.connection_id,
+                        col(Customer.source_updated_at).is_(None),
+                    )
+                )
+            ).all()
+        if not missing:
+            return 0
+        try:
+            contacts = await self._ledgers.open(connection).get_contacts(list(missing))
+        except LedgerError as error:
+            raise as_application_error(error) from error
+        async with self._db.session() as session:
+            return await upsert_contacts(session, scope, contacts)
+
+    @activity.defn
+    async def finish_sync(self, outcome: SyncOutcome) -> None:
+        async with self._db.session() as session:
+            run = await session.get(SyncRun, outcome.run_id)
+            connection = await session.get(Connection, run.connection_id)
+            now = utcnow()
+            run.status, run.finished_at = SyncStatus.SUCCEEDED, now
+            run.pages = outcome.contacts.pages + outcome.invoices.pages
+            run.contacts_changed = outcome.contacts.changed
+            run.invoices_seen = outcome.invoices.seen
+            run.invoices_changed = outcome.invoices.changed
+            if outcome.invoices.newest:
+                connection.sync_watermark = max(
+                    filter(None, (connection.sync_watermark, _instant(outcome.invoices.newest)))
+                )
+            if outcome.contacts.newest:
+                connection.contacts_watermark = max(
+                    filter(None, (connection.contacts_watermark, _instant(outcome.contacts.newest)))
+                )
+            if outcome.full:
+                connection.last_full_sync_at = run.started_at
+            connection.last_success_at, connection.last_error = now, ""
+            await session.commit()
+
+    @activity.defn
+    async def fail_sync(self, failure: SyncFailure) -> None:
+        async with self._db.session() as session:
+            run = await session.get(SyncRun, failure.run_id)
+            run.status, run.error, run.finished_at = SyncStatus.FAILED, failure.message, utcnow()
+            connection = await session.get(Connection, run.connection_id)
+            connection.last_error = failure.message
+            await session.commit()

@@ -1,0 +1,132 @@
+"""What every ledger client offers duely, in duely's own terms (DESIGN section 4).
+
+Clients translate their provider's records into these plain dataclasses: money in integer minor
+units, calendar dates as `date`, instants as aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class LedgerPerson:
+    first_name: str
+    last_name: str
+    email: str
+    phone: str = ""
+    escalation: bool = False
+    """Escalated contacts hear from duely only when a chase escalates."""
+
+
+@dataclass(frozen=True)
+class LedgerContact:
+    external_id: str
+    name: str
+    people: tuple[LedgerPerson, ...]
+    updated_at: datetime | None
+    archived: bool = False
+
+
+@dataclass(frozen=True)
+class LedgerInvoice:
+    external_id: str
+    number: str
+    reference: str
+    contact_external_id: str
+    contact_name: str
+    issue_date: date
+    due_date: date
+    currency: str
+    total: int
+    amount_due: int
+    status: str
+    """One of duely's InvoiceStatus values."""
+    expected_payment_date: date | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LedgerOrganisation:
+    name: str
+    country: str
+    timezone: str
+    """IANA name, or empty when the provider's zone has no known equivalent."""
+    base_currency: str
+
+
+@dataclass(frozen=True)
+class PaymentToRecord:
+    invoice_external_id: str
+    amount: int
+    currency: str
+    paid_on: date
+    reference: str
+    """Unique per payment and invoice; found again by lookup after a lost response."""
+    idempotency_key: str
+    account_code: str = ""
+
+
+@dataclass(frozen=True)
+class RecordedPayment:
+    external_id: str
+    already_recorded: bool = False
+
+
+@dataclass
+class Changes:
+    """One page of changed records, and where to resume for the next page."""
+
+    items: list = field(default_factory=list)
+    next_cursor: datetime | None = None
+    next_page: int = 1
+    done: bool = True
+
+
+class LedgerError(Exception):
+    """Base of every failure a ledger client reports."""
+
+
+class LedgerAuthError(LedgerError):
+    """The grant is gone (revoked, refresh token expired): a person must reconnect."""
+
+
+class LedgerRejected(LedgerError):
+    """The ledger refused the request on business grounds; retrying cannot help."""
+
+
+class LedgerRateLimited(LedgerError):
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class LedgerUnavailable(LedgerError):
+    """Network failure or 5xx: worth retrying later."""
+
+
+class Ledger(Protocol):
+    """One connected ledger tenant."""
+
+    def changed_contacts(self, since: datetime | None, page: int = 1) -> AsyncIterator[Changes]:
+        """Pages of contacts changed after `since` (all when None), oldest change first."""
+        ...
+
+    def changed_invoices(self, since: datetime | None, page: int = 1) -> AsyncIterator[Changes]:
+        """Pages of sales invoices changed after `since` (all when None), oldest first."""
+        ...
+
+    async def get_invoices(self, external_ids: list[str]) -> list[LedgerInvoice]: ...
+
+    async def get_contacts(self, external_ids: list[str]) -> list[LedgerContact]: ...
+
+    async def record_payment(self, payment: PaymentToRecord) -> RecordedPayment: ...
+
+    async def set_expected_payment_date(self, invoice_external_id: str, day: date) -> None: ...
+
+    async def invoice_pdf(self, invoice_external_id: str) -> bytes: ...
+
+    async def organisation(self) -> LedgerOrganisation: ...

@@ -1,0 +1,167 @@
+"""From a Connection row to a working Ledger: decrypted tokens, shared pacing, one refresher.
+
+`Ledgers` is built once per process (worker, web) and shared, so every caller in the process
+uses the same rate limiter per tenant and the same refresh lock per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from sqlmodel import select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from duely.db import Database
+from duely.integrations.ledgers.base import Ledger, LedgerAuthError
+from duely.integrations.ledgers.oauth_tokens import OAuthTokens, TokenKeeper
+from duely.integrations.ledgers.rate_limit import TenantRateLimiter
+from duely.integrations.ledgers.xero.api import XeroLedger
+from duely.integrations.ledgers.xero.oauth import XeroEndpoints, XeroOAuth
+from duely.models import Connection, ConnectionStatus, Provider, utcnow
+from duely.security import SecretBox
+from duely.settings import Settings
+
+
+def store_tokens(connection: Connection, tokens: OAuthTokens, box: SecretBox) -> None:
+    connection.access_token_encrypted = box.encrypt(tokens.access_token)
+    connection.refresh_token_encrypted = box.encrypt(tokens.refresh_token)
+    connection.token_expires_at = tokens.expires_at
+
+
+def read_tokens(connection: Connection, box: SecretBox) -> OAuthTokens:
+    return OAuthTokens(
+        box.decrypt(connection.access_token_encrypted),
+        box.decrypt(connection.refresh_token_encrypted),
+        connection.token_expires_at,
+    )
+
+
+async def save_connection(
+    session: AsyncSession,
+    box: SecretBox,
+    *,
+    organisation_id: int,
+    provider: Provider,
+    tenant_id: str,
+    tenant_name: str,
+    tokens: OAuthTokens,
+) -> Connection:
+    """Create the connection, or bring a dead one back to life with the new grant."""
+    connection = (
+        await session.exec(
+            select(Connection).where(
+                Connection.organisation_id == organisation_id,
+                Connection.provider == provider,
+                Connection.external_tenant_id == tenant_id,
+            )
+        )
+    ).first() or Connection(
+        organisation_id=organisation_id, provider=provider, external_tenant_id=tenant_id
+    )
+    connection.tenant_name = tenant_name
+    connection.status = ConnectionStatus.CONNECTED
+    connection.last_error = ""
+    store_tokens(connection, tokens, box)
+    session.add(connection)
+    await session.commit()
+    return connection
+
+
+@dataclass
+class _HeldTokens:
+    tokens: OAuthTokens
+    connection: Connection
+    session: AsyncSession
+    box: SecretBox
+
+    async def save(self, tokens: OAuthTokens) -> None:
+        store_tokens(self.connection, tokens, self.box)
+        self.session.add(self.connection)
+        self.tokens = tokens
+
+
+class DatabaseTokenStore:
+    def __init__(self, db: Database, box: SecretBox, connection_id: int) -> None:
+        self._db = db
+        self._box = box
+        self._connection_id = connection_id
+
+    async def load(self) -> OAuthTokens:
+        async with self._db.session() as session:
+            connection = await session.get(Connection, self._connection_id)
+            return read_tokens(connection, self._box)
+
+    @asynccontextmanager
+    async def locked(self) -> AsyncIterator[_HeldTokens]:
+        async with self._db.session() as session:
+            # Writing the row first takes its lock (PostgreSQL: the row; SQLite: the database),
+            # so another process's refresh waits here and then sees our new tokens.
+            await session.exec(
+                update(Connection)
+                .where(Connection.id == self._connection_id)
+                .values(tokens_refreshed_at=utcnow())
+            )
+            connection = await session.get(Connection, self._connection_id, populate_existing=True)
+            held = _HeldTokens(read_tokens(connection, self._box), connection, session, self._box)
+            yield held
+            await session.commit()
+
+    async def mark_needs_reconnect(self, reason: str) -> None:
+        async with self._db.session() as session:
+            connection = await session.get(Connection, self._connection_id)
+            connection.status = ConnectionStatus.NEEDS_RECONNECT
+            connection.last_error = reason
+            await session.commit()
+
+
+class Ledgers:
+    def __init__(
+        self, settings: Settings, db: Database, http: httpx.AsyncClient | None = None
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self.box = SecretBox(settings.resolved_secret_key)
+        self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(60, connect=10))
+        self._limiters: dict[str, TenantRateLimiter] = {}
+        self._refresh_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.xero_oauth = XeroOAuth(
+            XeroEndpoints(
+                settings.xero_login_url, settings.xero_identity_url, settings.xero_api_url
+            ),
+            settings.xero_client_id,
+            settings.xero_client_secret,
+        )
+
+    def limiter(self, tenant_id: str) -> TenantRateLimiter:
+        if tenant_id not in self._limiters:
+            self._limiters[tenant_id] = TenantRateLimiter(
+                self._settings.xero_calls_per_minute, self._settings.xero_concurrent_calls
+            )
+        return self._limiters[tenant_id]
+
+    def open(self, connection: Connection) -> Ledger:
+        """The Ledger of a connection; refuses one that needs a person to reconnect it."""
+        if connection.status == ConnectionStatus.NEEDS_RECONNECT:
+            raise LedgerAuthError(connection.last_error or "the connection needs reconnecting")
+        if connection.provider != Provider.XERO:
+            raise NotImplementedError(f"no ledger client for {connection.provider} yet")
+        keeper = TokenKeeper(
+            DatabaseTokenStore(self._db, self.box, connection.id),
+            self.xero_oauth.refresh,
+            self._refresh_locks[connection.id],
+        )
+        return XeroLedger(
+            self._http,
+            self.xero_oauth.endpoints.accounting,
+            connection.external_tenant_id,
+            keeper,
+            self.limiter(connection.external_tenant_id),
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

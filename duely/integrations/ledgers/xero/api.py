@@ -1,0 +1,229 @@
+"""One Xero tenant as a duely Ledger: paging, pacing, retries and the accounting calls."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import date, datetime, timedelta
+
+import httpx
+
+from duely.integrations.ledgers.base import (
+    Changes,
+    LedgerAuthError,
+    LedgerContact,
+    LedgerInvoice,
+    LedgerOrganisation,
+    LedgerRateLimited,
+    LedgerRejected,
+    LedgerUnavailable,
+    PaymentToRecord,
+    RecordedPayment,
+)
+from duely.integrations.ledgers.money import to_major
+from duely.integrations.ledgers.oauth_tokens import TokenKeeper
+from duely.integrations.ledgers.rate_limit import TenantRateLimiter
+from duely.integrations.ledgers.xero.mapping import (
+    contact_from_xero,
+    invoice_from_xero,
+    organisation_from_xero,
+)
+
+PAGE_SIZE = 1000
+IDS_PER_CALL = 50
+# A 429 asking us to wait longer than this (the daily limit) is handed back to the caller.
+LONGEST_WAIT_SECONDS = 120.0
+MAX_RATE_LIMITED_TRIES = 30
+# Re-read the last second before the cursor: If-Modified-Since may be exclusive, and records
+# stamped within one second of each other must not slip between two pages.
+CURSOR_OVERLAP = timedelta(seconds=1)
+
+
+def _error_message(response: httpx.Response) -> str:
+    """Xero's validation messages, or its title/detail, as one readable line."""
+    try:
+        body = response.json()
+    except json.JSONDecodeError:
+        return response.text[:300] or response.reason_phrase
+    messages = [
+        error.get("Message", "")
+        for element in body.get("Elements") or []
+        for error in element.get("ValidationErrors") or []
+    ]
+    return (
+        "; ".join(filter(None, messages))
+        or body.get("Message")
+        or body.get("Detail")
+        or str(body)[:300]
+    )
+
+
+class XeroLedger:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        accounting_url: str,
+        tenant_id: str,
+        tokens: TokenKeeper,
+        limiter: TenantRateLimiter,
+    ) -> None:
+        self._http = http
+        self._base = accounting_url
+        self._tenant_id = tenant_id
+        self._tokens = tokens
+        self.limiter = limiter
+
+    # --- transport --------------------------------------------------------------------------
+
+    async def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        accept = kwargs.pop("accept", "application/json")
+        extra_headers = kwargs.pop("headers", {})
+        token = await self._tokens.access_token()
+        refreshed = False
+        for _ in range(MAX_RATE_LIMITED_TRIES):
+            headers = {
+                "Authorization": f"Bearer {token}",
+                "xero-tenant-id": self._tenant_id,
+                "Accept": accept,
+                **extra_headers,
+            }
+            async with self.limiter.slot():
+                try:
+                    response = await self._http.request(
+                        method, f"{self._base}{path}", headers=headers, **kwargs
+                    )
+                except httpx.TransportError as error:
+                    raise LedgerUnavailable(f"Xero unreachable: {error!r}") from error
+            self.limiter.observe(response.headers.get("X-MinLimit-Remaining"))
+            if response.status_code == 429:
+                retry_after = float(response.headers.get("Retry-After") or 60)
+                if retry_after > LONGEST_WAIT_SECONDS:
+                    problem = response.headers.get("X-Rate-Limit-Problem", "limit")
+                    raise LedgerRateLimited(f"Xero {problem} rate limit reached", retry_after)
+                self.limiter.pause(retry_after)
+                continue
+            if response.status_code == 401 and not refreshed:
+                token = await self._tokens.replace_rejected(token)
+                refreshed = True
+                continue
+            if response.status_code in (401, 403):
+                raise LedgerAuthError(f"Xero refused access: {_error_message(response)}")
+            if response.status_code >= 500:
+                raise LedgerUnavailable(f"Xero answered {response.status_code}")
+            if response.status_code >= 400:
+                raise LedgerRejected(_error_message(response))
+            return response
+        raise LedgerRateLimited("Xero kept answering 429", LONGEST_WAIT_SECONDS)
+
+    async def _get(self, path: str, params: dict | None = None, since: datetime | None = None):
+        headers = {"If-Modified-Since": (since - CURSOR_OVERLAP).isoformat()} if since else {}
+        response = await self._request("GET", path, params=params, headers=headers)
+        return response.json()
+
+    # --- reading ----------------------------------------------------------------------------
+
+    async def _changed(
+        self, path: str, key: str, params: dict, mapper, since: datetime | None, page: int
+    ) -> AsyncIterator[Changes]:
+        """Keyset paging on UpdatedDateUTC: each page's newest stamp is the next cursor, so
+        records changed while we page are not skipped (they move behind the cursor)."""
+        cursor = since
+        while True:
+            body = await self._get(
+                path,
+                {**params, "order": "UpdatedDateUTC ASC", "page": page, "pageSize": PAGE_SIZE},
+                since=cursor,
+            )
+            raw = body.get(key) or []
+            items = [mapper(record) for record in raw]
+            done = len(raw) < PAGE_SIZE
+            newest = max((i.updated_at for i in items if i.updated_at), default=None)
+            if newest and (cursor is None or newest > cursor):
+                cursor, page = newest, 1
+            else:
+                page += 1  # a whole page stamped within the same second: step through it
+            yield Changes(items=items, next_cursor=cursor, next_page=page, done=done)
+            if done:
+                return
+
+    def changed_contacts(self, since: datetime | None, page: int = 1) -> AsyncIterator[Changes]:
+        # Customers only: suppliers are not chased. A contact that turns into a customer
+        # with its first invoice is fetched by id after the invoices pass (get_contacts).
+        return self._changed(
+            "/Contacts",
+            "Contacts",
+            {"where": "IsCustomer==true", "includeArchived": "true"},
+            contact_from_xero,
+            since,
+            page,
+        )
+
+    def changed_invoices(self, since: datetime | None, page: int = 1) -> AsyncIterator[Changes]:
+        # Sales invoices only: bills (ACCPAY) are what the business owes, not what it is owed.
+        return self._changed(
+            "/Invoices", "Invoices", {"where": 'Type=="ACCREC"'}, invoice_from_xero, since, page
+        )
+
+    async def get_invoices(self, external_ids: list[str]) -> list[LedgerInvoice]:
+        """Batched by id (never one call per invoice)."""
+        found: list[LedgerInvoice] = []
+        for start in range(0, len(external_ids), IDS_PER_CALL):
+            chunk = external_ids[start : start + IDS_PER_CALL]
+            body = await self._get("/Invoices", {"IDs": ",".join(chunk)})
+            found += [invoice_from_xero(raw) for raw in body.get("Invoices") or []]
+        return found
+
+    async def get_contacts(self, external_ids: list[str]) -> list[LedgerContact]:
+        found: list[LedgerContact] = []
+        for start in range(0, len(external_ids), IDS_PER_CALL):
+            chunk = external_ids[start : start + IDS_PER_CALL]
+            body = await self._get("/Contacts", {"IDs": ",".join(chunk)})
+            found += [contact_from_xero(raw) for raw in body.get("Contacts") or []]
+        return found
+
+    async def organisation(self) -> LedgerOrganisation:
+        body = await self._get("/Organisation")
+        return organisation_from_xero((body.get("Organisations") or [{}])[0])
+
+    async def invoice_pdf(self, invoice_external_id: str) -> bytes:
+        response = await self._request(
+            "GET", f"/Invoices/{invoice_external_id}", accept="application/pdf"
+        )
+        return response.content
+
+    # --- writing ----------------------------------------------------------------------------
+
+    async def find_payment(self, reference: str) -> str | None:
+        quoted = reference.replace('"', "")
+        body = await self._get("/Payments", {"where": f'Reference=="{quoted}"'})
+        payments = [p for p in body.get("Payments") or [] if p.get("Status") != "DELETED"]
+        return payments[0]["PaymentID"] if payments else None
+
+    async def record_payment(
+        self, payment: PaymentToRecord, check_existing: bool = True
+    ) -> RecordedPayment:
+        """Record once: a retry first looks the payment up by its reference, and the
+        Idempotency-Key makes a repeated PUT inside Xero's retention window harmless."""
+        if check_existing and (existing := await self.find_payment(payment.reference)):
+            return RecordedPayment(existing, already_recorded=True)
+        body = {
+            "Payments": [
+                {
+                    "Invoice": {"InvoiceID": payment.invoice_external_id},
+                    "Account": {"Code": payment.account_code},
+                    "Date": payment.paid_on.isoformat(),
+                    "Amount": float(to_major(payment.amount, payment.currency)),
+                    "Reference": payment.reference,
+                }
+            ]
+        }
+        response = await self._request(
+            "PUT", "/Payments", json=body, headers={"Idempotency-Key": payment.idempotency_key}
+        )
+        return RecordedPayment(response.json()["Payments"][0]["PaymentID"])
+
+    async def set_expected_payment_date(self, invoice_external_id: str, day: date) -> None:
+        body = {
+            "Invoices": [{"InvoiceID": invoice_external_id, "ExpectedPaymentDate": day.isoformat()}]
+        }
+        await self._request("POST", f"/Invoices/{invoice_external_id}", json=body)

@@ -1,0 +1,175 @@
+"""duely's mirror of a ledger: batched upserts of customers, contacts and invoices.
+
+A page from the ledger becomes one transaction. A record is written only when something a
+person or a chase would notice changed, and each changed invoice is stamped with the sync run
+that changed it, so the fan-out after the sync acts on exactly those invoices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from duely.integrations.ledgers.base import LedgerContact, LedgerInvoice
+from duely.models import Contact, ContactKind, Customer, Invoice
+
+INVOICE_FIELDS = (
+    "number",
+    "reference",
+    "issue_date",
+    "due_date",
+    "currency",
+    "total",
+    "amount_due",
+    "status",
+    "expected_payment_date",
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    organisation_id: int
+    connection_id: int
+
+
+async def _customers_by_external_id(
+    session: AsyncSession, scope: Scope, external_ids: set[str]
+) -> dict[str, Customer]:
+    rows = await session.exec(
+        select(Customer).where(
+            Customer.organisation_id == scope.organisation_id,
+            Customer.connection_id == scope.connection_id,
+            col(Customer.external_id).in_(external_ids),
+        )
+    )
+    return {customer.external_id: customer for customer in rows}
+
+
+def _contact_rows(scope: Scope, customer_id: int, contact: LedgerContact) -> list[Contact]:
+    return [
+        Contact(
+            organisation_id=scope.organisation_id,
+            customer_id=customer_id,
+            first_name=person.first_name,
+            last_name=person.last_name,
+            email=person.email,
+            phone=person.phone,
+            kind=ContactKind.ESCALATED if person.escalation else ContactKind.NORMAL,
+        )
+        for person in contact.people
+    ]
+
+
+def _people(rows: list[Contact]) -> list[tuple]:
+    return sorted((r.first_name, r.last_name, r.email, r.phone, r.kind) for r in rows)
+
+
+async def upsert_contacts(
+    session: AsyncSession, scope: Scope, contacts: list[LedgerContact]
+) -> int:
+    """Mirror a page of ledger contacts as customers; returns how many were new or changed."""
+    customers = await _customers_by_external_id(session, scope, {c.external_id for c in contacts})
+    existing_people: dict[int, list[Contact]] = {}
+    if customers:
+        ids = [customer.id for customer in customers.values()]
+        for row in await session.exec(select(Contact).where(col(Contact.customer_id).in_(ids))):
+            existing_people.setdefault(row.customer_id, []).append(row)
+    new = {
+        c.external_id: Customer(
+            organisation_id=scope.organisation_id,
+            connection_id=scope.connection_id,
+            external_id=c.external_id,
+            name=c.name,
+        )
+        for c in contacts
+        if c.external_id not in customers
+    }
+    session.add_all(new.values())
+    await session.flush()
+    customers.update(new)
+
+    replaced: list[int] = []
+    people: list[Contact] = []
+    for contact in contacts:
+        customer = customers[contact.external_id]
+        wanted = _contact_rows(scope, customer.id, contact)
+        if (
+            contact.external_id not in new
+            and customer.name == contact.name
+            and _people(existing_people.get(customer.id, [])) == _people(wanted)
+        ):
+            continue
+        customer.name = contact.name
+        customer.source_updated_at = contact.updated_at
+        session.add(customer)
+        replaced.append(customer.id)
+        people += wanted
+    if replaced:
+        await session.exec(delete(Contact).where(col(Contact.customer_id).in_(replaced)))
+    session.add_all(people)
+    await session.commit()
+    return len(replaced)
+
+
+async def upsert_invoices(
+    session: AsyncSession, scope: Scope, invoices: list[LedgerInvoice], run_id: int
+) -> int:
+    """Mirror a page of ledger invoices; returns how many were new or changed."""
+    customers = await _customers_by_external_id(
+        session, scope, {i.contact_external_id for i in invoices}
+    )
+    for invoice in invoices:
+        if invoice.contact_external_id not in customers:
+            # The contact has not come through the contacts pass (yet): create it from what
+            # the invoice carries, so no invoice waits for its customer.
+            customer = Customer(
+                organisation_id=scope.organisation_id,
+                connection_id=scope.connection_id,
+                external_id=invoice.contact_external_id,
+                name=invoice.contact_name,
+            )
+            session.add(customer)
+            customers[invoice.contact_external_id] = customer
+    await session.flush()
+
+    existing = {
+        row.external_id: row
+        for row in await session.exec(
+            select(Invoice).where(
+                Invoice.organisation_id == scope.organisation_id,
+                Invoice.connection_id == scope.connection_id,
+                col(Invoice.external_id).in_([i.external_id for i in invoices]),
+            )
+        )
+    }
+    changed = 0
+    for incoming in invoices:
+        row = existing.get(incoming.external_id)
+        customer_id = customers[incoming.contact_external_id].id
+        if (
+            row is not None
+            and row.customer_id == customer_id
+            and all(getattr(row, name) == getattr(incoming, name) for name in INVOICE_FIELDS)
+        ):
+            continue
+        if row is None:
+            row = Invoice(
+                organisation_id=scope.organisation_id,
+                connection_id=scope.connection_id,
+                external_id=incoming.external_id,
+                customer_id=customer_id,
+                issue_date=incoming.issue_date,
+                due_date=incoming.due_date,
+                currency=incoming.currency,
+            )
+        for name in INVOICE_FIELDS:
+            setattr(row, name, getattr(incoming, name))
+        row.customer_id = customer_id
+        row.source_updated_at = incoming.updated_at
+        row.synced_run_id = run_id
+        session.add(row)
+        changed += 1
+    await session.commit()
+    return changed

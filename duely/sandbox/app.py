@@ -1,0 +1,37 @@
+"""The sandbox server: every ledger emulator under its own prefix on one Litestar app.
+
+`duely sandbox` and `duely up` serve `create_sandbox_app(XeroSandbox.with_demo(...))` with
+uvicorn on 127.0.0.1:8100. Tests pass their own XeroSandbox and keep a handle on it; the app
+keeps it on `app.state.xero`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from litestar import Litestar
+
+from duely.sandbox.xero.routes import create_xero_router
+from duely.sandbox.xero.sandbox import XeroSandbox
+
+
+def create_sandbox_app(xero: XeroSandbox | None = None) -> Litestar:
+    """The sandbox app; with no XeroSandbox given, an empty one (no apps, no tenants)."""
+    xero = xero or XeroSandbox()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await xero.start()
+        try:
+            yield
+        finally:
+            await xero.stop()
+
+    app = Litestar(
+        route_handlers=[create_xero_router()],
+        lifespan=[lifespan],
+        openapi_config=None,
+    )
+    app.state.xero = xero
+    return app

@@ -1,0 +1,103 @@
+"""Fault injection for the Xero-shaped API (never the admin API).
+
+A rule matches requests by path substring, method and tenant, and then adds latency and,
+with some probability, answers 429 (with Retry-After), 500, or "drops" the response. A
+dropped response is processed in full (the payment IS recorded) and then the connection is
+cut mid-answer: the gateway sends the status line and headers promising a body, then aborts,
+so uvicorn closes the socket and the client sees a network failure (httpx:
+RemoteProtocolError), never an HTTP status. In-process (an ASGI test client) the abort
+surfaces as an exception raised from the call (DroppedResponse, wrapped by Litestar).
+
+A rule with `remaining` set is one-shot: it fails the next N matching requests with
+`fail_with` (429, 500 or drop) and then retires.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import asdict, dataclass, field
+
+FAILURES = ("429", "500", "drop")
+
+
+class DroppedResponse(Exception):  # noqa: N818 - it names what happens, not an error kind
+    """Raised after the response has started, so the server cuts the connection."""
+
+
+@dataclass
+class FaultRule:
+    path_contains: str = ""
+    method: str = ""
+    tenant_id: str = ""
+    latency_ms: int = 0
+    rate_429: float = 0.0
+    rate_500: float = 0.0
+    rate_drop: float = 0.0
+    retry_after: int = 1
+    remaining: int | None = None
+    fail_with: str = "500"
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def __post_init__(self) -> None:
+        if self.fail_with not in FAILURES:
+            raise ValueError(f"fail_with must be one of {', '.join(FAILURES)}")
+        for rate in (self.rate_429, self.rate_500, self.rate_drop):
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError("rates are probabilities between 0 and 1")
+
+    def matches(self, method: str, path: str, tenant_id: str | None) -> bool:
+        return (
+            self.path_contains in path
+            and (not self.method or self.method.upper() == method)
+            and (not self.tenant_id or self.tenant_id == tenant_id)
+        )
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FaultPlan:
+    """What to do to one request: wait, then fail (or not)."""
+
+    latency_ms: int = 0
+    failure: str = ""  # "", "429", "500", "drop"
+    retry_after: int = 1
+
+
+class Faults:
+    def __init__(self, seed: int | None = None) -> None:
+        self.rules: list[FaultRule] = []
+        self.random = random.Random(seed)  # noqa: S311 - a simulation, not a secret
+
+    def replace(self, rules: list[FaultRule], seed: int | None = None) -> None:
+        self.rules = rules
+        if seed is not None:
+            self.random.seed(seed)
+
+    def clear(self) -> None:
+        self.rules = []
+
+    def plan(self, method: str, path: str, tenant_id: str | None) -> FaultPlan:
+        plan = FaultPlan()
+        for rule in list(self.rules):
+            if not rule.matches(method, path, tenant_id):
+                continue
+            plan.latency_ms += rule.latency_ms
+            if plan.failure:
+                continue
+            if rule.remaining is not None:
+                plan.failure, plan.retry_after = rule.fail_with, rule.retry_after
+                rule.remaining -= 1
+                if rule.remaining <= 0:
+                    self.rules.remove(rule)
+                continue
+            draw = self.random.random()
+            rates = (("429", rule.rate_429), ("500", rule.rate_500), ("drop", rule.rate_drop))
+            for failure, rate in rates:
+                if draw < rate:
+                    plan.failure, plan.retry_after = failure, rule.retry_after
+                    break
+                draw -= rate
+        return plan

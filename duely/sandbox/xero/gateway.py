@@ -1,0 +1,186 @@
+"""The ASGI layer in front of Xero's API: bearer tokens, tenants and scopes, rate limits and
+fault injection, the way Xero's gateway answers before a request reaches the Accounting API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from duely.sandbox.xero.errors import problem
+from duely.sandbox.xero.faults import DroppedResponse, FaultPlan
+from duely.sandbox.xero.identity import AccessToken, TokenRejected
+
+if TYPE_CHECKING:
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+    from duely.sandbox.xero.sandbox import XeroSandbox
+
+ACCESS_SCOPE_KEY = "xero_access"
+# Which scope family each Accounting API area needs; `.read` suffices for GET.
+SCOPE_FAMILIES = (
+    ("/Contacts", "accounting.contacts"),
+    ("/Organisation", "accounting.settings"),
+    ("/Accounts", "accounting.settings"),
+)
+DEFAULT_FAMILY = "accounting.transactions"
+DROPPED_BODY_LENGTH = 1024
+
+
+@dataclass
+class Access:
+    """Who is calling: the app, its token and (for Accounting API calls) the tenant."""
+
+    client_id: str
+    provider_name: str
+    token: AccessToken
+    tenant_id: str | None
+
+
+def access_of(scope: Scope) -> Access:
+    return scope[ACCESS_SCOPE_KEY]  # type: ignore[typeddict-item]
+
+
+def _sandbox(scope: Scope) -> XeroSandbox:
+    return scope["litestar_app"].state.xero
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return ""
+
+
+async def _send_json(send: Send, status: int, body: object, headers: dict[str, str]) -> None:
+    payload = json.dumps(body).encode()
+    raw_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _with_headers(send: Send, headers: dict[str, str]) -> Send:
+    extra = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return send_with_headers
+
+
+def _required_scope(path: str, method: str) -> tuple[str, ...]:
+    family = next((f for prefix, f in SCOPE_FAMILIES if prefix in path), DEFAULT_FAMILY)
+    return (family, f"{family}.read") if method == "GET" else (family,)
+
+
+async def _run_with_faults(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, plan: FaultPlan, headers: dict
+) -> None:
+    if plan.latency_ms:
+        await asyncio.sleep(plan.latency_ms / 1000)
+    if plan.failure == "429":
+        busy = {**headers, "Retry-After": str(plan.retry_after), "X-Rate-Limit-Problem": "minute"}
+        body = problem(429, "Too Many Requests", "Rate limit exceeded")
+        await _send_json(send, 429, body, busy)
+    elif plan.failure == "500":
+        body = problem(500, "Internal Server Error", "An error occurred in Xero")
+        await _send_json(send, 500, body, headers)
+    elif plan.failure == "drop":
+        await _drop(app, scope, receive, send)
+    else:
+        await app(scope, receive, _with_headers(send, headers))
+
+
+async def _drop(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Process the request in full, throw its answer away and cut the connection."""
+
+    async def discard(message: Message) -> None:
+        return None
+
+    await app(scope, receive, discard)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(DROPPED_BODY_LENGTH).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"{", "more_body": True})
+    raise DroppedResponse(f"{scope['method']} {scope['path']}: response dropped on purpose")
+
+
+def api_gateway(app: ASGIApp) -> ASGIApp:
+    """Middleware for /connections and /api.xro/2.0: authenticate, authorise, count, fault."""
+
+    async def gateway(scope: Scope, receive: Receive, send: Send) -> None:
+        xero = _sandbox(scope)
+        path, method = scope["path"], scope["method"]
+        authorization = _header(scope, b"authorization")
+        try:
+            if not authorization.lower().startswith("bearer "):
+                raise TokenRejected("AuthenticationUnsuccessful")
+            token = xero.identity.authenticate(authorization[7:].strip())
+        except TokenRejected as rejected:
+            challenge = 'Bearer error="invalid_token"'
+            if rejected.expired_at is not None:
+                expired = f"{rejected.expired_at:%m/%d/%Y %H:%M:%S}"
+                challenge += f", error_description=\"The token expired at '{expired}'\""
+            body = problem(401, "Unauthorized", rejected.detail)
+            await _send_json(send, 401, body, {"WWW-Authenticate": challenge})
+            return
+        tenant_id = None
+        if "/api.xro/" in path:
+            tenant_id = _header(scope, b"xero-tenant-id").strip().lower()
+            if not (
+                tenant_id in xero.store.ledgers
+                and xero.identity.is_connected(token.client_id, tenant_id)
+            ):
+                body = problem(403, "Forbidden", "AuthenticationUnsuccessful")
+                await _send_json(send, 403, body, {})
+                return
+            if not set(_required_scope(path, method)) & set(token.scope.split()):
+                body = problem(401, "Unauthorized", "AuthorizationUnsuccessful")
+                await _send_json(send, 401, body, {})
+                return
+        admission = xero.limiter.admit(token.client_id, tenant_id)
+        if not admission.admitted:
+            headers = {
+                **admission.headers,
+                "Retry-After": str(admission.retry_after),
+                "X-Rate-Limit-Problem": admission.problem,
+            }
+            body = problem(429, "Too Many Requests", f"Rate limit exceeded: {admission.problem}")
+            await _send_json(send, 429, body, headers)
+            return
+        try:
+            app_record = xero.identity.app(token.client_id)
+            scope[ACCESS_SCOPE_KEY] = Access(  # type: ignore[typeddict-unknown-key]
+                token.client_id, app_record.name if app_record else "", token, tenant_id
+            )
+            plan = xero.faults.plan(method, path, tenant_id)
+            await _run_with_faults(app, scope, receive, send, plan, admission.headers)
+        finally:
+            xero.limiter.release(admission)
+
+    return gateway
+
+
+def identity_gateway(app: ASGIApp) -> ASGIApp:
+    """Middleware for the identity service: fault injection only (no tokens, no limits)."""
+
+    async def gateway(scope: Scope, receive: Receive, send: Send) -> None:
+        plan = _sandbox(scope).faults.plan(scope["method"], scope["path"], None)
+        await _run_with_faults(app, scope, receive, send, plan, {})
+
+    return gateway

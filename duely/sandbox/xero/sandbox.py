@@ -1,0 +1,183 @@
+"""XeroSandbox: the whole emulated Xero (state, clock, configuration) in one object.
+
+The server keeps it on `app.state.xero`; tests can hold it directly to arrange data, move the
+clock or read what a client did, through the same methods the HTTP API uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import msgspec
+
+from duely.sandbox.xero.clock import SandboxClock
+from duely.sandbox.xero.faults import Faults
+from duely.sandbox.xero.idempotency import IdempotencyKeys
+from duely.sandbox.xero.identity import App, Identity, IdentityState, TokenResponse
+from duely.sandbox.xero.ledger import Ledger
+from duely.sandbox.xero.ratelimit import RateLimiter, RateLimits
+from duely.sandbox.xero.seed import seed_ledger
+from duely.sandbox.xero.store import XeroStore
+from duely.sandbox.xero.webhooks import Webhooks, WebhookSettings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8100/xero"
+DEFAULT_SCOPE = (
+    "openid profile email offline_access accounting.transactions accounting.contacts "
+    "accounting.settings"
+)
+DEMO_CLIENT_ID = "duely-demo"
+DEMO_CLIENT_SECRET = "duely-demo-secret"  # noqa: S105 - a published demo credential
+DEMO_WEB_URL = "http://127.0.0.1:8000"
+DEMO_WEBHOOK_KEY = "duely-demo-webhook-key"
+DEMO_TENANT_NAME = "Demo Trading Ltd (Xero)"
+DEMO_INVOICES = 300
+DEMO_SEED = 2024
+SNAPSHOT_VERSION = 1
+
+
+@dataclass
+class Snapshot:
+    """Everything that must survive a restart of the demo."""
+
+    version: int
+    clock_offset: float
+    identity: IdentityState
+    ledgers: list[Ledger]
+    webhook_sequences: dict[str, int] = field(default_factory=dict)
+
+
+class XeroSandbox:
+    def __init__(
+        self,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        clock: SandboxClock | None = None,
+        limits: RateLimits | None = None,
+        webhook_settings: WebhookSettings | None = None,
+        idempotency_retention: timedelta = timedelta(minutes=10),
+        snapshot_path: Path | None = None,
+        fault_seed: int | None = None,
+    ) -> None:
+        """`base_url` is where clients reach this sandbox (it appears in webhook resource
+        URLs); `snapshot_path`, when set, is loaded at start-up if it exists and saved at
+        shutdown."""
+        self.base_url = base_url.rstrip("/")
+        self.clock = clock or SandboxClock()
+        self.store = XeroStore(self.clock)
+        self.identity = Identity(self.clock)
+        self.limiter = RateLimiter(limits)
+        self.faults = Faults(fault_seed)
+        self.idempotency = IdempotencyKeys(self.clock, idempotency_retention)
+        self.webhooks = Webhooks(self.identity, self.clock, self.base_url, webhook_settings)
+        self.store.listeners.append(self.webhooks.on_change)
+        self.snapshot_path = snapshot_path
+        self.random = random.Random(0)  # noqa: S311 - a simulation, not a secret
+
+    # --- arranging -----------------------------------------------------------------------
+
+    def register_app(
+        self,
+        client_id: str,
+        client_secret: str,
+        name: str,
+        redirect_uris: list[str],
+        webhook_url: str = "",
+        webhook_key: str = "",
+    ) -> App:
+        return self.identity.register_app(
+            App(client_id, client_secret, name, list(redirect_uris), webhook_url, webhook_key)
+        )
+
+    def add_tenant(
+        self,
+        name: str | None = None,
+        invoices: int = 300,
+        *,
+        seed: int = 0,
+        country: str = "GB",
+        customers: int | None = None,
+    ) -> Ledger:
+        """A new organisation seeded deterministically (see seed.py)."""
+        ledger = seed_ledger(
+            seed, invoices, now=self.clock.now(), customers=customers, name=name, country=country
+        )
+        if ledger.tenant_id in self.store.ledgers:
+            raise ValueError(f"seed {seed} already made tenant {ledger.tenant_id}")
+        return self.store.add_ledger(ledger)
+
+    def connect(
+        self, client_id: str, tenant_ids: list[str], scope: str = DEFAULT_SCOPE
+    ) -> TokenResponse:
+        """Consent and code exchange in one step, for tests that are not about OAuth."""
+        app = self.identity.app(client_id)
+        if app is None:
+            raise LookupError(client_id)
+        redirect_uri = app.redirect_uris[0] if app.redirect_uris else ""
+        code = self.identity.authorise(client_id, redirect_uri, scope, tenant_ids)
+        return self.identity.exchange_code(app, code, redirect_uri, None)
+
+    @classmethod
+    def with_demo(
+        cls, *, snapshot_path: Path | None = None, web_url: str = DEMO_WEB_URL, **options
+    ) -> XeroSandbox:
+        """The sandbox `duely sandbox` and `duely up` serve: the demo app (`duely-demo` /
+        `duely-demo-secret`, redirecting to and sending webhooks to the web app at `web_url`)
+        and one demo organisation with about 300 invoices. A saved snapshot, when there is
+        one, is used instead of seeding, so the demo's connection survives restarts."""
+        sandbox = cls(snapshot_path=snapshot_path, **options)
+        if snapshot_path is not None and snapshot_path.exists():
+            sandbox.load_snapshot(snapshot_path)
+        else:
+            sandbox.add_tenant(DEMO_TENANT_NAME, DEMO_INVOICES, seed=DEMO_SEED)
+        # Registered afresh each start, so the demo follows the web app to another port.
+        sandbox.register_app(
+            DEMO_CLIENT_ID,
+            DEMO_CLIENT_SECRET,
+            "duely (demo)",
+            [f"{web_url}/connections/xero/callback"],
+            webhook_url=f"{web_url}/webhooks/xero",
+            webhook_key=DEMO_WEBHOOK_KEY,
+        )
+        return sandbox
+
+    # --- snapshots -----------------------------------------------------------------------
+
+    def save_snapshot(self, path: Path) -> Path:
+        snapshot = Snapshot(
+            version=SNAPSHOT_VERSION,
+            clock_offset=self.clock.offset_seconds,
+            identity=self.identity.state,
+            ledgers=list(self.store.ledgers.values()),
+            webhook_sequences=dict(self.webhooks.sequences),
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(path.suffix + ".tmp")
+        temporary.write_bytes(msgspec.json.encode(snapshot))
+        temporary.replace(path)
+        return path
+
+    def load_snapshot(self, path: Path) -> None:
+        snapshot = msgspec.json.decode(path.read_bytes(), type=Snapshot)
+        if snapshot.version != SNAPSHOT_VERSION:
+            raise ValueError(f"snapshot version {snapshot.version} is not {SNAPSHOT_VERSION}")
+        self.clock.offset_seconds = snapshot.clock_offset
+        self.identity.state = snapshot.identity
+        self.store.ledgers = {ledger.tenant_id: ledger for ledger in snapshot.ledgers}
+        self.webhooks.sequences = dict(snapshot.webhook_sequences)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.webhooks.flush_pending()
+
+    async def stop(self) -> None:
+        await self.webhooks.close()
+        if self.snapshot_path is not None:
+            self.save_snapshot(self.snapshot_path)
+            log.info("Xero sandbox saved to %s", self.snapshot_path)

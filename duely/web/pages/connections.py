@@ -1,0 +1,216 @@
+"""Connections to ledgers: connect (OAuth), choose the tenant, sync now, watch a sync."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated
+
+from litestar import Controller, Request, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.response import Redirect, Template
+from sqlmodel import select
+
+from duely.integrations.ledgers.base import LedgerAuthError
+from duely.integrations.ledgers.oauth_tokens import OAuthTokens
+from duely.integrations.ledgers.xero.oauth import XeroTenant
+from duely.ledger_connect import (
+    Grant,
+    connect_xero_tenant,
+    ledger_profile,
+    redeem_xero_code,
+    xero_redirect_uri,
+)
+from duely.models import Connection, SyncRun
+from duely.sync_schedules import request_sync
+from duely.web.auth import requires_admin, requires_collector
+from duely.web.deps import DbSession, get_owned
+
+OAUTH_SESSION_KEY = "xero_oauth"
+PENDING_GRANT_KEY = "xero_pending_grant"
+PROFILE_KEY = "ledger_profile"
+
+
+async def latest_run(db_session, connection_id: int) -> SyncRun | None:
+    return (
+        await db_session.exec(
+            select(SyncRun)
+            .where(SyncRun.connection_id == connection_id)
+            .order_by(SyncRun.id.desc())
+            .limit(1)
+        )
+    ).first()
+
+
+def _grant_to_session(grant: Grant, box) -> dict:
+    return {
+        "access": box.encrypt(grant.tokens.access_token),
+        "refresh": box.encrypt(grant.tokens.refresh_token),
+        "expires_at": grant.tokens.expires_at.isoformat(),
+        "tenants": [asdict(t) for t in grant.tenants],
+    }
+
+
+def _grant_from_session(data: dict, box) -> Grant:
+    tokens = OAuthTokens(
+        box.decrypt(data["access"]),
+        box.decrypt(data["refresh"]),
+        datetime.fromisoformat(data["expires_at"]),
+    )
+    return Grant(tokens, [XeroTenant(**t) for t in data["tenants"]])
+
+
+class ConnectionsController(Controller):
+    path = "/connections"
+
+    @get("/", name="connections")
+    async def index(self, request: Request, db_session: DbSession) -> Template:
+        org_id = request.user.organisation_id
+        connections = (
+            await db_session.exec(
+                select(Connection)
+                .where(Connection.organisation_id == org_id)
+                .order_by(Connection.id)
+            )
+        ).all()
+        runs = (
+            await db_session.exec(
+                select(SyncRun)
+                .where(SyncRun.organisation_id == org_id)
+                .order_by(SyncRun.id.desc())
+                .limit(20)
+            )
+        ).all()
+        latest = {c.id: await latest_run(db_session, c.id) for c in connections}
+        return Template(
+            "connections/index.html",
+            context={
+                "connections": connections,
+                "runs": runs,
+                "latest": latest,
+            },
+        )
+
+    @post("/xero/connect", guards=[requires_admin])
+    async def connect_xero(self, request: Request) -> Redirect:
+        settings = request.app.state.settings
+        authorization = request.app.state.ledgers.xero_oauth.authorization_request(
+            xero_redirect_uri(settings)
+        )
+        # Bound to this browser session: the callback must come back to the same person.
+        request.session[OAUTH_SESSION_KEY] = {
+            "state": authorization.state,
+            "verifier": authorization.code_verifier,
+        }
+        return Redirect(authorization.url, status_code=303)
+
+    @get("/xero/callback", guards=[requires_admin])
+    async def xero_callback(
+        self,
+        request: Request,
+        code: FromQuery[str | None] = None,
+        oauth_state: Annotated[str | None, QueryParameter(name="state")] = None,
+        error: FromQuery[str | None] = None,
+    ) -> Template | Redirect:
+        pending = request.session.pop(OAUTH_SESSION_KEY, None)
+        if error:
+            return _problem("Xero did not grant access", f"Xero answered: {error}.")
+        if not pending or not code or oauth_state != pending["state"]:
+            return _problem(
+                "This sign-in link is stale",
+                "The answer from Xero does not match a connection you started. "
+                "Start again from Connections.",
+            )
+        ledgers = request.app.state.ledgers
+        try:
+            grant = await redeem_xero_code(
+                ledgers, request.app.state.settings, code, pending["verifier"]
+            )
+        except LedgerAuthError as problem:
+            return _problem("Xero did not grant access", str(problem))
+        if not grant.tenants:
+            return _problem(
+                "No organisation was shared",
+                "Pick at least one Xero organisation on Xero's consent page.",
+            )
+        if len(grant.tenants) > 1:
+            request.session[PENDING_GRANT_KEY] = _grant_to_session(grant, ledgers.box)
+            return Redirect("/connections/xero/choose")
+        return await _finish(request, grant, grant.tenants[0].tenant_id)
+
+    @get("/xero/choose", guards=[requires_admin])
+    async def choose_tenant(self, request: Request) -> Template:
+        pending = request.session.get(PENDING_GRANT_KEY)
+        if not pending:
+            raise NotFoundException("No Xero connection is waiting for a choice.")
+        return Template("connections/choose.html", context={"tenants": pending["tenants"]})
+
+    @post("/xero/choose", guards=[requires_admin])
+    async def chose_tenant(self, request: Request) -> Template | Redirect:
+        pending = request.session.pop(PENDING_GRANT_KEY, None)
+        tenant_id = (await request.form()).get("tenant_id")
+        if not pending or tenant_id not in {t["tenant_id"] for t in pending["tenants"]}:
+            raise NotFoundException("No such Xero organisation in this grant.")
+        grant = _grant_from_session(pending, request.app.state.ledgers.box)
+        return await _finish(request, grant, tenant_id)
+
+    @post("/{connection_id:int}/sync", guards=[requires_collector])
+    async def sync_now(
+        self, request: Request, db_session: DbSession, connection_id: FromPath[int]
+    ) -> Template | Redirect:
+        connection = await get_owned(
+            db_session, Connection, connection_id, request.user.organisation_id
+        )
+        await request_sync(
+            await request.app.state.temporal(),
+            request.app.state.settings,
+            connection.id,
+            connection.organisation_id,
+        )
+        if request.htmx:
+            return Template(
+                "connections/progress.html",
+                context={"connection": connection, "run": None, "requested": True},
+            )
+        return Redirect("/connections")
+
+    @get("/{connection_id:int}/progress")
+    async def progress(
+        self, request: Request, db_session: DbSession, connection_id: FromPath[int]
+    ) -> Template:
+        connection = await get_owned(
+            db_session, Connection, connection_id, request.user.organisation_id
+        )
+        run = await latest_run(db_session, connection.id)
+        return Template(
+            "connections/progress.html",
+            context={"connection": connection, "run": run, "requested": False},
+        )
+
+
+def _problem(title: str, detail: str) -> Template:
+    return Template(
+        "connections/problem.html", context={"title": title, "detail": detail}, status_code=400
+    )
+
+
+async def _finish(request: Request, grant: Grant, tenant_id: str) -> Redirect:
+    """Connect, then send the user to confirm their settings while the first sync runs."""
+    state = request.app.state
+    connection = await connect_xero_tenant(
+        state.db,
+        state.ledgers,
+        await state.temporal(),
+        state.settings,
+        request.user.organisation_id,
+        grant,
+        tenant_id,
+    )
+    profile = await ledger_profile(state.ledgers, connection)
+    request.session[PROFILE_KEY] = {
+        "connection_id": connection.id,
+        "tenant_name": connection.tenant_name,
+        **(asdict(profile) if profile else {}),
+    }
+    return Redirect("/settings/organisation?connected=1")

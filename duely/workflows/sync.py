@@ -1,0 +1,81 @@
+"""LedgerSyncWorkflow: one pass of mirroring a ledger connection into duely.
+
+Started by the connection's Temporal Schedule (every 15 minutes by default), and by "Sync now"
+and ledger webhooks, which trigger the same schedule so that passes of one connection never
+overlap (a trigger during a pass is buffered and runs right after it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from duely.activities.sync import (
+        LedgerSyncActivities,
+        PassProgress,
+        SyncFailure,
+        SyncOutcome,
+        SyncPlan,
+    )
+
+
+@dataclass
+class SyncRequest:
+    connection_id: int
+
+
+@dataclass
+class SyncSummary:
+    run_id: int
+    full: bool = False
+    invoices_changed: int = 0
+    skipped: str = ""
+
+
+PAGE_PASS = {
+    "start_to_close_timeout": timedelta(hours=2),
+    "schedule_to_close_timeout": timedelta(hours=6),
+    # Pages heartbeat; a worker that dies mid-pass is noticed within a minute and the pass
+    # resumes elsewhere from its last page.
+    "heartbeat_timeout": timedelta(minutes=1),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=5)),
+}
+BOOKKEEPING = {"start_to_close_timeout": timedelta(seconds=30)}
+
+
+@workflow.defn
+class LedgerSyncWorkflow:
+    @workflow.run
+    async def run(self, request: SyncRequest) -> SyncSummary:
+        plan: SyncPlan = await workflow.execute_activity_method(
+            LedgerSyncActivities.begin_sync, request.connection_id, **BOOKKEEPING
+        )
+        if plan.skip_reason:
+            return SyncSummary(plan.run_id, skipped=plan.skip_reason)
+        try:
+            contacts: PassProgress = await workflow.execute_activity_method(
+                LedgerSyncActivities.sync_contacts, plan, **PAGE_PASS
+            )
+            invoices: PassProgress = await workflow.execute_activity_method(
+                LedgerSyncActivities.sync_invoices, plan, **PAGE_PASS
+            )
+            await workflow.execute_activity_method(
+                LedgerSyncActivities.sync_missing_contacts, plan, **PAGE_PASS
+            )
+        except ActivityError as error:
+            message = str(error.cause) if error.cause else str(error)
+            await workflow.execute_activity_method(
+                LedgerSyncActivities.fail_sync, SyncFailure(plan.run_id, message), **BOOKKEEPING
+            )
+            raise ApplicationError(f"sync failed: {message}", non_retryable=True) from error
+        await workflow.execute_activity_method(
+            LedgerSyncActivities.finish_sync,
+            SyncOutcome(plan.run_id, plan.full, contacts, invoices),
+            **BOOKKEEPING,
+        )
+        return SyncSummary(plan.run_id, plan.full, invoices.changed)

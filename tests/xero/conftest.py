@@ -1,0 +1,141 @@
+"""duely connected to a real Xero sandbox server, with a real worker on the dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlmodel import select
+
+from duely.db import Database
+from duely.integrations.ledgers.connections import Ledgers
+from duely.models import Connection, SyncRun, SyncStatus
+from duely.sandbox import create_sandbox_app
+from duely.sandbox.xero import XeroSandbox
+from duely.sandbox.xero.consent import allow_access
+from duely.sandbox.xero.webhooks import WebhookSettings
+from duely.web.app import create_app
+from duely.worker import build_worker
+from tests.conftest import login
+from tests.serving import free_port, serve, shut
+
+WEBHOOK_KEY = "test-webhook-key"
+
+
+@pytest.fixture
+def duely_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def xero(duely_port) -> XeroSandbox:
+    duely_url = f"http://127.0.0.1:{duely_port}"
+    sandbox = XeroSandbox(webhook_settings=WebhookSettings(batch_delay=0.05, first_backoff=0.05))
+    sandbox.register_app(
+        "duely-test",
+        "duely-test-secret",
+        "duely (tests)",
+        [f"{duely_url}/connections/xero/callback"],
+        webhook_url=f"{duely_url}/webhooks/xero",
+        webhook_key=WEBHOOK_KEY,
+    )
+    return sandbox
+
+
+@pytest_asyncio.fixture
+async def xero_url(xero) -> AsyncIterator[str]:
+    served = await serve(create_sandbox_app(xero))
+    yield f"{served.url}/xero"
+    await shut(served)
+
+
+@pytest.fixture
+def xero_settings(settings, xero_url, dev_server_env, duely_port):
+    return settings.model_copy(
+        update={
+            "public_url": f"http://127.0.0.1:{duely_port}",
+            "temporal_address": dev_server_env.client.service_client.config.target_host,
+            "xero_client_id": "duely-test",
+            "xero_client_secret": "duely-test-secret",
+            "xero_webhook_key": WEBHOOK_KEY,
+            "xero_login_url": xero_url,
+            "xero_identity_url": f"{xero_url}/identity",
+            "xero_api_url": xero_url,
+        }
+    )
+
+
+@dataclass
+class Recorded:
+    """Every request duely's worker sent to the ledger, for contract checks."""
+
+    requests: list[httpx.Request] = field(default_factory=list)
+
+
+@pytest_asyncio.fixture
+async def worker(dev_server_env, xero_settings) -> AsyncIterator[Recorded]:
+    recorded = Recorded()
+
+    async def record(request: httpx.Request) -> None:
+        recorded.requests.append(request)
+
+    db = Database(xero_settings.resolved_database_url)
+    http = httpx.AsyncClient(timeout=30, event_hooks={"request": [record]})
+    ledgers = Ledgers(xero_settings, db, http=http)
+    async with build_worker(dev_server_env.client, xero_settings, db, ledgers):
+        yield recorded
+    await ledgers.aclose()
+    await db.dispose()
+
+
+@pytest_asyncio.fixture
+async def duely(xero_settings, duely_port) -> AsyncIterator[httpx.AsyncClient]:
+    """duely's web app on a real socket: the ledger calls it back (OAuth, webhooks) and its
+    handlers call the ledger, all in this event loop."""
+    served = await serve(create_app(xero_settings), duely_port)
+    async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
+        yield client
+    await shut(served)
+
+
+async def connect_through_oauth(
+    duely: httpx.AsyncClient, admin_email: str, tenant_names: list[str] | None = None
+):
+    """A person's round trip: duely -> Xero's consent page -> back to duely's callback."""
+    await login(duely, admin_email)
+    settings_page = await duely.get("/connections")
+    token = settings_page.text.split('name="_csrf_token" value="', 1)[1].split('"', 1)[0]
+    start = await duely.post(
+        "/connections/xero/connect", data={"_csrf_token": token}, follow_redirects=False
+    )
+    assert start.status_code == 303
+    answer = await allow_access(start.headers["location"], tenant_names)
+    return await duely.get("/connections/xero/callback", params=answer, follow_redirects=False)
+
+
+async def wait_for_runs(db, connection_id: int, count: int, seconds: float = 60) -> list[SyncRun]:
+    """Wait until `count` sync runs of the connection have finished; returns them in order."""
+    async with asyncio.timeout(seconds):
+        while True:
+            db.expire_all()
+            runs = db.exec(
+                select(SyncRun).where(SyncRun.connection_id == connection_id).order_by(SyncRun.id)
+            ).all()
+            finished = [r for r in runs if r.status != SyncStatus.RUNNING]
+            if len(finished) >= count:
+                return finished
+            await asyncio.sleep(0.1)
+
+
+def only_connection(db) -> Connection:
+    db.expire_all()
+    return db.exec(select(Connection)).one()
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix} {uuid.uuid4().hex[:6]}"
