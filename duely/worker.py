@@ -10,6 +10,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from duely.activities.health import HealthActivities
+from duely.activities.ledger_writes import LedgerWriteActivities
 from duely.activities.sync import LedgerSyncActivities
 from duely.db import Database
 from duely.integrations.ledgers.connections import Ledgers
@@ -24,6 +25,7 @@ def build_worker(client: Client, settings: Settings, db: Database, ledgers: Ledg
     """Activities are built once here with their clients injected; tests build the same."""
     health = HealthActivities(db)
     sync = LedgerSyncActivities(settings, db, ledgers)
+    writes = LedgerWriteActivities(db, ledgers)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
@@ -36,6 +38,7 @@ def build_worker(client: Client, settings: Settings, db: Database, ledgers: Ledg
             sync.sync_missing_contacts,
             sync.finish_sync,
             sync.fail_sync,
+            writes.record_payment_in_ledger,
         ],
     )
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from duely.models import Contact, Customer, Event, Invoice, Organisation, utcnow
-from duely.web.receivables import format_money
+from duely.money import format_money
 from tests.conftest import login
 
 LONDON = ZoneInfo("Europe/London")

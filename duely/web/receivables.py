@@ -22,18 +22,8 @@ from duely.models import Contact, Customer, Event, Invoice, InvoiceStatus, Organ
 
 Bucket = Literal["current", "1-30", "31-60", "61-90", "90+"]
 
+
 # ISO 4217 minor units that are not 2; every other currency has 2 decimals.
-_CURRENCY_DECIMALS = {
-    **dict.fromkeys(
-        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
-         "VND", "VUV", "XAF", "XOF", "XPF"),
-        0,
-    ),
-    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
-    **dict.fromkeys(("CLF", "UYW"), 4),
-}  # fmt: skip
-
-
 def organisation_today(organisation: Organisation) -> date:
     """Today's date where the organisation is: aging and "days overdue" count from it."""
     return datetime.now(ZoneInfo(organisation.timezone)).date()
@@ -266,15 +256,3 @@ async def aging_by_currency(session: AsyncSession, org_id: int, today: date) -> 
 
 
 # --- money -----------------------------------------------------------------------------------
-
-
-def currency_decimals(currency: str) -> int:
-    return _CURRENCY_DECIMALS.get(currency.upper(), 2)
-
-
-def format_money(amount: int, currency: str) -> str:
-    """Minor units as a person reads them: `format_money(123450, "GBP") == "GBP 1,234.50"`."""
-    decimals = currency_decimals(currency)
-    major, minor = divmod(abs(amount), 10**decimals)
-    digits = f"{major:,}" + (f".{minor:0{decimals}d}" if decimals else "")
-    return f"{currency} {'-' if amount < 0 else ''}{digits}"

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -13,8 +14,9 @@ import pytest_asyncio
 from sqlmodel import select
 
 from duely.db import Database
-from duely.integrations.ledgers.connections import Ledgers
-from duely.models import Connection, SyncRun, SyncStatus
+from duely.integrations.ledgers.connections import Ledgers, save_connection
+from duely.integrations.ledgers.oauth_tokens import OAuthTokens
+from duely.models import Connection, Provider, SyncRun, SyncStatus, utcnow
 from duely.sandbox import create_sandbox_app
 from duely.sandbox.xero import XeroSandbox
 from duely.sandbox.xero.consent import allow_access
@@ -89,8 +91,18 @@ async def worker(dev_server_env, xero_settings) -> AsyncIterator[Recorded]:
     ledgers = Ledgers(xero_settings, db, http=http)
     async with build_worker(dev_server_env.client, xero_settings, db, ledgers):
         yield recorded
+    await forget_this_tests_workflows(dev_server_env.client)
     await ledgers.aclose()
     await db.dispose()
+
+
+async def forget_this_tests_workflows(client) -> None:
+    """The dev server outlives the test: drop its schedules and end its runs, so that the next
+    test's connection 1 starts clean instead of queueing behind a run with no worker."""
+    async for schedule in await client.list_schedules():
+        await client.get_schedule_handle(schedule.id).delete()
+    async for execution in client.list_workflows('ExecutionStatus="Running"'):
+        await client.get_workflow_handle(execution.id, run_id=execution.run_id).terminate()
 
 
 @pytest_asyncio.fixture
@@ -139,3 +151,29 @@ def only_connection(db) -> Connection:
 
 def unique_name(prefix: str) -> str:
     return f"{prefix} {uuid.uuid4().hex[:6]}"
+
+
+@pytest_asyncio.fixture
+async def connected(xero, xero_settings, org_a) -> AsyncIterator[tuple]:
+    """A tenant already connected to org A (consent done directly in the sandbox), and the
+    process-wide Ledgers a worker would hold."""
+    tenant = xero.add_tenant("Ledger Calls Ltd", 80, seed=21)
+    answer = xero.connect("duely-test", [tenant.tenant_id])
+    tokens = OAuthTokens(
+        answer.access_token, answer.refresh_token, utcnow() + timedelta(seconds=answer.expires_in)
+    )
+    db = Database(xero_settings.resolved_database_url)
+    ledgers = Ledgers(xero_settings, db)
+    async with db.session() as session:
+        connection = await save_connection(
+            session,
+            ledgers.box,
+            organisation_id=org_a.id,
+            provider=Provider.XERO,
+            tenant_id=tenant.tenant_id,
+            tenant_name=tenant.organisation.name,
+            tokens=tokens,
+        )
+    yield tenant, connection, ledgers
+    await ledgers.aclose()
+    await db.dispose()

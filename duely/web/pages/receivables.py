@@ -19,6 +19,7 @@ from litestar.response import Template
 
 from duely.aging import BUCKET_NAMES
 from duely.models import Customer, Invoice, InvoiceStatus, Organisation
+from duely.money import format_money
 from duely.web.api.paging import PageRequest, fetch_page
 from duely.web.deps import DbSession, get_organisation, get_owned
 from duely.web.receivables import (
@@ -29,7 +30,6 @@ from duely.web.receivables import (
     customer_contacts,
     customer_names,
     customers_query,
-    format_money,
     invoice_aging,
     invoice_currencies,
     invoice_timeline,

@@ -20,7 +20,6 @@ from duely.integrations.ledgers.base import (
     PaymentToRecord,
     RecordedPayment,
 )
-from duely.integrations.ledgers.money import to_major
 from duely.integrations.ledgers.oauth_tokens import TokenKeeper
 from duely.integrations.ledgers.rate_limit import TenantRateLimiter
 from duely.integrations.ledgers.xero.mapping import (
@@ -28,6 +27,7 @@ from duely.integrations.ledgers.xero.mapping import (
     invoice_from_xero,
     organisation_from_xero,
 )
+from duely.money import to_major
 
 PAGE_SIZE = 1000
 IDS_PER_CALL = 50
@@ -199,12 +199,11 @@ class XeroLedger:
         payments = [p for p in body.get("Payments") or [] if p.get("Status") != "DELETED"]
         return payments[0]["PaymentID"] if payments else None
 
-    async def record_payment(
-        self, payment: PaymentToRecord, check_existing: bool = True
-    ) -> RecordedPayment:
-        """Record once: a retry first looks the payment up by its reference, and the
-        Idempotency-Key makes a repeated PUT inside Xero's retention window harmless."""
-        if check_existing and (existing := await self.find_payment(payment.reference)):
+    async def record_payment(self, payment: PaymentToRecord) -> RecordedPayment:
+        """Record once: every attempt first looks the payment up by its reference (a lost
+        response may hide a write that happened), and the Idempotency-Key makes a repeated
+        PUT inside Xero's short retention window harmless."""
+        if existing := await self.find_payment(payment.reference):
             return RecordedPayment(existing, already_recorded=True)
         body = {
             "Payments": [

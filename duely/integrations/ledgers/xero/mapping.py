@@ -11,8 +11,8 @@ from duely.integrations.ledgers.base import (
     LedgerOrganisation,
     LedgerPerson,
 )
-from duely.integrations.ledgers.money import to_minor
 from duely.models import InvoiceStatus
+from duely.money import to_minor
 
 _MS_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
 

@@ -1,0 +1,186 @@
+"""The connector's calls against the sandbox: one refresh for many callers, payments written
+exactly once, expected payment dates, PDFs, and webhooks."""
+
+import asyncio
+import uuid
+from datetime import date, timedelta
+
+import pytest
+from sqlmodel import update
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.worker import Worker
+
+from duely.activities.ledger_writes import LedgerPayment
+from duely.db import Database
+from duely.integrations.ledgers.base import LedgerRejected, PaymentToRecord
+from duely.integrations.ledgers.connections import Ledgers
+from duely.models import Connection, utcnow
+from duely.sandbox.xero.faults import FaultRule
+from duely.web.webhooks.xero import xero_signature
+from tests.xero.conftest import WEBHOOK_KEY, connect_through_oauth, only_connection, wait_for_runs
+
+
+def refreshes(xero) -> int:
+    return sum(1 for t in xero.identity.state.refresh_tokens.values() if t.replaced_at)
+
+
+def open_invoice(tenant, paid: bool = False):
+    return next(
+        i
+        for i in tenant.invoices.values()
+        if i.kind == "ACCREC" and i.status == "AUTHORISED" and bool(i.amount_paid) == paid
+    )
+
+
+async def expire_in_duely(settings, connection) -> None:
+    db = Database(settings.resolved_database_url)
+    async with db.session() as session:
+        await session.exec(
+            update(Connection)
+            .where(Connection.id == connection.id)
+            .values(token_expires_at=utcnow() - timedelta(minutes=1))
+        )
+        await session.commit()
+    await db.dispose()
+
+
+async def test_twenty_callers_on_an_expired_token_cause_one_refresh(xero, xero_settings, connected):
+    tenant, connection, ledgers = connected
+    # A second process's Ledgers: its own in-process lock, so only the database row lock
+    # stands between the two.
+    other_process = Ledgers(xero_settings, Database(xero_settings.resolved_database_url))
+    xero.clock.advance(31 * 60)
+    await expire_in_duely(xero_settings, connection)
+
+    callers = [ledgers.open(connection) for _ in range(10)]
+    callers += [other_process.open(connection) for _ in range(10)]
+    profiles = await asyncio.gather(*(ledger.organisation() for ledger in callers))
+    assert {p.name for p in profiles} == {"Ledger Calls Ltd"}
+    assert refreshes(xero) == 1
+    await other_process.aclose()
+
+
+async def test_a_token_the_ledger_rejects_is_refreshed_once_and_retried(xero, connected):
+    tenant, connection, ledgers = connected
+    xero.clock.advance(31 * 60)  # duely still thinks the token is fresh; Xero says 401
+    invoices = await ledgers.open(connection).get_invoices(list(tenant.invoices)[:3])
+    assert len(invoices) == 3
+    assert refreshes(xero) == 1
+
+
+async def test_payment_lands_once_when_the_response_is_lost(xero, connected):
+    tenant, connection, ledgers = connected
+    invoice = open_invoice(tenant)
+    ledger = ledgers.open(connection)
+    payment = PaymentToRecord(
+        invoice.invoice_id,
+        1000,
+        invoice.currency,
+        date.today(),
+        reference=f"duely:pi_lost:{invoice.invoice_id}",
+        idempotency_key=f"pi_lost:{invoice.invoice_id}",
+        account_code="090",
+    )
+    xero.faults.replace(
+        [FaultRule(path_contains="/Payments", method="PUT", remaining=1, fail_with="drop")]
+    )
+    with pytest.raises(Exception, match="Xero unreachable"):
+        await ledger.record_payment(payment)
+    assert (
+        len([p for p in tenant.payments.values() if p.reference == payment.reference]) == 1
+    )  # written, answer lost
+    again = await ledger.record_payment(payment)
+    assert again.already_recorded
+    assert len([p for p in tenant.payments.values() if p.reference == payment.reference]) == 1
+
+
+@workflow.defn(sandboxed=False)
+class PayOnce:
+    @workflow.run
+    async def run(self, payment: LedgerPayment, activity_queue: str) -> str:
+        return await workflow.execute_activity(
+            "record_payment_in_ledger",
+            payment,
+            task_queue=activity_queue,
+            result_type=str,
+            start_to_close_timeout=timedelta(seconds=20),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100)),
+        )
+
+
+async def test_the_payment_activity_survives_a_lost_answer(
+    xero, connected, worker, dev_server_env, xero_settings
+):
+    tenant, connection, _ = connected
+    invoice = open_invoice(tenant)
+    xero.faults.replace(
+        [FaultRule(path_contains="/Payments", method="PUT", remaining=2, fail_with="drop")]
+    )
+    payment = LedgerPayment(
+        connection.id,
+        invoice.invoice_id,
+        invoice.amount_due,
+        invoice.currency,
+        date.today().isoformat(),
+        f"duely:pi_1:{invoice.invoice_id}",
+        "090",
+    )
+    async with Worker(
+        dev_server_env.client, task_queue=f"pay-{uuid.uuid4().hex}", workflows=[PayOnce]
+    ) as orchestrator:
+        payment_id = await dev_server_env.client.execute_workflow(
+            PayOnce.run,
+            args=[payment, xero_settings.temporal_task_queue],
+            id=f"pay-{uuid.uuid4().hex}",
+            task_queue=orchestrator.task_queue,
+        )
+    written = [p for p in tenant.payments.values() if p.reference == payment.reference]
+    assert [p.payment_id for p in written] == [payment_id]
+    assert tenant.invoices[invoice.invoice_id].status == "PAID"
+
+
+async def test_expected_payment_date_and_pdf(xero, connected):
+    tenant, connection, ledgers = connected
+    ledger = ledgers.open(connection)
+    invoice = open_invoice(tenant)
+    promised = date.today() + timedelta(days=14)
+    await ledger.set_expected_payment_date(invoice.invoice_id, promised)
+    assert tenant.invoices[invoice.invoice_id].expected_payment_date == promised
+    part_paid = open_invoice(tenant, paid=True)
+    with pytest.raises(LedgerRejected, match="payment or credit note allocated"):
+        await ledger.set_expected_payment_date(part_paid.invoice_id, promised)
+    assert (await ledger.invoice_pdf(invoice.invoice_id)).startswith(b"%PDF")
+
+
+async def test_xero_webhooks_trigger_a_sync_and_bad_signatures_are_refused(
+    xero, worker, duely, db, org_a
+):
+    tenant = xero.add_tenant("Hooked Ltd", 40, seed=13)
+    await connect_through_oauth(duely, org_a.admin)
+    connection = only_connection(db)
+    await wait_for_runs(db, connection.id, 1)
+
+    report = await xero.webhooks.intent_to_receive("duely-test")
+    assert report["passed"], report
+
+    invoice = open_invoice(tenant)
+    xero.store.update_invoice(
+        tenant.tenant_id,
+        invoice.invoice_id,
+        {"due_date": invoice.due_date + timedelta(days=7)},
+    )
+    _, second = await wait_for_runs(db, connection.id, 2)
+    assert second.invoices_changed == 1
+
+    body = b'{"events":[],"firstEventSequence":0,"lastEventSequence":0,"entropy":"x"}'
+    forged = await duely.post(
+        "/webhooks/xero", content=body, headers={"x-xero-signature": xero_signature(body, "wrong")}
+    )
+    assert forged.status_code == 401
+    genuine = await duely.post(
+        "/webhooks/xero",
+        content=body,
+        headers={"x-xero-signature": xero_signature(body, WEBHOOK_KEY)},
+    )
+    assert genuine.status_code == 200 and genuine.content == b""
