@@ -1,9 +1,8 @@
-"""Run every benchmark and print its figures. Benchmarks arrive with the sync and payment work."""
+"""Run every benchmark and print its figures (DESIGN section 6)."""
 
-BENCHMARKS: list = []
+import asyncio
+
+from bench import initial_sync
 
 if __name__ == "__main__":
-    if not BENCHMARKS:
-        print("no benchmarks yet: the ledger sync and payment issues add them")
-    for benchmark in BENCHMARKS:
-        benchmark()
+    asyncio.run(initial_sync.main())
