@@ -85,7 +85,9 @@ class Up:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DUELY_")}
         env |= {"DUELY_HOME": str(home), "DUELY_WEB_PORT": str(ports["web"]),
                 "DUELY_TEMPORAL_DEV_PORT": str(ports["dev"]),
-                "DUELY_TEMPORAL_UI_PORT": str(ports["ui"]), "PYTHONUNBUFFERED": "1"}  # fmt: skip
+                "DUELY_TEMPORAL_UI_PORT": str(ports["ui"]), "PYTHONUNBUFFERED": "1",
+                "DUELY_SANDBOX_PORT": str(ports["sandbox"]),
+                "DUELY_PUBLIC_URL": f"http://127.0.0.1:{ports['web']}"}  # fmt: skip
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "duely", "up"], env=env, stdout=out,
@@ -149,13 +151,35 @@ def check_running_stack(ports: dict[str, int], old_name: str, new_name: str) -> 
     ui = httpx.get(f"http://127.0.0.1:{ports['ui']}/", timeout=10)
     assert 200 <= ui.status_code < 400, ui.status_code
 
+    check_demo_ledger(web)
     listed = search_attribute_names(ports["dev"])
     assert all(key.name in listed for key in SEARCH_ATTRIBUTES), listed
     wait_healthy(web)
 
 
+def check_demo_ledger(web: str) -> None:
+    """The demo organisation comes connected to the sandbox's Xero, its invoices synced."""
+    token = httpx.post(
+        f"{web}/api/v1/auth/token",
+        timeout=10,
+        json={"email": "demo@duely.local", "password": "duely-demo"},
+    )
+    headers = {"Authorization": f"Bearer {token.json()['token']}"}
+    deadline = time.monotonic() + 30
+    while True:
+        connections = httpx.get(f"{web}/api/v1/connections", headers=headers).json()["items"]
+        synced = connections and (connections[0]["latest_sync"] or {}).get("status")
+        if synced == "succeeded":
+            break
+        assert time.monotonic() < deadline, f"the demo ledger never synced: {connections}"
+        time.sleep(0.5)
+    assert connections[0]["provider"] == "xero" and connections[0]["status"] == "connected"
+    invoices = httpx.get(f"{web}/api/v1/invoices", headers=headers).json()
+    assert invoices["total"] > 200
+
+
 def test_up_serves_the_stack_and_stops_cleanly(tmp_path: Path):
-    ports = {"web": free_port(), "dev": free_port(), "ui": free_port()}
+    ports = {"web": free_port(), "dev": free_port(), "ui": free_port(), "sandbox": free_port()}
     names = ("Demo Trading Ltd", "Renamed Trading Ltd", "Renamed Again Ltd")
     for run in range(2):
         started = time.monotonic()

@@ -1,0 +1,61 @@
+"""The sync activities on their own: resuming a pass after a crash, and the periodic full pass."""
+
+import dataclasses
+from datetime import timedelta
+
+from sqlmodel import func, select
+from temporalio.testing import ActivityEnvironment
+
+from duely.activities.sync import LedgerSyncActivities, PassProgress
+from duely.db import Database
+from duely.integrations.ledgers.connections import Ledgers
+from duely.models import Connection, Invoice, utcnow
+
+
+async def _activities(xero_settings, http=None):
+    db = Database(xero_settings.resolved_database_url)
+    return LedgerSyncActivities(xero_settings, db, Ledgers(xero_settings, db, http=http)), db
+
+
+async def test_a_pass_resumes_from_its_last_heartbeat(xero, xero_settings, connected, db):
+    tenant, connection, _ = connected
+    activities, database = await _activities(xero_settings)
+    plan = await ActivityEnvironment().run(activities.begin_sync, connection.id)
+
+    # A worker died after heartbeating that page 1 was done and page 2 comes next.
+    cursor = utcnow() - timedelta(days=3650)
+    progress = PassProgress(
+        next_cursor=cursor.isoformat(), next_page=2, pages=1, seen=1000, changed=1000
+    )
+    resumed = ActivityEnvironment()
+    resumed.info = dataclasses.replace(
+        resumed.info, heartbeat_details=[dataclasses.asdict(progress)], attempt=2
+    )
+    result = await resumed.run(activities.sync_invoices, plan)
+    # It carried on from the heartbeat: counts continue, and it did not start again at page 1
+    # (the tenant has 80 invoices, all on page 1, so page 2 is empty and nothing is mirrored).
+    assert result.pages == 2 and result.seen == 1000 and result.changed == 1000
+    assert db.exec(select(func.count()).select_from(Invoice)).one() == 0
+    await database.dispose()
+
+
+async def test_a_full_pass_runs_when_the_last_one_is_old(xero_settings, connected, db):
+    _, connection, _ = connected
+    activities, database = await _activities(xero_settings)
+    first = await ActivityEnvironment().run(activities.begin_sync, connection.id)
+    assert first.full and first.invoices_since is None
+
+    stored = db.get(Connection, connection.id)
+    stored.last_full_sync_at = utcnow() - timedelta(hours=1)
+    stored.sync_watermark = utcnow() - timedelta(minutes=20)
+    db.add(stored)
+    db.commit()
+    incremental = await ActivityEnvironment().run(activities.begin_sync, connection.id)
+    assert not incremental.full and incremental.invoices_since is not None
+
+    stored.last_full_sync_at = utcnow() - timedelta(hours=xero_settings.full_reconcile_hours + 1)
+    db.add(stored)
+    db.commit()
+    due = await ActivityEnvironment().run(activities.begin_sync, connection.id)
+    assert due.full and due.invoices_since is None
+    await database.dispose()
