@@ -7,7 +7,6 @@ import asyncio
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -16,10 +15,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from duely.accounts import ensure_organisation
 from duely.db import Database, make_sync_engine
-from duely.integrations.ledgers.connections import Ledgers, save_connection
-from duely.integrations.ledgers.oauth_tokens import OAuthTokens
+from duely.integrations.ledgers.connections import Ledgers
 from duely.migrate import upgrade
-from duely.models import Invoice, Provider, SyncRun, SyncStatus, utcnow
+from duely.models import Invoice, SyncRun, SyncStatus
 from duely.sandbox import create_sandbox_app
 from duely.sandbox.xero import XeroSandbox
 from duely.settings import Settings
@@ -27,6 +25,7 @@ from duely.sync_schedules import request_sync
 from duely.worker import build_worker
 from duely.workflows.names import SEARCH_ATTRIBUTES
 from tests.serving import serve, shut
+from tests.xero.conftest import connect_directly
 
 INVOICES = 10_000
 PAGE_SIZE = 1000
@@ -80,23 +79,9 @@ async def duely_sync(xero: XeroSandbox, tenant, sandbox_url: str, home: Path) ->
         org_id = organisation.id
     engine.dispose()
 
-    answer = xero.connect("bench", [tenant.tenant_id])
+    connection = await connect_directly(xero, settings, org_id, tenant, "bench")
     db = Database(settings.resolved_database_url)
     ledgers = Ledgers(settings, db)
-    async with db.session() as session:
-        connection = await save_connection(
-            session,
-            ledgers.box,
-            organisation_id=org_id,
-            provider=Provider.XERO,
-            tenant_id=tenant.tenant_id,
-            tenant_name="Bench",
-            tokens=OAuthTokens(
-                answer.access_token,
-                answer.refresh_token,
-                utcnow() + timedelta(seconds=answer.expires_in),
-            ),
-        )
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
         search_attributes=SEARCH_ATTRIBUTES,

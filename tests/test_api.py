@@ -1,45 +1,12 @@
 """The JSON API: bearer tokens, the list envelope, filters, roles and organisation scoping."""
 
-from datetime import date, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 from sqlmodel import select
 
-from duely.models import ApiToken, Customer, Invoice, utcnow
+from duely.models import ApiToken, utcnow
 from tests.conftest import api_token, login
-
-
-def add_customer(db, org_id: int, name: str) -> Customer:
-    customer = Customer(organisation_id=org_id, external_id=f"ext-{name}", name=name)
-    db.add(customer)
-    db.commit()
-    return customer
-
-
-def add_invoice(
-    db,
-    customer: Customer,
-    number: str,
-    days_overdue: int,
-    amount: int = 10_000,
-    status: str = "open",
-) -> Invoice:
-    today = utcnow().astimezone(ZoneInfo("Europe/London")).date()
-    invoice = Invoice(
-        organisation_id=customer.organisation_id,
-        customer_id=customer.id,
-        external_id=f"ext-{number}",
-        number=number,
-        issue_date=date(2026, 1, 1),
-        due_date=today - timedelta(days=days_overdue),
-        currency="GBP",
-        total=amount,
-        amount_due=amount,
-        status=status,
-    )
-    db.add(invoice)
-    db.commit()
-    return invoice
+from tests.factories import add_customer, add_invoice
 
 
 async def test_token_grants_the_users_role_and_organisation(client, org_a):

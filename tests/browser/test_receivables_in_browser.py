@@ -3,38 +3,17 @@
 Runs `duely web` as its own process on a seeded ledger and drives Debian's Chromium.
 """
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from datetime import date, timedelta
-from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import async_playwright, expect
 from sqlmodel import Session
 
-from duely.accounts import seed_demo
 from duely.db import make_sync_engine
-from duely.migrate import upgrade
 from duely.models import Contact, Customer, Invoice, utcnow
+from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, demo_web, requires_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="Chromium is not installed at /usr/bin/chromium (make test installs it with apt-get)",
-)
+pytestmark = requires_chromium
 
 CUSTOMERS = [
     "Acme Widgets Ltd",
@@ -60,12 +39,6 @@ INVOICES = [
     (4, 15, 1_850_000, "JPY"),
     (4, 47, 320_000, "JPY"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _seed_ledger(database_url: str, org_id: int) -> None:
@@ -108,37 +81,7 @@ def _seed_ledger(database_url: str, org_id: int) -> None:
 
 @pytest.fixture
 def web_url(tmp_path):
-    database_url = f"sqlite:///{tmp_path / 'duely.db'}"
-    upgrade(database_url)
-    org_id = seed_demo(database_url, "demo@duely.local", "duely-demo")
-    _seed_ledger(database_url, org_id)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DUELY_HOME": str(tmp_path),
-        "DUELY_WEB_PORT": str(port),
-        "DUELY_TEMPORAL_ADDRESS": "127.0.0.1:1",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "duely", "web"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/login", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "duely web did not start"
-                time.sleep(0.2)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    yield from demo_web(tmp_path, _seed_ledger)
 
 
 async def test_filter_and_search_invoices_on_a_phone(web_url, tmp_path):

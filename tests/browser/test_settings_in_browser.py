@@ -3,75 +3,17 @@
 Runs `duely web` as its own process and drives Debian's Chromium with Playwright.
 """
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
-import httpx
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from duely.accounts import seed_demo
-from duely.migrate import upgrade
+from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, demo_web, requires_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="Chromium is not installed at /usr/bin/chromium (make test installs it with apt-get)",
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+pytestmark = requires_chromium
 
 
 @pytest.fixture
 def web_url(tmp_path):
-    database_url = f"sqlite:///{tmp_path / 'duely.db'}"
-    upgrade(database_url)
-    seed_demo(database_url, "demo@duely.local", "duely-demo")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DUELY_HOME": str(tmp_path),
-        "DUELY_WEB_PORT": str(port),
-        "DUELY_TEMPORAL_ADDRESS": "127.0.0.1:1",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "duely", "web"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/login", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "duely web did not start"
-                time.sleep(0.2)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    yield from demo_web(tmp_path)
 
 
 async def test_sign_in_and_edit_settings_with_htmx(web_url, tmp_path):
@@ -87,6 +29,7 @@ async def test_sign_in_and_edit_settings_with_htmx(web_url, tmp_path):
         await page.fill("input[name=password]", "duely-demo")
         await page.click("button[type=submit]")
         await expect(page).to_have_url(f"{web_url}/settings/organisation")
+        await page.wait_for_load_state()  # htmx (a deferred script) is listening from here on
 
         await page.fill("input[name=name]", "Renamed In A Browser")
         async with page.expect_response("**/settings/organisation") as saved:

@@ -21,6 +21,7 @@ from duely.sandbox import create_sandbox_app
 from duely.sandbox.xero import XeroSandbox
 from duely.sandbox.xero.consent import allow_access
 from duely.sandbox.xero.webhooks import WebhookSettings
+from duely.security import SecretBox
 from duely.web.app import create_app
 from duely.worker import build_worker
 from tests.conftest import login
@@ -153,27 +154,38 @@ def unique_name(prefix: str) -> str:
     return f"{prefix} {uuid.uuid4().hex[:6]}"
 
 
+async def connect_directly(xero, settings, organisation_id: int, tenant, client_id: str):
+    """A connection as the OAuth flow leaves it, with the consent done inside the sandbox:
+    for tests and benchmarks that are not about OAuth."""
+    answer = xero.connect(client_id, [tenant.tenant_id])
+    tokens = OAuthTokens(
+        answer.access_token,
+        answer.refresh_token,
+        utcnow() + timedelta(seconds=answer.expires_in),
+    )
+    db = Database(settings.resolved_database_url)
+    try:
+        async with db.session() as session:
+            return await save_connection(
+                session,
+                SecretBox(settings.resolved_secret_key),
+                organisation_id=organisation_id,
+                provider=Provider.XERO,
+                tenant_id=tenant.tenant_id,
+                tenant_name=tenant.organisation.name,
+                tokens=tokens,
+            )
+    finally:
+        await db.dispose()
+
+
 @pytest_asyncio.fixture
 async def connected(xero, xero_settings, org_a) -> AsyncIterator[tuple]:
-    """A tenant already connected to org A (consent done directly in the sandbox), and the
-    process-wide Ledgers a worker would hold."""
+    """A tenant already connected to org A, and the process-wide Ledgers a worker would hold."""
     tenant = xero.add_tenant("Ledger Calls Ltd", 80, seed=21)
-    answer = xero.connect("duely-test", [tenant.tenant_id])
-    tokens = OAuthTokens(
-        answer.access_token, answer.refresh_token, utcnow() + timedelta(seconds=answer.expires_in)
-    )
+    connection = await connect_directly(xero, xero_settings, org_a.id, tenant, "duely-test")
     db = Database(xero_settings.resolved_database_url)
     ledgers = Ledgers(xero_settings, db)
-    async with db.session() as session:
-        connection = await save_connection(
-            session,
-            ledgers.box,
-            organisation_id=org_a.id,
-            provider=Provider.XERO,
-            tenant_id=tenant.tenant_id,
-            tenant_name=tenant.organisation.name,
-            tokens=tokens,
-        )
     yield tenant, connection, ledgers
     await ledgers.aclose()
     await db.dispose()

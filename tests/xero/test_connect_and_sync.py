@@ -2,27 +2,26 @@
 against the sandbox, with a real worker on Temporal's dev server."""
 
 import random
-from datetime import timedelta
 
 from sqlmodel import func, select
 
-from duely.db import Database
-from duely.integrations.ledgers.connections import Ledgers, save_connection
-from duely.integrations.ledgers.oauth_tokens import OAuthTokens
 from duely.models import (
     Connection,
     ConnectionStatus,
     Customer,
     Invoice,
-    Provider,
     SyncStatus,
-    utcnow,
 )
 from duely.sandbox.xero.faults import FaultRule
 from duely.sync_schedules import request_sync
 from tests.conftest import api_token
 from tests.sandbox.xero_contract import assert_request_matches_spec
-from tests.xero.conftest import connect_through_oauth, only_connection, wait_for_runs
+from tests.xero.conftest import (
+    connect_directly,
+    connect_through_oauth,
+    only_connection,
+    wait_for_runs,
+)
 
 
 def sales_invoices(ledger) -> dict:
@@ -166,25 +165,7 @@ async def test_ten_thousand_invoices_sync_and_match_the_ledger(
     xero, worker, dev_server_env, xero_settings, db, org_a
 ):
     tenant = xero.add_tenant("Big Books Ltd", 10_000, seed=99)
-    answer = xero.connect("duely-test", [tenant.tenant_id])
-    database = Database(xero_settings.resolved_database_url)
-    ledgers = Ledgers(xero_settings, database)
-    async with database.session() as session:
-        connection = await save_connection(
-            session,
-            ledgers.box,
-            organisation_id=org_a.id,
-            provider=Provider.XERO,
-            tenant_id=tenant.tenant_id,
-            tenant_name="Big Books Ltd",
-            tokens=OAuthTokens(
-                answer.access_token,
-                answer.refresh_token,
-                utcnow() + timedelta(seconds=answer.expires_in),
-            ),
-        )
-    await ledgers.aclose()
-    await database.dispose()
+    connection = await connect_directly(xero, xero_settings, org_a.id, tenant, "duely-test")
     await request_sync(dev_server_env.client, xero_settings, connection.id, org_a.id)
     [run] = await wait_for_runs(db, connection.id, 1, seconds=120)
     assert run.status == SyncStatus.SUCCEEDED

@@ -1,0 +1,71 @@
+"""A browser test's world: `duely web` as its own process on the demo organisation, and
+Debian's Chromium for Playwright to drive (never a downloaded browser)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from duely.accounts import seed_demo
+from duely.migrate import upgrade
+from tests.serving import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Without the background-networking flags Chromium keeps reaching for the internet.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+requires_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Chromium is not installed at /usr/bin/chromium (make test installs it with apt-get)",
+)
+
+
+def demo_web(tmp_path: Path, arrange: Callable[[str, int], None] | None = None) -> Iterator[str]:
+    """Migrate and seed the demo organisation (then `arrange(database_url, org_id)`), serve
+    `duely web` on a free port, yield its URL, stop it."""
+    database_url = f"sqlite:///{tmp_path / 'duely.db'}"
+    upgrade(database_url)
+    org_id = seed_demo(database_url, "demo@duely.local", "duely-demo")
+    if arrange:
+        arrange(database_url, org_id)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DUELY_HOME": str(tmp_path),
+        "DUELY_WEB_PORT": str(port),
+        "DUELY_TEMPORAL_ADDRESS": "127.0.0.1:1",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "duely", "web"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/login", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "duely web did not start"
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
