@@ -6,5 +6,6 @@ import logging
 from bench import initial_sync
 
 if __name__ == "__main__":
-    logging.getLogger().setLevel(logging.WARNING)  # figures only, not the stack's chatter
+    for chatty in ("", "httpx", "alembic"):  # figures only, not the stack's chatter
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     asyncio.run(initial_sync.main())
