@@ -2,6 +2,10 @@
 exactly once, expected payment dates, PDFs, and webhooks."""
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from datetime import date, timedelta
 
@@ -104,7 +108,8 @@ class PayOnce:
             payment,
             task_queue=activity_queue,
             result_type=str,
-            start_to_close_timeout=timedelta(seconds=20),
+            # Short, so a worker that dies mid-write is given up on quickly in tests.
+            start_to_close_timeout=timedelta(seconds=4),
             retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100)),
         )
 
@@ -184,3 +189,74 @@ async def test_xero_webhooks_trigger_a_sync_and_bad_signatures_are_refused(
         headers={"x-xero-signature": xero_signature(body, WEBHOOK_KEY)},
     )
     assert genuine.status_code == 200 and genuine.content == b""
+
+
+def worker_process(settings, home) -> subprocess.Popen:
+    """`duely worker` as its own process, configured like the test's duely."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DUELY_")}
+    env |= {
+        "DUELY_HOME": str(home),
+        "DUELY_DATABASE_URL": settings.resolved_database_url,
+        "DUELY_SECRET_KEY": settings.resolved_secret_key,
+        "DUELY_TEMPORAL_ADDRESS": settings.temporal_address,
+        "DUELY_TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "DUELY_XERO_CLIENT_ID": settings.xero_client_id,
+        "DUELY_XERO_CLIENT_SECRET": settings.xero_client_secret,
+        "DUELY_XERO_LOGIN_URL": settings.xero_login_url,
+        "DUELY_XERO_IDENTITY_URL": settings.xero_identity_url,
+        "DUELY_XERO_API_URL": settings.xero_api_url,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "duely", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def test_a_payment_lands_once_when_the_worker_dies_mid_write(
+    xero, connected, dev_server_env, xero_settings, tmp_path
+):
+    tenant, connection, _ = connected
+    invoice = open_invoice(tenant)
+    reference = f"duely:pi_killed:{invoice.invoice_id}"
+    # Xero books the payment at once but answers only after 30 s: time to kill the worker.
+    xero.faults.replace(
+        [FaultRule(path_contains="/Payments", method="PUT", answer_delay_ms=30_000)]
+    )
+    payment = LedgerPayment(
+        connection.id,
+        invoice.invoice_id,
+        1000,
+        invoice.currency,
+        date.today().isoformat(),
+        reference,
+        "090",
+    )
+    doomed = worker_process(xero_settings, tmp_path)
+    survivor = None
+    try:
+        async with Worker(
+            dev_server_env.client, task_queue=f"pay-{uuid.uuid4().hex}", workflows=[PayOnce]
+        ) as orchestrator:
+            handle = await dev_server_env.client.start_workflow(
+                PayOnce.run,
+                args=[payment, xero_settings.temporal_task_queue],
+                id=f"pay-{uuid.uuid4().hex}",
+                task_queue=orchestrator.task_queue,
+            )
+            async with asyncio.timeout(30):
+                while not [p for p in tenant.payments.values() if p.reference == reference]:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+            doomed.send_signal(signal.SIGKILL)
+            doomed.wait(timeout=10)
+            xero.faults.clear()
+            survivor = worker_process(xero_settings, tmp_path)
+            payment_id = await asyncio.wait_for(handle.result(), timeout=60)
+    finally:
+        for process in (doomed, survivor):
+            if process and process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+    written = [p for p in tenant.payments.values() if p.reference == reference]
+    assert [p.payment_id for p in written] == [payment_id]

@@ -31,6 +31,9 @@ class FaultRule:
     method: str = ""
     tenant_id: str = ""
     latency_ms: int = 0
+    answer_delay_ms: int = 0
+    """Process the request at once but hold its answer this long: a client that dies while
+    waiting leaves a write behind that it never heard about."""
     rate_429: float = 0.0
     rate_500: float = 0.0
     rate_drop: float = 0.0
@@ -62,6 +65,7 @@ class FaultPlan:
     """What to do to one request: wait, then fail (or not)."""
 
     latency_ms: int = 0
+    answer_delay_ms: int = 0
     failure: str = ""  # "", "429", "500", "drop"
     retry_after: int = 1
 
@@ -85,6 +89,7 @@ class Faults:
             if not rule.matches(method, path, tenant_id):
                 continue
             plan.latency_ms += rule.latency_ms
+            plan.answer_delay_ms += rule.answer_delay_ms
             if plan.failure:
                 continue
             if rule.remaining is not None:

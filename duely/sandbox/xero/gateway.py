@@ -95,8 +95,21 @@ async def _run_with_faults(
         await _send_json(send, 500, body, headers)
     elif plan.failure == "drop":
         await _drop(app, scope, receive, send)
+    elif plan.answer_delay_ms:
+        await app(scope, receive, _delayed(_with_headers(send, headers), plan.answer_delay_ms))
     else:
         await app(scope, receive, _with_headers(send, headers))
+
+
+def _delayed(send: Send, delay_ms: int) -> Send:
+    """Hold the answer after the request has been processed."""
+
+    async def send_later(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await asyncio.sleep(delay_ms / 1000)
+        await send(message)
+
+    return send_later
 
 
 async def _drop(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
