@@ -6,8 +6,17 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
+from duely.chasing.defaults import DEFAULT_SCHEDULE, DEFAULT_TEMPLATES
 from duely.db import make_sync_engine
-from duely.models import Organisation, Role, User
+from duely.models import (
+    ContactKind,
+    Organisation,
+    Role,
+    Schedule,
+    ScheduleStep,
+    Template,
+    User,
+)
 from duely.security import hash_password
 
 DEMO_ORGANISATION = "Demo Trading Ltd"
@@ -46,12 +55,55 @@ def ensure_user(
 
 
 def ensure_organisation(session: Session, name: str, **settings) -> Organisation:
+    """The organisation of that name; a new one starts with the default chasing set-up."""
     organisation = session.exec(select(Organisation).where(Organisation.name == name)).first()
     if organisation is None:
         organisation = Organisation(name=name, **settings)
         session.add(organisation)
         session.flush()
+        install_default_chasing(session, organisation.id)
     return organisation
+
+
+def install_default_chasing(session: Session, organisation_id: int) -> Schedule:
+    """The five best-practice templates and the Standard schedule, as the organisation's own
+    rows (it edits them from then on)."""
+    templates = {
+        plan.name: Template(
+            organisation_id=organisation_id,
+            name=plan.name,
+            tone=plan.tone,
+            subject=plan.subject,
+            body=plan.body,
+        )
+        for plan in DEFAULT_TEMPLATES
+    }
+    session.add_all(templates.values())
+    schedule = Schedule(
+        organisation_id=organisation_id, name=DEFAULT_SCHEDULE.name, is_default=True
+    )
+    session.add(schedule)
+    session.flush()
+    session.add_all(
+        ScheduleStep(
+            organisation_id=organisation_id,
+            schedule_id=schedule.id,
+            position=position,
+            offset_days=step.offset_days,
+            channel=step.channel,
+            template_id=templates[step.template].id if step.template else None,
+            recipient_kind=(
+                ContactKind.ESCALATED
+                if ContactKind.ESCALATED in step.recipient_kinds
+                else ContactKind.NORMAL
+            ),
+            repeat_every_days=step.repeat_every_days,
+            repeat_max_times=step.repeat_max_times,
+        )
+        for position, step in enumerate(DEFAULT_SCHEDULE.steps)
+    )
+    session.flush()
+    return schedule
 
 
 def create_user(

@@ -54,6 +54,8 @@ class ScheduleStep(OrgScoped, table=True):
     channel: str = Field(default=Channel.EMAIL, max_length=16)
     template_id: int | None = Field(default=None, foreign_key="templates.id")
     recipient_kind: str = Field(default="normal", max_length=16)
+    """"normal": the customer's normal contacts; "escalated": those and the escalation
+    contacts too (a final notice goes to both)."""
     repeat_every_days: int | None = None
     repeat_max_times: int | None = None
 
