@@ -19,6 +19,12 @@ The rules:
   change and its UTC instant moves by the shift. A wall time in a spring-forward gap (02:30 when
   clocks jump from 02:00 to 03:00) becomes the first instant after the gap (03:00 new time). An
   ambiguous fall-back wall time means its first occurrence (fold=0).
+
+In a workflow: pass this module and `holidays` through the sandbox (re-imported there, ZoneInfo
+is a proxy that datetime rejects; passed through, one calendar cache serves every run), and call
+it under `workflow.unsafe.sandbox_unrestricted()`: building a calendar reads holidays' bundled
+gettext catalogues, a file read the sandbox refuses (only dates are used, so it is deterministic).
+tests/chasing/test_send_times.py runs it that way.
 """
 
 from __future__ import annotations
