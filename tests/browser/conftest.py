@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.async_api import Page, expect
 
 from duely.accounts import seed_demo
 from duely.migrate import upgrade
@@ -69,3 +70,15 @@ def demo_web(tmp_path: Path, arrange: Callable[[str, int], None] | None = None) 
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+async def sign_in_on_the_way_to(page: Page, web_url: str, path: str) -> None:
+    """Open `path` signed out, get sent to the login form, sign in as the demo admin, land on
+    `path` with htmx (a deferred script) listening."""
+    await page.goto(f"{web_url}{path}")
+    await expect(page).to_have_url(f"{web_url}/login?next={path}")
+    await page.fill("input[name=email]", "demo@duely.local")
+    await page.fill("input[name=password]", "duely-demo")
+    await page.click("button[type=submit]")
+    await expect(page).to_have_url(f"{web_url}{path}")
+    await page.wait_for_load_state()

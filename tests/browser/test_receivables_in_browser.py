@@ -11,7 +11,13 @@ from sqlmodel import Session
 
 from duely.db import make_sync_engine
 from duely.models import Contact, Customer, Invoice, utcnow
-from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, demo_web, requires_chromium
+from tests.browser.conftest import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    demo_web,
+    requires_chromium,
+    sign_in_on_the_way_to,
+)
 
 pytestmark = requires_chromium
 
@@ -90,13 +96,7 @@ async def test_filter_and_search_invoices_on_a_phone(web_url, tmp_path):
             executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS
         )
         page = await browser.new_page(viewport={"width": 390, "height": 844})  # a phone
-        await page.goto(f"{web_url}/invoices")
-        await expect(page).to_have_url(f"{web_url}/login?next=/invoices")
-        await page.fill("input[name=email]", "demo@duely.local")
-        await page.fill("input[name=password]", "duely-demo")
-        await page.click("button[type=submit]")
-        await expect(page).to_have_url(f"{web_url}/invoices")
-        await page.wait_for_load_state()  # htmx (a deferred script) is listening from here on
+        await sign_in_on_the_way_to(page, web_url, "/invoices")
 
         rows = page.locator("#invoice-table tbody tr")
         await expect(rows).to_have_count(len(INVOICES))

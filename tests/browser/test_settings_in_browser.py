@@ -6,7 +6,13 @@ Runs `duely web` as its own process and drives Debian's Chromium with Playwright
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, demo_web, requires_chromium
+from tests.browser.conftest import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    demo_web,
+    requires_chromium,
+    sign_in_on_the_way_to,
+)
 
 pytestmark = requires_chromium
 
@@ -22,14 +28,7 @@ async def test_sign_in_and_edit_settings_with_htmx(web_url, tmp_path):
             executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS
         )
         page = await browser.new_page(viewport={"width": 390, "height": 844})  # a phone
-        await page.goto(f"{web_url}/settings/organisation")
-        await expect(page).to_have_url(f"{web_url}/login?next=/settings/organisation")
-
-        await page.fill("input[name=email]", "demo@duely.local")
-        await page.fill("input[name=password]", "duely-demo")
-        await page.click("button[type=submit]")
-        await expect(page).to_have_url(f"{web_url}/settings/organisation")
-        await page.wait_for_load_state()  # htmx (a deferred script) is listening from here on
+        await sign_in_on_the_way_to(page, web_url, "/settings/organisation")
 
         await page.fill("input[name=name]", "Renamed In A Browser")
         async with page.expect_response("**/settings/organisation") as saved:
