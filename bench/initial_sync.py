@@ -92,7 +92,7 @@ async def duely_sync(xero: XeroSandbox, tenant, sandbox_url: str, home: Path) ->
     try:
         async with build_worker(env.client, settings, db, ledgers):
             started = time.perf_counter()
-            await request_sync(env.client, settings, connection.id, org_id)
+            await request_sync(env.client, settings, connection)
             while True:
                 async with db.session() as session:
                     run = (await session.exec(select(SyncRun))).first()

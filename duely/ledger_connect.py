@@ -67,7 +67,7 @@ async def connect_xero_tenant(
                 await ledgers.xero_oauth.disconnect(grant.tokens.access_token, other.connection_id)
             except httpx.HTTPError as error:  # hygiene only: the chosen tenant works anyway
                 log.warning("could not drop Xero tenant %s from the grant: %s", other.name, error)
-    await request_sync(temporal, settings, connection.id, organisation_id)
+    await request_sync(temporal, settings, connection)
     return connection
 
 

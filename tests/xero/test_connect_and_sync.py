@@ -166,7 +166,7 @@ async def test_ten_thousand_invoices_sync_and_match_the_ledger(
 ):
     tenant = xero.add_tenant("Big Books Ltd", 10_000, seed=99)
     connection = await connect_directly(xero, xero_settings, org_a.id, tenant, "duely-test")
-    await request_sync(dev_server_env.client, xero_settings, connection.id, org_a.id)
+    await request_sync(dev_server_env.client, xero_settings, connection)
     [run] = await wait_for_runs(db, connection.id, 1, seconds=120)
     assert run.status == SyncStatus.SUCCEEDED
     expected = sales_invoices(tenant)

@@ -10,11 +10,10 @@ from pydantic import BaseModel, ConfigDict
 from sqlmodel import select
 
 from duely.models import Connection
-from duely.sync_schedules import request_sync
 from duely.web.api.paging import Page
 from duely.web.auth import requires_collector
+from duely.web.connections import latest_run, sync_soon
 from duely.web.deps import DbSession, get_owned
-from duely.web.pages.connections import latest_run
 
 
 class SyncRunOut(BaseModel):
@@ -80,10 +79,5 @@ class ConnectionApiController(Controller):
         connection = await get_owned(
             db_session, Connection, connection_id, request.user.organisation_id
         )
-        await request_sync(
-            await request.app.state.temporal(),
-            request.app.state.settings,
-            connection.id,
-            connection.organisation_id,
-        )
+        await sync_soon(request, connection)
         return SyncRequested(connection_id=connection.id)

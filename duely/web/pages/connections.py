@@ -23,24 +23,13 @@ from duely.ledger_connect import (
     xero_redirect_uri,
 )
 from duely.models import Connection, SyncRun
-from duely.sync_schedules import request_sync
 from duely.web.auth import requires_admin, requires_collector
+from duely.web.connections import latest_run, sync_soon
 from duely.web.deps import DbSession, get_owned
 
 OAUTH_SESSION_KEY = "xero_oauth"
 PENDING_GRANT_KEY = "xero_pending_grant"
 PROFILE_KEY = "ledger_profile"
-
-
-async def latest_run(db_session, connection_id: int) -> SyncRun | None:
-    return (
-        await db_session.exec(
-            select(SyncRun)
-            .where(SyncRun.connection_id == connection_id)
-            .order_by(SyncRun.id.desc())
-            .limit(1)
-        )
-    ).first()
 
 
 def _grant_to_session(grant: Grant, box) -> dict:
@@ -162,12 +151,7 @@ class ConnectionsController(Controller):
         connection = await get_owned(
             db_session, Connection, connection_id, request.user.organisation_id
         )
-        await request_sync(
-            await request.app.state.temporal(),
-            request.app.state.settings,
-            connection.id,
-            connection.organisation_id,
-        )
+        await sync_soon(request, connection)
         if request.htmx:
             return Template(
                 "connections/progress.html",

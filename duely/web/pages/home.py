@@ -8,7 +8,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from duely.aging import BUCKET_NAMES
-from duely.models import Connection, Customer, Invoice, InvoiceStatus
+from duely.models import Connection, Customer
 from duely.web.deps import DbSession, get_organisation
 from duely.web.pages.receivables import formatters
 from duely.web.receivables import aging_by_currency, organisation_today
@@ -18,14 +18,6 @@ from duely.web.receivables import aging_by_currency, organisation_today
 async def home(request: Request, db_session: DbSession) -> Template:
     org_id = request.user.organisation_id
     organisation = await get_organisation(db_session, org_id)
-    by_currency = (
-        await db_session.exec(
-            select(Invoice.currency, func.count(), func.sum(Invoice.amount_due))
-            .where(Invoice.organisation_id == org_id, Invoice.status == InvoiceStatus.OPEN)
-            .group_by(Invoice.currency)
-            .order_by(Invoice.currency)
-        )
-    ).all()
     customers = (
         await db_session.exec(
             select(func.count()).select_from(Customer).where(Customer.organisation_id == org_id)
@@ -39,10 +31,6 @@ async def home(request: Request, db_session: DbSession) -> Template:
         context={
             **formatters(organisation),
             "organisation": organisation,
-            "receivables": [
-                {"currency": c, "count": n, "amount_due": int(total or 0)}
-                for c, n, total in by_currency
-            ],
             "aging": await aging_by_currency(db_session, org_id, organisation_today(organisation)),
             "buckets": BUCKET_NAMES,
             "customer_count": customers,

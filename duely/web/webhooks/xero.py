@@ -16,7 +16,7 @@ from litestar import Request, Response, post
 from sqlmodel import col, select
 
 from duely.models import Connection, ConnectionStatus, Provider
-from duely.sync_schedules import request_sync
+from duely.web.connections import sync_soon
 from duely.web.deps import DbSession
 
 log = logging.getLogger(__name__)
@@ -43,15 +43,9 @@ async def xero_webhook(request: Request, db_session: DbSession) -> Response:
                 )
             )
         ).all()
-        state = request.app.state
         for connection in connections:
             try:
-                await request_sync(
-                    await state.temporal(),
-                    state.settings,
-                    connection.id,
-                    connection.organisation_id,
-                )
+                await sync_soon(request, connection)
             except RuntimeError as error:
                 # The scheduled sync catches the change anyway; Xero must not retry for this.
                 log.warning(
