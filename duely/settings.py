@@ -51,6 +51,18 @@ class Settings(BaseSettings):
     smtp_url: str = ""
     """`smtp://user:pass@host:port` or `smtps://...`; empty keeps mail in the in-app outbox only."""
 
+    mail_from: str = "reminders@duely.local"
+    """From address of reminders when the organisation has not set its own."""
+
+    outbox_gather_seconds: int = 60
+    """Once a customer's first reminder of a send window arrives, how long the outbox waits
+    for the customer's other invoices, so that they all go out in one message."""
+
+    ledger_fresh_minutes: int = 0
+    """Right before a reminder goes out its invoices are re-read from the ledger (one batch
+    call per customer), unless the connection synced less than this many minutes ago. 0 always
+    re-reads; a few minutes saves calls for organisations chasing thousands a day."""
+
     cookie_secure: bool = False
     """Set in production behind HTTPS so session and CSRF cookies never travel in clear."""
 
@@ -73,6 +85,17 @@ class Settings(BaseSettings):
     xero_concurrent_calls: int = 4
     """Kept under Xero's 60/min and 5 in flight, leaving room for the connect flow."""
 
+    twilio_account_sid: str = "ACd0e1d0e1d0e1d0e1d0e1d0e1d0e1d0e1"
+    twilio_auth_token: str = Field(default="duely-demo-twilio-auth-token", repr=False)
+    """The defaults are the sandbox's demo account; production sets the Twilio account's SID
+    and auth token (the token also verifies the signatures of inbound texts)."""
+    twilio_from_number: str = "+15005550006"
+    """The number duely texts from, in E.164 form; replies (and STOP) come back to it."""
+    twilio_messaging_service_sid: str = ""
+    """`MG...`: when set, texts go out through this Messaging Service instead of the number."""
+    twilio_api_url: str = ""
+    """Empty means the sandbox. Real Twilio: https://api.twilio.com."""
+
     sync_interval_minutes: int = 15
     full_reconcile_hours: int = 24
     """An incremental sync misses some edits (Xero: DueDate-only changes); a periodic full
@@ -87,6 +110,11 @@ class Settings(BaseSettings):
         self.xero_login_url = self.xero_login_url or sandbox
         self.xero_identity_url = self.xero_identity_url or f"{sandbox}/identity"
         self.xero_api_url = self.xero_api_url or sandbox
+        return self
+
+    @model_validator(mode="after")
+    def _twilio_defaults_to_the_sandbox(self) -> Settings:
+        self.twilio_api_url = self.twilio_api_url or f"http://127.0.0.1:{self.sandbox_port}/twilio"
         return self
 
     @cached_property

@@ -8,28 +8,64 @@ import signal
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from duely.activities.chasing import ChaseActivities
+from duely.activities.fan_out import FanOutActivities
 from duely.activities.health import HealthActivities
 from duely.activities.ledger_writes import LedgerWriteActivities
+from duely.activities.outbox import OutboxActivities
 from duely.activities.sync import LedgerSyncActivities
 from duely.db import Database
 from duely.integrations.ledgers.connections import Ledgers
+from duely.integrations.mail import Mailer
+from duely.integrations.sms import TwilioSms
 from duely.settings import Settings
 from duely.temporal_client import connect_with_retry
-from duely.workflows import ALL_WORKFLOWS
+from duely.workflows.chase import InvoiceChaseWorkflow
+from duely.workflows.health import HealthCheckWorkflow
+from duely.workflows.outbox import CustomerOutboxWorkflow
+from duely.workflows.start_chases import StartChasesWorkflow
+from duely.workflows.sync import LedgerSyncWorkflow
 
 log = logging.getLogger(__name__)
 
+ALL_WORKFLOWS = [
+    HealthCheckWorkflow,
+    LedgerSyncWorkflow,
+    InvoiceChaseWorkflow,
+    CustomerOutboxWorkflow,
+    StartChasesWorkflow,
+]
 
-def build_worker(client: Client, settings: Settings, db: Database, ledgers: Ledgers) -> Worker:
+# duely.chasing's send-time arithmetic runs inside workflows: passed through, `holidays` keeps
+# one calendar cache for every run and ZoneInfo stays the real class (see send_times' notes).
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("holidays", "duely.chasing")
+)
+
+
+def build_worker(
+    client: Client, settings: Settings, db: Database, ledgers: Ledgers, **options
+) -> Worker:
     """Activities are built once here with their clients injected; tests build the same."""
     health = HealthActivities(db)
     sync = LedgerSyncActivities(settings, db, ledgers)
     writes = LedgerWriteActivities(db, ledgers)
+    chasing = ChaseActivities(settings, db, ledgers)
+    fan_out = FanOutActivities(db)
+    outbox = OutboxActivities(
+        settings,
+        db,
+        ledgers,
+        Mailer(settings.smtp_url),
+        TwilioSms.from_settings(settings, ledgers.http),
+    )
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=ALL_WORKFLOWS,
+        workflow_runner=WORKFLOW_RUNNER,
         activities=[
             health.check_database,
             sync.begin_sync,
@@ -38,8 +74,17 @@ def build_worker(client: Client, settings: Settings, db: Database, ledgers: Ledg
             sync.sync_missing_contacts,
             sync.finish_sync,
             sync.fail_sync,
+            fan_out.fan_out_chases,
+            fan_out.start_chases,
             writes.record_payment_in_ledger,
+            chasing.load_chase_plan,
+            chasing.note_chase,
+            chasing.hand_to_outbox,
+            chasing.promise_in_ledger,
+            outbox.outbox_window,
+            outbox.send_reminders,
         ],
+        **options,
     )
 
 

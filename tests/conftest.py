@@ -4,6 +4,7 @@ the app on that database, and Temporal's time-skipping and dev servers.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -11,14 +12,19 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from pathlib import Path
 
 import psycopg
 import pytest
 import pytest_asyncio
+from aiosmtpd.controller import Controller
 from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
 from duely.accounts import ensure_organisation, ensure_user
@@ -28,6 +34,7 @@ from duely.models import Role
 from duely.settings import Settings
 from duely.web.app import create_app
 from duely.workflows.names import SEARCH_ATTRIBUTES
+from tests.serving import free_port
 
 BIN = Path(sys.executable).parent
 POSTGRES_URL = os.environ.get("DUELY_TEST_POSTGRES_URL", "")
@@ -177,12 +184,25 @@ async def api_token(client: AsyncTestClient, email: str, password: str = PASSWOR
 # --- Temporal --------------------------------------------------------------------------------
 
 
-@pytest_asyncio.fixture(scope="session")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """Temporal's Java test server: timers fire as soon as nothing else can happen."""
+async def start_time_skipping() -> WorkflowEnvironment:
+    """Temporal's Java test server: timers fire as soon as nothing else can happen. Its clock
+    only moves forward, so a test that needs particular dates starts its own."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server")
     )
+    # The chase workflows upsert duely's search attributes; the test server must know them.
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTES},
+        )
+    )
+    return env
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_time_skipping()
     yield env
     await env.shutdown()
 
@@ -196,3 +216,46 @@ async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
+
+
+# --- mail ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    sender: str
+    recipients: list[str]
+    message: EmailMessage
+
+
+class MailCatcher:
+    """A real SMTP server (aiosmtpd) that keeps what it receives; `delay` holds each DATA
+    answer for that many seconds, as a slow server would."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.delay = 0.0
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
+        self.received.append(
+            Received(
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                message_from_bytes(envelope.content, policy=default_policy),
+            )
+        )
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[MailCatcher, str]]:
+    catcher = MailCatcher()
+    port = free_port()
+    controller = Controller(catcher, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield catcher, f"smtp://127.0.0.1:{port}"
+    finally:
+        controller.stop()

@@ -14,6 +14,8 @@ VALID = {
     "send_window_start": "08:30",
     "send_window_end": "16:00",
     "chase_mode": "selected",
+    "send_days": ["1", "2", "3", "4", "5", "6"],
+    "sender_email": "accounts@alpha.test",
 }
 
 
@@ -38,6 +40,8 @@ async def test_admin_saves_settings(client, db, org_a):
     assert organisation.base_currency == "NZD"
     assert organisation.send_window_start.strftime("%H:%M") == "08:30"
     assert organisation.chase_mode == "selected"
+    assert organisation.send_days == "123456"
+    assert organisation.sender_email == "accounts@alpha.test"
 
 
 async def test_htmx_save_returns_only_the_form(client, org_a):
@@ -83,3 +87,21 @@ async def test_each_user_sees_only_their_organisation(client, org_a, org_b):
     await client.post("/logout", data={"_csrf_token": csrf_from(page.text)})
     await login(client, org_a.admin)
     assert 'value="Alpha Ltd"' in (await client.get("/settings/organisation")).text
+
+
+async def test_regional_holidays_need_a_region_the_country_has(client, db, org_a):
+    await login(client, org_a.admin)
+    england = {**VALID, "country": "GB", "timezone": "Europe/London", "subdivision": "eng"}
+    assert (await _post(client, england)).status_code == 200
+    assert db.get(Organisation, org_a.id, populate_existing=True).subdivision == "ENG"
+
+    response = await _post(client, {**england, "subdivision": "XYZ"})
+    assert response.status_code == 422
+    assert "GB has no region &#39;XYZ&#39; (known: ENG, NIR, SCT, WLS)" in response.text
+
+
+async def test_at_least_one_send_day(client, org_a):
+    await login(client, org_a.admin)
+    response = await _post(client, {**VALID, "send_days": []})
+    assert response.status_code == 422
+    assert "choose at least one day of the week" in response.text

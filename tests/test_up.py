@@ -73,7 +73,8 @@ def settings_form(client: httpx.Client, name: str) -> dict[str, str]:
     return {
         "name": name, "sender_name": "Accounts team", "country": "GB",
         "timezone": "Europe/London", "base_currency": "GBP", "send_window_start": "09:00",
-        "send_window_end": "17:30", "chase_mode": "all", "_csrf_token": csrf_token(page.text),
+        "send_window_end": "17:30", "chase_mode": "all", "send_days": ["1", "2", "3", "4", "5"],
+        "_csrf_token": csrf_token(page.text),
     }  # fmt: skip
 
 

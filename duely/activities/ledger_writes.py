@@ -8,7 +8,7 @@ from datetime import date
 
 from temporalio import activity
 
-from duely.activities.sync import as_application_error
+from duely.activities.errors import as_application_error
 from duely.db import Database
 from duely.integrations.ledgers.base import LedgerError, PaymentToRecord
 from duely.integrations.ledgers.connections import Ledgers

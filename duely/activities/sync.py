@@ -10,17 +10,20 @@ from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from duely.activities.errors import as_application_error
 from duely.activities.heartbeat import heartbeating
 from duely.db import Database
-from duely.integrations.ledgers.base import (
-    LedgerAuthError,
-    LedgerError,
-    LedgerRateLimited,
-    LedgerRejected,
-)
+from duely.integrations.ledgers.base import LedgerError
 from duely.integrations.ledgers.connections import Ledgers
 from duely.ledger_mirror import Scope, upsert_contacts, upsert_invoices
-from duely.models import Connection, ConnectionStatus, Customer, SyncRun, SyncStatus, utcnow
+from duely.models import (
+    Connection,
+    ConnectionStatus,
+    Customer,
+    SyncRun,
+    SyncStatus,
+    utcnow,
+)
 from duely.settings import Settings
 
 
@@ -63,22 +66,6 @@ class SyncFailure:
 
 def _instant(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
-
-
-def as_application_error(error: LedgerError) -> ApplicationError:
-    """Business refusals and lost grants stop retrying; the rest retries, after Retry-After
-    when the ledger named one."""
-    if isinstance(error, LedgerRateLimited):
-        return ApplicationError(
-            str(error),
-            type=type(error).__name__,
-            next_retry_delay=timedelta(seconds=error.retry_after),
-        )
-    return ApplicationError(
-        str(error),
-        type=type(error).__name__,
-        non_retryable=isinstance(error, LedgerAuthError | LedgerRejected),
-    )
 
 
 class LedgerSyncActivities:

@@ -8,7 +8,8 @@ The rules:
 
 - Every result is an aware UTC datetime (what Temporal timers take). Dates and wall times are
   read in the window's zone: the customer's timezone override, else the organisation's.
-- A send window is [start, end) local time, Monday to Friday, minus the public holidays of its
+- A send window is [start, end) local time on its send days (Monday to Friday unless the
+  organisation chose otherwise), minus the public holidays of its
   country (and of its subdivision, when one is given). An unknown country means no holidays; an
   unknown subdivision falls back to the country-wide holidays.
 - GB without a subdivision gets only the holidays common to the whole UK (so neither Easter
@@ -37,7 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
-SATURDAY = 5  # date.weekday(): Saturday and Sunday are 5 and 6
+MONDAY_TO_FRIDAY = "12345"
 
 
 def zone_named(name: str) -> ZoneInfo:
@@ -61,8 +62,12 @@ class SendWindow:
     """IANA name: the customer's timezone override, else the organisation's."""
     subdivision: str | None = None
     """A region with its own holidays (e.g. "ENG" in GB); None means the country-wide ones."""
+    days: str = MONDAY_TO_FRIDAY
+    """The weekdays reminders may go out on, as ISO numbers (1 Monday ... 7 Sunday)."""
 
     def __post_init__(self) -> None:
+        if not self.days or not set(self.days) <= set("1234567"):
+            raise ValueError(f"send days are ISO weekday numbers 1-7, got {self.days!r}")
         if self.start.tzinfo is not None or self.end.tzinfo is not None:
             raise ValueError("send window times are local wall times: give them without tzinfo")
         if self.end <= self.start:
@@ -123,7 +128,7 @@ def _public_holidays(country: str, subdivision: str | None, year: int) -> frozen
 def is_business_day(day: date, window: SendWindow) -> bool:
     subdivision = window.subdivision.upper() if window.subdivision else None
     holidays_that_year = _public_holidays(window.country.upper(), subdivision, day.year)
-    return day.weekday() < SATURDAY and day not in holidays_that_year
+    return str(day.isoweekday()) in window.days and day not in holidays_that_year
 
 
 def next_business_day(day: date, window: SendWindow) -> date:

@@ -16,11 +16,26 @@ class Channel(StrEnum):
     CALL_TASK = "call_task"
 
 
+class MessageKind(StrEnum):
+    REMINDER = "reminder"
+    STATEMENT = "statement"
+
+
 class MessageStatus(StrEnum):
     QUEUED = "queued"
+    """Written, not yet handed to the mail server: safe to (re)send."""
+    HANDING_OVER = "handing_over"
+    """The mail server has the message text: a crash now leaves its fate unknown."""
     SENT = "sent"
+    HELD = "held"
+    """Kept in the in-app outbox only: no mail server or SMS provider is configured."""
     FAILED = "failed"
-    CANCELLED = "cancelled"
+    """Delivery refused or impossible (no address); the error says why."""
+    UNCERTAIN = "uncertain"
+    """A crash during the hand-over: it may have gone out. Never resent automatically."""
+    OPEN = "open"
+    """A call task waiting for a person."""
+    DONE = "done"
 
 
 class Schedule(OrgScoped, table=True):
@@ -68,8 +83,13 @@ class Message(OrgScoped, table=True):
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int | None = Field(default=None, foreign_key="customers.id", index=True)
     channel: str = Field(default=Channel.EMAIL, max_length=16)
+    kind: str = Field(default=MessageKind.REMINDER, max_length=16)
     unique_key: str = Field(max_length=200, unique=True)
-    """Business key of the send (customer + day + step); a crash can never send it twice."""
+    """Business key of the send (kind + channel + customer + local day): one a day at most,
+    and a crash can never send it twice."""
+    batch_ref: str = Field(default="", max_length=300)
+    """The activity that wrote it; its retries find and finish this message."""
+    attempts: int = Field(default=0)
     recipients: str = Field(default="")
     subject: str = Field(default="", max_length=500)
     body: str = Field(default="")
@@ -88,4 +108,5 @@ class Event(OrgScoped, table=True):
     invoice_id: int = Field(foreign_key="invoices.id", index=True, ondelete="CASCADE")
     kind: str = Field(max_length=50)
     detail: str = Field(default="")
+    message_id: int | None = Field(default=None, foreign_key="messages.id")
     occurred_at: datetime = timestamp(index=True)

@@ -13,6 +13,8 @@ from duely.models.base import OrgScoped, optional_timestamp, timestamp
 class ChaseMode(StrEnum):
     ALL = "all"
     SELECTED = "selected"
+    OFF = "off"
+    """Nothing is chased: e.g. while a new organisation reviews what it synced."""
 
 
 class Role(StrEnum):
@@ -28,14 +30,24 @@ class Organisation(SQLModel, table=True):
     name: str = Field(max_length=200)
     country: str = Field(default="GB", max_length=2)
     """ISO 3166 alpha-2; picks the public holidays that the send window skips."""
+    subdivision: str = Field(default="", max_length=8)
+    """A region with its own public holidays (ISO 3166-2 suffix, e.g. "ENG" in GB); empty
+    means the holidays common to the whole country."""
     timezone: str = Field(default="Europe/London", max_length=64)
     base_currency: str = Field(default="GBP", max_length=3)
     send_window_start: time = Field(default=time(9, 0))
     send_window_end: time = Field(default=time(17, 0))
+    send_days: str = Field(default="12345", max_length=7)
+    """ISO weekday numbers reminders may go out on (1 Monday ... 7 Sunday)."""
     chase_mode: str = Field(default=ChaseMode.ALL, max_length=16)
     """Chase every customer, or only customers someone switched on."""
     sender_name: str = Field(default="", max_length=200)
     """Signature on reminders; empty means the organisation's name."""
+    sender_email: str = Field(default="", max_length=320)
+    """From address of reminders; empty means the server's DUELY_MAIL_FROM."""
+    statement_day: int | None = Field(default=None)
+    """Day of the month (1-28) a statement goes to every customer with open invoices; None
+    sends none."""
     created_at: datetime = timestamp()
 
 

@@ -2,7 +2,8 @@
 
 `duely sandbox` and `duely up` serve `create_sandbox_app(XeroSandbox.with_demo(...))` with
 uvicorn on 127.0.0.1:8100. Tests pass their own XeroSandbox and keep a handle on it; the app
-keeps it on `app.state.xero`.
+keeps it on `app.state.xero`. The Twilio emulator (`/twilio`, on `app.state.twilio`) is the
+capture sink of the stack's text messages.
 """
 
 from __future__ import annotations
@@ -12,26 +13,35 @@ from collections.abc import AsyncIterator
 
 from litestar import Litestar
 
+from duely.sandbox.twilio.routes import create_twilio_router
+from duely.sandbox.twilio.sandbox import TwilioSandbox
 from duely.sandbox.xero.routes import create_xero_router
 from duely.sandbox.xero.sandbox import XeroSandbox
 
 
-def create_sandbox_app(xero: XeroSandbox | None = None) -> Litestar:
-    """The sandbox app; with no XeroSandbox given, an empty one (no apps, no tenants)."""
+def create_sandbox_app(
+    xero: XeroSandbox | None = None, twilio: TwilioSandbox | None = None
+) -> Litestar:
+    """The sandbox app; with no XeroSandbox given, an empty one (no apps, no tenants); with no
+    TwilioSandbox, one with the demo account that duely's default settings use."""
     xero = xero or XeroSandbox()
+    twilio = twilio or TwilioSandbox()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await xero.start()
+        await twilio.start()
         try:
             yield
         finally:
+            await twilio.stop()
             await xero.stop()
 
     app = Litestar(
-        route_handlers=[create_xero_router()],
+        route_handlers=[create_xero_router(), create_twilio_router()],
         lifespan=[lifespan],
         openapi_config=None,
     )
     app.state.xero = xero
+    app.state.twilio = twilio
     return app

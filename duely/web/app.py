@@ -38,11 +38,17 @@ from duely.web.api import api_router
 from duely.web.auth import API_PREFIX, AuthMiddleware
 from duely.web.deps import provide_db_session
 from duely.web.pages.account import AccountController
+from duely.web.pages.chase import ChaseController, customer_chasing
 from duely.web.pages.connections import ConnectionsController
 from duely.web.pages.health import healthz
 from duely.web.pages.home import home
+from duely.web.pages.outbox import OutboxController
 from duely.web.pages.receivables import CustomerPagesController, InvoicePagesController
+from duely.web.pages.schedules import SchedulesController, customer_schedule
 from duely.web.pages.settings import OrganisationSettingsController
+from duely.web.pages.templates_editor import TemplatesController
+from duely.web.pages.unsubscribe import unsubscribe, unsubscribe_page
+from duely.web.webhooks.sms import sms_webhook
 from duely.web.webhooks.xero import xero_webhook
 
 log = logging.getLogger(__name__)
@@ -52,9 +58,10 @@ TEMPLATES_DIR = PACKAGE_DIR / "templates"
 STATIC_DIR = PACKAGE_DIR / "web" / "static"
 
 # Paths reachable without signing in. Handlers can also opt out with opt={"exclude_from_auth"}.
-PUBLIC_PATHS = ["^/static/", "^/schema", "^/webhooks/", "^/pay/"]
+PUBLIC_PATHS = ["^/static/", "^/schema", "^/webhooks/", "^/pay/", "^/unsubscribe/"]
 # Webhooks are verified by their signatures; the API authenticates by bearer token only.
-CSRF_EXEMPT_PATHS = [f"^{API_PREFIX}", "^/webhooks/"]
+# Unsubscribe links carry their own signed token, and mail clients POST to them (RFC 8058).
+CSRF_EXEMPT_PATHS = [f"^{API_PREFIX}", "^/webhooks/", "^/unsubscribe/"]
 # Password guessing is slowed per client address on the two endpoints that take a password.
 PASSWORD_ENDPOINTS = {"/login", "/api/v1/auth/token"}
 PASSWORD_ATTEMPTS_PER_MINUTE = 20
@@ -124,8 +131,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OrganisationSettingsController,
             ConnectionsController,
             xero_webhook,
+            sms_webhook,
             InvoicePagesController,
             CustomerPagesController,
+            SchedulesController,
+            TemplatesController,
+            customer_schedule,
+            ChaseController,
+            customer_chasing,
+            OutboxController,
+            unsubscribe_page,
+            unsubscribe,
             api_router,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],

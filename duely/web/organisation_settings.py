@@ -1,4 +1,5 @@
-"""The organisation settings a user confirms after connecting, validated once for page and API."""
+"""The organisation settings a user confirms after connecting, validated and saved once for
+page and API."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ from datetime import time
 from functools import cache
 from zoneinfo import available_timezones
 
+import holidays
 from holidays.registry import COUNTRIES
+from litestar import Request
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from duely.chase_control import start_all_chases
 from duely.models import ChaseMode, Organisation
 
 CURRENCIES = (
@@ -45,15 +50,35 @@ def timezones() -> list[str]:
     return sorted(zone for zone in available_timezones() if "/" in zone or zone == "UTC")
 
 
+@cache
+def subdivisions(country: str) -> list[str]:
+    """The regions of a country that have their own public holidays (ENG, SCT... in GB)."""
+    return list(holidays.list_supported_countries().get(country, []))
+
+
+WEEKDAYS = (
+    ("1", "Mon"),
+    ("2", "Tue"),
+    ("3", "Wed"),
+    ("4", "Thu"),
+    ("5", "Fri"),
+    ("6", "Sat"),
+    ("7", "Sun"),
+)
+
+
 class OrganisationSettings(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     country: str
+    subdivision: str = ""
     timezone: str
     base_currency: str
     send_window_start: time
     send_window_end: time
+    send_days: str = "12345"
     chase_mode: ChaseMode
     sender_name: str = Field(default="", max_length=200)
+    sender_email: str = Field(default="", max_length=320)
 
     @field_validator("name", "sender_name")
     @classmethod
@@ -66,6 +91,34 @@ class OrganisationSettings(BaseModel):
         value = value.strip().upper()
         if value not in countries():
             raise ValueError(f"unknown country code {value!r}")
+        return value
+
+    @field_validator("subdivision")
+    @classmethod
+    def _known_subdivision(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip().upper()
+        country = info.data.get("country")
+        if value and country and value not in subdivisions(country):
+            known = ", ".join(subdivisions(country)) or "none"
+            raise ValueError(f"{country} has no region {value!r} (known: {known})")
+        return value
+
+    @field_validator("send_days")
+    @classmethod
+    def _weekdays(cls, value: str) -> str:
+        days = "".join(sorted(set(value)))
+        if not days or not set(days) <= set("1234567"):
+            raise ValueError("choose at least one day of the week")
+        return days
+
+    @field_validator("sender_email")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+            raise ValueError(
+                "give an email address such as accounts@example.com, or leave it empty"
+            )
         return value
 
     @field_validator("timezone")
@@ -107,3 +160,20 @@ def error_messages(error) -> dict[str, str]:
         field = str(item["loc"][0]) if item["loc"] else "form"
         messages.setdefault(field, item["msg"].removeprefix("Value error, "))
     return messages
+
+
+async def save_settings(
+    request: Request,
+    session: AsyncSession,
+    organisation: Organisation,
+    cleaned: OrganisationSettings,
+) -> None:
+    """Write the settings; switching chasing on starts the chase of every open invoice."""
+    was_off = organisation.chase_mode == ChaseMode.OFF
+    cleaned.apply_to(organisation)
+    await session.commit()
+    if was_off and cleaned.chase_mode != ChaseMode.OFF:
+        state = request.app.state
+        await start_all_chases(
+            await state.temporal(), state.settings.temporal_task_queue, organisation.id
+        )

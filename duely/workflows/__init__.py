@@ -1,6 +1,5 @@
-"""Deterministic Temporal workflow code. No I/O library is imported here."""
+"""Deterministic Temporal workflow code. No I/O library is imported here.
 
-from duely.workflows.health import HealthCheckWorkflow
-from duely.workflows.sync import LedgerSyncWorkflow
-
-ALL_WORKFLOWS = [HealthCheckWorkflow, LedgerSyncWorkflow]
+The package imports nothing itself, so that activities can share `duely.workflows.names`
+without importing the workflows that call them.
+"""

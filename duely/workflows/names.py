@@ -42,3 +42,11 @@ def sync_workflow_id(connection_id: int) -> str:
 
 def sync_schedule_id(connection_id: int) -> str:
     return f"sync-schedule-{connection_id}"
+
+
+def chase_workflow_id(organisation_id: int, invoice_id: int) -> str:
+    return f"chase-{organisation_id}-{invoice_id}"
+
+
+def outbox_workflow_id(organisation_id: int, customer_id: int) -> str:
+    return f"outbox-{organisation_id}-{customer_id}"

@@ -15,6 +15,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from duely.activities.fan_out import FanOutActivities
     from duely.activities.sync import (
         LedgerSyncActivities,
         PassProgress,
@@ -66,6 +67,11 @@ class LedgerSyncWorkflow:
             )
             await workflow.execute_activity_method(
                 LedgerSyncActivities.sync_missing_contacts, plan, **PAGE_PASS
+            )
+            # Every changed invoice's chase hears of it: open ones start or re-plan, paid and
+            # voided ones end.
+            await workflow.execute_activity_method(
+                FanOutActivities.fan_out_chases, plan, **PAGE_PASS
             )
         except ActivityError as error:
             message = str(error.cause) if error.cause else str(error)

@@ -3,13 +3,16 @@ against the sandbox, with a real worker on Temporal's dev server."""
 
 import random
 
+import pytest
 from sqlmodel import func, select
 
 from duely.models import (
+    ChaseMode,
     Connection,
     ConnectionStatus,
     Customer,
     Invoice,
+    Organisation,
     SyncStatus,
 )
 from duely.sandbox.xero.faults import FaultRule
@@ -26,6 +29,15 @@ from tests.xero.conftest import (
 
 def sales_invoices(ledger) -> dict:
     return {i.invoice_id: i for i in ledger.invoices.values() if i.kind == "ACCREC"}
+
+
+@pytest.fixture(autouse=True)
+def chasing_off(db, org_a):
+    """These tests are about mirroring the ledger; tests/xero/test_chasing.py is about what
+    chasing does with it. With chasing off, a sync starts no chase workflows."""
+    organisation = db.get(Organisation, org_a.id)
+    organisation.chase_mode = ChaseMode.OFF
+    db.commit()
 
 
 async def test_connect_confirm_settings_and_first_sync(xero, worker, duely, db, org_a):

@@ -2,10 +2,7 @@
 exactly once, expected payment dates, PDFs, and webhooks."""
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import uuid
 from datetime import date, timedelta
 
@@ -22,7 +19,13 @@ from duely.integrations.ledgers.connections import Ledgers
 from duely.models import Connection, utcnow
 from duely.sandbox.xero.faults import FaultRule
 from duely.web.webhooks.xero import xero_signature
-from tests.xero.conftest import WEBHOOK_KEY, connect_through_oauth, only_connection, wait_for_runs
+from tests.xero.conftest import (
+    WEBHOOK_KEY,
+    connect_through_oauth,
+    only_connection,
+    wait_for_runs,
+    worker_process,
+)
 
 
 def refreshes(xero) -> int:
@@ -189,29 +192,6 @@ async def test_xero_webhooks_trigger_a_sync_and_bad_signatures_are_refused(
         headers={"x-xero-signature": xero_signature(body, WEBHOOK_KEY)},
     )
     assert genuine.status_code == 200 and genuine.content == b""
-
-
-def worker_process(settings, home) -> subprocess.Popen:
-    """`duely worker` as its own process, configured like the test's duely."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("DUELY_")}
-    env |= {
-        "DUELY_HOME": str(home),
-        "DUELY_DATABASE_URL": settings.resolved_database_url,
-        "DUELY_SECRET_KEY": settings.resolved_secret_key,
-        "DUELY_TEMPORAL_ADDRESS": settings.temporal_address,
-        "DUELY_TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-        "DUELY_XERO_CLIENT_ID": settings.xero_client_id,
-        "DUELY_XERO_CLIENT_SECRET": settings.xero_client_secret,
-        "DUELY_XERO_LOGIN_URL": settings.xero_login_url,
-        "DUELY_XERO_IDENTITY_URL": settings.xero_identity_url,
-        "DUELY_XERO_API_URL": settings.xero_api_url,
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "duely", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 async def test_a_payment_lands_once_when_the_worker_dies_mid_write(

@@ -137,6 +137,11 @@ class Ledgers:
             settings.xero_client_secret,
         )
 
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The process's outbound HTTP client (connection pooling), shared with the SMS client."""
+        return self._http
+
     def limiter(self, tenant_id: str) -> TenantRateLimiter:
         if tenant_id not in self._limiters:
             self._limiters[tenant_id] = TenantRateLimiter(

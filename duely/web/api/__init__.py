@@ -4,6 +4,11 @@ from litestar import Router
 from litestar.di import Provide
 
 from duely.web.api.auth import issue_token
+from duely.web.api.chasing import (
+    ChaseActionController,
+    CustomerChasingController,
+    OutboxApiController,
+)
 from duely.web.api.connections import ConnectionApiController
 from duely.web.api.organisation import OrganisationController
 from duely.web.api.paging import provide_page_request
@@ -17,6 +22,9 @@ api_router = Router(
         CustomerController,
         InvoiceController,
         ConnectionApiController,
+        ChaseActionController,
+        CustomerChasingController,
+        OutboxApiController,
     ],
     dependencies={"paging": Provide(provide_page_request, sync_to_thread=False)},
 )

@@ -11,7 +11,11 @@ from pydantic import ValidationError
 
 from duely.web.auth import requires_admin
 from duely.web.deps import DbSession, get_organisation
-from duely.web.organisation_settings import OrganisationSettings, error_messages
+from duely.web.organisation_settings import (
+    OrganisationSettings,
+    error_messages,
+    save_settings,
+)
 
 
 class OrganisationController(Controller):
@@ -37,6 +41,5 @@ class OrganisationController(Controller):
             raise ValidationException(
                 "Invalid organisation settings.", extra=error_messages(error)
             ) from error
-        cleaned.apply_to(organisation)
-        await db_session.commit()
+        await save_settings(request, db_session, organisation, cleaned)
         return cleaned

@@ -9,8 +9,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from pydantic import BaseModel, ConfigDict
 
+from duely.chasing.chase_state import ChaseView
 from duely.models import Customer, Invoice, InvoiceStatus
 from duely.web.api.paging import Page, PageRequest, fetch_page
+from duely.web.chasing import live_view, needs_live_view
 from duely.web.deps import DbSession, get_organisation, get_owned
 from duely.web.receivables import (
     Bucket,
@@ -76,6 +78,8 @@ class EventOut(BaseModel):
 
 class InvoiceDetail(InvoiceOut):
     timeline: list[EventOut]
+    chase: ChaseView | None = None
+    """The chase's live state; null when no chase runs or the chase engine is out of reach."""
 
 
 def _invoice_out(invoice: Invoice, today: date) -> InvoiceOut:
@@ -146,6 +150,9 @@ class InvoiceController(Controller):
         invoice = await get_owned(db_session, Invoice, invoice_id, organisation.id)
         events = await invoice_timeline(db_session, invoice)
         out = _invoice_out(invoice, organisation_today(organisation))
+        chase = None
+        if needs_live_view(invoice):
+            chase, _ = await live_view(request.app.state, invoice)
         return InvoiceDetail(
-            **out.model_dump(), timeline=[EventOut.model_validate(e) for e in events]
+            **out.model_dump(), timeline=[EventOut.model_validate(e) for e in events], chase=chase
         )

@@ -18,9 +18,11 @@ from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.response import Template
 
 from duely.aging import BUCKET_NAMES
+from duely.chasing.editing import schedule_choices
 from duely.models import Customer, Invoice, InvoiceStatus, Organisation
 from duely.money import format_money
 from duely.web.api.paging import PageRequest, fetch_page
+from duely.web.chasing import chase_card
 from duely.web.deps import DbSession, get_organisation, get_owned
 from duely.web.receivables import (
     InvoiceFilters,
@@ -263,6 +265,24 @@ def _render(
     return Template(template_name=page, context=context, headers=headers)
 
 
+async def invoice_page_context(
+    request: HTMXRequest, db_session: DbSession, organisation: Organisation, invoice: Invoice
+) -> dict[str, Any]:
+    """Everything the invoice page shows, its live Chase card included (the chase controls
+    render the same page when a plain form post needs an answer)."""
+    customer = await get_owned(db_session, Customer, invoice.customer_id, organisation.id)
+    today = organisation_today(organisation)
+    (row,) = await invoice_rows(db_session, organisation.id, [invoice], today)
+    return {
+        **formatters(organisation),
+        "row": row,
+        "invoice": invoice,
+        "customer": customer,
+        "chase": await chase_card(request.app.state, invoice, customer, request.user, today),
+        "timeline": await invoice_timeline(db_session, invoice, newest_first=True),
+    }
+
+
 # --- controllers ---------------------------------------------------------------------------------
 
 
@@ -319,20 +339,8 @@ class InvoicePagesController(Controller):
     ) -> Template:
         organisation = await get_organisation(db_session, request.user.organisation_id)
         invoice = await get_owned(db_session, Invoice, invoice_id, organisation.id)
-        customer = await get_owned(db_session, Customer, invoice.customer_id, organisation.id)
-        (row,) = await invoice_rows(
-            db_session, organisation.id, [invoice], organisation_today(organisation)
-        )
-        return Template(
-            "receivables/invoice.html",
-            context={
-                **formatters(organisation),
-                "row": row,
-                "invoice": invoice,
-                "customer": customer,
-                "timeline": await invoice_timeline(db_session, invoice, newest_first=True),
-            },
-        )
+        context = await invoice_page_context(request, db_session, organisation, invoice)
+        return Template("receivables/invoice.html", context=context)
 
 
 class CustomerPagesController(Controller):
@@ -395,6 +403,7 @@ class CustomerPagesController(Controller):
                 "customer": customer,
                 "balance": balances[customer.id],
                 "contacts": await customer_contacts(db_session, customer),
+                "schedule_choices": await schedule_choices(db_session, organisation.id),
                 "rows": await invoice_rows(db_session, organisation.id, invoices, today),
                 # More open invoices than fit continue on the invoices list, filtered to them.
                 "pager": _pager(1, total, query.url, target=None),

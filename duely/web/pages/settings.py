@@ -15,9 +15,11 @@ from duely.web.auth import requires_admin
 from duely.web.deps import DbSession, get_organisation
 from duely.web.organisation_settings import (
     CURRENCIES,
+    WEEKDAYS,
     OrganisationSettings,
     countries,
     error_messages,
+    save_settings,
     timezones,
 )
 from duely.web.pages.connections import PROFILE_KEY
@@ -44,6 +46,7 @@ def _form(
             "timezones": timezones(),
             "currencies": CURRENCIES,
             "chase_modes": list(ChaseMode),
+            "weekdays": WEEKDAYS,
         },
         status_code=status_code,
     )
@@ -77,14 +80,15 @@ class OrganisationSettingsController(Controller):
 
     @post("/", guards=[requires_admin])
     async def save(self, request: Request, db_session: DbSession) -> Template:
-        submitted = dict(await request.form())
+        form = await request.form()
+        submitted = dict(form)
         submitted.pop("_csrf_token", None)
+        submitted["send_days"] = "".join(form.getall("send_days", []))
         try:
             cleaned = OrganisationSettings.model_validate(submitted)
         except ValidationError as error:
             return _form(request, submitted, error_messages(error), saved=False, status_code=422)
         organisation = await get_organisation(db_session, request.user.organisation_id)
-        cleaned.apply_to(organisation)
-        await db_session.commit()
+        await save_settings(request, db_session, organisation, cleaned)
         request.session.pop(PROFILE_KEY, None)
         return _form(request, cleaned.model_dump(mode="json"), {}, saved=True)

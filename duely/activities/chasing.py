@@ -1,0 +1,260 @@
+"""Activities of InvoiceChaseWorkflow: read its plan, mirror its state and timeline into the
+database, hand due reminders to the customer's outbox, and write promises to the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from temporalio import activity
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from duely.activities.errors import as_application_error
+from duely.chasing.plan import ChasePlan, InvoiceFacts, PlanStep, WindowSpec
+from duely.chasing.reminders import OutboxStart, ReminderRequest
+from duely.db import Database
+from duely.integrations.ledgers.base import LedgerError
+from duely.integrations.ledgers.connections import Ledgers
+from duely.models import (
+    ChaseMode,
+    Connection,
+    Customer,
+    Event,
+    Invoice,
+    Organisation,
+    Schedule,
+    ScheduleStep,
+    Template,
+)
+from duely.settings import Settings
+from duely.workflows import names
+
+
+@dataclass
+class ChaseNote:
+    invoice_id: int
+    chase_state: str
+    workflow_id: str
+    events: list[tuple[str, str, str, int | None]]
+    """(ISO instant, kind, detail, message id) for the timeline."""
+    disputed: bool = False
+    stop_chasing: bool = False
+    withdraw_from_outbox: bool = False
+    """The chase ended while its reminder waited in the customer's outbox: take it out."""
+
+
+@dataclass
+class OutboxHandOver:
+    organisation_id: int
+    customer_id: int
+    request: ReminderRequest
+
+
+@dataclass
+class PromiseToPay:
+    invoice_id: int
+    day: str
+    """ISO date the customer promised to pay by."""
+    by: str = ""
+
+
+def invoice_facts(invoice: Invoice) -> InvoiceFacts:
+    return InvoiceFacts(
+        number=invoice.number,
+        due_date=invoice.due_date.isoformat(),
+        currency=invoice.currency,
+        amount_due=invoice.amount_due,
+        status=invoice.status,
+        disputed=invoice.disputed,
+        expected_payment_date=invoice.expected_payment_date.isoformat()
+        if invoice.expected_payment_date
+        else None,
+    )
+
+
+def step_label(step: ScheduleStep, template_name: str | None) -> str:
+    when = (
+        "on the due date"
+        if step.offset_days == 0
+        else f"{abs(step.offset_days)} days {'before' if step.offset_days < 0 else 'after'} due"
+    )
+    what = template_name or ("Call the customer" if step.channel == "call_task" else "Reminder")
+    return f"{what} ({when})"
+
+
+def customer_off_reason(organisation: Organisation, customer: Customer) -> str:
+    """Why nobody may contact this customer now; empty when chasing may go ahead."""
+    if organisation.chase_mode == ChaseMode.OFF:
+        return "chasing is switched off for the organisation"
+    if customer.opted_out_at:
+        return "the customer opted out of reminders"
+    if not customer.chasing_enabled:
+        return "chasing is switched off for this customer"
+    return ""
+
+
+def window_of(organisation: Organisation, customer: Customer) -> WindowSpec:
+    return WindowSpec(
+        start=organisation.send_window_start.isoformat("minutes"),
+        end=organisation.send_window_end.isoformat("minutes"),
+        country=organisation.country,
+        timezone=customer.timezone or organisation.timezone,
+        subdivision=organisation.subdivision,
+        days=organisation.send_days,
+    )
+
+
+async def load_plan(db: Database, invoice_id: int) -> ChasePlan:
+    async with db.session() as session:
+        invoice = await session.get(Invoice, invoice_id)
+        if invoice is None:
+            raise ApplicationError(f"invoice {invoice_id} is gone", non_retryable=True)
+        customer = await session.get(Customer, invoice.customer_id)
+        organisation = await session.get(Organisation, invoice.organisation_id)
+        schedule_id = (
+            customer.schedule_id
+            or (
+                await session.exec(
+                    select(Schedule.id).where(
+                        Schedule.organisation_id == organisation.id, col(Schedule.is_default)
+                    )
+                )
+            ).first()
+        )
+        rows = (
+            await session.exec(
+                select(ScheduleStep, Template.name)
+                .join(Template, isouter=True)
+                .where(ScheduleStep.schedule_id == schedule_id)
+                .order_by(ScheduleStep.position, ScheduleStep.id)
+            )
+        ).all()
+    off_reason = customer_off_reason(organisation, customer)
+    if not off_reason and not invoice.chasing_enabled:
+        off_reason = "chasing is switched off for this invoice"
+    if not off_reason and not rows:
+        off_reason = "the customer's schedule has no steps"
+    return ChasePlan(
+        organisation_id=organisation.id,
+        customer_id=customer.id,
+        invoice_id=invoice.id,
+        invoice=invoice_facts(invoice),
+        window=window_of(organisation, customer),
+        steps=[
+            PlanStep(
+                step_id=step.id,
+                label=step_label(step, template_name),
+                offset_days=step.offset_days,
+                channel=step.channel,
+                template_id=step.template_id,
+                recipient_kind=step.recipient_kind,
+                repeat_every_days=step.repeat_every_days,
+                repeat_max_times=step.repeat_max_times,
+            )
+            for step, template_name in rows
+        ],
+        off_reason=off_reason,
+    )
+
+
+class ChaseActivities:
+    def __init__(self, settings: Settings, db: Database, ledgers: Ledgers) -> None:
+        self._settings = settings
+        self._db = db
+        self._ledgers = ledgers
+
+    @activity.defn
+    async def load_chase_plan(self, invoice_id: int) -> ChasePlan:
+        return await load_plan(self._db, invoice_id)
+
+    @activity.defn
+    async def note_chase(self, note: ChaseNote) -> None:
+        """The workflow's state and new timeline lines, mirrored for lists and the timeline.
+        Retried as a whole, so the events are keyed by their instant and kind."""
+        async with self._db.session() as session:
+            invoice = await session.get(Invoice, note.invoice_id)
+            if invoice is None:
+                return
+            values = {
+                "chase_state": note.chase_state,
+                "workflow_id": note.workflow_id,
+                "disputed": note.disputed,
+            }
+            if note.stop_chasing:
+                values["chasing_enabled"] = False
+            await session.exec(update(Invoice).where(Invoice.id == invoice.id).values(**values))
+            if note.events:
+                instants = [datetime.fromisoformat(at) for at, *_ in note.events]
+                written = {
+                    (event.occurred_at, event.kind)
+                    for event in await session.exec(
+                        select(Event).where(
+                            Event.invoice_id == invoice.id, col(Event.occurred_at).in_(instants)
+                        )
+                    )
+                }
+                session.add_all(
+                    Event(
+                        organisation_id=invoice.organisation_id,
+                        invoice_id=invoice.id,
+                        kind=kind,
+                        detail=detail,
+                        message_id=message_id,
+                        occurred_at=datetime.fromisoformat(at),
+                    )
+                    for at, kind, detail, message_id in note.events
+                    if (datetime.fromisoformat(at), kind) not in written
+                )
+            await session.commit()
+        if note.withdraw_from_outbox:
+            await self._withdraw(invoice)
+
+    async def _withdraw(self, invoice: Invoice) -> None:
+        outbox = activity.client().get_workflow_handle(
+            names.outbox_workflow_id(invoice.organisation_id, invoice.customer_id)
+        )
+        try:
+            await outbox.signal("withdraw", invoice.id)
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:  # the outbox has finished: fine
+                raise
+
+    @activity.defn
+    async def hand_to_outbox(self, handover: OutboxHandOver) -> None:
+        """Signal-with-start: the customer's outbox runs while it has reminders to send."""
+        await activity.client().start_workflow(
+            "CustomerOutboxWorkflow",
+            OutboxStart(
+                handover.organisation_id,
+                handover.customer_id,
+                gather_seconds=self._settings.outbox_gather_seconds,
+            ),
+            id=names.outbox_workflow_id(handover.organisation_id, handover.customer_id),
+            task_queue=activity.info().task_queue,
+            start_signal="add",
+            start_signal_args=[handover.request],
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+
+    @activity.defn
+    async def promise_in_ledger(self, promise: PromiseToPay) -> None:
+        day = date.fromisoformat(promise.day)
+        async with self._db.session() as session:
+            invoice = await session.get(Invoice, promise.invoice_id)
+            connection = (
+                await session.get(Connection, invoice.connection_id)
+                if invoice.connection_id
+                else None
+            )
+            invoice.expected_payment_date = day
+            await session.commit()
+        if connection is None:
+            return  # a CSV import has no ledger to tell
+        try:
+            await self._ledgers.open(connection).set_expected_payment_date(invoice.external_id, day)
+        except LedgerError as error:
+            raise as_application_error(error) from error

@@ -1,0 +1,109 @@
+"""The state of one invoice's chase as plain payloads: what InvoiceChaseWorkflow carries over
+a continue-as-new, the instructions people send it, and the view its query returns to the web
+UI and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from duely.chasing.plan import InvoiceFacts
+
+
+class ChaseState(StrEnum):
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    PAUSED = "paused"
+    DISPUTED = "disputed"
+    PROMISED = "promised"
+    OFF = "off"
+    FINISHED = "finished"
+    """Every step went out; the invoice is still open (a person takes it from here)."""
+    PAID = "paid"
+    VOIDED = "voided"
+    STOPPED = "stopped"
+
+
+ENDING = {ChaseState.PAID, ChaseState.VOIDED, ChaseState.STOPPED}
+
+
+@dataclass
+class HistoryEntry:
+    at: str
+    kind: str
+    detail: str
+    message_id: int | None = None
+
+
+@dataclass
+class ChaseMemory:
+    """What the workflow knows that the database plan does not; carried across
+    continue-as-new."""
+
+    handled: list[str] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
+    paused: bool = False
+    paused_until: str | None = None
+    pause_reason: str = ""
+    disputed: bool = False
+    dispute_reason: str = ""
+    promised_until: str | None = None
+    passed_over: list[str] = field(default_factory=list)
+    awaiting: str | None = None
+    awaiting_since: str | None = None
+    stopped: bool = False
+    facts: InvoiceFacts | None = None
+
+
+@dataclass
+class ChaseStart:
+    organisation_id: int
+    invoice_id: int
+    customer_id: int
+    memory: ChaseMemory | None = None
+
+
+@dataclass
+class ChaseAction:
+    """A person's instruction from the web UI or the API."""
+
+    by: str = ""
+    reason: str = ""
+    until: str | None = None
+    """An ISO date: the end of a pause, or the promised payment date."""
+
+
+@dataclass
+class PaymentNotice:
+    amount: int
+    currency: str
+    reference: str = ""
+    source: str = "stripe"
+
+
+@dataclass
+class PlannedSendView:
+    key: str
+    label: str
+    channel: str
+    at: str
+    status: str
+    """"sent", "passed over", "queued" or "planned"."""
+
+
+@dataclass
+class ChaseView:
+    """The whole state, for the invoice page and the API."""
+
+    state: str
+    reason: str
+    next_send_at: str | None
+    next_step: str
+    paused_until: str | None
+    disputed: bool
+    promised_until: str | None
+    amount_due: int
+    currency: str
+    due_date: str
+    sends: list[PlannedSendView]
+    history: list[HistoryEntry]

@@ -1,0 +1,65 @@
+"""Signed links that a customer opens without an account: the payment portal and the
+unsubscribe page. Each is scoped to one customer of one organisation, names its purpose (a
+portal link cannot unsubscribe) and expires.
+
+A token is `<payload>.<signature>`, both base64url: the payload is `org.customer.expiry`, the
+signature an HMAC-SHA256 with a key derived from DUELY_SECRET_KEY for the purpose.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+
+from duely.security import derive_key
+
+PORTAL = "portal"
+UNSUBSCRIBE = "unsubscribe"
+LIFETIMES_DAYS = {PORTAL: 60, UNSUBSCRIBE: 365}
+
+
+class BadLink(Exception):
+    """The link was altered, belongs to another purpose, or has expired."""
+
+
+@dataclass(frozen=True)
+class LinkTarget:
+    organisation_id: int
+    customer_id: int
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _signature(secret_key: str, purpose: str, payload: str) -> str:
+    key = derive_key(secret_key, f"link-{purpose}")
+    return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
+
+
+def make_token(secret_key: str, purpose: str, target: LinkTarget, now: float | None = None) -> str:
+    expires = int((now or time.time()) + LIFETIMES_DAYS[purpose] * 86400)
+    payload = _b64(f"{target.organisation_id}.{target.customer_id}.{expires}".encode())
+    return f"{payload}.{_signature(secret_key, purpose, payload)}"
+
+
+def read_token(secret_key: str, purpose: str, token: str, now: float | None = None) -> LinkTarget:
+    payload, _, signature = token.partition(".")
+    if not hmac.compare_digest(signature, _signature(secret_key, purpose, payload)):
+        raise BadLink("this link is not valid")
+    organisation_id, customer_id, expires = (int(part) for part in _unb64(payload).split(b"."))
+    if (now or time.time()) > expires:
+        raise BadLink("this link has expired")
+    return LinkTarget(organisation_id, customer_id)
+
+
+def link(public_url: str, secret_key: str, purpose: str, target: LinkTarget) -> str:
+    path = {PORTAL: "pay", UNSUBSCRIBE: "unsubscribe"}[purpose]
+    return f"{public_url.rstrip('/')}/{path}/{make_token(secret_key, purpose, target)}"

@@ -1,0 +1,481 @@
+"""What the invoice page's chase card, the chase controls, the JSON API and the unsubscribe
+page share: reaching the chase engine (Temporal) without letting an outage break a page, the
+live view of an invoice's chase, a person's instructions checked before they are sent,
+starting a chase, and switching chasing for a whole customer.
+
+Web code talks to the chase workflows only through `duely.chase_control`; this module adds
+the time limits and turns "Temporal is down" into one exception, `ChaseEngineDown`, whose
+text a person can read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from litestar.datastructures import State
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+# duely.workflows first: importing duely.chase_control before it fails on a circular import
+# (activities.chasing -> workflows -> workflows.chase -> activities.chasing).
+import duely.workflows  # noqa: F401
+from duely import chase_control
+from duely.chase_control import Action
+from duely.chase_control import NotChasing as NotChasing  # web code imports it from here
+from duely.chasing.chase_state import ENDING, ChaseState, ChaseView, PlannedSendView
+from duely.models import (
+    Channel,
+    Customer,
+    Event,
+    Invoice,
+    InvoiceStatus,
+    Message,
+    MessageKind,
+    MessageStatus,
+    Role,
+)
+from duely.web.auth import CurrentUser
+from duely.workflows import names
+
+log = logging.getLogger(__name__)
+
+CONNECT_SECONDS = 5
+"""How long a page waits to connect to Temporal."""
+LIVE_SECONDS = 7
+"""How long a page waits for the live state (chase_control's query gives up after 5 s)."""
+SIGNAL_SECONDS = 10
+MAX_REASON = 500
+MAX_DAYS_AHEAD = 5 * 366
+"""A pause or a promise further away than this is a typing mistake."""
+HOLDING_STATES = {ChaseState.PAUSED, ChaseState.PROMISED}
+FORCEABLE_STATES = {ChaseState.SCHEDULED, ChaseState.QUEUED}
+"""States in which "send next now" and "escalate now" have something to bring forward."""
+
+ACTION_DONE = {
+    Action.PAUSE: "Chasing paused.",
+    Action.RESUME: "Chasing resumed.",
+    Action.ESCALATE: "Escalation asked for: the next escalation step goes out now.",
+    Action.SEND_NOW: "The next reminder goes out now.",
+    Action.DISPUTE: "Dispute opened: chasing holds until it is resolved.",
+    Action.RESOLVE_DISPUTE: "Dispute resolved: chasing carries on.",
+    Action.PROMISE: "Promise to pay recorded.",
+    Action.STOP: "Chasing stopped for this invoice.",
+}
+
+
+class ChaseEngineDown(Exception):
+    """Temporal could not be reached, or did not answer in time; the text says which."""
+
+
+class BadChaseInput(ValueError):
+    """A person's instruction that cannot be sent as typed; `field` names the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, TimeoutError):
+        return "the chase engine (Temporal) did not answer in time"
+    if isinstance(error, RPCError):
+        return error.message or error.status.name.lower().replace("_", " ")
+    return str(error) or type(error).__name__
+
+
+@contextlib.asynccontextmanager
+async def chase_engine(state: State, seconds: float = SIGNAL_SECONDS) -> AsyncIterator[Client]:
+    """The Temporal client, for calls that must finish within `seconds`; any failure to
+    reach Temporal (connecting, an RPC error, a time-out) comes out as ChaseEngineDown.
+    NotChasing and other errors pass through unchanged."""
+    try:
+        async with asyncio.timeout(seconds):
+            async with asyncio.timeout(CONNECT_SECONDS):
+                client = await state.temporal()
+            yield client
+    except (RPCError, RuntimeError, OSError, TimeoutError) as error:
+        # RuntimeError is what a failed connect raises ("Failed client connect: ...").
+        log.warning("chase engine unreachable: %s", _reason(error))
+        raise ChaseEngineDown(_reason(error)) from error
+
+
+# --- the live view -----------------------------------------------------------------------------
+
+
+def _instant(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _send_label(send: PlannedSendView) -> str:
+    """The step's label, and which repeat of it this is (the key is "step.repeat")."""
+    _, _, repeat = send.key.rpartition(".")
+    if repeat.isdigit() and int(repeat) > 0:
+        return f"{send.label}, repeat {repeat}"
+    return send.label
+
+
+@dataclass(frozen=True)
+class SendRow:
+    label: str
+    channel: str
+    at: datetime
+    status: str
+    """"done", "passed over", "queued" or "planned"."""
+
+
+@dataclass(frozen=True)
+class LiveChase:
+    """A ChaseView with its instants and days parsed, for templates."""
+
+    state: str
+    reason: str
+    next_send_at: datetime | None
+    next_step: str
+    paused_until: date | None
+    promised_until: date | None
+    disputed: bool
+    sends: list[SendRow]
+
+    @classmethod
+    def of(cls, view: ChaseView) -> LiveChase:
+        return cls(
+            state=view.state,
+            reason=view.reason,
+            next_send_at=_instant(view.next_send_at),
+            next_step=view.next_step,
+            paused_until=_day(view.paused_until),
+            promised_until=_day(view.promised_until),
+            disputed=view.disputed,
+            sends=[
+                SendRow(_send_label(s), s.channel, _instant(s.at), s.status) for s in view.sends
+            ],
+        )
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ENDING
+
+    @property
+    def held(self) -> bool:
+        """Paused or waiting for a promised payment: what Resume lifts."""
+        return self.state in HOLDING_STATES
+
+    @property
+    def can_force(self) -> bool:
+        return self.state in FORCEABLE_STATES and any(s.status == "planned" for s in self.sends)
+
+
+async def live_view(state: State, invoice: Invoice) -> tuple[ChaseView | None, str]:
+    """The chase's live state (None when no chase ever ran), and "" — or, when Temporal could
+    not be asked, None and the reason."""
+    try:
+        async with chase_engine(state, LIVE_SECONDS) as client:
+            return await chase_control.view(client, invoice), ""
+    except ChaseEngineDown as down:
+        return None, str(down)
+
+
+def needs_live_view(invoice: Invoice) -> bool:
+    """A closed invoice whose chase ended (or never ran) has nothing live to show: its page
+    then needs no Temporal at all."""
+    return invoice.status == InvoiceStatus.OPEN or (
+        bool(invoice.chase_state) and invoice.chase_state not in ENDING
+    )
+
+
+# --- the chase card ----------------------------------------------------------------------------
+
+
+def why_not_chased(invoice: Invoice, customer: Customer) -> str:
+    """Why no chase runs for the invoice, in a sentence."""
+    if invoice.status == InvoiceStatus.PAID:
+        return "The invoice is paid: there is nothing to chase."
+    if invoice.status == InvoiceStatus.VOIDED:
+        return "The invoice was voided: there is nothing to chase."
+    if invoice.status != InvoiceStatus.OPEN:
+        return f"{invoice.status.capitalize()} invoices are not chased."
+    if invoice.amount_due <= 0:
+        return "Nothing is due on this invoice."
+    if not invoice.chasing_enabled:
+        return "Chasing is switched off for this invoice."
+    if customer.opted_out_at:
+        return "The customer opted out of reminders."
+    if not customer.chasing_enabled:
+        return "Chasing is switched off for this customer."
+    return "Not started yet — it starts with the next sync."
+
+
+@dataclass(frozen=True)
+class ChaseCard:
+    """What the invoice page's Chase card shows, and which controls it offers."""
+
+    live: LiveChase | None
+    unavailable: str
+    """Why the live state could not be read ("" when it was)."""
+    mirrored_state: str
+    """The last state the chase wrote to the database, shown when the live one is out of reach."""
+    why_not: str
+    """Why no chase runs, when none does."""
+    can_act: bool
+    can_start: bool
+    start_label: str
+    today: date
+    """The organisation's today: the earliest day a promise may name."""
+
+    @property
+    def running(self) -> bool:
+        return self.live is not None and not self.live.ended
+
+    @property
+    def tomorrow(self) -> date:
+        return self.today + timedelta(days=1)
+
+    @property
+    def latest_day(self) -> date:
+        return self.today + timedelta(days=MAX_DAYS_AHEAD)
+
+
+async def chase_card(
+    state: State,
+    invoice: Invoice,
+    customer: Customer,
+    user: CurrentUser,
+    today: date,
+) -> ChaseCard:
+    view, unavailable = None, ""
+    if needs_live_view(invoice):
+        view, unavailable = await live_view(state, invoice)
+    live = LiveChase.of(view) if view else None
+    running = live is not None and not live.ended
+    collector = user.has_role(Role.COLLECTOR)
+    chaseable = invoice.status == InvoiceStatus.OPEN and invoice.amount_due > 0
+    return ChaseCard(
+        live=live,
+        unavailable=unavailable,
+        mirrored_state=invoice.chase_state,
+        why_not="" if running else why_not_chased(invoice, customer),
+        can_act=collector and running,
+        can_start=collector and chaseable and not running and not unavailable,
+        start_label="Start chasing" if not invoice.chasing_enabled else "Start chasing now",
+        today=today,
+    )
+
+
+# --- a person's instructions -------------------------------------------------------------------
+
+
+def clean_action_input(
+    action: Action, reason: str | None, until: str | date | None, today: date
+) -> tuple[str, str | None]:
+    """The reason and the ISO day to send with `action`, checked against the organisation's
+    today; raises BadChaseInput. `until` is the end of a pause (optional, a later day) or the
+    promised payment date (required, today or later); other actions ignore it."""
+    reason = (reason or "").strip()
+    if len(reason) > MAX_REASON:
+        raise BadChaseInput("reason", f"Keep the reason under {MAX_REASON} characters.")
+    day = until if isinstance(until, date) else None
+    raw = until.strip() if isinstance(until, str) else ""
+    if raw:
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            raise BadChaseInput("until", f"“{raw[:40]}” is not a date: use YYYY-MM-DD.") from None
+    if action not in (Action.PAUSE, Action.PROMISE):
+        return reason, None
+    if day is not None and day > today + timedelta(days=MAX_DAYS_AHEAD):
+        raise BadChaseInput("until", "Pick a date within the next five years.")
+    if action == Action.PROMISE:
+        if day is None:
+            raise BadChaseInput("until", "Enter the date the customer promised to pay by.")
+        if day < today:
+            raise BadChaseInput(
+                "until", f"That date has passed: pick {today.isoformat()} or later."
+            )
+    elif day is not None and day <= today:
+        raise BadChaseInput(
+            "until",
+            "A pause ends on a later day: pick tomorrow or later, or leave the date empty to "
+            "pause until someone resumes.",
+        )
+    return reason, day.isoformat() if day else None
+
+
+async def act(
+    state: State, invoice: Invoice, action: Action, by: str, reason: str, until: str | None
+) -> None:
+    """Send the instruction; raises chase_control.NotChasing or ChaseEngineDown."""
+    async with chase_engine(state) as client:
+        await chase_control.act(client, invoice, action, by=by, reason=reason, until=until)
+
+
+async def start_chasing(state: State, session: AsyncSession, invoice: Invoice) -> None:
+    """Switch chasing on for the invoice and start (or re-plan) its chase. Nothing is written
+    when Temporal is out of reach (ChaseEngineDown)."""
+    async with chase_engine(state) as client:
+        invoice.chasing_enabled = True
+        session.add(invoice)
+        await session.commit()
+        await chase_control.tell_chase(client, state.settings.temporal_task_queue, invoice)
+
+
+# --- a whole customer --------------------------------------------------------------------------
+
+
+async def open_invoices(session: AsyncSession, customer: Customer) -> list[Invoice]:
+    statement = (
+        select(Invoice)
+        .where(
+            Invoice.organisation_id == customer.organisation_id,
+            Invoice.customer_id == customer.id,
+            Invoice.status == InvoiceStatus.OPEN,
+        )
+        .order_by(col(Invoice.id))
+    )
+    return list((await session.exec(statement)).all())
+
+
+async def _chase_runs(client: Client, invoice: Invoice) -> bool:
+    handle = client.get_workflow_handle(
+        names.chase_workflow_id(invoice.organisation_id, invoice.id)
+    )
+    try:
+        description = await handle.describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return description.status == WorkflowExecutionStatus.RUNNING
+
+
+async def switch_customer_chasing(
+    state: State, session: AsyncSession, customer: Customer, enabled: bool
+) -> str:
+    """Switch chasing for every invoice of the customer, then tell their chases: running ones
+    re-plan, and switching on starts the chase of each open invoice that has none.
+
+    Switching off always holds (the outbox re-checks the switch before every send), so a
+    Temporal outage only delays what the chases show: the reason comes back as a warning.
+    Switching on needs Temporal: out of reach, nothing is written and ChaseEngineDown is
+    raised; when it fails half-way, the switch is saved and the reason is raised, so that
+    asking again finishes the job."""
+    if enabled:
+        async with chase_engine(state):
+            pass  # refuse before writing anything if Temporal is out of reach
+    customer.chasing_enabled = enabled
+    session.add(customer)
+    await session.commit()
+    invoices = await open_invoices(session, customer)
+    try:
+        async with chase_engine(state, SIGNAL_SECONDS + len(invoices)) as client:
+            for invoice in invoices:
+                if await _chase_runs(client, invoice):
+                    await chase_control.chasing_changed(client, [invoice])
+                elif enabled and chase_control.should_chase(invoice):
+                    await chase_control.tell_chase(
+                        client, state.settings.temporal_task_queue, invoice
+                    )
+    except ChaseEngineDown as down:
+        if enabled:
+            raise
+        return str(down)
+    return ""
+
+
+async def tell_customer_chases(state: State, session: AsyncSession, customer: Customer) -> bool:
+    """Best effort after an opt-out: the customer's running chases re-read their plan. False
+    when Temporal was out of reach (the opt-out holds anyway: the outbox re-checks it)."""
+    invoices = await open_invoices(session, customer)
+    if not invoices:
+        return True
+    try:
+        async with chase_engine(state, SIGNAL_SECONDS + len(invoices)) as client:
+            await chase_control.chasing_changed(client, invoices)
+    except ChaseEngineDown:
+        return False
+    return True
+
+
+# --- the outbox --------------------------------------------------------------------------------
+
+OUTBOX_STATUSES = [status.value for status in MessageStatus]
+OUTBOX_CHANNELS = [channel.value for channel in Channel]
+OUTBOX_KINDS = [kind.value for kind in MessageKind]
+TROUBLED = {MessageStatus.FAILED.value, MessageStatus.UNCERTAIN.value}
+"""Messages a person must look at: refused, or perhaps sent during a crash."""
+
+
+@dataclass(frozen=True)
+class OutboxFilters:
+    """Which messages a list shows; None means "any"."""
+
+    status: str | None = None
+    channel: str | None = None
+    kind: str | None = None
+    customer_id: int | None = None
+
+
+def outbox_query(org_id: int, filters: OutboxFilters) -> SelectOfScalar[Message]:
+    """The organisation's messages matching `filters`, newest first."""
+    statement = (
+        select(Message)
+        .where(Message.organisation_id == org_id)
+        .order_by(col(Message.created_at).desc(), col(Message.id).desc())
+    )
+    if filters.status:
+        statement = statement.where(Message.status == filters.status)
+    if filters.channel:
+        statement = statement.where(Message.channel == filters.channel)
+    if filters.kind:
+        statement = statement.where(Message.kind == filters.kind)
+    if filters.customer_id is not None:
+        statement = statement.where(Message.customer_id == filters.customer_id)
+    return statement
+
+
+class NotACallTask(Exception):
+    """Only an open call task can be marked done."""
+
+
+async def mark_done(session: AsyncSession, message: Message, by: str) -> None:
+    """A person made the call: the call task is done (again is fine), and the timeline of
+    each invoice it was about says who did it."""
+    if message.channel != Channel.CALL_TASK or message.status not in (
+        MessageStatus.OPEN,
+        MessageStatus.DONE,
+    ):
+        raise NotACallTask("Only an open call task can be marked done.")
+    if message.status == MessageStatus.DONE:
+        return
+    message.status = MessageStatus.DONE
+    session.add(message)
+    invoice_ids = (
+        await session.exec(
+            select(Event.invoice_id)
+            .where(Event.organisation_id == message.organisation_id)
+            .where(Event.message_id == message.id)
+            .distinct()
+        )
+    ).all()
+    session.add_all(
+        Event(
+            organisation_id=message.organisation_id,
+            invoice_id=invoice_id,
+            kind="call_done",
+            detail=f"call task done by {by}",
+            message_id=message.id,
+        )
+        for invoice_id in invoice_ids
+    )
+    await session.commit()

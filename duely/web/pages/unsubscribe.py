@@ -1,0 +1,111 @@
+"""`/unsubscribe/{token}`: the link at the foot of every reminder, and the target of its
+`List-Unsubscribe` header. Public (the signed token is the only credential) and CSRF-exempt.
+
+GET asks "stop payment reminders?" and changes nothing (mail scanners follow links); POST,
+from the page's button or a mail client's RFC 8058 one-click request (body
+`List-Unsubscribe=One-Click`), opts the customer out. The opt-out is written first and the
+customer's running chases are told afterwards, best effort: if Temporal is down the opt-out
+holds anyway, because the outbox re-checks it before every send.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar import Request, get, post
+from litestar.params import FromPath
+from litestar.response import Template
+
+from duely.links import UNSUBSCRIBE, BadLink, read_token
+from duely.models import Customer, Organisation
+from duely.opt_outs import opt_out_customer
+from duely.web.chasing import tell_customer_chases
+from duely.web.deps import DbSession
+from duely.web.pages.receivables import formatters
+
+MAX_TOKEN_LENGTH = 512
+# The token is in the address: keep it out of caches, search engines and other sites' logs.
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex",
+}
+PUBLIC = {"exclude_from_auth": True}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    organisation: Organisation
+    customer: Customer
+
+    @property
+    def sender(self) -> str:
+        return self.organisation.sender_name or self.organisation.name
+
+
+class _Invalid(Exception):
+    pass
+
+
+async def _recipient(request: Request, db_session: DbSession, token: str) -> Recipient:
+    secret = request.app.state.settings.resolved_secret_key
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise _Invalid("this link is not valid")
+    try:
+        target = read_token(secret, UNSUBSCRIBE, token)
+    except BadLink as bad:
+        raise _Invalid(str(bad)) from bad
+    except (ValueError, TypeError) as error:  # a mangled token (TypeError: non-ASCII text)
+        raise _Invalid("this link is not valid") from error
+    customer = await db_session.get(Customer, target.customer_id)
+    organisation = await db_session.get(Organisation, target.organisation_id)
+    if customer is None or organisation is None or customer.organisation_id != organisation.id:
+        raise _Invalid("this link no longer points to anyone")
+    return Recipient(organisation, customer)
+
+
+def _invalid(reason: str) -> Template:
+    return Template(
+        "unsubscribe/invalid.html", context={"reason": reason}, status_code=400, headers=HEADERS
+    )
+
+
+@get("/unsubscribe/{token:str}", opt=PUBLIC, include_in_schema=False)
+async def unsubscribe_page(
+    request: Request, db_session: DbSession, token: FromPath[str]
+) -> Template:
+    try:
+        recipient = await _recipient(request, db_session, token)
+    except _Invalid as invalid:
+        return _invalid(str(invalid))
+    return Template(
+        "unsubscribe/confirm.html",
+        context={
+            **formatters(recipient.organisation),
+            "recipient": recipient,
+            "action": f"/unsubscribe/{token}",
+        },
+        headers=HEADERS,
+    )
+
+
+@post(
+    "/unsubscribe/{token:str}",
+    opt={**PUBLIC, "exclude_from_csrf": True},
+    status_code=200,
+    include_in_schema=False,
+)
+async def unsubscribe(request: Request, db_session: DbSession, token: FromPath[str]) -> Template:
+    """The button on the page, or a mail client's one-click POST: either way the customer is
+    opted out (the body is not needed)."""
+    try:
+        recipient = await _recipient(request, db_session, token)
+    except _Invalid as invalid:
+        return _invalid(str(invalid))
+    await opt_out_customer(db_session, recipient.customer)
+    await tell_customer_chases(request.app.state, db_session, recipient.customer)
+    return Template(
+        "unsubscribe/done.html",
+        context={**formatters(recipient.organisation), "recipient": recipient},
+        headers=HEADERS,
+    )

@@ -1,0 +1,436 @@
+"""InvoiceChaseWorkflow: one per open invoice; it owns *when* the invoice is chased.
+
+It walks the invoice's schedule, sleeping until the next step falls due and waking at once on
+any signal (a pause, a payment, a changed due date...) to plan again. A due step becomes a
+ReminderRequest to the customer's CustomerOutboxWorkflow, which sends it (or says why not)
+and answers with a ReminderOutcome. It ends when the invoice is paid, voided or chasing on it
+is stopped; it continues as new, carrying its memory, when the history grows long.
+
+Rules worth knowing:
+- After downtime (or a pause, dispute or promise) only the latest step that still applies is
+  sent; the ones it replaces are written on the timeline as passed over, never sent late.
+- A step the outbox answered, whatever the answer, is never requested again.
+- Holds stack: stopped > settled > chasing off > disputed > paused > promised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import date, datetime, time, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from duely.activities.chasing import ChaseActivities, ChaseNote, OutboxHandOver, PromiseToPay
+    from duely.chasing.chase_state import (
+        ENDING,
+        ChaseAction,
+        ChaseMemory,
+        ChaseStart,
+        ChaseState,
+        ChaseView,
+        HistoryEntry,
+        PaymentNotice,
+        PlannedSendView,
+    )
+    from duely.chasing.plan import (
+        PROMISE_GRACE_DAYS,
+        ChasePlan,
+        InvoiceFacts,
+        Move,
+        Send,
+        forced_move,
+        next_move,
+        planned_sends,
+    )
+    from duely.chasing.reminders import ReminderOutcome, ReminderRequest
+    from duely.chasing.send_times import wall_time_to_utc
+    from duely.money import to_major
+    from duely.workflows import names
+
+OUTBOX_PATIENCE = timedelta(days=10)
+"""How long to wait for the outbox's answer (it may wait out a holiday weekend and the
+one-a-day cap) before moving on without it."""
+HISTORY_KEPT = 200
+QUICK = {"start_to_close_timeout": timedelta(seconds=30)}
+LEDGER_CALL = {
+    "start_to_close_timeout": timedelta(minutes=2),
+    "schedule_to_close_timeout": timedelta(days=1),
+}
+
+
+@workflow.defn
+class InvoiceChaseWorkflow:
+    def __init__(self) -> None:
+        self._memory = ChaseMemory()
+        self._plan: ChasePlan | None = None
+        self._sends: list[Send] = []
+        self._dirty = False
+        self._replan = False
+        self._forced: str | None = None  # "send-now" or "escalate"
+        self._state = ChaseState.SCHEDULED
+        self._reason = ""
+        self._wake_at: datetime | None = None
+        self._unsaved: list[HistoryEntry] = []
+        self._published: tuple = ()
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, start: ChaseStart) -> str:
+        self._start = start
+        if start.memory:
+            self._memory = start.memory
+        await self._load_plan()
+        while True:
+            self._dirty = False
+            if self._replan:
+                await self._load_plan()
+            self._state, self._reason, hold_until = self._hold()
+            if self._state in ENDING:
+                break
+            move = Move()
+            if self._memory.awaiting is None and self._state == ChaseState.SCHEDULED:
+                move = self._move()
+            if move.send:
+                await self._request(move)
+                continue
+            self._wake_at = hold_until if self._state != ChaseState.SCHEDULED else move.wake_at
+            if self._memory.awaiting:
+                self._state = ChaseState.QUEUED
+                self._wake_at = self._instant(self._memory.awaiting_since) + OUTBOX_PATIENCE
+            elif self._state == ChaseState.SCHEDULED and move.wake_at is None:
+                self._state, self._reason = (
+                    ChaseState.FINISHED,
+                    "every step of the schedule went out",
+                )
+            await self._publish()
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    ChaseStart(
+                        start.organisation_id, start.invoice_id, start.customer_id, self._memory
+                    )
+                )
+            timeout = self._wake_at - workflow.now() if self._wake_at else None
+            if timeout is None or timeout > timedelta(0):
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(lambda: self._dirty, timeout=timeout)
+            if self._memory.awaiting and self._patience_ran_out():
+                self._note("outbox_silent", "the outbox never answered; moving on")
+                self._handled(self._memory.awaiting)
+                self._memory.awaiting = None
+        self._wake_at = None
+        await self._publish(withdraw=self._memory.awaiting is not None)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state
+
+    def _hold(self) -> tuple[str, str, datetime | None]:
+        """The state before planning, its reason, and when it ends by itself (if it does)."""
+        memory, plan = self._memory, self._plan
+        facts = self._facts
+        if memory.stopped:
+            return ChaseState.STOPPED, "chasing was stopped", None
+        if facts.status == "voided":
+            return ChaseState.VOIDED, "the invoice was voided", None
+        if facts.settled:
+            return ChaseState.PAID, "the invoice is paid", None
+        if plan.off_reason:
+            return ChaseState.OFF, plan.off_reason, None
+        if memory.disputed or facts.disputed:
+            return ChaseState.DISPUTED, memory.dispute_reason or "the invoice is disputed", None
+        if memory.paused:
+            if memory.paused_until is None:
+                return ChaseState.PAUSED, memory.pause_reason or "paused", None
+            ends = self._start_of(memory.paused_until)
+            if workflow.now() < ends:
+                return ChaseState.PAUSED, memory.pause_reason or "paused", ends
+            memory.paused, memory.paused_until, memory.pause_reason = False, None, ""
+            self._note("resumed", "the pause ended")
+        promised = max(
+            filter(None, (memory.promised_until, facts.expected_payment_date)), default=None
+        )
+        if promised:
+            resumes = self._start_of(promised) + timedelta(days=PROMISE_GRACE_DAYS + 1)
+            if workflow.now() < resumes:
+                return ChaseState.PROMISED, f"payment promised for {promised}", resumes
+            if memory.promised_until:
+                memory.promised_until = None
+                self._note("promise_passed", f"the payment promised for {promised} has not arrived")
+        return ChaseState.SCHEDULED, "", None
+
+    def _move(self) -> Move:
+        handled = set(self._memory.handled)
+        if self._forced:
+            move = forced_move(self._sends, handled, escalate=self._forced == "escalate")
+            self._forced = None
+            return move
+        return next_move(self._sends, handled, workflow.now())
+
+    async def _request(self, move: Move) -> None:
+        send = move.send
+        for skipped in move.passed_over:
+            self._handled(skipped.key)
+            self._memory.passed_over.append(skipped.key)
+            self._note(
+                "passed_over", f"{skipped.step.label} was not sent: {send.step.label} replaces it"
+            )
+        request = ReminderRequest(
+            invoice_id=self._start.invoice_id,
+            chase_workflow_id=workflow.info().workflow_id,
+            send_key=send.key,
+            step_label=send.step.label + (f" (repeat {send.repeat})" if send.repeat else ""),
+            offset_days=send.step.offset_days,
+            channel=send.step.channel,
+            template_id=send.step.template_id,
+            recipient_kind=send.step.recipient_kind,
+        )
+        self._memory.awaiting = send.key
+        self._memory.awaiting_since = workflow.now().isoformat()
+        self._note("queued", f"{request.step_label} handed to the outbox")
+        await workflow.execute_activity_method(
+            ChaseActivities.hand_to_outbox,
+            OutboxHandOver(self._start.organisation_id, self._start.customer_id, request),
+            **QUICK,
+        )
+
+    async def _load_plan(self) -> None:
+        self._replan = False
+        self._plan = await workflow.execute_activity_method(
+            ChaseActivities.load_chase_plan, self._start.invoice_id, **QUICK
+        )
+        # Signals keep the facts current (sync, payments, the outbox's re-read); the database
+        # plan only seeds them. Sends are planned from the current due date.
+        if self._memory.facts is None:
+            self._memory.facts = self._plan.invoice
+        self._plan.invoice = self._memory.facts
+        with workflow.unsafe.sandbox_unrestricted():
+            self._sends = planned_sends(self._plan)
+
+    # --- signals from sync, payments and the outbox ----------------------------------------
+
+    @workflow.signal
+    def invoice_changed(self, facts: InvoiceFacts) -> None:
+        before = self._memory.facts
+        if before and before.due_date != facts.due_date:
+            self._note(
+                "due_date_changed", f"due date moved from {before.due_date} to {facts.due_date}"
+            )
+            self._replan = True
+        if before and before.amount_due != facts.amount_due and not facts.settled:
+            self._note(
+                "amount_changed",
+                f"amount due is now {self._money(facts.amount_due, facts.currency)}",
+            )
+        self._memory.facts = facts
+        self._wake()
+
+    @workflow.signal
+    def payment_received(self, payment: PaymentNotice) -> None:
+        facts = self._facts
+        facts.amount_due = max(0, facts.amount_due - payment.amount)
+        left = (
+            f"; {self._money(facts.amount_due, facts.currency)} still due"
+            if facts.amount_due
+            else ""
+        )
+        self._note(
+            "payment",
+            f"{self._money(payment.amount, payment.currency)} received ({payment.source}){left}",
+        )
+        self._wake()
+
+    @workflow.signal
+    def reminder_outcome(self, outcome: ReminderOutcome) -> None:
+        self._handled(outcome.send_key)
+        if self._memory.awaiting == outcome.send_key:
+            self._memory.awaiting = None
+        self._note(f"reminder_{outcome.verdict}", outcome.detail, outcome.message_id)
+        if outcome.invoice:
+            self._memory.facts = outcome.invoice
+        self._wake()
+
+    @workflow.signal
+    def chasing_changed(self) -> None:
+        """The customer opted out or in, chasing was switched, or the schedule changed."""
+        self._replan = True
+        self._wake()
+
+    # --- a person's instructions -------------------------------------------------------------
+
+    @workflow.signal
+    def pause(self, action: ChaseAction) -> None:
+        memory = self._memory
+        memory.paused, memory.paused_until = True, action.until
+        memory.pause_reason = action.reason or "paused"
+        until = f" until {action.until}" if action.until else ""
+        self._note("paused", f"paused{until} by {action.by or 'someone'}{self._why(action)}")
+        self._wake()
+
+    @workflow.signal
+    def resume(self, action: ChaseAction) -> None:
+        memory = self._memory
+        was_held = memory.paused or memory.promised_until
+        memory.paused, memory.paused_until, memory.pause_reason = False, None, ""
+        memory.promised_until = None
+        if was_held:
+            self._note("resumed", f"resumed by {action.by or 'someone'}")
+        self._wake()
+
+    @workflow.signal
+    def escalate(self, action: ChaseAction) -> None:
+        self._forced = "escalate"
+        self._note("escalated", f"escalated by {action.by or 'someone'}{self._why(action)}")
+        self._wake()
+
+    @workflow.signal
+    def send_now(self, action: ChaseAction) -> None:
+        self._forced = "send-now"
+        self._note("send_now", f"next reminder brought forward by {action.by or 'someone'}")
+        self._wake()
+
+    @workflow.signal
+    def open_dispute(self, action: ChaseAction) -> None:
+        self._memory.disputed = True
+        self._memory.dispute_reason = f"disputed: {action.reason}" if action.reason else "disputed"
+        self._note(
+            "dispute_opened", f"dispute opened by {action.by or 'someone'}{self._why(action)}"
+        )
+        self._wake()
+
+    @workflow.signal
+    def resolve_dispute(self, action: ChaseAction) -> None:
+        self._memory.disputed, self._memory.dispute_reason = False, ""
+        if self._facts.disputed:
+            self._facts.disputed = False
+        self._note(
+            "dispute_resolved", f"dispute resolved by {action.by or 'someone'}{self._why(action)}"
+        )
+        self._wake()
+
+    @workflow.signal
+    async def promise(self, action: PromiseToPay) -> None:
+        self._memory.promised_until = action.day
+        self._note("promised", f"payment promised for {action.day} (told {action.by or 'us'})")
+        self._wake()
+        # Written back to the ledger as the expected payment date, so the books show it too.
+        try:
+            await workflow.execute_activity_method(
+                ChaseActivities.promise_in_ledger, action, **LEDGER_CALL
+            )
+        except ActivityError as error:
+            cause = error.cause or error
+            self._note("ledger_refused", f"the ledger did not take the promised date: {cause}")
+            self._wake()
+
+    @workflow.signal
+    def stop(self, action: ChaseAction) -> None:
+        self._memory.stopped = True
+        self._note("stopped", f"chasing stopped by {action.by or 'someone'}{self._why(action)}")
+        self._wake()
+
+    @workflow.query
+    def view(self) -> ChaseView:
+        facts = self._facts
+        handled, awaiting = set(self._memory.handled), self._memory.awaiting
+        passed = set(self._memory.passed_over)
+        sends = []
+        for send in self._sends:
+            if send.key == awaiting:
+                status = "queued"
+            elif send.key in handled:
+                status = "passed over" if send.key in passed else "done"
+            else:
+                status = "planned"
+            sends.append(
+                PlannedSendView(
+                    send.key, send.step.label, send.step.channel, send.at.isoformat(), status
+                )
+            )
+        upcoming = [s for s in self._sends if s.key not in handled and s.key != awaiting]
+        return ChaseView(
+            state=self._state,
+            reason=self._reason,
+            next_send_at=self._wake_at.isoformat() if self._wake_at and upcoming else None,
+            next_step=upcoming[0].step.label
+            if upcoming and self._state == ChaseState.SCHEDULED
+            else "",
+            paused_until=self._memory.paused_until,
+            disputed=self._state == ChaseState.DISPUTED,
+            promised_until=self._memory.promised_until or facts.expected_payment_date,
+            amount_due=facts.amount_due,
+            currency=facts.currency,
+            due_date=facts.due_date,
+            sends=sends,
+            history=list(self._memory.history),
+        )
+
+    # --- bookkeeping -------------------------------------------------------------------------
+
+    @property
+    def _facts(self) -> InvoiceFacts:
+        return self._memory.facts or self._plan.invoice
+
+    def _wake(self) -> None:
+        self._dirty = True
+
+    def _handled(self, key: str) -> None:
+        if key not in self._memory.handled:
+            self._memory.handled.append(key)
+
+    def _note(self, kind: str, detail: str, message_id: int | None = None) -> None:
+        entry = HistoryEntry(workflow.now().isoformat(), kind, detail, message_id)
+        self._memory.history = (self._memory.history + [entry])[-HISTORY_KEPT:]
+        self._unsaved.append(entry)
+
+    async def _publish(self, withdraw: bool = False) -> None:
+        """Mirror the state into the database (lists, dashboard, timeline) and into the search
+        attributes operators filter on, when something changed."""
+        facts = self._facts
+        now_published = (self._state, facts.amount_due, facts.due_date)
+        if not self._unsaved and now_published == self._published and not withdraw:
+            return
+        if now_published != self._published:
+            workflow.upsert_search_attributes(
+                [
+                    names.ORG.value_set(str(self._start.organisation_id)),
+                    names.CUSTOMER.value_set(str(self._start.customer_id)),
+                    names.INVOICE_NUMBER.value_set(facts.number),
+                    names.CHASE_STATE.value_set(self._state),
+                    names.AMOUNT_DUE.value_set(float(to_major(facts.amount_due, facts.currency))),
+                    names.DUE_DATE.value_set(self._start_of(facts.due_date, zone="UTC")),
+                ]
+            )
+        note = ChaseNote(
+            invoice_id=self._start.invoice_id,
+            chase_state=self._state,
+            workflow_id=workflow.info().workflow_id,
+            events=[(e.at, e.kind, e.detail, e.message_id) for e in self._unsaved],
+            disputed=self._state == ChaseState.DISPUTED,
+            stop_chasing=self._state == ChaseState.STOPPED,
+            withdraw_from_outbox=withdraw,
+        )
+        self._unsaved = []
+        self._published = now_published
+        await workflow.execute_activity_method(ChaseActivities.note_chase, note, **QUICK)
+
+    def _patience_ran_out(self) -> bool:
+        return workflow.now() >= self._instant(self._memory.awaiting_since) + OUTBOX_PATIENCE
+
+    def _start_of(self, day: str, zone: str | None = None) -> datetime:
+        timezone = zone or self._plan.window.timezone
+        with workflow.unsafe.sandbox_unrestricted():
+            return wall_time_to_utc(date.fromisoformat(day), time(0), timezone)
+
+    @staticmethod
+    def _instant(text: str) -> datetime:
+        return datetime.fromisoformat(text)
+
+    @staticmethod
+    def _why(action: ChaseAction) -> str:
+        return f": {action.reason}" if action.reason else ""
+
+    @staticmethod
+    def _money(amount: int, currency: str) -> str:
+        return f"{currency} {to_major(amount, currency):,}"

@@ -1,0 +1,301 @@
+"""InvoiceChaseWorkflow and CustomerOutboxWorkflow on Temporal's time-skipping test server:
+weeks of a schedule pass in seconds, with the real activities, the real database and a real
+SMTP server (aiosmtpd).
+
+The invoices here have no ledger connection (as from a CSV import), so the mirror is what
+the outbox re-reads before sending; tests/xero/test_chasing.py covers re-reading Xero.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+import pytest_asyncio
+from sqlmodel import Session, select
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from duely import chase_control
+from duely.chase_control import Action
+from duely.db import Database
+from duely.integrations.ledgers.connections import Ledgers
+from duely.models import Contact, Customer, Event, Invoice, Message, Organisation, utcnow
+from duely.worker import build_worker
+from tests.conftest import MailCatcher, start_time_skipping
+from tests.factories import add_customer, add_invoice
+
+LONDON = ZoneInfo("Europe/London")
+# Due on Monday 15 March 2027. The Standard schedule then crosses the UK's change to summer
+# time (Sunday 28 March) and England's Easter Monday (29 March), where +14 days lands.
+DUE = date(2027, 3, 15)
+EXPECTED_REMINDER_DAYS = [
+    date(2027, 3, 12),  # -3: Friday
+    date(2027, 3, 15),  # due today
+    date(2027, 3, 18),  # +3
+    date(2027, 3, 30),  # +14 is Easter Monday: the Tuesday after, now in summer time
+    date(2027, 4, 5),  # +21 (first repeat)
+    date(2027, 4, 12),  # +28 (second repeat)
+    date(2027, 4, 14),  # +30 final notice
+]
+CALL_TASK_DAY = date(2027, 4, 21)  # +37
+
+
+@dataclass
+class Harness:
+    env: WorkflowEnvironment
+    client: Client
+    task_queue: str
+    mail: MailCatcher
+    db: Session
+
+    async def start(self, invoice: Invoice) -> None:
+        await chase_control.tell_chase(self.client, self.task_queue, invoice)
+
+    async def skip_to(self, moment: datetime) -> None:
+        """Let the test server's clock run to `moment` (timers fire on the way)."""
+        now = await self.env.get_current_time()
+        if moment > now:
+            await self.env.sleep(moment - now)
+
+    async def outcome(self, handle: WorkflowHandle) -> str:
+        """The result of a workflow that has finished. (Waiting on `result()` while the test
+        server skips time sometimes answers "no completion event"; describe first.)"""
+        assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+        return await handle.result()
+
+    def messages(self, customer: Customer) -> list[Message]:
+        self.db.expire_all()
+        query = select(Message).where(Message.customer_id == customer.id).order_by(Message.id)
+        return list(self.db.exec(query))
+
+
+@pytest_asyncio.fixture
+async def harness(settings, db, smtp_server) -> AsyncIterator[Harness]:
+    catcher, smtp_url = smtp_server
+    queue = f"chase-{uuid.uuid4()}"
+    settings = settings.model_copy(update={"smtp_url": smtp_url, "temporal_task_queue": queue})
+    database = Database(settings.resolved_database_url)
+    ledgers = Ledgers(settings, database)
+    env = await start_time_skipping()  # its own clock: these tests travel to fixed dates
+    try:
+        async with build_worker(env.client, settings, database, ledgers):
+            yield Harness(env, env.client, queue, catcher, db)
+    finally:
+        await env.shutdown()
+        await ledgers.aclose()
+        await database.dispose()
+
+
+def english_org(db: Session, org_id: int) -> Organisation:
+    organisation = db.get(Organisation, org_id)
+    organisation.timezone, organisation.country, organisation.subdivision = (
+        "Europe/London",
+        "GB",
+        "ENG",
+    )
+    db.commit()
+    return organisation
+
+
+def customer_with_contact(db: Session, org_id: int, name: str, **fields) -> Customer:
+    customer = add_customer(db, org_id, f"{name}-{uuid.uuid4().hex[:6]}", **fields)
+    db.add(
+        Contact(
+            organisation_id=org_id,
+            customer_id=customer.id,
+            first_name="Sam",
+            last_name="Okafor",
+            email=f"sam@{name}.test",
+        )
+    )
+    db.commit()
+    return customer
+
+
+def local(moment: datetime) -> datetime:
+    return moment.astimezone(LONDON)
+
+
+def at_london(day: date, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=LONDON).astimezone(UTC)
+
+
+async def test_walks_the_whole_schedule_across_dst_and_a_holiday(harness, org_a, db):
+    english_org(db, org_a.id)
+    customer = customer_with_contact(db, org_a.id, "walk")
+    invoice = add_invoice(db, customer, "INV-WALK", 0, amount=125_000, due_date=DUE)
+    await harness.start(invoice)
+    await harness.skip_to(at_london(CALL_TASK_DAY, 18))
+
+    messages = harness.messages(customer)
+    reminders = [m for m in messages if m.channel == "email"]
+    assert [local(m.created_at).date() for m in reminders] == EXPECTED_REMINDER_DAYS
+    # Each goes out when the window opens (09:00 local) plus the outbox's minute of gathering:
+    # 09:01 GMT before the clocks change, 09:01 BST (08:01 UTC) after.
+    assert {local(m.created_at).strftime("%H:%M") for m in reminders} == {"09:01"}
+    assert reminders[0].created_at.astimezone(UTC).hour == 9
+    assert reminders[3].created_at.astimezone(UTC).hour == 8
+    assert [m.status for m in reminders] == ["sent"] * 7
+    (call,) = [m for m in messages if m.channel == "call_task"]
+    assert local(call.created_at).date() == CALL_TASK_DAY and call.status == "open"
+
+    # Every one reached the SMTP server once, to the contact, with a way to unsubscribe.
+    delivered = [r for r in harness.mail.received if r.recipients == ["sam@walk.test"]]
+    assert len(delivered) == 7
+    assert all("INV-WALK" in r.message.get_content() for r in delivered)
+    assert (
+        delivered[0].message["List-Unsubscribe"].startswith("<http://127.0.0.1:8000/unsubscribe/")
+    )
+    assert "GBP 1,250.00" in delivered[0].message.get_content()
+
+    # The timeline says what happened, in order.
+    db.expire_all()
+    kinds = [e.kind for e in db.exec(select(Event).where(Event.invoice_id == invoice.id))]
+    assert kinds.count("reminder_sent") == 8  # seven emails and the call task
+    view = await chase_control.view(harness.client, invoice)
+    assert view.state == "finished"
+    assert [s.status for s in view.sends] == ["done"] * 8
+
+
+async def test_a_customer_with_three_invoices_due_together_gets_one_email(harness, org_a, db):
+    english_org(db, org_a.id)
+    customer = customer_with_contact(db, org_a.id, "three")
+    invoices = [
+        add_invoice(db, customer, f"INV-T{n}", 0, amount=10_000 * n, due_date=DUE)
+        for n in (1, 2, 3)
+    ]
+    for invoice in invoices:
+        await harness.start(invoice)
+    await harness.skip_to(at_london(date(2027, 3, 12), 12))
+
+    (message,) = harness.messages(customer)
+    assert local(message.created_at).date() == date(2027, 3, 12)
+    assert all(f"INV-T{n}" in message.body for n in (1, 2, 3))
+    (received,) = [r for r in harness.mail.received if r.recipients == ["sam@three.test"]]
+    assert "INV-T3" in received.message.get_content()
+
+
+async def test_an_opted_out_customer_gets_nothing(harness, org_a, db):
+    english_org(db, org_a.id)
+    customer = customer_with_contact(db, org_a.id, "optout", opted_out_at=utcnow())
+    invoice = add_invoice(db, customer, "INV-OUT", 0, due_date=DUE)
+    await harness.start(invoice)
+    await harness.skip_to(at_london(date(2027, 4, 30)))
+
+    assert harness.messages(customer) == []
+    view = await chase_control.view(harness.client, invoice)
+    assert view.state == "off" and "opted out" in view.reason
+
+
+async def test_paid_in_the_ledger_as_the_reminder_falls_due_sends_nothing(harness, org_a, db):
+    english_org(db, org_a.id)
+    customer = customer_with_contact(db, org_a.id, "paid")
+    invoice = add_invoice(db, customer, "INV-PAID", 0, due_date=DUE)
+    await harness.start(invoice)
+    # The moment the first reminder is handed to the outbox, the ledger shows it paid.
+    await harness.skip_to(at_london(date(2027, 3, 12), 9, 0))
+    invoice = db.get(Invoice, invoice.id)
+    invoice.status, invoice.amount_due = "paid", 0
+    db.commit()
+    await harness.skip_to(at_london(date(2027, 5, 1)))
+
+    assert harness.messages(customer) == []
+    handle = harness.client.get_workflow_handle(f"chase-{org_a.id}-{invoice.id}")
+    assert await harness.outcome(handle) == "paid"
+
+
+async def test_a_payment_on_the_morning_a_reminder_is_due_sends_nothing(harness, org_a, db):
+    english_org(db, org_a.id)
+    customer = customer_with_contact(db, org_a.id, "signal")
+    invoice = add_invoice(db, customer, "INV-SIG", 0, amount=50_000, due_date=DUE)
+    await harness.start(invoice)
+    # The morning the first reminder is due, before the window opens. (Not at the very instant
+    # its timer fires: there the Java test server corrupts its own history when a signal
+    # cancels a timer that is firing. The dev server has no such race; see
+    # tests/xero/test_chasing.py for "paid at send time" through the ledger.)
+    await harness.skip_to(at_london(date(2027, 3, 12), 8, 0))
+    handle = harness.client.get_workflow_handle(f"chase-{org_a.id}-{invoice.id}")
+    await handle.signal("payment_received", {"amount": 50_000, "currency": "GBP"})
+    await harness.skip_to(at_london(date(2027, 3, 13)))
+    assert harness.messages(customer) == []
+    assert await harness.outcome(handle) == "paid"
+
+
+async def test_a_paused_chase_resumes_on_its_date(harness, org_a, db):
+    english_org(db, org_a.id)
+    customer = customer_with_contact(db, org_a.id, "pause")
+    invoice = add_invoice(db, customer, "INV-PAUSE", 0, due_date=DUE)
+    await harness.start(invoice)
+    await harness.skip_to(at_london(date(2027, 3, 1)))
+    await chase_control.act(
+        harness.client, invoice, Action.PAUSE, by="ann@alpha.test", until="2027-03-22"
+    )
+    await harness.skip_to(at_london(date(2027, 3, 22), 12))
+
+    (message,) = harness.messages(customer)
+    # On the 22nd the latest step that applies (+3, "friendly overdue") goes out; the two
+    # before it are passed over, not sent late.
+    assert local(message.created_at).date() == date(2027, 3, 22)
+    view = await chase_control.view(harness.client, invoice)
+    (sent,) = [h for h in view.history if h.kind == "reminder_sent"]
+    assert sent.detail.startswith("Friendly overdue") and sent.message_id == message.id
+    assert [s.status for s in view.sends][:3] == ["passed over", "passed over", "done"]
+    assert any(h.kind == "paused" and "ann@alpha.test" in h.detail for h in view.history)
+
+
+async def test_a_promise_to_pay_stops_chasing_until_it_passes(harness, org_a, db):
+    english_org(db, org_a.id)
+    customer = customer_with_contact(db, org_a.id, "promise")
+    invoice = add_invoice(db, customer, "INV-PROM", 0, due_date=DUE)
+    await harness.start(invoice)
+    await harness.skip_to(at_london(date(2027, 3, 16)))
+    sent_before = len(harness.messages(customer))
+    await chase_control.act(
+        harness.client, invoice, Action.PROMISE, by="customer", until="2027-04-01"
+    )
+    await harness.skip_to(at_london(date(2027, 4, 4), 23))
+    assert len(harness.messages(customer)) == sent_before  # nothing while promised (+3 days grace)
+    db.expire_all()
+    assert db.get(Invoice, invoice.id).expected_payment_date == date(2027, 4, 1)
+
+    await harness.skip_to(at_london(date(2027, 4, 5), 12))
+    latest = harness.messages(customer)[-1]
+    assert local(latest.created_at).date() == date(2027, 4, 5)
+    view = await chase_control.view(harness.client, invoice)
+    assert any(h.kind == "promise_passed" for h in view.history)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_send_now_and_escalate_bring_steps_forward(harness, org_a, db):
+    english_org(db, org_a.id)
+    customer = customer_with_contact(db, org_a.id, "force")
+    db.add(
+        Contact(
+            organisation_id=org_a.id,
+            customer_id=customer.id,
+            first_name="Fin",
+            email="finance-director@force.test",
+            kind="escalated",
+        )
+    )
+    db.commit()
+    invoice = add_invoice(db, customer, "INV-NOW", 0, due_date=DUE)
+    await harness.start(invoice)
+    await harness.skip_to(at_london(date(2027, 3, 1), 10))
+    await chase_control.act(harness.client, invoice, Action.SEND_NOW, by="ann@alpha.test")
+    await harness.skip_to(at_london(date(2027, 3, 2), 10))
+    await chase_control.act(harness.client, invoice, Action.ESCALATE, by="ann@alpha.test")
+    await harness.skip_to(at_london(date(2027, 3, 3), 12))
+
+    first, second = harness.messages(customer)
+    assert local(first.created_at).date() == date(2027, 3, 1)
+    assert "finance-director" not in first.recipients
+    # Escalating jumps to the final notice, which goes to the escalation contact too.
+    assert local(second.created_at).date() == date(2027, 3, 2)
+    assert "finance-director@force.test" in second.recipients
+    assert "final" in second.subject.lower()

@@ -1,0 +1,466 @@
+"""The chase controls of the invoice page and the JSON API, against the real dev server with a
+real worker: a person's instruction reaches the running InvoiceChaseWorkflow, the card and
+`GET /invoices/{id}` show what it did, and an outage of Temporal never breaks the page.
+
+The invoices here have no ledger connection (as from a CSV import) and fall due in ten days,
+so nothing is sent: these tests are about the controls, not the sending. duely is served on a
+real socket in the test's event loop, as the worker runs there too (Litestar's test client
+would block that loop for the length of each request, and with it the worker answering the
+page's query).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import httpx
+import pytest_asyncio
+from litestar import Litestar
+from sqlmodel import Session
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
+
+from duely import chase_control
+from duely.chasing.chase_state import ChaseView
+from duely.db import Database
+from duely.integrations.ledgers.connections import Ledgers
+from duely.links import UNSUBSCRIBE, LinkTarget, make_token
+from duely.models import Contact, Customer, Invoice
+from duely.settings import Settings
+from duely.web.app import create_app
+from duely.worker import build_worker
+from duely.workflows import names
+from tests.conftest import api_token, csrf_from, login
+from tests.factories import add_customer, today_in
+from tests.serving import free_port, serve, shut
+
+HTMX = {"HX-Request": "true"}
+WAIT_SECONDS = 30
+
+
+@dataclass
+class Live:
+    """duely's app and a worker on the dev server, and what the test started there."""
+
+    settings: Settings
+    temporal: Client
+    web: httpx.AsyncClient
+    db: Session
+    started: list[Invoice] = field(default_factory=list)
+
+    async def start(self, invoice: Invoice) -> None:
+        self.started.append(invoice)
+        await chase_control.tell_chase(self.temporal, self.settings.temporal_task_queue, invoice)
+        await self.state_is(invoice, "scheduled")
+
+    async def view(self, invoice: Invoice) -> ChaseView | None:
+        return await chase_control.view(self.temporal, invoice)
+
+    async def state_is(self, invoice: Invoice, state: str) -> ChaseView:
+        """Wait until the chase shows `state` (signals are handled a moment after sending)."""
+        view = None
+
+        async def reached() -> bool:
+            nonlocal view
+            view = await self.view(invoice)
+            return view is not None and view.state == state
+
+        await eventually(reached, f"chase of {invoice.number} never became {state}")
+        return view
+
+    async def finished(self, invoice: Invoice, result: str) -> None:
+        """Wait until the chase's workflow has ended (its view says so a moment earlier)."""
+        handle = self.temporal.get_workflow_handle(
+            names.chase_workflow_id(invoice.organisation_id, invoice.id)
+        )
+        async with asyncio.timeout(WAIT_SECONDS):
+            assert await handle.result() == result
+
+    def invoice(self, invoice: Invoice) -> Invoice:
+        self.db.expire_all()
+        return self.db.get(Invoice, invoice.id)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], message: str) -> None:
+    try:
+        async with asyncio.timeout(WAIT_SECONDS):
+            while not await check():  # noqa: ASYNC110 - polling the server is the point
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise AssertionError(message) from None
+
+
+async def _forget(temporal: Client, invoices: list[Invoice]) -> None:
+    """The dev server outlives the test: end what this test started, so that a later test's
+    invoice with the same id (each test's database counts from 1) starts clean."""
+    ids = {names.chase_workflow_id(i.organisation_id, i.id) for i in invoices}
+    ids |= {names.outbox_workflow_id(i.organisation_id, i.customer_id) for i in invoices}
+    for workflow_id in ids:
+        handle = temporal.get_workflow_handle(workflow_id)
+        try:
+            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("test over")
+        except RPCError:
+            pass  # never started, or already gone
+
+
+@contextlib.asynccontextmanager
+async def browse(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """`app` on a loopback socket in this event loop, and a client with its own cookies."""
+    served = await serve(app)
+    try:
+        async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
+            yield client
+    finally:
+        await shut(served)
+
+
+@pytest_asyncio.fixture
+async def live(settings, db, dev_server_env) -> AsyncIterator[Live]:
+    settings = settings.model_copy(
+        update={
+            "temporal_address": dev_server_env.client.service_client.config.target_host,
+            "temporal_task_queue": f"chase-ui-{uuid.uuid4()}",
+        }
+    )
+    database = Database(settings.resolved_database_url)
+    ledgers = Ledgers(settings, database)
+    harness = None
+    try:
+        async with (
+            build_worker(dev_server_env.client, settings, database, ledgers),
+            browse(create_app(settings)) as web,
+        ):
+            harness = Live(settings, dev_server_env.client, web, db)
+            yield harness
+    finally:
+        if harness:
+            await _forget(dev_server_env.client, harness.started)
+        await ledgers.aclose()
+        await database.dispose()
+
+
+def open_invoice(db: Session, org_id: int, name: str = "Acme") -> Invoice:
+    """An open invoice due in ten days, of a customer with a contact. Its id is unique on the
+    shared dev server, where earlier tests' chases of "invoice 1" may linger."""
+    customer = add_customer(db, org_id, f"{name} {uuid.uuid4().hex[:6]}")
+    db.add(
+        Contact(
+            organisation_id=org_id,
+            customer_id=customer.id,
+            first_name="Sam",
+            email=f"sam@{name.lower()}.test",
+        )
+    )
+    return add_open_invoice(db, customer, f"INV-{name.upper()}")
+
+
+def add_open_invoice(db: Session, customer: Customer, number: str) -> Invoice:
+    invoice = Invoice(
+        id=10_000 + uuid.uuid4().int % 10**9,
+        organisation_id=customer.organisation_id,
+        customer_id=customer.id,
+        external_id=f"ext-{number}",
+        number=number,
+        issue_date=today_in(),
+        due_date=today_in() + timedelta(days=10),
+        currency="GBP",
+        total=42_000,
+        amount_due=42_000,
+    )
+    db.add(invoice)
+    db.commit()
+    return invoice
+
+
+def chase_card(html: str) -> str:
+    return html.split('id="chase"', 1)[1].split("<h2>Timeline", 1)[0]
+
+
+# --- the JSON API ------------------------------------------------------------------------------
+
+
+async def test_api_actions_drive_the_chase(live, org_a, org_b):
+    invoice = open_invoice(live.db, org_a.id)
+    await live.start(invoice)
+    web = live.web
+    collector = await api_token(web, org_a.collector)
+    url = f"/api/v1/invoices/{invoice.id}/actions"
+
+    paused = await web.post(f"{url}/pause", json={"reason": "on holiday"}, headers=collector)
+    assert paused.status_code == 202, paused.text
+    assert paused.json() == {"invoice_id": invoice.id, "action": "pause", "accepted": True}
+    view = await live.state_is(invoice, "paused")
+    assert view.reason == "on holiday" and view.paused_until is None
+    detail = (await web.get(f"/api/v1/invoices/{invoice.id}", headers=collector)).json()
+    assert detail["chase"]["state"] == "paused"
+    assert detail["chase"]["sends"] and detail["chase"]["sends"][0]["status"] == "planned"
+
+    # No body at all is fine for the actions that need nothing.
+    assert (await web.post(f"{url}/resume", headers=collector)).status_code == 202
+    await live.state_is(invoice, "scheduled")
+
+    # A promise needs a date, a real one, and not in the past.
+    yesterday = (today_in() - timedelta(days=1)).isoformat()
+    for body in ({}, {"until": yesterday}, {"until": "2026-02-30"}, {"until": "soon"}):
+        refused = await web.post(f"{url}/promise", json=body, headers=collector)
+        assert refused.status_code in (400, 422), (body, refused.text)
+    refused = await web.post(f"{url}/promise", json={"until": yesterday}, headers=collector)
+    assert "passed" in refused.json()["detail"]
+    assert (await live.view(invoice)).state == "scheduled"
+
+    promised_day = today_in() + timedelta(days=20)
+    promised = await web.post(
+        f"{url}/promise", json={"until": promised_day.isoformat()}, headers=collector
+    )
+    assert promised.status_code == 202, promised.text
+    view = await live.state_is(invoice, "promised")
+    assert view.promised_until == promised_day.isoformat()
+
+    # The promise is written where the ledger's expected payment date lives (no ledger here).
+    async def written() -> bool:
+        return live.invoice(invoice).expected_payment_date == promised_day
+
+    await eventually(written, "the promised date never reached the invoice")
+
+    disputed = await web.post(
+        f"{url}/dispute", json={"reason": "wrong quantity"}, headers=collector
+    )
+    assert disputed.status_code == 202
+    view = await live.state_is(invoice, "disputed")
+    assert "wrong quantity" in view.reason and view.disputed
+    assert (await web.post(f"{url}/resolve-dispute", headers=collector)).status_code == 202
+    await live.state_is(invoice, "promised")
+
+    # Viewers read; another organisation's invoice does not exist; actions are a closed list.
+    viewer = await api_token(web, org_a.viewer)
+    assert (await web.post(f"{url}/pause", headers=viewer)).status_code == 403
+    other = await api_token(web, org_b.collector)
+    assert (await web.post(f"{url}/pause", headers=other)).status_code == 404
+    assert (await web.get(f"/api/v1/invoices/{invoice.id}", headers=other)).status_code == 404
+    assert (await web.post(f"{url}/snooze", headers=collector)).status_code in (400, 404)
+
+    stopped = await web.post(f"{url}/stop", json={"reason": "written off"}, headers=collector)
+    assert stopped.status_code == 202
+    await live.finished(invoice, "stopped")
+    assert live.invoice(invoice).chasing_enabled is False
+    for action in ("resume", "pause", "promise"):
+        body = {"until": promised_day.isoformat()}
+        late = await web.post(f"{url}/{action}", json=body, headers=collector)
+        assert late.status_code == 409, late.text
+        assert "not being chased" in late.json()["detail"]
+    detail = (await web.get(f"/api/v1/invoices/{invoice.id}", headers=collector)).json()
+    assert detail["chase"]["state"] == "stopped"
+
+
+async def test_customer_chasing_switch_reaches_every_open_invoice(live, org_a, org_b):
+    first = open_invoice(live.db, org_a.id, "Switch")
+    customer = live.db.get(Customer, first.customer_id)
+    second = add_open_invoice(live.db, customer, "INV-SWITCH-2")
+    live.started.append(second)
+    await live.start(first)  # the second one has no chase yet
+    assert await live.view(second) is None
+    web = live.web
+    collector = await api_token(web, org_a.collector)
+    url = f"/api/v1/customers/{customer.id}/chasing"
+
+    off = await web.post(url, json={"enabled": False}, headers=collector)
+    assert off.status_code == 200, off.text
+    assert off.json()["chasing_enabled"] is False and off.json()["id"] == customer.id
+    view = await live.state_is(first, "off")
+    assert "switched off for this customer" in view.reason
+    assert await live.view(second) is None  # switching off starts nothing
+
+    on = await web.post(url, json={"enabled": True}, headers=collector)
+    assert on.status_code == 200 and on.json()["chasing_enabled"] is True
+    await live.state_is(first, "scheduled")
+    await live.state_is(second, "scheduled")  # started, as it had no chase
+
+    assert (await web.post(url, json={"enabled": "maybe"}, headers=collector)).status_code == 400
+    viewer = await api_token(web, org_a.viewer)
+    assert (await web.post(url, json={"enabled": False}, headers=viewer)).status_code == 403
+    other = await api_token(web, org_b.collector)
+    assert (await web.post(url, json={"enabled": False}, headers=other)).status_code == 404
+
+    # The customer page's switch does the same, as a plain form.
+    await login(web, org_a.collector)
+    page = await web.get(f"/customers/{customer.id}")
+    assert "Switch chasing off" in page.text
+    switched = await web.post(
+        f"/customers/{customer.id}/chasing",
+        data={"enabled": "false", "_csrf_token": csrf_from(page.text)},
+        follow_redirects=False,
+    )
+    assert switched.status_code == 303
+    assert switched.headers["location"] == f"/customers/{customer.id}"
+    await live.state_is(second, "off")
+    page = await web.get(f"/customers/{customer.id}")
+    assert "Switch chasing on" in page.text and 'class="badge off"' in page.text
+    # Through htmx only the switch comes back.
+    fragment = await web.post(
+        f"/customers/{customer.id}/chasing",
+        data={"enabled": "true", "_csrf_token": csrf_from(page.text)},
+        headers=HTMX,
+    )
+    assert fragment.status_code == 200
+    assert 'id="customer-chasing"' in fragment.text and "<html" not in fragment.text
+    assert "Chasing switched on." in fragment.text
+    await live.state_is(second, "scheduled")
+
+
+# --- the invoice page --------------------------------------------------------------------------
+
+
+async def test_invoice_page_shows_the_live_chase_and_its_controls(live, org_a):
+    invoice = open_invoice(live.db, org_a.id, "Page")
+    await live.start(invoice)
+    web = live.web
+    await login(web, org_a.collector)
+
+    html = (await web.get(f"/invoices/{invoice.id}")).text
+    card = chase_card(html)
+    assert 'class="badge chase-scheduled">scheduled' in card
+    assert "Next send" in card and "Next step" in card
+    assert card.count('class="badge send-planned">planned') >= 5  # the Standard schedule
+    for control in ("Pause chasing", "Send next now", "Escalate now", "Open dispute"):
+        assert control in card
+    assert "Record promise" in card and "Yes, stop chasing" in card
+    assert "Resume" not in card  # nothing to resume yet
+    token = csrf_from(html)
+    base = f"/invoices/{invoice.id}/chase"
+
+    # A bad date is refused in place, with what was typed kept.
+    bad = await web.post(
+        f"{base}/pause", data={"until": "31/12", "reason": "x", "_csrf_token": token}, headers=HTMX
+    )
+    assert bad.status_code == 422
+    assert "is not a date" in bad.text and 'value="31/12"' in bad.text and "<html" not in bad.text
+    past = (today_in() - timedelta(days=2)).isoformat()
+    bad = await web.post(
+        f"{base}/promise", data={"until": past, "_csrf_token": token}, headers=HTMX
+    )
+    assert bad.status_code == 422 and "has passed" in bad.text
+
+    until = today_in() + timedelta(days=5)
+    paused = await web.post(
+        f"{base}/pause",
+        data={"until": until.isoformat(), "reason": "customer on holiday", "_csrf_token": token},
+        headers=HTMX,
+    )
+    assert paused.status_code == 200
+    assert "Chasing paused." in paused.text
+    assert 'hx-trigger="load delay:1s"' in paused.text  # the card asks again
+    await live.state_is(invoice, "paused")
+    refreshed = await web.get(f"{base}?refresh=0", headers=HTMX)
+    assert "customer on holiday" in refreshed.text and "Paused until" in refreshed.text
+    assert f"{until.day} {until:%b %Y}" in refreshed.text
+    assert "hx-trigger" not in refreshed.text.split(">", 1)[0]  # the last refresh
+    assert "Resume" in refreshed.text
+
+    # A plain form post (no JavaScript) goes back to the invoice page.
+    resumed = await web.post(f"{base}/resume", data={"_csrf_token": token}, follow_redirects=False)
+    assert resumed.status_code == 303
+    assert resumed.headers["location"] == f"/invoices/{invoice.id}#chase"
+    await live.state_is(invoice, "scheduled")
+
+    # A viewer sees the state, and no controls; posting anyway is refused.
+    async with httpx.AsyncClient(base_url=str(web.base_url), timeout=30) as viewer:
+        await login(viewer, org_a.viewer)
+        html = (await viewer.get(f"/invoices/{invoice.id}")).text
+        card = chase_card(html)
+        assert 'class="badge chase-scheduled">scheduled' in card
+        assert "<button" not in card and "<form" not in card
+        refused = await viewer.post(
+            f"{base}/pause", data={"_csrf_token": csrf_from(html)}, follow_redirects=False
+        )
+        assert refused.status_code == 403
+
+    stopped = await web.post(f"{base}/stop", data={"_csrf_token": token}, headers=HTMX)
+    assert stopped.status_code == 200 and "Chasing stopped" in stopped.text
+    await live.finished(invoice, "stopped")
+    # Acting on a chase that ended says so, in the card.
+    late = await web.post(f"{base}/resume", data={"_csrf_token": token}, headers=HTMX)
+    assert late.status_code == 200 and "not being chased any more" in late.text
+    late = await web.post(f"{base}/resume", data={"_csrf_token": token}, follow_redirects=False)
+    assert late.status_code == 409 and "not being chased any more" in late.text
+
+    # Chasing is now off for the invoice: the card says so and offers to start again.
+    card = chase_card((await web.get(f"/invoices/{invoice.id}")).text)
+    assert "chasing was stopped" in card and "Start chasing</button>" in card
+    started = await web.post(f"{base}/start", data={"_csrf_token": token}, headers=HTMX)
+    assert started.status_code == 200 and "Chasing started." in started.text
+    assert live.invoice(invoice).chasing_enabled is True
+    await live.state_is(invoice, "scheduled")
+
+
+async def test_invoice_page_explains_a_missing_chase(live, org_a):
+    invoice = open_invoice(live.db, org_a.id, "Idle")
+    live.started.append(invoice)
+    await login(live.web, org_a.collector)
+    card = chase_card((await live.web.get(f"/invoices/{invoice.id}")).text)
+    assert "Not started yet — it starts with the next sync." in card
+    assert "Start chasing now</button>" in card
+
+    paid = live.invoice(invoice)
+    paid.status, paid.amount_due = "paid", 0
+    live.db.commit()
+    card = chase_card((await live.web.get(f"/invoices/{invoice.id}")).text)
+    assert "The invoice is paid" in card and "<button" not in card
+
+
+async def test_the_page_survives_temporal_being_unreachable(live, org_a, settings):
+    invoice = open_invoice(live.db, org_a.id, "Down")
+    await live.start(invoice)
+
+    async def mirrored() -> bool:
+        return live.invoice(invoice).chase_state == "scheduled"
+
+    await eventually(mirrored, "the chase state was never mirrored")
+
+    closed = settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
+    async with browse(create_app(closed)) as web:
+        await login(web, org_a.collector)
+        page = await web.get(f"/invoices/{invoice.id}")
+        assert page.status_code == 200
+        card = chase_card(page.text)
+        assert "Live state unavailable" in card
+        assert 'class="badge chase-scheduled">scheduled' in card  # the mirrored state
+        assert "Pause chasing" not in card  # no controls without the chase engine
+
+        down = await web.post(
+            f"/invoices/{invoice.id}/chase/pause",
+            data={"_csrf_token": csrf_from(page.text)},
+            headers=HTMX,
+        )
+        assert down.status_code == 200 and "could not be reached" in down.text
+
+        headers = await api_token(web, org_a.collector)
+        detail = await web.get(f"/api/v1/invoices/{invoice.id}", headers=headers)
+        assert detail.status_code == 200 and detail.json()["chase"] is None
+        action = await web.post(
+            f"/api/v1/invoices/{invoice.id}/actions/pause", json={}, headers=headers
+        )
+        assert action.status_code == 503
+    # Nothing reached the chase.
+    assert (await live.view(invoice)).state == "scheduled"
+
+
+async def test_unsubscribing_tells_the_customers_chases(live, org_a):
+    invoice = open_invoice(live.db, org_a.id, "Leaving")
+    await live.start(invoice)
+    customer = live.db.get(Customer, invoice.customer_id)
+    target = LinkTarget(customer.organisation_id, customer.id)
+    token = make_token(live.settings.resolved_secret_key, UNSUBSCRIBE, target)
+    response = await live.web.post(
+        f"/unsubscribe/{token}",
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 200
+    view = await live.state_is(invoice, "off")
+    assert "opted out" in view.reason
