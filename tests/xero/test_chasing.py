@@ -20,6 +20,7 @@ from duely.models import Event, Invoice, Message, Organisation
 from duely.sandbox.xero.ledger import Ledger
 from duely.sync_schedules import request_sync
 from duely.workflows import names
+from tests.conftest import api_token
 from tests.xero.conftest import (
     connect_directly,
     forget_this_tests_workflows,
@@ -229,3 +230,30 @@ async def test_killing_the_worker_mid_send_delivers_exactly_one_email(
     assert len([r for r in catcher.received if invoice.number in r.message.get_content()]) == 1
     assert message.status == "uncertain" and message.attempts == 1
     assert "may have been delivered" in message.error
+
+
+async def test_switching_chasing_on_starts_every_open_invoice(
+    worker, connected_tenant, duely, dev_server_env, chasing_settings, db, org_a
+):
+    _, connection = connected_tenant
+    organisation = db.get(Organisation, org_a.id)
+    organisation.chase_mode = "off"
+    db.commit()
+    await sync_once(dev_server_env.client, chasing_settings, db, connection)
+    client, queue = dev_server_env.client, chasing_settings.temporal_task_queue
+    assert await running_chases(client, queue) == []  # a sync with chasing off starts none
+
+    headers = await api_token(duely, org_a.admin)
+    switched = await duely.patch(
+        "/api/v1/organisation",
+        # A real country: the test's "ZZ" keeps holidays out of the send window but is not one.
+        json={"chase_mode": "all", "country": "GB"},
+        headers=headers,
+    )
+    assert switched.status_code == 200, switched.text
+    expected = len(open_invoices(db))
+
+    async def all_started():
+        return len(await running_chases(client, queue)) == expected
+
+    await until(all_started)

@@ -34,7 +34,9 @@ class OrganisationController(Controller):
     ) -> OrganisationSettings:
         """Change some settings; fields left out keep their value."""
         organisation = await get_organisation(db_session, request.user.organisation_id)
-        merged = OrganisationSettings.of(organisation).model_dump() | data
+        # The stored values are merged unvalidated: the request may be fixing one of them.
+        stored = {name: getattr(organisation, name) for name in OrganisationSettings.model_fields}
+        merged = stored | data
         try:
             cleaned = OrganisationSettings.model_validate(merged)
         except ValidationError as error:
