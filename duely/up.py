@@ -101,15 +101,25 @@ class Stack:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        for child in self.children.values():
+        """In two waves: the web app and the worker finish their work while Temporal and the
+        sandbox they talk to are still up; then those stop."""
+        services = {"temporal", "sandbox"}
+        clients = [c for name, c in self.children.items() if name not in services]
+        self._stop_all(clients)
+        self._stop_all([c for name, c in self.children.items() if name in services])
+
+    @staticmethod
+    def _stop_all(children: list[subprocess.Popen]) -> None:
+        for child in children:
             if child.poll() is None:
                 child.terminate()
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for child in self.children.values():
+        deadline = time.monotonic() + STOP_GRACE_SECONDS / 2
+        for child in children:
             try:
                 child.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
                 child.kill()
+                child.wait()
 
 
 def _banner(settings: Settings, web_url: str, demo: bool) -> str:
