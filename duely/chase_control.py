@@ -7,7 +7,12 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import StrEnum
 
-from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -120,29 +125,43 @@ async def chasing_changed(client: Client, invoices: list[Invoice]) -> None:
     """Customer-level changes (opt-out, chasing switched, schedule): running chases re-read
     their plan."""
     for invoice in invoices:
-        handle = client.get_workflow_handle(
-            names.chase_workflow_id(invoice.organisation_id, invoice.id)
-        )
         try:
-            await handle.signal("chasing_changed")
+            await _handle(client, invoice).signal("chasing_changed")
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise
 
 
-async def view(client: Client, invoice: Invoice) -> ChaseView | None:
-    """The live state of the invoice's chase, or None when none runs."""
-    handle = client.get_workflow_handle(
-        names.chase_workflow_id(invoice.organisation_id, invoice.id)
-    )
+async def is_running(client: Client, invoice: Invoice) -> bool:
     try:
-        return await handle.query("view", result_type=ChaseView, rpc_timeout=QUERY_TIMEOUT)
+        description = await _handle(client, invoice).describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return description.status == WorkflowExecutionStatus.RUNNING
+
+
+async def view(client: Client, invoice: Invoice) -> ChaseView | None:
+    """The live state of the invoice's chase, or None when none runs. (A closed chase is not
+    queried: that would replay its history on a worker, and a terminated one would look
+    alive.)"""
+    if not await is_running(client, invoice):
+        return None
+    try:
+        return await _handle(client, invoice).query(
+            "view", result_type=ChaseView, rpc_timeout=QUERY_TIMEOUT
+        )
     except WorkflowQueryFailedError:
         return None
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             return None
         raise
+
+
+def _handle(client: Client, invoice: Invoice) -> WorkflowHandle:
+    return client.get_workflow_handle(names.chase_workflow_id(invoice.organisation_id, invoice.id))
 
 
 async def start_all_chases(client: Client, task_queue: str, organisation_id: int) -> None:

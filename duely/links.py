@@ -52,9 +52,15 @@ def make_token(secret_key: str, purpose: str, target: LinkTarget, now: float | N
 
 def read_token(secret_key: str, purpose: str, token: str, now: float | None = None) -> LinkTarget:
     payload, _, signature = token.partition(".")
-    if not hmac.compare_digest(signature, _signature(secret_key, purpose, payload)):
+    try:
+        genuine = hmac.compare_digest(
+            signature.encode(), _signature(secret_key, purpose, payload).encode()
+        )
+        organisation_id, customer_id, expires = (int(part) for part in _unb64(payload).split(b"."))
+    except (ValueError, UnicodeError):  # not even shaped like one of our links
+        raise BadLink("this link is not valid") from None
+    if not genuine:
         raise BadLink("this link is not valid")
-    organisation_id, customer_id, expires = (int(part) for part in _unb64(payload).split(b"."))
     if (now or time.time()) > expires:
         raise BadLink("this link has expired")
     return LinkTarget(organisation_id, customer_id)

@@ -15,8 +15,10 @@ from duely.activities.fan_out import FanOutActivities
 from duely.activities.health import HealthActivities
 from duely.activities.ledger_writes import LedgerWriteActivities
 from duely.activities.outbox import OutboxActivities
+from duely.activities.statements import StatementActivities
 from duely.activities.sync import LedgerSyncActivities
 from duely.db import Database
+from duely.delivery import Delivery
 from duely.integrations.ledgers.connections import Ledgers
 from duely.integrations.mail import Mailer
 from duely.integrations.sms import TwilioSms
@@ -26,6 +28,7 @@ from duely.workflows.chase import InvoiceChaseWorkflow
 from duely.workflows.health import HealthCheckWorkflow
 from duely.workflows.outbox import CustomerOutboxWorkflow
 from duely.workflows.start_chases import StartChasesWorkflow
+from duely.workflows.statements import StatementRunWorkflow
 from duely.workflows.sync import LedgerSyncWorkflow
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,7 @@ ALL_WORKFLOWS = [
     InvoiceChaseWorkflow,
     CustomerOutboxWorkflow,
     StartChasesWorkflow,
+    StatementRunWorkflow,
 ]
 
 # duely.chasing's send-time arithmetic runs inside workflows: passed through, `holidays` keeps
@@ -54,13 +58,11 @@ def build_worker(
     writes = LedgerWriteActivities(db, ledgers)
     chasing = ChaseActivities(settings, db, ledgers)
     fan_out = FanOutActivities(db)
-    outbox = OutboxActivities(
-        settings,
-        db,
-        ledgers,
-        Mailer(settings.smtp_url),
-        TwilioSms.from_settings(settings, ledgers.http),
+    delivery = Delivery(
+        settings, db, Mailer(settings.smtp_url), TwilioSms.from_settings(settings, ledgers.http)
     )
+    outbox = OutboxActivities(settings, db, ledgers, delivery)
+    statements = StatementActivities(settings, db, delivery)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
@@ -83,6 +85,7 @@ def build_worker(
             chasing.promise_in_ledger,
             outbox.outbox_window,
             outbox.send_reminders,
+            statements.send_statements,
         ],
         **options,
     )

@@ -5,9 +5,8 @@ batch of reminders.
 server that is down), so every step is idempotent:
 - the message is found by its unique key (kind + customer + local day), which is also what
   caps reminders at one a day: a key taken by another batch means "already reminded today";
-- its status says how far delivery got. QUEUED is safe to send; HANDING_OVER means a previous
-  attempt died while the mail server held the text, so it may have been delivered: it becomes
-  UNCERTAIN for a person to look at, and is never sent again automatically.
+- its status says how far delivery got (see duely.delivery), so a retry resumes it and never
+  sends it twice.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from temporalio import activity
@@ -34,10 +32,9 @@ from duely.chasing.reminders import (
 )
 from duely.chasing.templates import ContactPerson, InvoiceLine, ReminderContext, Sender, render
 from duely.db import Database
+from duely.delivery import Delivery
 from duely.integrations.ledgers.base import LedgerAuthError, LedgerError
 from duely.integrations.ledgers.connections import Ledgers
-from duely.integrations.mail import Mailer, MailError, OutgoingEmail
-from duely.integrations.sms import SmsError, TwilioSms
 from duely.ledger_mirror import Scope, upsert_invoices
 from duely.links import PORTAL, UNSUBSCRIBE, LinkTarget, link
 from duely.models import (
@@ -93,13 +90,12 @@ def why_not_chase(invoice: Invoice, local_day: date) -> str:
 
 class OutboxActivities:
     def __init__(
-        self, settings: Settings, db: Database, ledgers: Ledgers, mailer: Mailer, sms: TwilioSms
+        self, settings: Settings, db: Database, ledgers: Ledgers, delivery: Delivery
     ) -> None:
         self._settings = settings
         self._db = db
         self._ledgers = ledgers
-        self._mailer = mailer
-        self._sms = sms
+        self._delivery = delivery
 
     @activity.defn
     async def outbox_window(self, customer_id: int) -> WindowSpec:
@@ -154,7 +150,7 @@ class OutboxActivities:
                 continue
             if message is None:
                 message = await self._compose(key, batch, people, group, invoices)
-            message = await self._deliver(message, people)
+            message = await self._delivery.deliver(message, people.organisation)
             result.outcomes += [_answered(r, message, invoices) for r in group]
         return result
 
@@ -297,81 +293,6 @@ class OutboxActivities:
         unsubscribe = link(self._settings.public_url, secret, UNSUBSCRIBE, target)
         footer = f"\n\n--\nTo stop receiving these reminders: {unsubscribe}"
         return rendered.subject, rendered.body + footer
-
-    async def _deliver(self, message: Message, people: _Customer) -> Message:
-        if message.status == MessageStatus.HANDING_OVER:
-            return await self._set(
-                message,
-                MessageStatus.UNCERTAIN,
-                error="the worker stopped while the mail server was taking this message: it may "
-                "have been delivered. Check with the customer before sending it again.",
-            )
-        if message.status != MessageStatus.QUEUED:
-            return message
-        if message.channel == Channel.EMAIL:
-            return await self._send_email(message, people)
-        return await self._send_sms(message)
-
-    async def _send_sms(self, message: Message) -> Message:
-        # A text goes to one person: the first contact with a number.
-        to = message.recipients.split(",")[0].strip()
-        await self._set(message, MessageStatus.HANDING_OVER, count_attempt=True)
-        try:
-            await self._sms.send(to, message.body)
-        except SmsError as error:
-            if error.maybe_sent:
-                return await self._set(message, MessageStatus.UNCERTAIN, error=str(error))
-            if not error.retryable:
-                return await self._set(message, MessageStatus.FAILED, error=str(error))
-            await self._set(message, MessageStatus.QUEUED, error=str(error))
-            delay = timedelta(seconds=error.retry_after) if error.retry_after else None
-            raise ApplicationError(
-                str(error), type="SmsUnavailable", next_retry_delay=delay
-            ) from error
-        return await self._set(message, MessageStatus.SENT, error="")
-
-    async def _send_email(self, message: Message, people: _Customer) -> Message:
-        if not self._mailer.configured:
-            return await self._set(message, MessageStatus.HELD)
-        organisation = people.organisation
-        secret = self._settings.resolved_secret_key
-        target = LinkTarget(organisation.id, people.customer.id)
-        email = OutgoingEmail(
-            sender_name=organisation.sender_name or organisation.name,
-            sender_address=organisation.sender_email or self._settings.mail_from,
-            recipients=tuple(r.strip() for r in message.recipients.split(",")),
-            subject=message.subject,
-            body=message.body,
-            message_key=message.unique_key.replace(":", "."),
-            unsubscribe_url=link(self._settings.public_url, secret, UNSUBSCRIBE, target),
-        )
-
-        async def hand_over() -> None:
-            await self._set(message, MessageStatus.HANDING_OVER, count_attempt=True)
-
-        try:
-            await self._mailer.send(email, on_hand_over=hand_over)
-        except MailError as error:
-            if error.permanent:
-                return await self._set(message, MessageStatus.FAILED, error=str(error))
-            await self._set(message, MessageStatus.QUEUED, error=str(error))
-            raise ApplicationError(str(error), type="MailUnavailable") from error
-        return await self._set(message, MessageStatus.SENT, error="")
-
-    async def _set(
-        self, message: Message, status: str, error: str | None = None, count_attempt: bool = False
-    ) -> Message:
-        values: dict = {"status": status}
-        if error is not None:
-            values["error"] = error
-        if status == MessageStatus.SENT:
-            values["sent_at"] = utcnow()
-        if count_attempt:
-            values["attempts"] = Message.attempts + 1
-        async with self._db.session() as session:
-            await session.exec(update(Message).where(Message.id == message.id).values(**values))
-            await session.commit()
-            return await session.get(Message, message.id, populate_existing=True)
 
 
 def _batch_ref() -> str:

@@ -18,12 +18,16 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import formataddr, make_msgid
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
 TIMEOUT_SECONDS = 60
+# CRLF line ends for SMTP; headers fold only past RFC 5322's hard limit (Python's folding of a
+# long subject at 78 characters starts it on a continuation line, which some clients show).
+WIRE = SMTP_POLICY.clone(max_line_length=998)
 
 
 class MailError(Exception):
@@ -114,7 +118,7 @@ class Mailer:
             for recipient in email.recipients:
                 await smtp.rcpt(recipient)
             await on_hand_over()
-            await smtp.data(email.as_message().as_bytes())
+            await smtp.data(email.as_message().as_bytes(policy=WIRE))
         except aiosmtplib.SMTPResponseException as error:
             raise MailError(
                 f"the mail server refused: {error.code} {error.message}",

@@ -3,9 +3,9 @@ page share: reaching the chase engine (Temporal) without letting an outage break
 live view of an invoice's chase, a person's instructions checked before they are sent,
 starting a chase, and switching chasing for a whole customer.
 
-Web code talks to the chase workflows only through `duely.chase_control`; this module adds
-the time limits and turns "Temporal is down" into one exception, `ChaseEngineDown`, whose
-text a person can read.
+Web code talks to the chase workflows through `duely.chase_control`; this module adds the
+time limits and turns "Temporal is down" into one exception, `ChaseEngineDown`, whose text a
+person can read.
 """
 
 from __future__ import annotations
@@ -21,12 +21,9 @@ from litestar.datastructures import State
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
+from temporalio.service import RPCError
 
-# duely.workflows first: importing duely.chase_control before it fails on a circular import
-# (activities.chasing -> workflows -> workflows.chase -> activities.chasing).
-import duely.workflows  # noqa: F401
 from duely import chase_control
 from duely.chase_control import Action
 from duely.chase_control import NotChasing as NotChasing  # web code imports it from here
@@ -43,7 +40,6 @@ from duely.models import (
     Role,
 )
 from duely.web.auth import CurrentUser
-from duely.workflows import names
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +58,8 @@ FORCEABLE_STATES = {ChaseState.SCHEDULED, ChaseState.QUEUED}
 ACTION_DONE = {
     Action.PAUSE: "Chasing paused.",
     Action.RESUME: "Chasing resumed.",
-    Action.ESCALATE: "Escalation asked for: the next escalation step goes out now.",
-    Action.SEND_NOW: "The next reminder goes out now.",
+    Action.ESCALATE: "Escalated: the escalation step goes out as soon as the send window allows.",
+    Action.SEND_NOW: "The next reminder goes out as soon as the send window allows.",
     Action.DISPUTE: "Dispute opened: chasing holds until it is resolved.",
     Action.RESOLVE_DISPUTE: "Dispute resolved: chasing carries on.",
     Action.PROMISE: "Promise to pay recorded.",
@@ -346,19 +342,6 @@ async def open_invoices(session: AsyncSession, customer: Customer) -> list[Invoi
     return list((await session.exec(statement)).all())
 
 
-async def _chase_runs(client: Client, invoice: Invoice) -> bool:
-    handle = client.get_workflow_handle(
-        names.chase_workflow_id(invoice.organisation_id, invoice.id)
-    )
-    try:
-        description = await handle.describe()
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return description.status == WorkflowExecutionStatus.RUNNING
-
-
 async def switch_customer_chasing(
     state: State, session: AsyncSession, customer: Customer, enabled: bool
 ) -> str:
@@ -380,7 +363,7 @@ async def switch_customer_chasing(
     try:
         async with chase_engine(state, SIGNAL_SECONDS + len(invoices)) as client:
             for invoice in invoices:
-                if await _chase_runs(client, invoice):
+                if await chase_control.is_running(client, invoice):
                     await chase_control.chasing_changed(client, [invoice])
                 elif enabled and chase_control.should_chase(invoice):
                     await chase_control.tell_chase(

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from duely.chase_control import start_all_chases
 from duely.models import ChaseMode, Organisation
+from duely.statement_schedules import ensure_statement_schedule
 
 CURRENCIES = (
     "AUD",
@@ -79,6 +80,8 @@ class OrganisationSettings(BaseModel):
     chase_mode: ChaseMode
     sender_name: str = Field(default="", max_length=200)
     sender_email: str = Field(default="", max_length=320)
+    statement_day: int | None = Field(default=None, ge=1, le=28)
+    """Day of the month for statements to every owing customer; None sends none."""
 
     @field_validator("name", "sender_name")
     @classmethod
@@ -110,6 +113,11 @@ class OrganisationSettings(BaseModel):
         if not days or not set(days) <= set("1234567"):
             raise ValueError("choose at least one day of the week")
         return days
+
+    @field_validator("statement_day", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("sender_email")
     @classmethod
@@ -168,12 +176,16 @@ async def save_settings(
     organisation: Organisation,
     cleaned: OrganisationSettings,
 ) -> None:
-    """Write the settings; switching chasing on starts the chase of every open invoice."""
+    """Write the settings; switching chasing on starts the chase of every open invoice, and
+    the statement schedule follows the statement day, zone and window."""
     was_off = organisation.chase_mode == ChaseMode.OFF
+    had_statements = organisation.statement_day is not None
     cleaned.apply_to(organisation)
     await session.commit()
+    state = request.app.state
     if was_off and cleaned.chase_mode != ChaseMode.OFF:
-        state = request.app.state
         await start_all_chases(
             await state.temporal(), state.settings.temporal_task_queue, organisation.id
         )
+    if had_statements or organisation.statement_day is not None:
+        await ensure_statement_schedule(await state.temporal(), state.settings, organisation)

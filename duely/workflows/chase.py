@@ -261,6 +261,9 @@ class InvoiceChaseWorkflow:
 
     @workflow.signal
     def pause(self, action: ChaseAction) -> None:
+        if action.until and not self._sane_day(action.until):
+            self._note("ignored", f"pause until {action.until!r} ignored: not a date duely can use")
+            return
         memory = self._memory
         memory.paused, memory.paused_until = True, action.until
         memory.pause_reason = action.reason or "paused"
@@ -311,6 +314,9 @@ class InvoiceChaseWorkflow:
 
     @workflow.signal
     async def promise(self, action: PromiseToPay) -> None:
+        if not self._sane_day(action.day):
+            self._note("ignored", f"promise for {action.day!r} ignored: not a date duely can use")
+            return
         self._memory.promised_until = action.day
         self._note("promised", f"payment promised for {action.day} (told {action.by or 'us'})")
         self._wake()
@@ -422,6 +428,15 @@ class InvoiceChaseWorkflow:
         timezone = zone or self._plan.window.timezone
         with workflow.unsafe.sandbox_unrestricted():
             return wall_time_to_utc(date.fromisoformat(day), time(0), timezone)
+
+    @staticmethod
+    def _sane_day(text: str) -> bool:
+        """A signal is not validated by anyone but us: a date years away would overflow the
+        arithmetic and fail every workflow task from then on."""
+        try:
+            return date(2000, 1, 1) <= date.fromisoformat(text) <= date(2200, 1, 1)
+        except ValueError:
+            return False
 
     @staticmethod
     def _instant(text: str) -> datetime:

@@ -1,0 +1,160 @@
+"""The activity of StatementRunWorkflow: send this month's statement to every customer of an
+organisation that owes something, through the same outbox and delivery as reminders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+from temporalio import activity
+
+from duely.activities.chasing import customer_off_reason
+from duely.chasing.statements import statement_body, statement_subject
+from duely.chasing.templates import InvoiceLine
+from duely.db import Database
+from duely.delivery import Delivery
+from duely.links import PORTAL, LinkTarget, link
+from duely.models import (
+    Channel,
+    Contact,
+    ContactKind,
+    Customer,
+    Invoice,
+    InvoiceStatus,
+    Message,
+    MessageKind,
+    MessageStatus,
+    Organisation,
+)
+from duely.settings import Settings
+
+
+@dataclass
+class StatementRun:
+    organisation_id: int
+    local_day: str
+    """The statement date in the organisation's zone (ISO)."""
+    sending_at: str
+
+
+@dataclass
+class StatementsSent:
+    sent: int = 0
+    skipped: int = 0
+
+
+class StatementActivities:
+    def __init__(self, settings: Settings, db: Database, delivery: Delivery) -> None:
+        self._settings = settings
+        self._db = db
+        self._delivery = delivery
+
+    @activity.defn
+    async def send_statements(self, run: StatementRun) -> StatementsSent:
+        """One statement per owing customer a month: the unique key (customer + month) makes
+        a retried or repeated run send none twice. Heartbeats its position to resume."""
+        details = activity.info().heartbeat_details
+        after = details[0] if details else 0
+        result = StatementsSent()
+        async with self._db.session() as session:
+            organisation = await session.get(Organisation, run.organisation_id)
+            owing = list(
+                await session.exec(
+                    select(Customer)
+                    .where(
+                        Customer.organisation_id == organisation.id,
+                        Customer.id > after,
+                        Customer.id.in_(
+                            select(Invoice.customer_id).where(
+                                Invoice.organisation_id == organisation.id,
+                                Invoice.status == InvoiceStatus.OPEN,
+                                Invoice.amount_due > 0,
+                            )
+                        ),
+                    )
+                    .order_by(Customer.id)
+                )
+            )
+        for customer in owing:
+            message = await self._statement(organisation, customer, run)
+            if message is None:
+                result.skipped += 1
+            else:
+                await self._delivery.deliver(message, organisation)
+                result.sent += 1
+            activity.heartbeat(customer.id)
+        return result
+
+    async def _statement(
+        self, organisation: Organisation, customer: Customer, run: StatementRun
+    ) -> Message | None:
+        if customer_off_reason(organisation, customer):
+            return None
+        day = date.fromisoformat(run.local_day)
+        key = f"statement:{customer.id}:{day:%Y-%m}"
+        async with self._db.session() as session:
+            existing = (
+                await session.exec(select(Message).where(Message.unique_key == key))
+            ).first()
+            if existing:
+                return existing  # delivery resumes it, or leaves it as it is
+            contacts = list(
+                await session.exec(
+                    select(Contact).where(
+                        Contact.customer_id == customer.id, Contact.kind == ContactKind.NORMAL
+                    )
+                )
+            )
+            invoices = list(
+                await session.exec(
+                    select(Invoice).where(
+                        Invoice.customer_id == customer.id,
+                        Invoice.status == InvoiceStatus.OPEN,
+                        Invoice.amount_due > 0,
+                    )
+                )
+            )
+            recipients = [c.email for c in contacts if c.email]
+            sender = organisation.sender_name or organisation.name
+            portal = link(
+                self._settings.public_url,
+                self._settings.resolved_secret_key,
+                PORTAL,
+                LinkTarget(organisation.id, customer.id),
+            )
+            message = Message(
+                organisation_id=organisation.id,
+                customer_id=customer.id,
+                channel=Channel.EMAIL,
+                kind=MessageKind.STATEMENT,
+                unique_key=key,
+                recipients=", ".join(recipients),
+                subject=statement_subject(organisation.name, customer.name, day),
+                body=statement_body(
+                    customer.name,
+                    contacts[0].first_name if contacts else "",
+                    [
+                        InvoiceLine(i.number, i.due_date, i.currency, i.total, i.amount_due)
+                        for i in invoices
+                    ],
+                    portal,
+                    sender,
+                    day,
+                ),
+                created_at=datetime.fromisoformat(run.sending_at),
+            )
+            if not recipients:
+                message.status = MessageStatus.FAILED
+                message.error = f"{customer.name} has no contact with an email address"
+            session.add(message)
+            try:
+                await session.commit()
+            except IntegrityError:  # a parallel attempt wrote it first
+                await session.rollback()
+                return (
+                    await session.exec(select(Message).where(Message.unique_key == key))
+                ).first()
+            await session.refresh(message)
+            return message

@@ -1,0 +1,27 @@
+"""StatementRunWorkflow: an organisation's monthly statements, started by its Temporal
+Schedule on the statement day (see duely.statement_schedules)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from duely.activities.statements import StatementActivities, StatementRun, StatementsSent
+    from duely.chasing.send_times import zone_named
+
+
+@workflow.defn
+class StatementRunWorkflow:
+    @workflow.run
+    async def run(self, organisation_id: int, timezone: str) -> StatementsSent:
+        now = workflow.now()
+        with workflow.unsafe.sandbox_unrestricted():
+            local_day = now.astimezone(zone_named(timezone)).date()
+        return await workflow.execute_activity_method(
+            StatementActivities.send_statements,
+            StatementRun(organisation_id, local_day.isoformat(), now.isoformat()),
+            start_to_close_timeout=timedelta(hours=2),
+            heartbeat_timeout=timedelta(minutes=1),
+        )
