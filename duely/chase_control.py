@@ -132,21 +132,25 @@ async def chasing_changed(client: Client, invoices: list[Invoice]) -> None:
                 raise
 
 
-async def is_running(client: Client, invoice: Invoice) -> bool:
+async def _status(client: Client, invoice: Invoice) -> WorkflowExecutionStatus | None:
     try:
-        description = await _handle(client, invoice).describe()
+        return (await _handle(client, invoice).describe()).status
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
-            return False
+            return None
         raise
-    return description.status == WorkflowExecutionStatus.RUNNING
+
+
+async def is_running(client: Client, invoice: Invoice) -> bool:
+    return await _status(client, invoice) == WorkflowExecutionStatus.RUNNING
 
 
 async def view(client: Client, invoice: Invoice) -> ChaseView | None:
-    """The live state of the invoice's chase, or None when none runs. (A closed chase is not
-    queried: that would replay its history on a worker, and a terminated one would look
-    alive.)"""
-    if not await is_running(client, invoice):
+    """The state of the invoice's chase: live while it runs, final once it ended by itself
+    (paid, voided, stopped); None when there is none, or it was terminated or failed (its last
+    state would look alive)."""
+    status = await _status(client, invoice)
+    if status not in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED):
         return None
     try:
         return await _handle(client, invoice).query(

@@ -489,8 +489,7 @@ async def assign_schedule(
     session: AsyncSession, customer: Customer, schedule_id: int | None
 ) -> None:
     """Put `customer` on one of its organisation's schedules (None: the organisation default).
-
-    Only the database write for now; this is where telling running chases will go."""
+    The web handler then tells the customer's running chases (duely.web.chasing)."""
     if schedule_id is not None:
         schedule = await session.get(Schedule, schedule_id)
         if schedule is None or schedule.organisation_id != customer.organisation_id:

@@ -342,6 +342,18 @@ async def open_invoices(session: AsyncSession, customer: Customer) -> list[Invoi
     return list((await session.exec(statement)).all())
 
 
+async def customer_plan_changed(state: State, session: AsyncSession, customer: Customer) -> str:
+    """The customer's schedule changed: its running chases re-read their plan. Best effort:
+    a chase also re-reads its plan each time it wakes to send. Returns a warning, or ""."""
+    invoices = await open_invoices(session, customer)
+    try:
+        async with chase_engine(state, SIGNAL_SECONDS + len(invoices)) as client:
+            await chase_control.chasing_changed(client, invoices)
+    except ChaseEngineDown as down:
+        return str(down)
+    return ""
+
+
 async def switch_customer_chasing(
     state: State, session: AsyncSession, customer: Customer, enabled: bool
 ) -> str:

@@ -15,7 +15,6 @@ Rules worth knowing:
 
 from __future__ import annotations
 
-import contextlib
 from datetime import date, datetime, time, timedelta
 
 from temporalio import workflow
@@ -115,8 +114,12 @@ class InvoiceChaseWorkflow:
                 )
             timeout = self._wake_at - workflow.now() if self._wake_at else None
             if timeout is None or timeout > timedelta(0):
-                with contextlib.suppress(TimeoutError):
+                try:
                     await workflow.wait_condition(lambda: self._dirty, timeout=timeout)
+                except TimeoutError:
+                    # Woken by the clock, about to act: read the plan again, so that edits to
+                    # the schedule, its templates or the send window made meanwhile apply.
+                    self._replan = True
             if self._memory.awaiting and self._patience_ran_out():
                 self._note("outbox_silent", "the outbox never answered; moving on")
                 self._handled(self._memory.awaiting)

@@ -43,6 +43,7 @@ from duely.chasing.editing import (
 )
 from duely.models import Customer, Organisation, Role, Schedule
 from duely.web.auth import requires_admin
+from duely.web.chasing import customer_plan_changed
 from duely.web.deps import DbSession, get_organisation, get_owned
 from duely.web.organisation_settings import countries
 from duely.web.receivables import organisation_today
@@ -335,6 +336,7 @@ async def customer_schedule(
         if raw.strip() and _schedule_id(raw) is None:
             raise Refused("Choose one of your schedules.")
         await assign_schedule(db_session, customer, _schedule_id(raw))
+        await customer_plan_changed(request.app.state, db_session, customer)
     except Refused as refusal:
         error = str(refusal)
     if not is_fragment(request):
