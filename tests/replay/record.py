@@ -69,9 +69,9 @@ async def record() -> None:
                 env.client, paused, Action.PAUSE, by="recorder", until="2027-03-20"
             )
             await env.sleep(at_london(date(2027, 3, 25)) - await env.get_current_time())
-            await env.client.get_workflow_handle(
-                names.chase_workflow_id(org.id, paused.id)
-            ).signal("payment_received", {"amount": 40_000, "currency": "GBP"})
+            await env.client.get_workflow_handle(names.chase_workflow_id(org.id, paused.id)).signal(
+                "payment_received", {"amount": 40_000, "currency": "GBP"}
+            )
             await env.sleep(at_london(date(2027, 4, 22)) - await env.get_current_time())
             await write(env, names.chase_workflow_id(org.id, walked.id), "chase_walked.json")
             await write(env, names.chase_workflow_id(org.id, paused.id), "chase_paused_paid.json")

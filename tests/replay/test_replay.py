@@ -23,9 +23,9 @@ RECORDED = {path.stem: path.read_text() for path in HISTORIES}
 
 def test_there_is_a_history_for_each_chase_workflow():
     types = {
-        json.loads(text)["events"][0]["workflowExecutionStartedEventAttributes"][
-            "workflowType"
-        ]["name"]
+        json.loads(text)["events"][0]["workflowExecutionStartedEventAttributes"]["workflowType"][
+            "name"
+        ]
         for text in RECORDED.values()
     }
     assert {"InvoiceChaseWorkflow", "CustomerOutboxWorkflow"} <= types
