@@ -30,7 +30,7 @@ from duely.chasing.reminders import (
     ReminderRequest,
     Verdict,
 )
-from duely.chasing.templates import ContactPerson, InvoiceLine, ReminderContext, Sender, render
+from duely.chasing.templates import context_for, render
 from duely.db import Database
 from duely.delivery import Delivery
 from duely.integrations.ledgers.base import LedgerAuthError, LedgerError
@@ -270,19 +270,7 @@ class OutboxActivities:
                 f"the step {lead.step_label!r} has no template", non_retryable=True
             )
         person = next((c for c in people.contacts if c.kind == ContactKind.NORMAL), None)
-        context = ReminderContext(
-            contact=ContactPerson(person.first_name, person.last_name)
-            if person
-            else ContactPerson(customer.name),
-            customer_name=customer.name,
-            invoices=tuple(
-                InvoiceLine(i.number, i.due_date, i.currency, i.total, i.amount_due, i.reference)
-                for i in invoices
-            ),
-            payment_link=payment_link,
-            sender=Sender(organisation.sender_name or organisation.name, organisation.name),
-            today=today,
-        )
+        context = context_for(organisation, customer, person, invoices, payment_link, today)
         rendered = render(template.subject, template.body, context)
         if lead.channel == Channel.SMS:
             # A text is the subject line and the link; the carrier handles STOP.

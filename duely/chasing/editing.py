@@ -21,12 +21,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from duely.chasing.send_times import SendWindow, StepTiming, preview, zone_named
 from duely.chasing.templates import (
-    ContactPerson,
-    InvoiceLine,
     ReminderContext,
-    Sender,
     TemplateProblem,
     check_template,
+    context_for,
     format_date,
 )
 from duely.models import (
@@ -729,19 +727,8 @@ async def real_context(
             .limit(1)
         )
     ).first()
-    return ReminderContext(
-        contact=ContactPerson(contact.first_name, contact.last_name)
-        if contact
-        else ContactPerson(""),
-        customer_name=customer.name,
-        invoices=tuple(
-            InvoiceLine(i.number, i.due_date, i.currency, i.total, i.amount_due, i.reference)
-            for i in invoices
-        ),
-        payment_link=payment_link,
-        sender=Sender(organisation.sender_name or organisation.name, organisation.name),
-        today=_customer_today(organisation, customer),
-    )
+    today = _customer_today(organisation, customer)
+    return context_for(organisation, customer, contact, invoices, payment_link, today)
 
 
 def _customer_today(organisation: Organisation, customer: Customer) -> date:

@@ -162,6 +162,31 @@ _ENV = _ReminderSandbox(
 )
 
 
+def context_for(
+    organisation: Any,
+    customer: Any,
+    contact: Any | None,
+    invoices: Iterable[Any],
+    payment_link: str,
+    today: date,
+) -> ReminderContext:
+    """A reminder's context from duely's records (organisation, customer, its first normal
+    contact, invoices); the outbox and the editor's "preview with real data" both use it."""
+    return ReminderContext(
+        contact=ContactPerson(contact.first_name, contact.last_name)
+        if contact
+        else ContactPerson(customer.name),
+        customer_name=customer.name,
+        invoices=tuple(
+            InvoiceLine(i.number, i.due_date, i.currency, i.total, i.amount_due, i.reference)
+            for i in invoices
+        ),
+        payment_link=payment_link,
+        sender=Sender(organisation.sender_name or organisation.name, organisation.name),
+        today=today,
+    )
+
+
 def format_date(day: date) -> str:
     """A date as people write it: `3 November 2026`."""
     return f"{day.day} {day:%B %Y}"
