@@ -23,6 +23,10 @@ from duely.links import UNSUBSCRIBE, LinkTarget, link
 from duely.models import Channel, Message, MessageStatus, Organisation, utcnow
 from duely.settings import Settings
 
+MAX_ATTEMPTS = 40
+"""Tries of one message before it is marked failed: with Temporal's backoff capped at ten
+minutes (duely.workflows.outbox), about six hours of a provider being down."""
+
 
 class Delivery:
     def __init__(self, settings: Settings, db: Database, mailer: Mailer, sms: TwilioSms) -> None:
@@ -46,10 +50,22 @@ class Delivery:
             return await self._send_email(message, organisation)
         return await self._send_sms(message)
 
+    async def _retry_later(self, message: Message, error: Exception, **retry) -> Message:
+        """A provider that is down: the row shows the error, Temporal retries the activity;
+        after MAX_ATTEMPTS the message fails for good, visibly."""
+        if message.attempts >= MAX_ATTEMPTS:
+            return await self._set(
+                message,
+                MessageStatus.FAILED,
+                error=f"gave up after {message.attempts} attempts: {error}",
+            )
+        await self._set(message, MessageStatus.QUEUED, error=str(error))
+        raise ApplicationError(str(error), type="DeliveryUnavailable", **retry) from error
+
     async def _send_sms(self, message: Message) -> Message:
         # A text goes to one person: the first contact with a number.
         to = message.recipients.split(",")[0].strip()
-        await self._set(message, MessageStatus.HANDING_OVER, count_attempt=True)
+        message = await self._set(message, MessageStatus.HANDING_OVER, count_attempt=True)
         try:
             await self._sms.send(to, message.body)
         except SmsError as error:
@@ -57,11 +73,8 @@ class Delivery:
                 return await self._set(message, MessageStatus.UNCERTAIN, error=str(error))
             if not error.retryable:
                 return await self._set(message, MessageStatus.FAILED, error=str(error))
-            await self._set(message, MessageStatus.QUEUED, error=str(error))
             delay = timedelta(seconds=error.retry_after) if error.retry_after else None
-            raise ApplicationError(
-                str(error), type="SmsUnavailable", next_retry_delay=delay
-            ) from error
+            return await self._retry_later(message, error, next_retry_delay=delay)
         return await self._set(message, MessageStatus.SENT, error="")
 
     async def _send_email(self, message: Message, organisation: Organisation) -> Message:
@@ -80,15 +93,15 @@ class Delivery:
         )
 
         async def hand_over() -> None:
-            await self._set(message, MessageStatus.HANDING_OVER, count_attempt=True)
+            await self._set(message, MessageStatus.HANDING_OVER)
 
+        message = await self._set(message, MessageStatus.QUEUED, count_attempt=True)
         try:
             await self._mailer.send(email, on_hand_over=hand_over)
         except MailError as error:
             if error.permanent:
                 return await self._set(message, MessageStatus.FAILED, error=str(error))
-            await self._set(message, MessageStatus.QUEUED, error=str(error))
-            raise ApplicationError(str(error), type="MailUnavailable") from error
+            return await self._retry_later(message, error)
         return await self._set(message, MessageStatus.SENT, error="")
 
     async def _set(

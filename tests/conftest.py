@@ -230,11 +230,18 @@ class Received:
 
 class MailCatcher:
     """A real SMTP server (aiosmtpd) that keeps what it receives; `delay` holds each DATA
-    answer for that many seconds, as a slow server would."""
+    answer for that many seconds, as a slow server would; `refuse` answers 421 (busy)."""
 
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.delay = 0.0
+        self.refuse = False
+
+    async def handle_MAIL(self, server, session, envelope, address, options) -> str:  # noqa: N802
+        if self.refuse:
+            return "421 Service not available, try again later"
+        envelope.mail_from = address
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
         self.received.append(

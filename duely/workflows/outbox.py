@@ -15,12 +15,19 @@ from datetime import date, datetime, time, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import FailureError
+from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from duely.activities.outbox import OutboxActivities
     from duely.chasing.plan import WindowSpec
-    from duely.chasing.reminders import BatchResult, OutboxStart, ReminderBatch, ReminderRequest
+    from duely.chasing.reminders import (
+        BatchResult,
+        OutboxStart,
+        ReminderBatch,
+        ReminderOutcome,
+        ReminderRequest,
+        Verdict,
+    )
     from duely.chasing.send_times import next_send_moment, wall_time_to_utc
 
 QUICK = {"start_to_close_timeout": timedelta(seconds=30)}
@@ -67,23 +74,36 @@ class CustomerOutboxWorkflow:
             not_before = max(not_before, self._start_of(start.not_before, window))
         sent = 0
         while self._pending:
+            earliest = max(workflow.now(), not_before)
             with workflow.unsafe.sandbox_unrestricted():
-                send_at = next_send_moment(max(workflow.now(), not_before), window.window())
+                send_at = next_send_moment(earliest, window.window())
+            if send_at > earliest:
+                # Waiting for the window to open: so are the customer's other invoices, whose
+                # steps fall due at that same opening. Gather them too.
+                send_at += gather
             await workflow.sleep(send_at - workflow.now())
             if not self._pending:
                 break  # every request was withdrawn (paid meanwhile)
             batch, self._pending = self._pending, []
-            result: BatchResult = await workflow.execute_activity_method(
-                OutboxActivities.send_reminders,
-                ReminderBatch(
-                    organisation_id=start.organisation_id,
-                    customer_id=start.customer_id,
-                    local_day=workflow.now().astimezone(window.window().zone).date().isoformat(),
-                    sending_at=workflow.now().isoformat(),
-                    requests=batch,
-                ),
-                **SENDING,
-            )
+            try:
+                result: BatchResult = await workflow.execute_activity_method(
+                    OutboxActivities.send_reminders,
+                    ReminderBatch(
+                        organisation_id=start.organisation_id,
+                        customer_id=start.customer_id,
+                        local_day=workflow.now()
+                        .astimezone(window.window().zone)
+                        .date()
+                        .isoformat(),
+                        sending_at=workflow.now().isoformat(),
+                        requests=batch,
+                    ),
+                    **SENDING,
+                )
+            except ActivityError as error:
+                # Sending itself broke (no template, or a day of failures): every request
+                # hears it, so no invoice waits for an answer that will not come.
+                result = BatchResult([_failed(r, error) for r in batch])
             # Requests the batch did not decide (the customer already had today's reminder,
             # or the ledger could not be read) wait for the next try, unless a newer request
             # of the same invoice arrived meanwhile.
@@ -134,3 +154,13 @@ class CustomerOutboxWorkflow:
     def _start_of(day: str, window: WindowSpec) -> datetime:
         with workflow.unsafe.sandbox_unrestricted():
             return wall_time_to_utc(date.fromisoformat(day), time(0), window.timezone)
+
+
+def _failed(request: ReminderRequest, error: ActivityError) -> ReminderOutcome:
+    cause = error.cause or error
+    return ReminderOutcome(
+        invoice_id=request.invoice_id,
+        send_key=request.send_key,
+        verdict=Verdict.FAILED,
+        detail=f"{request.step_label} could not be sent: {cause}",
+    )

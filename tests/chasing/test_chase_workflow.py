@@ -22,12 +22,27 @@ from temporalio.testing import WorkflowEnvironment
 
 from duely import chase_control
 from duely.chase_control import Action
+from duely.chasing.chase_state import ChaseMemory, ChaseStart
+from duely.chasing.plan import send_key
 from duely.db import Database
 from duely.integrations.ledgers.connections import Ledgers
-from duely.models import Contact, Customer, Event, Invoice, Message, Organisation, utcnow
+from duely.models import (
+    Contact,
+    Customer,
+    Event,
+    Invoice,
+    Message,
+    Organisation,
+    ScheduleStep,
+    utcnow,
+)
+from duely.sandbox import create_sandbox_app
+from duely.sandbox.twilio import TwilioSandbox
 from duely.worker import build_worker
+from duely.workflows.chase import InvoiceChaseWorkflow
 from tests.conftest import MailCatcher, start_time_skipping
 from tests.factories import add_customer, add_invoice
+from tests.serving import serve, shut
 
 LONDON = ZoneInfo("Europe/London")
 # Due on Monday 15 March 2027. The Standard schedule then crosses the UK's change to summer
@@ -52,6 +67,7 @@ class Harness:
     task_queue: str
     mail: MailCatcher
     db: Session
+    twilio: TwilioSandbox
 
     async def start(self, invoice: Invoice) -> None:
         await chase_control.tell_chase(self.client, self.task_queue, invoice)
@@ -77,18 +93,27 @@ class Harness:
 @pytest_asyncio.fixture
 async def harness(settings, db, smtp_server) -> AsyncIterator[Harness]:
     catcher, smtp_url = smtp_server
+    twilio = TwilioSandbox(delivery_delay=0.01)
+    served_twilio = await serve(create_sandbox_app(twilio=twilio))
     queue = f"chase-{uuid.uuid4()}"
-    settings = settings.model_copy(update={"smtp_url": smtp_url, "temporal_task_queue": queue})
+    settings = settings.model_copy(
+        update={
+            "smtp_url": smtp_url,
+            "temporal_task_queue": queue,
+            "twilio_api_url": f"{served_twilio.url}/twilio",
+        }
+    )
     database = Database(settings.resolved_database_url)
     ledgers = Ledgers(settings, database)
     env = await start_time_skipping()  # its own clock: these tests travel to fixed dates
     try:
         async with build_worker(env.client, settings, database, ledgers):
-            yield Harness(env, env.client, queue, catcher, db)
+            yield Harness(env, env.client, queue, catcher, db, twilio)
     finally:
         await env.shutdown()
         await ledgers.aclose()
         await database.dispose()
+        await shut(served_twilio)
 
 
 def english_org(db: Session, org_id: int) -> Organisation:
@@ -299,3 +324,90 @@ async def test_send_now_and_escalate_bring_steps_forward(harness, org_a, db):
     assert local(second.created_at).date() == date(2027, 3, 2)
     assert "finance-director@force.test" in second.recipients
     assert "final" in second.subject.lower()
+
+
+async def test_one_reminder_a_day_a_second_waits_for_the_next_business_day(harness, org_a, db):
+    english_org(db, org_a.id)
+    customer = customer_with_contact(db, org_a.id, "cap")
+    first = add_invoice(db, customer, "INV-CAP1", 0, due_date=DUE)
+    second = add_invoice(db, customer, "INV-CAP2", 0, due_date=date(2027, 6, 1))
+    for invoice in (first, second):
+        await harness.start(invoice)
+    await harness.skip_to(at_london(date(2027, 3, 12), 12))  # Friday: INV-CAP1's -3 went out
+    await chase_control.act(harness.client, second, Action.SEND_NOW, by="ann@alpha.test")
+    await harness.skip_to(at_london(date(2027, 3, 15), 12))
+
+    friday, monday = harness.messages(customer)
+    assert local(friday.created_at).date() == date(2027, 3, 12)
+    assert "INV-CAP1" in friday.body and "INV-CAP2" not in friday.body
+    # Sent on Friday already: the "send now" waits for Monday's window and goes out with
+    # INV-CAP1's "due today" reminder, in one email.
+    assert local(monday.created_at).date() == date(2027, 3, 15)
+    assert "INV-CAP1" in monday.body and "INV-CAP2" in monday.body
+
+
+async def test_an_sms_step_texts_the_contact(harness, org_a, db):
+    english_org(db, org_a.id)
+    customer = customer_with_contact(db, org_a.id, "text")
+    contact = db.exec(select(Contact).where(Contact.customer_id == customer.id)).one()
+    contact.phone = "+44 7700 900123"
+    first_step = db.exec(
+        select(ScheduleStep)
+        .where(ScheduleStep.organisation_id == org_a.id)
+        .order_by(ScheduleStep.position)
+    ).first()
+    first_step.channel = "sms"
+    db.commit()
+    invoice = add_invoice(db, customer, "INV-SMS", 0, amount=43_210, due_date=DUE)
+    await harness.start(invoice)
+    await harness.skip_to(at_london(date(2027, 3, 12), 12))
+
+    (message,) = harness.messages(customer)
+    assert message.channel == "sms" and message.status == "sent"
+    (text,) = harness.twilio.messages.values()
+    assert text.to == "+447700900123"
+    assert "INV-SMS" in text.body and "/pay/" in text.body and "Reply STOP" in text.body
+
+
+async def test_a_continued_chase_remembers_what_it_sent(harness, org_a, db):
+    """What continue-as-new carries: a chase started with the memory of the first three
+    sends goes on with the fourth, and does not send those three again."""
+    english_org(db, org_a.id)
+    customer = customer_with_contact(db, org_a.id, "memory")
+    invoice = add_invoice(db, customer, "INV-MEM", 0, due_date=DUE)
+    steps = db.exec(
+        select(ScheduleStep)
+        .where(ScheduleStep.organisation_id == org_a.id)
+        .order_by(ScheduleStep.position)
+    ).all()
+    handled = [send_key(step.id, 0) for step in steps[:3]]
+    await harness.client.start_workflow(
+        InvoiceChaseWorkflow.run,
+        ChaseStart(org_a.id, invoice.id, customer.id, ChaseMemory(handled=handled)),
+        id=f"chase-{org_a.id}-{invoice.id}",
+        task_queue=harness.task_queue,
+    )
+    await harness.skip_to(at_london(date(2027, 3, 31), 12))
+
+    (message,) = harness.messages(customer)
+    assert local(message.created_at).date() == date(2027, 3, 30)  # +14, Easter Tuesday
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_mail_server_that_is_down_is_retried_visibly(harness, org_a, db, smtp_server):
+    catcher, _ = smtp_server
+    english_org(db, org_a.id)
+    customer = customer_with_contact(db, org_a.id, "down")
+    invoice = add_invoice(db, customer, "INV-DOWN", 0, due_date=DUE)
+    catcher.refuse = True  # 421: the server is there but not taking mail
+    await harness.start(invoice)
+    await harness.skip_to(at_london(date(2027, 3, 12), 9, 5))
+    (message,) = harness.messages(customer)
+    assert message.status == "queued" and message.attempts >= 1
+    assert "421" in message.error
+
+    catcher.refuse = False
+    await harness.skip_to(at_london(date(2027, 3, 12), 12))
+    (message,) = harness.messages(customer)
+    assert message.status == "sent" and message.attempts >= 2
+    assert [r.recipients for r in catcher.received] == [["sam@down.test"]]
