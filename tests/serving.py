@@ -24,7 +24,16 @@ def free_port() -> int:
 
 async def serve(app: Litestar, port: int = 0) -> Served:
     """Run `app` with uvicorn on a loopback port (a free one unless given), in this loop."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        # A test may leave a request hanging on purpose (a sandbox holding its answer): don't
+        # wait for it at the end.
+        timeout_graceful_shutdown=2,
+    )
     server = uvicorn.Server(config)
     task = asyncio.get_running_loop().create_task(server.serve())
     server.task = task  # type: ignore[attr-defined]

@@ -92,6 +92,11 @@ class InvoiceChaseWorkflow:
             move = Move()
             if self._memory.awaiting is None and self._state == ChaseState.SCHEDULED:
                 move = self._move()
+            elif self._forced:
+                self._note(
+                    "not_sent", f"nothing sent now: {self._reason or 'a reminder is queued'}"
+                )
+                self._forced = None
             if move.send:
                 await self._request(move)
                 continue
