@@ -92,8 +92,10 @@ def customer_off_reason(organisation: Organisation, customer: Customer) -> str:
         return "chasing is switched off for the organisation"
     if customer.opted_out_at:
         return "the customer opted out of reminders"
-    if not customer.chasing_enabled:
+    if customer.chasing_enabled is False:
         return "chasing is switched off for this customer"
+    if customer.chasing_enabled is None and organisation.chase_mode == ChaseMode.SELECTED:
+        return "the organisation chases only customers someone switched on"
     return ""
 
 

@@ -108,7 +108,9 @@ class Customer(OrgScoped, table=True):
     connection_id: int | None = Field(default=None, foreign_key="connections.id", index=True)
     external_id: str = Field(max_length=100)
     name: str = Field(max_length=300, index=True)
-    chasing_enabled: bool = Field(default=True)
+    chasing_enabled: bool | None = Field(default=None)
+    """None follows the organisation (chase all, or only customers someone switched on);
+    True and False are a person's choice for this customer."""
     opted_out_at: datetime | None = optional_timestamp()
     schedule_id: int | None = Field(default=None, foreign_key="schedules.id")
     timezone: str = Field(default="", max_length=64)

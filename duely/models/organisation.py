@@ -17,6 +17,13 @@ class ChaseMode(StrEnum):
     """Nothing is chased: e.g. while a new organisation reviews what it synced."""
 
 
+def customer_is_chased(organisation: Organisation, customer) -> bool:
+    """A customer's own switch wins; without one, the organisation's mode decides."""
+    if customer.chasing_enabled is not None:
+        return customer.chasing_enabled
+    return organisation.chase_mode == ChaseMode.ALL
+
+
 class Role(StrEnum):
     ADMIN = "admin"
     COLLECTOR = "collector"

@@ -25,6 +25,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from duely import chase_control
+from duely.activities.chasing import customer_off_reason
 from duely.chase_control import Action
 from duely.chase_control import NotChasing as NotChasing  # web code imports it from here
 from duely.chasing.chase_state import ENDING, ChaseState, ChaseView, PlannedSendView
@@ -37,6 +38,7 @@ from duely.models import (
     Message,
     MessageKind,
     MessageStatus,
+    Organisation,
     Role,
 )
 from duely.web.auth import CurrentUser
@@ -194,7 +196,7 @@ def needs_live_view(invoice: Invoice) -> bool:
 # --- the chase card ----------------------------------------------------------------------------
 
 
-def why_not_chased(invoice: Invoice, customer: Customer) -> str:
+def why_not_chased(organisation: Organisation, invoice: Invoice, customer: Customer) -> str:
     """Why no chase runs for the invoice, in a sentence."""
     if invoice.status == InvoiceStatus.PAID:
         return "The invoice is paid: there is nothing to chase."
@@ -206,10 +208,9 @@ def why_not_chased(invoice: Invoice, customer: Customer) -> str:
         return "Nothing is due on this invoice."
     if not invoice.chasing_enabled:
         return "Chasing is switched off for this invoice."
-    if customer.opted_out_at:
-        return "The customer opted out of reminders."
-    if not customer.chasing_enabled:
-        return "Chasing is switched off for this customer."
+    off = customer_off_reason(organisation, customer)
+    if off:
+        return f"Not chased: {off}."
     return "Not started yet — it starts with the next sync."
 
 
@@ -245,6 +246,7 @@ class ChaseCard:
 
 async def chase_card(
     state: State,
+    organisation: Organisation,
     invoice: Invoice,
     customer: Customer,
     user: CurrentUser,
@@ -261,7 +263,7 @@ async def chase_card(
         live=live,
         unavailable=unavailable,
         mirrored_state=invoice.chase_state,
-        why_not="" if running else why_not_chased(invoice, customer),
+        why_not="" if running else why_not_chased(organisation, invoice, customer),
         can_act=collector and running,
         can_start=collector and chaseable and not running and not unavailable,
         start_label="Start chasing" if not invoice.chasing_enabled else "Start chasing now",

@@ -411,3 +411,17 @@ async def test_a_mail_server_that_is_down_is_retried_visibly(harness, org_a, db,
     (message,) = harness.messages(customer)
     assert message.status == "sent" and message.attempts >= 2
     assert [r.recipients for r in catcher.received] == [["sam@down.test"]]
+
+
+async def test_chasing_selected_customers_chases_only_those_switched_on(harness, org_a, db):
+    organisation = english_org(db, org_a.id)
+    organisation.chase_mode = "selected"
+    db.commit()
+    chosen = customer_with_contact(db, org_a.id, "chosen", chasing_enabled=True)
+    others = customer_with_contact(db, org_a.id, "others")  # follows the organisation
+    for customer, number in ((chosen, "INV-SEL1"), (others, "INV-SEL2")):
+        await harness.start(add_invoice(db, customer, number, 0, due_date=DUE))
+    await harness.skip_to(at_london(date(2027, 3, 12), 12))
+
+    assert len(harness.messages(chosen)) == 1
+    assert harness.messages(others) == []

@@ -1,5 +1,6 @@
 """Chasing: message kinds and delivery bookkeeping, events linked to messages, the
-organisation's holiday region, send days, sender address and statement day.
+organisation's holiday region, send days, sender address and statement day; a customer's
+chasing switch may follow the organisation (NULL).
 
 Revision ID: 0003
 Revises: 0002
@@ -19,6 +20,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # A customer's chasing switch gains "follow the organisation" (NULL). Until now no person
+    # could set it, so every stored value is a default and becomes NULL.
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.alter_column("chasing_enabled", existing_type=sa.Boolean(), nullable=True)
+    op.execute("UPDATE customers SET chasing_enabled = NULL")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("message_id", sa.Integer(), nullable=True))
         batch_op.create_foreign_key("fk_events_message_id", "messages", ["message_id"], ["id"])
@@ -71,6 +77,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("UPDATE customers SET chasing_enabled = TRUE WHERE chasing_enabled IS NULL")
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.alter_column("chasing_enabled", existing_type=sa.Boolean(), nullable=False)
     with op.batch_alter_table("organisations", schema=None) as batch_op:
         batch_op.drop_column("send_days")
         batch_op.drop_column("statement_day")

@@ -41,7 +41,8 @@ class CustomerOut(BaseModel):
     id: int
     external_id: str
     name: str
-    chasing_enabled: bool
+    chasing_enabled: bool | None
+    """null: follows the organisation's chase mode."""
     opted_out_at: datetime | None
     timezone: str
 

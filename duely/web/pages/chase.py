@@ -58,7 +58,9 @@ async def _card_context(
         **formatters(organisation),
         "invoice": invoice,
         "customer": customer,
-        "chase": await chase_card(request.app.state, invoice, customer, request.user, today),
+        "chase": await chase_card(
+            request.app.state, organisation, invoice, customer, request.user, today
+        ),
     }
 
 

@@ -20,6 +20,7 @@ from litestar.response import Template
 from duely.aging import BUCKET_NAMES
 from duely.chasing.editing import schedule_choices
 from duely.models import Customer, Invoice, InvoiceStatus, Organisation
+from duely.models.organisation import customer_is_chased
 from duely.money import format_money
 from duely.web.api.paging import PageRequest, fetch_page
 from duely.web.chasing import chase_card
@@ -68,7 +69,8 @@ def format_day(day: date | None) -> str:
 
 
 def formatters(organisation: Organisation) -> dict[str, Any]:
-    """Template helpers: money in minor units, dates, and instants in the organisation's zone."""
+    """Template helpers: money in minor units, dates, instants in the organisation's zone, and
+    whether a customer is chased (its own switch, else the organisation's mode)."""
     zone = ZoneInfo(organisation.timezone)
 
     def moment(instant: datetime | None) -> str:
@@ -83,6 +85,7 @@ def formatters(organisation: Organisation) -> dict[str, Any]:
         "moment": moment,
         "bucket_label": BUCKET_LABELS.get,
         "invoices_url": invoices_url,
+        "chased": lambda customer: customer_is_chased(organisation, customer),
     }
 
 
@@ -278,7 +281,9 @@ async def invoice_page_context(
         "row": row,
         "invoice": invoice,
         "customer": customer,
-        "chase": await chase_card(request.app.state, invoice, customer, request.user, today),
+        "chase": await chase_card(
+            request.app.state, organisation, invoice, customer, request.user, today
+        ),
         "timeline": await invoice_timeline(db_session, invoice, newest_first=True),
     }
 
