@@ -74,7 +74,8 @@ async def duely_sync(xero: XeroSandbox, tenant, sandbox_url: str, home: Path) ->
     upgrade(settings.resolved_database_url)
     engine = make_sync_engine(settings.resolved_database_url)
     with Session(engine) as session:
-        organisation = ensure_organisation(session, "Bench Ltd")
+        # Chasing off: this figure is the mirror; bench/chase_fan_out.py measures the chases.
+        organisation = ensure_organisation(session, "Bench Ltd", chase_mode="off")
         session.commit()
         org_id = organisation.id
     engine.dispose()
