@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from duely.web.pages.connections import ConnectionsController
 from duely.web.pages.health import healthz
 from duely.web.pages.home import home
 from duely.web.pages.outbox import OutboxController
+from duely.web.pages.portal import PORTAL_RATE_LIMIT, PortalController
 from duely.web.pages.receivables import CustomerPagesController, InvoicePagesController
 from duely.web.pages.schedules import SchedulesController, customer_schedule
 from duely.web.pages.settings import OrganisationSettingsController
@@ -65,6 +67,8 @@ CSRF_EXEMPT_PATHS = [f"^{API_PREFIX}", "^/webhooks/", "^/unsubscribe/"]
 # Password guessing is slowed per client address on the two endpoints that take a password.
 PASSWORD_ENDPOINTS = {"/login", "/api/v1/auth/token"}
 PASSWORD_ATTEMPTS_PER_MINUTE = 20
+# Customer links carry their credential in the path: logs show the path without it.
+TOKEN_IN_PATH = re.compile(r"^/(pay|unsubscribe)/[^/?]+")
 
 
 def _is_password_attempt(request: Request) -> bool:
@@ -73,6 +77,25 @@ def _is_password_attempt(request: Request) -> bool:
 
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIX)
+
+
+def _log_exception(logger: logging.Logger, scope, traceback: list[str]) -> None:
+    """Litestar's exception log line, with any customer link's token left out."""
+    path = TOKEN_IN_PATH.sub(r"/\1/<token>", scope["path"])
+    logger.exception("Uncaught exception (connection_type=%s, path=%r):", scope["type"], path)
+
+
+class _HideLinkTokens(logging.Filter):
+    """uvicorn's access log names each request's path: leave customer links' tokens out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) > 2 and isinstance(args[2], str):
+            record.args = (*args[:2], TOKEN_IN_PATH.sub(r"/\1/<token>", args[2]), *args[3:])
+        return True
+
+
+HIDE_LINK_TOKENS = _HideLinkTokens()
 
 
 def _page_errors(request: Request, error: HTTPException) -> Response:
@@ -96,6 +119,7 @@ def _page_errors(request: Request, error: HTTPException) -> Response:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings()
     secret = settings.resolved_secret_key
+    logging.getLogger("uvicorn.access").addFilter(HIDE_LINK_TOKENS)  # once: same filter object
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -142,6 +166,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OutboxController,
             unsubscribe_page,
             unsubscribe,
+            PortalController,
             api_router,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
@@ -153,6 +178,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 rate_limit=("minute", PASSWORD_ATTEMPTS_PER_MINUTE),
                 check_throttle_handler=_is_password_attempt,
             ).middleware,
+            PORTAL_RATE_LIMIT.middleware,
             session_config.middleware,
             DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS),
         ],
@@ -170,7 +196,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             NotFoundException: _page_errors,
         },
         # An unexpected error must leave a traceback in the log, not just a 500 for the user.
-        logging_config=LoggingConfig(log_exceptions="always"),
+        logging_config=LoggingConfig(
+            log_exceptions="always", exception_logging_handler=_log_exception
+        ),
         openapi_config=OpenAPIConfig(
             title="duely",
             version=duely.__version__,
