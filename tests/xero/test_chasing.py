@@ -156,11 +156,17 @@ async def test_send_now_delivers_a_real_email(
         return [r for r in catcher.received if invoice.number in r.message.get_content()]
 
     (email,) = await until(delivered)
-    db.expire_all()
-    (message,) = db.exec(select(Message).where(Message.customer_id == invoice.customer_id)).all()
+
+    async def marked_sent():
+        # The server keeps the message before duely hears its "250": wait for duely's record.
+        db.expire_all()
+        query = select(Message).where(Message.customer_id == invoice.customer_id)
+        message = db.exec(query).one()
+        return message if message.status == "sent" else None
+
+    message = await until(marked_sent)
     assert email.recipients == [r.strip() for r in message.recipients.split(",")]
     assert email.message["List-Unsubscribe"]
-    assert message.status == "sent"
 
     async def on_timeline():
         db.expire_all()
