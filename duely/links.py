@@ -14,6 +14,9 @@ import hmac
 import time
 from dataclasses import dataclass
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from duely.models import Customer, Organisation
 from duely.security import derive_key
 
 PORTAL = "portal"
@@ -64,6 +67,25 @@ def read_token(secret_key: str, purpose: str, token: str, now: float | None = No
     if (now or time.time()) > expires:
         raise BadLink("this link has expired")
     return LinkTarget(organisation_id, customer_id)
+
+
+MAX_TOKEN_LENGTH = 512
+"""Ours are about 70 characters; anything far longer is not worth decoding."""
+
+
+async def linked_customer(
+    session: AsyncSession, secret_key: str, purpose: str, token: str, nobody: str
+) -> tuple[Organisation, Customer]:
+    """The (organisation, customer) a link names; BadLink when it is not valid, or `nobody`
+    when it names no customer of that organisation any more."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise BadLink("this link is not valid")
+    target = read_token(secret_key, purpose, token)
+    customer = await session.get(Customer, target.customer_id)
+    organisation = await session.get(Organisation, target.organisation_id)
+    if customer is None or organisation is None or customer.organisation_id != organisation.id:
+        raise BadLink(nobody)
+    return organisation, customer
 
 
 def link(public_url: str, secret_key: str, purpose: str, target: LinkTarget) -> str:

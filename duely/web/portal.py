@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from duely import chase_control
 from duely.chase_control import Action, NotChasing
-from duely.links import PORTAL, BadLink, read_token
+from duely.links import PORTAL, BadLink, linked_customer
 from duely.models import Customer, Event, Invoice, InvoiceStatus, Organisation
 from duely.web.chasing import SIGNAL_SECONDS, ChaseEngineDown, chase_engine
 
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 BY = "customer via portal"
 """Who the chase workflows are told an instruction came from."""
-MAX_TOKEN_LENGTH = 512
 MAX_TEXT = 1000
 """The longest note or dispute reason a customer may send."""
 MAX_SELECTED = 500
@@ -97,18 +96,12 @@ class Told:
 
 
 async def visit_of(session: AsyncSession, secret_key: str, token: str) -> Visit:
-    if len(token) > MAX_TOKEN_LENGTH:
-        raise InvalidLink("this link is not valid")
     try:
-        target = read_token(secret_key, PORTAL, token)
+        organisation, customer = await linked_customer(
+            session, secret_key, PORTAL, token, "this link no longer points to any invoices"
+        )
     except BadLink as bad:
         raise InvalidLink(str(bad)) from None
-    except (ValueError, TypeError):  # mangled beyond recognition (TypeError: non-ASCII text)
-        raise InvalidLink("this link is not valid") from None
-    customer = await session.get(Customer, target.customer_id)
-    organisation = await session.get(Organisation, target.organisation_id)
-    if customer is None or organisation is None or customer.organisation_id != organisation.id:
-        raise InvalidLink("this link no longer points to any invoices")
     return Visit(organisation, customer)
 
 

@@ -16,14 +16,13 @@ from litestar import Request, get, post
 from litestar.params import FromPath
 from litestar.response import Template
 
-from duely.links import UNSUBSCRIBE, BadLink, read_token
+from duely.links import UNSUBSCRIBE, BadLink, linked_customer
 from duely.models import Customer, Organisation
 from duely.opt_outs import opt_out_customer
 from duely.web.chasing import tell_customer_chases
 from duely.web.deps import DbSession
 from duely.web.pages.receivables import formatters
 
-MAX_TOKEN_LENGTH = 512
 # The token is in the address: keep it out of caches, search engines and other sites' logs.
 HEADERS = {
     "Cache-Control": "no-store",
@@ -49,18 +48,12 @@ class _Invalid(Exception):
 
 async def _recipient(request: Request, db_session: DbSession, token: str) -> Recipient:
     secret = request.app.state.settings.resolved_secret_key
-    if len(token) > MAX_TOKEN_LENGTH:
-        raise _Invalid("this link is not valid")
     try:
-        target = read_token(secret, UNSUBSCRIBE, token)
+        organisation, customer = await linked_customer(
+            db_session, secret, UNSUBSCRIBE, token, "this link no longer points to anyone"
+        )
     except BadLink as bad:
         raise _Invalid(str(bad)) from bad
-    except (ValueError, TypeError) as error:  # a mangled token (TypeError: non-ASCII text)
-        raise _Invalid("this link is not valid") from error
-    customer = await db_session.get(Customer, target.customer_id)
-    organisation = await db_session.get(Organisation, target.organisation_id)
-    if customer is None or organisation is None or customer.organisation_id != organisation.id:
-        raise _Invalid("this link no longer points to anyone")
     return Recipient(organisation, customer)
 
 
