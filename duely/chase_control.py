@@ -21,7 +21,7 @@ from temporalio.common import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from duely.activities.chasing import PromiseToPay, invoice_facts
-from duely.chasing.chase_state import ChaseAction, ChaseStart, ChaseView
+from duely.chasing.chase_state import ChaseAction, ChaseStart, ChaseView, PaymentNotice
 from duely.models import Invoice, InvoiceStatus
 from duely.workflows import names
 
@@ -80,13 +80,7 @@ async def tell_chase(
             start_signal="invoice_changed",
             start_signal_args=[facts],
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(names.ORG, str(invoice.organisation_id)),
-                    SearchAttributePair(names.CUSTOMER, str(invoice.customer_id)),
-                    SearchAttributePair(names.INVOICE_NUMBER, invoice.number),
-                ]
-            ),
+            search_attributes=_search_attributes(invoice),
         )
         return workflow_id
     try:
@@ -95,6 +89,23 @@ async def tell_chase(
         if error.status != RPCStatusCode.NOT_FOUND:
             raise
     return None
+
+
+async def tell_payment(
+    client: Client, task_queue: str, invoice: Invoice, payment: PaymentNotice
+) -> None:
+    """Money arrived for the invoice: its chase records it in the ledger. A chase that ended
+    (or never ran) is started for it, so every payment is placed or found unplaceable."""
+    await client.start_workflow(
+        "InvoiceChaseWorkflow",
+        ChaseStart(invoice.organisation_id, invoice.id, invoice.customer_id, only_payments=True),
+        id=names.chase_workflow_id(invoice.organisation_id, invoice.id),
+        task_queue=task_queue,
+        start_signal="payment_received",
+        start_signal_args=[payment],
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=_search_attributes(invoice),
+    )
 
 
 async def act(
@@ -162,6 +173,16 @@ async def view(client: Client, invoice: Invoice) -> ChaseView | None:
         if error.status == RPCStatusCode.NOT_FOUND:
             return None
         raise
+
+
+def _search_attributes(invoice: Invoice) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(names.ORG, str(invoice.organisation_id)),
+            SearchAttributePair(names.CUSTOMER, str(invoice.customer_id)),
+            SearchAttributePair(names.INVOICE_NUMBER, invoice.number),
+        ]
+    )
 
 
 def _handle(client: Client, invoice: Invoice) -> WorkflowHandle:

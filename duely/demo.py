@@ -1,18 +1,61 @@
-"""The demo organisation of `duely up`, connected to the sandbox's demo Xero organisation
-through the real OAuth code path, with its first sync requested."""
+"""The demo organisation of `duely up`: connected to the sandbox's demo Xero organisation
+through the real OAuth code path, with its first sync requested, and paid by card into a
+Stripe account on localstripe."""
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from duely.accounts import DEMO_ORGANISATION
-from duely.db import Database
+from duely.db import Database, make_sync_engine
 from duely.integrations.ledgers.connections import Ledgers
 from duely.ledger_connect import connect_xero_tenant, redeem_xero_code, xero_redirect_uri
 from duely.models import Connection, Organisation
 from duely.sandbox.xero.consent import allow_access
+from duely.security import SecretBox
 from duely.settings import Settings
 from duely.temporal_client import connect_with_retry
+
+# The demo organisation's own Stripe account on localstripe (which takes any `sk_...`). Published
+# demo values, never real keys; `duely up` registers its webhook with the same secret.
+DEMO_STRIPE_SECRET_KEY = "sk_test_duely_demo"  # noqa: S105 - a published demo credential
+DEMO_STRIPE_PUBLISHABLE_KEY = "pk_test_duely_demo"
+DEMO_STRIPE_WEBHOOK_SECRET = "whsec_duely_demo"  # noqa: S105 - a published demo credential
+DEMO_PAYMENT_ACCOUNTS = "GBP=090 EUR=091 USD=092 JPY=093 *=615"
+"""Where the demo's card payments go in the sandbox's demo Xero (a GB organisation): each
+currency to its own bank account (090 is the GBP business account, 091-093 the EUR, USD and
+JPY accounts the seed makes for its foreign customers), anything else to 615, the card
+payments clearing account with payments enabled. Xero takes payments only on bank accounts
+and accounts with payments enabled."""
+
+
+def configure_demo_stripe(database_url: str, secret_key: str) -> bool:
+    """Give the demo organisation its localstripe account, unless it has Stripe settings
+    already (someone may have put real test keys there); True if anything changed."""
+    box = SecretBox(secret_key)
+    engine = make_sync_engine(database_url)
+    try:
+        with Session(engine) as session:
+            organisation = session.exec(
+                select(Organisation).where(Organisation.name == DEMO_ORGANISATION)
+            ).one()
+            changed = False
+            has_stripe = organisation.stripe_secret_key_encrypted or organisation.stripe_account_id
+            if not has_stripe:
+                organisation.stripe_secret_key_encrypted = box.encrypt(DEMO_STRIPE_SECRET_KEY)
+                organisation.stripe_publishable_key = DEMO_STRIPE_PUBLISHABLE_KEY
+                organisation.stripe_webhook_secret_encrypted = box.encrypt(
+                    DEMO_STRIPE_WEBHOOK_SECRET
+                )
+                changed = True
+            if not organisation.payment_accounts:
+                organisation.payment_accounts = DEMO_PAYMENT_ACCOUNTS
+                changed = True
+            session.add(organisation)
+            session.commit()
+            return changed
+    finally:
+        engine.dispose()
 
 
 async def connect_demo_ledger(settings: Settings) -> bool:

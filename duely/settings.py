@@ -96,6 +96,22 @@ class Settings(BaseSettings):
     twilio_api_url: str = ""
     """Empty means the sandbox. Real Twilio: https://api.twilio.com."""
 
+    stripe_port: int = 8420
+    """Where `duely up` runs localstripe, the local fake of Stripe."""
+    stripe_api_base: str = ""
+    """Empty means localstripe on `stripe_port`. Real Stripe: https://api.stripe.com."""
+    stripe_js_url: str = ""
+    """Stripe.js for the payment page. Empty means localstripe's fake; real Stripe:
+    https://js.stripe.com/v3/."""
+    stripe_secret_key: str = Field(default="", repr=False)
+    """The platform's key, for organisations paid through Connect (`Stripe-Account`).
+    Organisations with their own key keep it in their settings instead."""
+    stripe_publishable_key: str = ""
+    stripe_webhook_secret: str = Field(default="", repr=False)
+    """`whsec_...` of the platform's Connect webhook endpoint."""
+    stripe_sweep_minutes: int = 60
+    """How often each organisation's recent Stripe events are re-read for missed webhooks."""
+
     sync_interval_minutes: int = 15
     full_reconcile_hours: int = 24
     """An incremental sync misses some edits (Xero: DueDate-only changes); a periodic full
@@ -110,6 +126,12 @@ class Settings(BaseSettings):
         self.xero_login_url = self.xero_login_url or sandbox
         self.xero_identity_url = self.xero_identity_url or f"{sandbox}/identity"
         self.xero_api_url = self.xero_api_url or sandbox
+        return self
+
+    @model_validator(mode="after")
+    def _stripe_defaults_to_localstripe(self) -> Settings:
+        self.stripe_api_base = self.stripe_api_base or f"http://127.0.0.1:{self.stripe_port}"
+        self.stripe_js_url = self.stripe_js_url or f"{self.stripe_api_base}/js.stripe.com/v3/"
         return self
 
     @model_validator(mode="after")

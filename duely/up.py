@@ -1,7 +1,14 @@
 """`duely up`: the whole embedded stack as one foreground process tree.
 
-Temporal's dev server (unless DUELY_TEMPORAL_ADDRESS points elsewhere), the worker and the web
-app run as child processes; if any of them dies, or on Ctrl-C / SIGTERM, every child stops.
+Temporal's dev server (unless DUELY_TEMPORAL_ADDRESS points elsewhere), the ledger sandbox,
+localstripe (unless DUELY_STRIPE_API_BASE points elsewhere), the worker and the web app run as
+child processes; if any of them dies, or on Ctrl-C / SIGTERM, every child stops.
+
+localstripe is a GPL test tool from the dev extras: it only ever runs as its own process,
+never imported. It listens on every interface (its command line has no address option) and is
+started with `--from-scratch`, because it would otherwise load /tmp/localstripe.pickle, a file
+any other program on the machine can write (and every localstripe writes). So the demo's card
+payments last as long as one `duely up`.
 """
 
 from __future__ import annotations
@@ -15,17 +22,29 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from duely.accounts import seed_demo
-from duely.demo import connect_demo_ledger
+from duely.demo import DEMO_STRIPE_WEBHOOK_SECRET, configure_demo_stripe, connect_demo_ledger
 from duely.migrate import upgrade
 from duely.settings import Settings
 from duely.workflows.names import search_attribute_cli_flags
 
 STARTUP_TIMEOUT_SECONDS = 60
 STOP_GRACE_SECONDS = 10
+SERVICES = {"temporal", "sandbox", "stripe"}
+"""Stopped after the web app and the worker, which talk to them."""
+STRIPE_WEBHOOK_EVENTS = (
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.closed",
+    "checkout.session.completed",
+)
+"""What duely's `/webhooks/stripe` acts on (localstripe never sends the last three)."""
 
 
 def temporal_binary() -> str:
@@ -59,6 +78,43 @@ def temporal_dev_server_command(settings: Settings) -> list[str]:
     ]
 
 
+def localstripe_binary() -> str:
+    """The `localstripe` console script the dev extras install beside our interpreter."""
+    beside = Path(sys.executable).parent / "localstripe"
+    found = str(beside) if beside.exists() else shutil.which("localstripe")
+    if not found:
+        raise SystemExit(
+            "localstripe (the local fake of Stripe) is missing: install the dev extras "
+            "(`make run` does), or point DUELY_STRIPE_API_BASE at Stripe"
+        )
+    return found
+
+
+def runs_localstripe(settings: Settings) -> bool:
+    """Whether Stripe is the local default (not set to real Stripe or another fake)."""
+    return settings.stripe_api_base.rstrip("/") == f"http://127.0.0.1:{settings.stripe_port}"
+
+
+def localstripe_command(settings: Settings) -> list[str]:
+    return [localstripe_binary(), "--port", str(settings.stripe_port), "--from-scratch"]
+
+
+def register_stripe_webhook(settings: Settings, secret: str) -> None:
+    """Have localstripe post its events to duely's `/webhooks/stripe`, signed with `secret`."""
+    form = [("url", f"{settings.public_url.rstrip('/')}/webhooks/stripe"), ("secret", secret)]
+    form += [("events[]", event) for event in STRIPE_WEBHOOK_EVENTS]
+    request = urllib.request.Request(  # noqa: S310 - our own localstripe on loopback
+        f"{settings.stripe_api_base.rstrip('/')}/_config/webhooks/duely",
+        data=urllib.parse.urlencode(form).encode(),
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - as above
+            pass
+    except OSError as error:
+        raise SystemExit(f"localstripe refused duely's webhook: {error}") from None
+
+
 def _port_open(address: str) -> bool:
     host, _, port = address.rpartition(":")
     try:
@@ -82,8 +138,13 @@ class Stack:
     def __init__(self) -> None:
         self.children: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, command: list[str]) -> None:
-        self.children[name] = subprocess.Popen(command)
+    def start(self, name: str, command: list[str], log: Path | None = None) -> None:
+        """Run `command`; its output goes to the terminal, or to `log` for a chatty one."""
+        if log is None:
+            self.children[name] = subprocess.Popen(command)
+            return
+        with log.open("ab") as out:
+            self.children[name] = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
 
     def exited(self) -> str | None:
         for name, child in self.children.items():
@@ -101,12 +162,11 @@ class Stack:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        """In two waves: the web app and the worker finish their work while Temporal and the
-        sandbox they talk to are still up; then those stop."""
-        services = {"temporal", "sandbox"}
-        clients = [c for name, c in self.children.items() if name not in services]
+        """In two waves: the web app and the worker finish their work while Temporal, the
+        sandbox and localstripe they talk to are still up; then those stop."""
+        clients = [c for name, c in self.children.items() if name not in SERVICES]
         self._stop_all(clients)
-        self._stop_all([c for name, c in self.children.items() if name in services])
+        self._stop_all([c for name, c in self.children.items() if name in SERVICES])
 
     @staticmethod
     def _stop_all(children: list[subprocess.Popen]) -> None:
@@ -130,6 +190,8 @@ def _banner(settings: Settings, web_url: str, demo: bool) -> str:
         f"  Temporal UI    {settings.resolved_temporal_ui_url}",
         f"  Temporal gRPC  {settings.temporal_address}  namespace {settings.temporal_namespace}",
         f"  sandboxes      http://127.0.0.1:{settings.sandbox_port}/xero  (emulated Xero)",
+        f"  Stripe         {settings.stripe_api_base}"
+        + ("  (localstripe; test card 4242 4242 4242 4242)" if runs_localstripe(settings) else ""),
         f"  data           {settings.home.resolve()}",
     ]
     if demo:
@@ -152,8 +214,11 @@ def run_stack(settings: Settings, demo: bool = True) -> int:
     # Children read the same secret file; creating it here first means they can't race on it.
     os.environ.setdefault("DUELY_SECRET_KEY", settings.resolved_secret_key)
     upgrade(settings.resolved_database_url)
+    start_stripe = runs_localstripe(settings)
     if demo:
         seed_demo(settings.resolved_database_url, settings.demo_email, settings.demo_password)
+        if start_stripe:
+            configure_demo_stripe(settings.resolved_database_url, settings.resolved_secret_key)
 
     start_temporal = not settings.explicitly_set("temporal_address")
     if start_temporal:
@@ -172,6 +237,19 @@ def run_stack(settings: Settings, demo: bool = True) -> int:
         if not stopping:
             stack.start("sandbox", [sys.executable, "-m", "duely", "sandbox"])
             stack.wait_until(lambda: stopping or _port_open(sandbox), "the ledger sandbox")
+        webhook_secret = DEMO_STRIPE_WEBHOOK_SECRET if demo else settings.stripe_webhook_secret
+        if start_stripe and not stopping:
+            stripe = f"127.0.0.1:{settings.stripe_port}"
+            if _port_open(stripe):
+                raise SystemExit(
+                    f"port {settings.stripe_port} is taken (another localstripe?): stop it, or "
+                    "give duely another with DUELY_STRIPE_PORT"
+                )
+            # It logs every request: to a file, not over the banner.
+            stack.start("stripe", localstripe_command(settings), settings.home / "localstripe.log")
+            stack.wait_until(lambda: stopping or _port_open(stripe), "localstripe")
+            if webhook_secret and not stopping:
+                register_stripe_webhook(settings, webhook_secret)
         if demo and not stopping and asyncio.run(connect_demo_ledger(settings)):
             print("duely: demo organisation connected to the sandbox's demo Xero", flush=True)
         if not stopping:

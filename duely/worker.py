@@ -13,15 +13,17 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from duely.activities.chasing import ChaseActivities
 from duely.activities.fan_out import FanOutActivities
 from duely.activities.health import HealthActivities
-from duely.activities.ledger_writes import LedgerWriteActivities
 from duely.activities.outbox import OutboxActivities
+from duely.activities.payments import PaymentActivities
 from duely.activities.statements import StatementActivities
+from duely.activities.stripe_sweep import StripeSweepActivities
 from duely.activities.sync import LedgerSyncActivities
 from duely.db import Database
 from duely.delivery import Delivery
 from duely.integrations.ledgers.connections import Ledgers
 from duely.integrations.mail import Mailer
 from duely.integrations.sms import TwilioSms
+from duely.payments.redispatch import keep_dispatching
 from duely.settings import Settings
 from duely.temporal_client import connect_with_retry
 from duely.workflows.chase import InvoiceChaseWorkflow
@@ -29,6 +31,7 @@ from duely.workflows.health import HealthCheckWorkflow
 from duely.workflows.outbox import CustomerOutboxWorkflow
 from duely.workflows.start_chases import StartChasesWorkflow
 from duely.workflows.statements import StatementRunWorkflow
+from duely.workflows.stripe_sweep import StripeSweepWorkflow, ensure_schedule
 from duely.workflows.sync import LedgerSyncWorkflow
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ ALL_WORKFLOWS = [
     CustomerOutboxWorkflow,
     StartChasesWorkflow,
     StatementRunWorkflow,
+    StripeSweepWorkflow,
 ]
 
 # duely.chasing's send-time arithmetic runs inside workflows: passed through, `holidays` keeps
@@ -55,7 +59,6 @@ def build_worker(
     """Activities are built once here with their clients injected; tests build the same."""
     health = HealthActivities(db)
     sync = LedgerSyncActivities(settings, db, ledgers)
-    writes = LedgerWriteActivities(db, ledgers)
     chasing = ChaseActivities(settings, db, ledgers)
     fan_out = FanOutActivities(db)
     delivery = Delivery(
@@ -63,6 +66,8 @@ def build_worker(
     )
     outbox = OutboxActivities(settings, db, ledgers, delivery)
     statements = StatementActivities(settings, db, delivery)
+    payments = PaymentActivities(settings, db, ledgers, delivery)
+    stripe_sweep = StripeSweepActivities(settings, db)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
@@ -78,7 +83,6 @@ def build_worker(
             sync.fail_sync,
             fan_out.fan_out_chases,
             fan_out.start_chases,
-            writes.record_payment_in_ledger,
             chasing.load_chase_plan,
             chasing.note_chase,
             chasing.hand_to_outbox,
@@ -86,6 +90,10 @@ def build_worker(
             outbox.outbox_window,
             outbox.send_reminders,
             statements.send_statements,
+            payments.place_payment,
+            payments.payment_not_placed,
+            payments.thank_for_payment,
+            stripe_sweep.sweep_stripe_events,
         ],
         **options,
     )
@@ -96,6 +104,7 @@ async def run_worker(settings: Settings) -> None:
     ledgers = Ledgers(settings, db)
     client = await connect_with_retry(settings)
     worker = build_worker(client, settings, db, ledgers)
+    await ensure_schedule(client, settings)
     log.info(
         "worker polling task queue %r on %s",
         settings.temporal_task_queue,
@@ -105,10 +114,14 @@ async def run_worker(settings: Settings) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    redispatch = asyncio.create_task(
+        keep_dispatching(db, client, settings.temporal_task_queue), name="stripe-redispatch"
+    )
     try:
         async with worker:
             await stop.wait()
     finally:
+        redispatch.cancel()
         await ledgers.aclose()
         await db.dispose()
 

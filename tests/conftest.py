@@ -266,3 +266,25 @@ def smtp_server() -> Iterator[tuple[MailCatcher, str]]:
         yield catcher, f"smtp://127.0.0.1:{port}"
     finally:
         controller.stop()
+
+
+# --- Stripe (localstripe) ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def localstripe_server(tmp_path_factory):
+    """One localstripe process for the session (see tests/stripe_fake.py)."""
+    from tests.stripe_fake import LocalStripe
+
+    with LocalStripe.started(tmp_path_factory.mktemp("localstripe")) as server:
+        yield server
+
+
+@pytest.fixture
+def localstripe(localstripe_server):
+    """The session's localstripe, wiped for this test: `.api_base`, `.js_url`, `.secret_key`,
+    `.publishable_key`, `wipe()`, `register_webhook(url, secret, events)`, `card(number)` ->
+    a payment method id, `payment_intents()`, `get(path, **params)`."""
+    localstripe_server.wipe()
+    yield localstripe_server
+    localstripe_server.wipe()

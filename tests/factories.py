@@ -3,7 +3,17 @@
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from duely.models import Customer, Invoice, utcnow
+from duely.models import (
+    Alert,
+    Connection,
+    Customer,
+    Invoice,
+    Payment,
+    PaymentSource,
+    PaymentStatus,
+    WebhookEvent,
+    utcnow,
+)
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -46,3 +56,63 @@ def add_invoice(
     db.add(invoice)
     db.commit()
     return invoice
+
+
+def add_payment(
+    db,
+    org_id: int,
+    external_id: str,
+    amount: int = 10_000,
+    invoice: Invoice | None = None,
+    status: str = PaymentStatus.RECORDED,
+    currency: str = "GBP",
+    **fields,
+) -> Payment:
+    """A payment's share for `invoice` (its customer too), or one placed on no invoice."""
+    values = {
+        "invoice_id": invoice.id if invoice else None,
+        "invoice_ref": str(invoice.id) if invoice else "",
+        "customer_id": invoice.customer_id if invoice else None,
+        "source": PaymentSource.STRIPE,
+        **fields,
+    }
+    payment = Payment(
+        organisation_id=org_id,
+        external_id=external_id,
+        amount=amount,
+        currency=currency,
+        status=status,
+        **values,
+    )
+    db.add(payment)
+    db.commit()
+    return payment
+
+
+def add_alert(db, org_id: int, key: str, kind: str = "refund", **fields) -> Alert:
+    alert = Alert(organisation_id=org_id, key=key, kind=kind, **fields)
+    db.add(alert)
+    db.commit()
+    return alert
+
+
+def add_webhook_event(
+    db, org_id: int | None, event_id: str, provider: str = "stripe", **fields
+) -> WebhookEvent:
+    event = WebhookEvent(organisation_id=org_id, provider=provider, event_id=event_id, **fields)
+    db.add(event)
+    db.commit()
+    return event
+
+
+def add_connection(db, org_id: int, tenant: str, **fields) -> Connection:
+    connection = Connection(
+        organisation_id=org_id,
+        provider=fields.pop("provider", "xero"),
+        external_tenant_id=f"tenant-{tenant}",
+        tenant_name=tenant,
+        **fields,
+    )
+    db.add(connection)
+    db.commit()
+    return connection

@@ -1,7 +1,8 @@
 """`/pay/{token}`: the customer payment portal. Public (the signed link is the credential),
 scoped to the link's customer, CSRF-protected, and never a 500 or another customer's data.
 
-Card payment is not here yet (the Pay section is a placeholder); these tests cover the page,
+Card payment is in tests/test_portal_card.py (here the organisation takes no cards, so the Pay
+section only says so); these tests cover the page,
 the invoice PDFs (through the Xero sandbox on a socket), and the customer's answers: "I have
 already paid", a promise to pay and a dispute, which reach a real chase workflow on the dev
 server, and are kept on the invoice's timeline when Temporal is out of reach.
@@ -129,9 +130,12 @@ async def test_the_page_lists_only_the_customers_outstanding_invoices(
         "GBP 1,834.55",
         "JPY 1,234,567",
     ]
-    # The Pay placeholder, the seam for card payments, and the customer's forms.
-    assert 'id="portal-pay"' in html and "Card payment is coming soon" in html
+    # This organisation has no Stripe account: the Pay section says so (no Stripe.js, no
+    # card form; tests/test_portal_card.py covers the card payment), then the customer's forms.
+    assert 'id="portal-pay"' in html
+    assert "This business does not take card payments here yet" in html
     assert re.search(r'<button type="button" disabled[^>]*>Pay by card</button>', html)
+    assert "js.stripe.com" not in html and "pay.js" not in html and "data-card-pay" not in html
     for action in ("paid", "promise", "dispute"):
         assert f'formaction="/pay/{token}/{action}"' in html
     assert html.count('name="invoice"') == len(mine)

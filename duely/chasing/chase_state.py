@@ -17,6 +17,8 @@ class ChaseState(StrEnum):
     DISPUTED = "disputed"
     PROMISED = "promised"
     OFF = "off"
+    RECORDING = "recording payment"
+    """Money arrived and is not in the ledger yet: nothing is sent meanwhile."""
     FINISHED = "finished"
     """Every step went out; the invoice is still open (a person takes it from here)."""
     PAID = "paid"
@@ -53,6 +55,11 @@ class ChaseMemory:
     awaiting_since: str | None = None
     stopped: bool = False
     facts: InvoiceFacts | None = None
+    payments_taken: list[str] = field(default_factory=list)
+    """Payment ids this chase was told of: a repeat changes nothing."""
+    payments_waiting: list[PaymentNotice] = field(default_factory=list)
+    """Told of, not yet placed in the ledger."""
+    payment_retry_at: str | None = None
 
 
 @dataclass
@@ -61,6 +68,9 @@ class ChaseStart:
     invoice_id: int
     customer_id: int
     memory: ChaseMemory | None = None
+    only_payments: bool = False
+    """Started to place a payment for an invoice nobody was chasing: it places the payment
+    and ends, it does not start chasing."""
 
 
 @dataclass
@@ -75,10 +85,17 @@ class ChaseAction:
 
 @dataclass
 class PaymentNotice:
+    """Money received for this invoice: its share of a payment."""
+
     amount: int
     currency: str
     reference: str = ""
     source: str = "stripe"
+    payment_id: str = ""
+    """The payment at its source (a Stripe PaymentIntent); a payment with one is recorded in
+    the ledger by the chase, once, however often it is told."""
+    paid_at: str = ""
+    """ISO instant the money arrived."""
 
 
 @dataclass

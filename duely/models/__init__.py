@@ -27,9 +27,10 @@ from duely.models.ledger import (
     SyncStatus,
 )
 from duely.models.organisation import ApiToken, ChaseMode, Organisation, Role, User
-from duely.models.webhooks import WebhookEvent
+from duely.models.webhooks import Alert, WebhookEvent
 
 __all__ = [
+    "Alert",
     "ApiToken",
     "Channel",
     "ChaseMode",

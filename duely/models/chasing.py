@@ -19,6 +19,7 @@ class Channel(StrEnum):
 class MessageKind(StrEnum):
     REMINDER = "reminder"
     STATEMENT = "statement"
+    THANK_YOU = "thank_you"
 
 
 class MessageStatus(StrEnum):

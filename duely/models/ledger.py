@@ -162,10 +162,25 @@ class Invoice(OrgScoped, table=True):
 
 
 class Payment(OrgScoped, table=True):
+    """A payment's share for one invoice (a card payment for three invoices is three rows),
+    or a payment duely could not place (unmatched, with the reason)."""
+
     __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint(
+            "organisation_id",
+            "source",
+            "external_id",
+            "invoice_ref",
+            name="uq_payments_source_payment_invoice",
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     invoice_id: int | None = Field(default=None, foreign_key="invoices.id", index=True)
+    invoice_ref: str = Field(default="", max_length=64)
+    """The invoice the payment named (duely's id), kept even when no such invoice exists."""
+    customer_id: int | None = Field(default=None, foreign_key="customers.id", index=True)
     amount: int = money()
     currency: str = Field(max_length=3)
     source: str = Field(max_length=16)
@@ -175,4 +190,11 @@ class Payment(OrgScoped, table=True):
     status: str = Field(default=PaymentStatus.PENDING, max_length=16, index=True)
     reason: str = Field(default="")
     """Why a payment is unmatched, in words a person can act on."""
+    paid_on: date | None = None
+    reference: str = Field(default="", max_length=200)
+    """What the ledger payment carries, to be found again after a lost answer."""
+    attempts: int = Field(default=0)
+    """Ledger writes tried; with `last_error`, what the integration-health view shows."""
+    last_error: str = Field(default="")
     created_at: datetime = timestamp()
+    updated_at: datetime | None = optional_timestamp()

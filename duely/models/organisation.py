@@ -55,6 +55,17 @@ class Organisation(SQLModel, table=True):
     statement_day: int | None = Field(default=None)
     """Day of the month (1-28) a statement goes to every customer with open invoices; None
     sends none."""
+    stripe_secret_key_encrypted: str = Field(default="")
+    """Fernet ciphertext of the business's own `sk_...`; empty when paid through Connect."""
+    stripe_account_id: str = Field(default="", max_length=64)
+    """`acct_...`: the business's account, charged under the platform's key (Connect)."""
+    stripe_publishable_key: str = Field(default="", max_length=200)
+    """`pk_...` for Stripe.js on the payment page; empty means the platform's."""
+    stripe_webhook_secret_encrypted: str = Field(default="")
+    """Fernet ciphertext of the `whsec_...` of the business's own webhook endpoint."""
+    payment_accounts: str = Field(default="", max_length=500)
+    """The ledger account card payments are recorded to, per currency: "GBP=090 *=615"
+    ("*" for any other currency)."""
     created_at: datetime = timestamp()
 
 

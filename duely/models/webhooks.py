@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from duely.models.base import optional_timestamp, timestamp
+from duely.models.base import OrgScoped, optional_timestamp, timestamp
 
 
 class WebhookEvent(SQLModel, table=True):
@@ -23,3 +23,24 @@ class WebhookEvent(SQLModel, table=True):
     payload: str = Field(default="")
     received_at: datetime = timestamp()
     processed_at: datetime | None = optional_timestamp()
+    """Set once its instructions reached the workflows; until then it is dispatched again."""
+    attempts: int = Field(default=0)
+    last_error: str = Field(default="")
+
+
+class Alert(OrgScoped, table=True):
+    """Something a person should look at: a refund, a dispute, a ledger write that keeps
+    failing. Shown in the integration-health view until someone marks it seen."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("organisation_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200)
+    """What the alert is about (e.g. `refund:re_123`); the same thing alerts once."""
+    kind: str = Field(max_length=32)
+    detail: str = Field(default="")
+    invoice_id: int | None = Field(default=None, foreign_key="invoices.id")
+    payment_id: int | None = Field(default=None, foreign_key="payments.id")
+    created_at: datetime = timestamp()
+    seen_at: datetime | None = optional_timestamp()

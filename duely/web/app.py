@@ -8,7 +8,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from litestar import Litestar, Request, Response
+from litestar import Litestar, Request, Response, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.exceptions import (
@@ -36,6 +36,9 @@ from duely.security import derive_key
 from duely.settings import Settings
 from duely.temporal_client import TemporalConnection
 from duely.web.api import api_router
+from duely.web.api.integration_health import IntegrationHealthController
+from duely.web.api.paging import provide_page_request
+from duely.web.api.payments import PaymentController
 from duely.web.auth import API_PREFIX, AuthMiddleware
 from duely.web.deps import provide_db_session
 from duely.web.pages.account import AccountController
@@ -43,7 +46,9 @@ from duely.web.pages.chase import ChaseController, customer_chasing
 from duely.web.pages.connections import ConnectionsController
 from duely.web.pages.health import healthz
 from duely.web.pages.home import home
+from duely.web.pages.integrations import IntegrationsController
 from duely.web.pages.outbox import OutboxController
+from duely.web.pages.payments import PaymentsController
 from duely.web.pages.portal import PORTAL_RATE_LIMIT, PortalController
 from duely.web.pages.receivables import CustomerPagesController, InvoicePagesController
 from duely.web.pages.schedules import SchedulesController, customer_schedule
@@ -51,6 +56,7 @@ from duely.web.pages.settings import OrganisationSettingsController
 from duely.web.pages.templates_editor import TemplatesController
 from duely.web.pages.unsubscribe import unsubscribe, unsubscribe_page
 from duely.web.webhooks.sms import sms_webhook
+from duely.web.webhooks.stripe import stripe_webhook
 from duely.web.webhooks.xero import xero_webhook
 
 log = logging.getLogger(__name__)
@@ -69,6 +75,14 @@ PASSWORD_ENDPOINTS = {"/login", "/api/v1/auth/token"}
 PASSWORD_ATTEMPTS_PER_MINUTE = 20
 # Customer links carry their credential in the path: logs show the path without it.
 TOKEN_IN_PATH = re.compile(r"^/(pay|unsubscribe)/[^/?]+")
+
+
+# Payments and integration health, under the same /api/v1 prefix and paging as api_router.
+payments_api_router = Router(
+    path="/api/v1",
+    route_handlers=[PaymentController, IntegrationHealthController],
+    dependencies={"paging": Provide(provide_page_request, sync_to_thread=False)},
+)
 
 
 def _is_password_attempt(request: Request) -> bool:
@@ -156,6 +170,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ConnectionsController,
             xero_webhook,
             sms_webhook,
+            stripe_webhook,
             InvoicePagesController,
             CustomerPagesController,
             SchedulesController,
@@ -164,10 +179,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ChaseController,
             customer_chasing,
             OutboxController,
+            PaymentsController,
+            IntegrationsController,
             unsubscribe_page,
             unsubscribe,
             PortalController,
             api_router,
+            payments_api_router,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
         lifespan=[lifespan],

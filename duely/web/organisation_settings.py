@@ -6,16 +6,21 @@ from __future__ import annotations
 import re
 from datetime import time
 from functools import cache
+from typing import Literal
 from zoneinfo import available_timezones
 
 import holidays
+from cryptography.fernet import InvalidToken
 from holidays.registry import COUNTRIES
 from litestar import Request
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from duely.chase_control import start_all_chases
 from duely.models import ChaseMode, Organisation
+from duely.payments.stripe_accounts import stripe_account_of
+from duely.security import SecretBox
+from duely.settings import Settings
 from duely.statement_schedules import ensure_statement_schedule
 
 CURRENCIES = (
@@ -189,3 +194,224 @@ async def save_settings(
         )
     if had_statements or organisation.statement_day is not None:
         await ensure_statement_schedule(await state.temporal(), state.settings, organisation)
+
+
+# --- card payments (Stripe) ------------------------------------------------------------------
+#
+# Secrets are write-only: a form or API call may set or remove them, never read them back. An
+# empty secret field keeps what is stored, so saving the other fields needs no re-typing.
+
+SECRET_KEY = re.compile(r"(sk|rk)_(test|live)_[A-Za-z0-9_]{4,200}")
+PUBLISHABLE_KEY = re.compile(r"pk_(test|live)_[A-Za-z0-9_]{4,190}")
+ACCOUNT_ID = re.compile(r"acct_[A-Za-z0-9]{4,59}")
+WEBHOOK_SECRET = re.compile(r"whsec_[A-Za-z0-9+/=_]{4,200}")
+PAYMENT_ACCOUNT = re.compile(r"(\*|[A-Z]{3})=([A-Za-z0-9._/-]{1,50})")
+PAYMENT_ACCOUNTS_EXAMPLE = "GBP=090 EUR=091 *=615"
+MAX_PAYMENT_ACCOUNTS = 500
+SECRET_PREFIXES = ("sk_", "rk_", "whsec_")
+SHOWN_STRIPE_FIELDS = ("account_id", "publishable_key", "payment_accounts")
+"""The card payment settings that are not secret, so a form shows them back."""
+
+
+def looks_secret(value: object) -> bool:
+    """A secret typed into a field that is shown back (e.g. the publishable key) must not be."""
+    return isinstance(value, str) and value.strip().startswith(SECRET_PREFIXES)
+
+
+class StripeChange(BaseModel):
+    """Card payment settings as submitted by the settings form or `PATCH /organisation`."""
+
+    secret_key: str = ""
+    """`sk_...` (or a restricted `rk_...`); empty keeps the stored key."""
+    remove_secret_key: bool = False
+    account_id: str = ""
+    """`acct_...` for Connect; empty for none."""
+    publishable_key: str = ""
+    webhook_secret: str = ""
+    """`whsec_...` of the business's own webhook endpoint; empty keeps the stored one."""
+    remove_webhook_secret: bool = False
+    payment_accounts: str = ""
+
+    @field_validator("secret_key", "account_id", "publishable_key", "webhook_secret")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: str) -> str:
+        if value.startswith("pk_"):
+            raise ValueError("this is the publishable key (pk_...): the secret key starts with sk_")
+        if value and not SECRET_KEY.fullmatch(value):
+            raise ValueError(
+                "a Stripe secret key starts with sk_test_ or sk_live_ (rk_ for a restricted "
+                "key); copy it from the Stripe dashboard's API keys page"
+            )
+        return value
+
+    @field_validator("publishable_key")
+    @classmethod
+    def _publishable_key(cls, value: str) -> str:
+        if looks_secret(value):
+            raise ValueError(
+                "this is a secret, not the publishable key: the publishable key starts with "
+                "pk_ (nothing was saved, and the secret is not shown again)"
+            )
+        if value and not PUBLISHABLE_KEY.fullmatch(value):
+            raise ValueError("a Stripe publishable key starts with pk_test_ or pk_live_")
+        return value
+
+    @field_validator("account_id")
+    @classmethod
+    def _account_id(cls, value: str) -> str:
+        if value and not ACCOUNT_ID.fullmatch(value):
+            raise ValueError("a Stripe Connect account id looks like acct_1A2b3C4d5E6f7G8h")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: str) -> str:
+        if value and not WEBHOOK_SECRET.fullmatch(value):
+            raise ValueError(
+                "a Stripe webhook signing secret starts with whsec_; find it on the webhook "
+                "endpoint's page in the Stripe dashboard"
+            )
+        return value
+
+    @field_validator("payment_accounts")
+    @classmethod
+    def _payment_accounts(cls, value: str) -> str:
+        """One `CUR=code` per currency, separated by spaces or commas; `*` for any other."""
+        items = value.replace(",", " ").split()
+        seen: set[str] = set()
+        cleaned = []
+        for item in items:
+            currency, sep, code = item.partition("=")
+            currency = currency.upper()
+            if not PAYMENT_ACCOUNT.fullmatch(f"{currency}{sep}{code}"):
+                raise ValueError(
+                    f"{item!r} is not CUR=account: write one currency code (or * for any "
+                    f"other) and its ledger account per currency, e.g. {PAYMENT_ACCOUNTS_EXAMPLE}"
+                )
+            if currency in seen:
+                raise ValueError(f"{currency} is given more than one account")
+            seen.add(currency)
+            cleaned.append(f"{currency}={code}")
+        joined = " ".join(cleaned)
+        if len(joined) > MAX_PAYMENT_ACCOUNTS:
+            raise ValueError(f"at most {MAX_PAYMENT_ACCOUNTS} characters")
+        return joined
+
+    @model_validator(mode="after")
+    def _set_or_remove(self) -> StripeChange:
+        if self.remove_secret_key and self.secret_key:
+            raise ValueError("give a new secret key or remove the stored one, not both")
+        if self.remove_webhook_secret and self.webhook_secret:
+            raise ValueError("give a new webhook secret or remove the stored one, not both")
+        return self
+
+    @classmethod
+    def shown_fields(cls, organisation: Organisation) -> dict[str, str]:
+        """The stored values of SHOWN_STRIPE_FIELDS, under this model's names."""
+        return {
+            "account_id": organisation.stripe_account_id,
+            "publishable_key": organisation.stripe_publishable_key,
+            "payment_accounts": organisation.payment_accounts,
+        }
+
+    def apply_to(self, organisation: Organisation, box: SecretBox) -> None:
+        if self.remove_secret_key:
+            organisation.stripe_secret_key_encrypted = ""
+        elif self.secret_key:
+            organisation.stripe_secret_key_encrypted = box.encrypt(self.secret_key)
+        if self.remove_webhook_secret:
+            organisation.stripe_webhook_secret_encrypted = ""
+        elif self.webhook_secret:
+            organisation.stripe_webhook_secret_encrypted = box.encrypt(self.webhook_secret)
+        organisation.stripe_account_id = self.account_id
+        organisation.stripe_publishable_key = self.publishable_key
+        organisation.payment_accounts = self.payment_accounts
+
+
+StripeMode = Literal["own key", "connect", "off"]
+
+
+class StripeView(BaseModel):
+    """What anyone may read about the card payment settings: never a secret, only whether
+    one is set (and the secret key's last four characters, as Stripe's dashboard shows)."""
+
+    mode: StripeMode
+    """"own key": the business's secret key; "connect": the platform's key on the business's
+    `acct_...`; "off": neither is set."""
+    ready: bool
+    """Whether card payments can be taken with these settings and this server's."""
+    not_ready_because: str
+    publishable_key: str
+    account_id: str
+    secret_key_set: bool
+    secret_key_last4: str
+    webhook_secret_set: bool
+    payment_accounts: str
+
+    @classmethod
+    def of(cls, settings: Settings, organisation: Organisation) -> StripeView:
+        box = SecretBox(settings.resolved_secret_key)
+        unreadable = ""
+        try:
+            secret_key = box.decrypt(organisation.stripe_secret_key_encrypted)
+            box.decrypt(organisation.stripe_webhook_secret_encrypted)
+        except InvalidToken:
+            # Stored under another DUELY_SECRET_KEY: useless until typed in again.
+            secret_key = ""
+            unreadable = (
+                "a stored secret cannot be read with this server's DUELY_SECRET_KEY: "
+                "enter the secret key and webhook secret again"
+            )
+        if organisation.stripe_secret_key_encrypted:
+            mode: StripeMode = "own key"
+        elif organisation.stripe_account_id:
+            mode = "connect"
+        else:
+            mode = "off"
+        because = unreadable or _not_ready_because(settings, organisation, mode)
+        return cls(
+            mode=mode,
+            ready=not because,
+            not_ready_because=because,
+            publishable_key=organisation.stripe_publishable_key,
+            account_id=organisation.stripe_account_id,
+            secret_key_set=bool(organisation.stripe_secret_key_encrypted),
+            secret_key_last4=secret_key[-4:],
+            webhook_secret_set=bool(organisation.stripe_webhook_secret_encrypted),
+            payment_accounts=organisation.payment_accounts,
+        )
+
+
+def _not_ready_because(settings: Settings, organisation: Organisation, mode: StripeMode) -> str:
+    if stripe_account_of(settings, organisation) is not None:
+        return ""
+    if mode == "off":
+        return "no Stripe secret key or Connect account id is set"
+    if mode == "connect" and not settings.stripe_secret_key:
+        return (
+            "Connect needs the platform's key (DUELY_STRIPE_SECRET_KEY), and this server has none"
+        )
+    return "no publishable key is set here or on the server (DUELY_STRIPE_PUBLISHABLE_KEY)"
+
+
+def stripe_error_messages(error) -> dict[str, str]:
+    """Like `error_messages`; a model-level error (set and remove together) goes on the field."""
+    messages = error_messages(error)
+    form = messages.pop("form", "")
+    if form:
+        field = "webhook_secret" if "webhook" in form else "secret_key"
+        messages.setdefault(field, form)
+    return messages
+
+
+async def save_stripe(
+    request: Request, session: AsyncSession, organisation: Organisation, change: StripeChange
+) -> None:
+    change.apply_to(organisation, SecretBox(request.app.state.settings.resolved_secret_key))
+    session.add(organisation)
+    await session.commit()

@@ -18,10 +18,18 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from duely.activities.chasing import ChaseActivities, ChaseNote, OutboxHandOver, PromiseToPay
+    from duely.activities.payments import (
+        PLACE_PAYMENT,
+        UNMATCHED,
+        PaymentActivities,
+        PaymentShare,
+        PaymentTrouble,
+    )
     from duely.chasing.chase_state import (
         ENDING,
         ChaseAction,
@@ -53,6 +61,12 @@ OUTBOX_PATIENCE = timedelta(days=10)
 one-a-day cap) before moving on without it."""
 HISTORY_KEPT = 200
 QUICK = {"start_to_close_timeout": timedelta(seconds=30)}
+PAYMENT_RETRY = timedelta(hours=1)
+"""How long a payment the ledger would not take waits before it is tried again."""
+THANKS = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=10)),
+}
 LEDGER_CALL = {
     "start_to_close_timeout": timedelta(minutes=2),
     "schedule_to_close_timeout": timedelta(days=1),
@@ -86,8 +100,14 @@ class InvoiceChaseWorkflow:
             self._dirty = False
             if self._replan:
                 await self._load_plan()
+            if self._payments_due():
+                await self._place_payments()
             self._state, self._reason, hold_until = self._hold()
             if self._state in ENDING:
+                break
+            if start.only_payments and not self._memory.payments_waiting:
+                self._state = ChaseState.FINISHED
+                self._reason = "the payment was placed; this invoice was not being chased"
                 break
             move = Move()
             if self._memory.awaiting is None and self._state == ChaseState.SCHEDULED:
@@ -114,7 +134,11 @@ class InvoiceChaseWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
                     ChaseStart(
-                        start.organisation_id, start.invoice_id, start.customer_id, self._memory
+                        start.organisation_id,
+                        start.invoice_id,
+                        start.customer_id,
+                        self._memory,
+                        start.only_payments,
                     )
                 )
             timeout = self._wake_at - workflow.now() if self._wake_at else None
@@ -144,6 +168,13 @@ class InvoiceChaseWorkflow:
             return ChaseState.VOIDED, "the invoice was voided", None
         if facts.settled:
             return ChaseState.PAID, "the invoice is paid", None
+        if memory.payments_waiting:
+            retry = memory.payment_retry_at
+            return (
+                ChaseState.RECORDING,
+                "a payment is being recorded in the ledger",
+                self._instant(retry) if retry else None,
+            )
         if plan.off_reason:
             return ChaseState.OFF, plan.off_reason, None
         if memory.disputed or facts.disputed:
@@ -236,6 +267,18 @@ class InvoiceChaseWorkflow:
 
     @workflow.signal
     def payment_received(self, payment: PaymentNotice) -> None:
+        if payment.payment_id:
+            if payment.payment_id not in self._memory.payments_taken:
+                self._memory.payments_taken.append(payment.payment_id)
+                self._memory.payments_waiting.append(payment)
+                self._note(
+                    "payment",
+                    f"{self._money(payment.amount, payment.currency)} paid by card "
+                    f"({payment.payment_id}); recording it in the ledger",
+                )
+                self._wake()
+            return
+        # A payment the ledger already holds: only the amount due changes.
         facts = self._facts
         facts.amount_due = max(0, facts.amount_due - payment.amount)
         left = (
@@ -264,6 +307,59 @@ class InvoiceChaseWorkflow:
         """The customer opted out or in, chasing was switched, or the schedule changed."""
         self._replan = True
         self._wake()
+
+    # --- payments ----------------------------------------------------------------------------
+
+    def _payments_due(self) -> bool:
+        retry = self._memory.payment_retry_at
+        return bool(self._memory.payments_waiting) and (
+            retry is None or workflow.now() >= self._instant(retry)
+        )
+
+    async def _place_payments(self) -> None:
+        """Record each waiting payment in the ledger, oldest first. One the ledger will not
+        take yet stays waiting (nothing is sent meanwhile) and is tried again later."""
+        memory = self._memory
+        while memory.payments_waiting:
+            notice = memory.payments_waiting[0]
+            share = PaymentShare(
+                self._start.organisation_id,
+                self._start.invoice_id,
+                notice.payment_id,
+                notice.amount,
+                notice.currency,
+                notice.paid_at,
+            )
+            money = self._money(notice.amount, notice.currency)
+            try:
+                placed = await workflow.execute_activity_method(
+                    PaymentActivities.place_payment, share, **PLACE_PAYMENT
+                )
+            except ActivityError as error:
+                cause = str(error.cause or error)
+                memory.payment_retry_at = (workflow.now() + PAYMENT_RETRY).isoformat()
+                self._note("ledger_write_failed", f"{money} is not in the ledger yet: {cause}")
+                await workflow.execute_activity_method(
+                    PaymentActivities.payment_not_placed, PaymentTrouble(share, cause), **QUICK
+                )
+                return
+            memory.payments_waiting.pop(0)
+            memory.payment_retry_at = None
+            facts = self._facts
+            facts.amount_due, facts.status = placed.amount_due, placed.status
+            if placed.outcome == UNMATCHED:
+                self._note("payment_unmatched", f"{money} was not placed: {placed.detail}")
+                continue
+            left = (
+                f"; {self._money(facts.amount_due, facts.currency)} still due"
+                if not facts.settled
+                else ""
+            )
+            self._note("payment_recorded", placed.detail + left)
+            if facts.settled:
+                await workflow.execute_activity_method(
+                    PaymentActivities.thank_for_payment, share, **THANKS
+                )
 
     # --- a person's instructions -------------------------------------------------------------
 

@@ -2,17 +2,11 @@
 exactly once, expected payment dates, PDFs, and webhooks."""
 
 import asyncio
-import signal
-import uuid
 from datetime import date, timedelta
 
 import pytest
 from sqlmodel import update
-from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.worker import Worker
 
-from duely.activities.ledger_writes import LedgerPayment
 from duely.db import Database
 from duely.integrations.ledgers.base import LedgerRejected, PaymentToRecord
 from duely.integrations.ledgers.connections import Ledgers
@@ -24,7 +18,6 @@ from tests.xero.conftest import (
     connect_through_oauth,
     only_connection,
     wait_for_runs,
-    worker_process,
 )
 
 
@@ -102,52 +95,6 @@ async def test_payment_lands_once_when_the_response_is_lost(xero, connected):
     assert len([p for p in tenant.payments.values() if p.reference == payment.reference]) == 1
 
 
-@workflow.defn(sandboxed=False)
-class PayOnce:
-    @workflow.run
-    async def run(self, payment: LedgerPayment, activity_queue: str) -> str:
-        return await workflow.execute_activity(
-            "record_payment_in_ledger",
-            payment,
-            task_queue=activity_queue,
-            result_type=str,
-            # Short, so a worker that dies mid-write is given up on quickly in tests.
-            start_to_close_timeout=timedelta(seconds=4),
-            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100)),
-        )
-
-
-async def test_the_payment_activity_survives_a_lost_answer(
-    xero, connected, worker, dev_server_env, xero_settings
-):
-    tenant, connection, _ = connected
-    invoice = open_invoice(tenant)
-    xero.faults.replace(
-        [FaultRule(path_contains="/Payments", method="PUT", remaining=2, fail_with="drop")]
-    )
-    payment = LedgerPayment(
-        connection.id,
-        invoice.invoice_id,
-        invoice.amount_due,
-        invoice.currency,
-        date.today().isoformat(),
-        f"duely:pi_1:{invoice.invoice_id}",
-        "090",
-    )
-    async with Worker(
-        dev_server_env.client, task_queue=f"pay-{uuid.uuid4().hex}", workflows=[PayOnce]
-    ) as orchestrator:
-        payment_id = await dev_server_env.client.execute_workflow(
-            PayOnce.run,
-            args=[payment, xero_settings.temporal_task_queue],
-            id=f"pay-{uuid.uuid4().hex}",
-            task_queue=orchestrator.task_queue,
-        )
-    written = [p for p in tenant.payments.values() if p.reference == payment.reference]
-    assert [p.payment_id for p in written] == [payment_id]
-    assert tenant.invoices[invoice.invoice_id].status == "PAID"
-
-
 async def test_expected_payment_date_and_pdf(xero, connected):
     tenant, connection, ledgers = connected
     ledger = ledgers.open(connection)
@@ -192,51 +139,3 @@ async def test_xero_webhooks_trigger_a_sync_and_bad_signatures_are_refused(
         headers={"x-xero-signature": xero_signature(body, WEBHOOK_KEY)},
     )
     assert genuine.status_code == 200 and genuine.content == b""
-
-
-async def test_a_payment_lands_once_when_the_worker_dies_mid_write(
-    xero, connected, dev_server_env, xero_settings, tmp_path
-):
-    tenant, connection, _ = connected
-    invoice = open_invoice(tenant)
-    reference = f"duely:pi_killed:{invoice.invoice_id}"
-    # Xero books the payment at once but answers only after 30 s: time to kill the worker.
-    xero.faults.replace(
-        [FaultRule(path_contains="/Payments", method="PUT", answer_delay_ms=30_000)]
-    )
-    payment = LedgerPayment(
-        connection.id,
-        invoice.invoice_id,
-        1000,
-        invoice.currency,
-        date.today().isoformat(),
-        reference,
-        "090",
-    )
-    doomed = worker_process(xero_settings, tmp_path)
-    survivor = None
-    try:
-        async with Worker(
-            dev_server_env.client, task_queue=f"pay-{uuid.uuid4().hex}", workflows=[PayOnce]
-        ) as orchestrator:
-            handle = await dev_server_env.client.start_workflow(
-                PayOnce.run,
-                args=[payment, xero_settings.temporal_task_queue],
-                id=f"pay-{uuid.uuid4().hex}",
-                task_queue=orchestrator.task_queue,
-            )
-            async with asyncio.timeout(30):
-                while not [p for p in tenant.payments.values() if p.reference == reference]:  # noqa: ASYNC110
-                    await asyncio.sleep(0.05)
-            doomed.send_signal(signal.SIGKILL)
-            doomed.wait(timeout=10)
-            xero.faults.clear()
-            survivor = worker_process(xero_settings, tmp_path)
-            payment_id = await asyncio.wait_for(handle.result(), timeout=60)
-    finally:
-        for process in (doomed, survivor):
-            if process and process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
-    written = [p for p in tenant.payments.values() if p.reference == reference]
-    assert [p.payment_id for p in written] == [payment_id]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import time
+from datetime import UTC, date, datetime
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
@@ -10,6 +11,7 @@ from litestar.params import FromPath, FromQuery
 from pydantic import BaseModel, ConfigDict
 
 from duely.chasing.chase_state import ChaseView
+from duely.links import LIFETIMES_DAYS, PORTAL, LinkTarget, link
 from duely.models import Customer, Invoice, InvoiceStatus
 from duely.web.api.paging import Page, PageRequest, fetch_page
 from duely.web.chasing import live_view, needs_live_view
@@ -49,6 +51,12 @@ class CustomerOut(BaseModel):
 
 class CustomerDetail(CustomerOut):
     contacts: list[ContactOut]
+
+
+class PortalLink(BaseModel):
+    url: str
+    """The customer's payment portal; anyone holding it can see and pay their invoices."""
+    expires_at: datetime
 
 
 class InvoiceOut(BaseModel):
@@ -119,6 +127,24 @@ class CustomerController(Controller):
             **CustomerOut.model_validate(customer).model_dump(),
             contacts=[ContactOut.model_validate(c) for c in contacts],
         )
+
+    @get("/{customer_id:int}/portal-link")
+    async def portal_link(
+        self, request: Request, db_session: DbSession, customer_id: FromPath[int]
+    ) -> PortalLink:
+        """A fresh signed link to the customer's payment portal, to send them by hand."""
+        customer = await get_owned(db_session, Customer, customer_id, request.user.organisation_id)
+        settings = request.app.state.settings
+        # Taken before the link is signed, so the expiry told is never later than the real one.
+        issued = time.time()
+        url = link(
+            settings.public_url,
+            settings.resolved_secret_key,
+            PORTAL,
+            LinkTarget(customer.organisation_id, customer.id),
+        )
+        expires = int(issued + LIFETIMES_DAYS[PORTAL] * 86400)
+        return PortalLink(url=url, expires_at=datetime.fromtimestamp(expires, UTC))
 
 
 class InvoiceController(Controller):

@@ -45,7 +45,7 @@ STATUS_LABELS = {
     "done": "Done",
 }
 CHANNEL_LABELS = {"email": "Email", "sms": "SMS", "call_task": "Call task"}
-KIND_LABELS = {"reminder": "Reminder", "statement": "Statement"}
+KIND_LABELS = {"reminder": "Reminder", "statement": "Statement", "thank_you": "Thank-you"}
 
 
 def _choice(raw: str | None, known: list[str]) -> str:

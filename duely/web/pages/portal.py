@@ -3,12 +3,14 @@
 Public: the signed, expiring token is the only credential, and it names one customer of one
 organisation. The page lists that customer's outstanding invoices (with their PDFs, fetched
 from the ledger) and lets the customer tell the business "I have already paid", "I'll pay on
-<date>" or "I dispute this" for the invoices they tick. Card payment itself comes later: the
-"Pay" section is `pay/_payment.html`, a seam the Stripe work fills.
+<date>" or "I dispute this" for the invoices they tick, and pay them by card when the business
+takes cards through Stripe (`pay/_payment.html` and `static/pay.js` in the page; `POST
+/pay/{token}/card` with the logic in `duely/web/portal_payments.py`).
 
 The forms are CSRF-protected like every other form (Litestar's CSRF cookie is set for anyone,
 signed in or not, on the GET that shows the page). Each action is a plain form post answered
-with the whole page, and through htmx with just the form (`pay/_form.html`). Posts and PDF
+with the whole page, and through htmx with just the form (`pay/_form.html`); the card payment
+is a JSON post from the page's script, answered in JSON (its errors too). Posts and PDF
 downloads are rate-limited per client address, request bodies are small, and nothing here
 logs the token or anything the customer typed.
 """
@@ -20,7 +22,7 @@ import re
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, SerializationException
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
@@ -28,6 +30,7 @@ from litestar.response import Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from duely.integrations.ledgers.base import LedgerError
+from duely.integrations.payments.stripe import CardDeclined, StripeError
 from duely.models import Connection
 from duely.money import decimals
 from duely.web.deps import DbSession
@@ -50,6 +53,13 @@ from duely.web.portal import (
     totals_by_currency,
     visit_of,
 )
+from duely.web.portal_payments import (
+    CardsNotTaken,
+    card_setup,
+    outcome_message,
+    pay_by_card,
+    read_card_request,
+)
 from duely.web.receivables import organisation_today
 
 PORTAL_PREFIX = "/pay/"
@@ -59,6 +69,11 @@ MAX_BODY_BYTES = 32 * 1024
 """A portal form is a few ticked ids and at most a thousand characters of text."""
 WORK_PER_MINUTE = 30
 """Posts and PDF downloads per client address and minute, all portal links together."""
+CARD_PATH = "/card"
+CARD_FAILED = (
+    "The card payment could not be made right now, and nothing was charged. Please try again "
+    "in a few minutes."
+)
 PDF_NAME = re.compile(r"^(\d{1,12})\.pdf$")
 UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -112,11 +127,26 @@ def _problem(status_code: int, title: str, detail: str) -> Template:
     )
 
 
-def _portal_error(request: Request, error: Exception) -> Template:
+def _wants_json(request: Request) -> bool:
+    return request.url.path.endswith(CARD_PATH) or "application/json" in request.headers.get(
+        "accept", ""
+    )
+
+
+def _json(status_code: int, status: str, message: str, **more: str) -> Response:
+    return Response(
+        {"status": status, "message": message, **more}, status_code=status_code, headers=HEADERS
+    )
+
+
+def _portal_error(request: Request, error: Exception) -> Template | Response:
     """Errors on the portal's routes (including the CSRF check and the rate limit, which run
-    before the handler) answer with a page a customer can read, never the staff's pages."""
+    before the handler) answer with a page a customer can read, never the staff's pages; the
+    card payment's script gets the same words in JSON."""
     status_code = error.status_code if isinstance(error, HTTPException) else 500
     title, detail = PROBLEMS.get(status_code, PROBLEMS[500])
+    if _wants_json(request):
+        return _json(status_code, "error", f"{title}. {detail}")
     return _problem(status_code, title, detail)
 
 
@@ -135,6 +165,7 @@ def _not_yours() -> Template:
 
 
 async def _page_context(
+    request: Request,
     db_session: AsyncSession,
     visit: Visit,
     token: str,
@@ -164,6 +195,7 @@ async def _page_context(
         "promise_first": first,
         "promise_last": last,
         "decimals": decimals,
+        "card": card_setup(request.app.state.settings, organisation),
     }
 
 
@@ -191,7 +223,7 @@ class PortalController(Controller):
             visit = await visit_of(db_session, _secret(request), token)
         except InvalidLink as invalid:
             return _invalid(str(invalid))
-        context = await _page_context(db_session, visit, token)
+        context = await _page_context(request, db_session, visit, token)
         return Template("pay/page.html", context=context, headers=HEADERS)
 
     @get("/invoices/{filename:str}", name="portal_invoice_pdf")
@@ -273,6 +305,46 @@ class PortalController(Controller):
         self, request: HTMXRequest, db_session: DbSession, token: FromPath[str]
     ) -> Template:
         return await self._act(request, db_session, token, "dispute")
+
+    @post(CARD_PATH, status_code=200, request_max_body_size=MAX_BODY_BYTES)
+    async def post_card(
+        self, request: HTMXRequest, db_session: DbSession, token: FromPath[str]
+    ) -> Response:
+        """`{"invoices": [ids], "payment_method": "pm_..."}` from the page's script: charge
+        the card for what is due on those invoices. Answers `{"status", "message",
+        "payment_intent", "client_secret" (only when the bank wants 3-D Secure)}`."""
+        try:
+            visit = await visit_of(db_session, _secret(request), token)
+        except InvalidLink as invalid:
+            return _json(400, "invalid_link", f"This payment link does not work: {invalid}.")
+        try:
+            body = await request.json()
+        except SerializationException:
+            body = None
+        try:
+            raw_ids, payment_method = read_card_request(body)
+            invoices = await selected_invoices(db_session, visit, raw_ids)
+            payment = await pay_by_card(
+                request.app.state, db_session, visit, invoices, payment_method
+            )
+        except NotYours:
+            return _json(
+                404, "not_found", "That invoice is not one of the invoices this link shows."
+            )
+        except BadPortalInput as bad:
+            return _json(400, "refused", str(bad))
+        except CardsNotTaken as not_taken:
+            return _json(409, "unavailable", str(not_taken))
+        except CardDeclined as declined:
+            return _json(402, "declined", str(declined))
+        except StripeError:
+            # The gateway has logged what went wrong (without the key); the customer gets a
+            # calm sentence, not Stripe's.
+            return _json(502, "error", CARD_FAILED)
+        more = {"payment_intent": payment.id}
+        if payment.status == "requires_action":
+            more["client_secret"] = payment.client_secret
+        return _json(200, payment.status, outcome_message(payment), **more)
 
     async def _act(
         self, request: HTMXRequest, db_session: AsyncSession, token: str, action: str
@@ -356,7 +428,14 @@ class PortalController(Controller):
     ) -> Template:
         """The form (htmx) or the whole page (a plain post), with what happened."""
         context = await _page_context(
-            db_session, visit, token, notice=notice, errors=errors, values=values, opened=opened
+            request,
+            db_session,
+            visit,
+            token,
+            notice=notice,
+            errors=errors,
+            values=values,
+            opened=opened,
         )
         status_code = 422 if errors else 200
         if wants_fragment(request):

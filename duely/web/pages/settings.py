@@ -1,4 +1,8 @@
-"""Organisation settings: everyone may read them, only admins change them."""
+"""Organisation settings: everyone may read them, only admins change them.
+
+The page has two forms: the organisation's chasing settings, and card payments (Stripe), whose
+secrets are write-only (shown as set or not set, never sent back to the browser).
+"""
 
 from __future__ import annotations
 
@@ -10,19 +14,49 @@ from litestar.response import Template
 from litestar_htmx import HTMXRequest
 from pydantic import ValidationError
 
-from duely.models import ChaseMode, Role
+from duely.models import ChaseMode, Organisation, Role
 from duely.web.auth import requires_admin
 from duely.web.deps import DbSession, get_organisation
 from duely.web.organisation_settings import (
     CURRENCIES,
+    PAYMENT_ACCOUNTS_EXAMPLE,
+    SHOWN_STRIPE_FIELDS,
     WEEKDAYS,
     OrganisationSettings,
+    StripeChange,
+    StripeView,
     countries,
     error_messages,
+    looks_secret,
     save_settings,
+    save_stripe,
+    stripe_error_messages,
     timezones,
 )
 from duely.web.pages.connections import PROFILE_KEY
+
+
+def _htmx(request: Request) -> bool:
+    return isinstance(request, HTMXRequest) and bool(request.htmx)
+
+
+def _stripe_context(
+    request: Request,
+    organisation: Organisation,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    saved: bool = False,
+) -> dict[str, Any]:
+    settings = request.app.state.settings
+    return {
+        "stripe": StripeView.of(settings, organisation),
+        "stripe_values": values if values is not None else StripeChange.shown_fields(organisation),
+        "stripe_errors": errors or {},
+        "stripe_saved": saved,
+        "payment_accounts_example": PAYMENT_ACCOUNTS_EXAMPLE,
+        "stripe_webhook_url": f"{settings.public_url.rstrip('/')}/webhooks/stripe",
+        "can_edit": request.user.has_role(Role.ADMIN),
+    }
 
 
 def _form(
@@ -32,11 +66,13 @@ def _form(
     saved: bool,
     status_code: int = 200,
     connected: dict | None = None,
+    stripe: dict[str, Any] | None = None,
 ) -> Template:
-    htmx = isinstance(request, HTMXRequest) and bool(request.htmx)
+    htmx = _htmx(request)
     return Template(
         "partials/organisation_form.html" if htmx else "settings/organisation.html",
         context={
+            **(stripe or {}),
             "connected": connected,
             "values": values,
             "errors": errors,
@@ -76,7 +112,8 @@ class OrganisationSettingsController(Controller):
         if profile:
             suggested = {key: profile.get(source) for key, source in LEDGER_PROFILE_FIELDS}
             values.update({key: value for key, value in suggested.items() if value})
-        return _form(request, values, {}, saved=False, connected=profile)
+        stripe = _stripe_context(request, organisation)
+        return _form(request, values, {}, saved=False, connected=profile, stripe=stripe)
 
     @post("/", guards=[requires_admin])
     async def save(self, request: Request, db_session: DbSession) -> Template:
@@ -84,11 +121,45 @@ class OrganisationSettingsController(Controller):
         submitted = dict(form)
         submitted.pop("_csrf_token", None)
         submitted["send_days"] = "".join(form.getall("send_days", []))
+        organisation = await get_organisation(db_session, request.user.organisation_id)
         try:
             cleaned = OrganisationSettings.model_validate(submitted)
         except ValidationError as error:
-            return _form(request, submitted, error_messages(error), saved=False, status_code=422)
-        organisation = await get_organisation(db_session, request.user.organisation_id)
+            stripe = _stripe_context(request, organisation)
+            return _form(
+                request, submitted, error_messages(error), False, status_code=422, stripe=stripe
+            )
         await save_settings(request, db_session, organisation, cleaned)
         request.session.pop(PROFILE_KEY, None)
-        return _form(request, cleaned.model_dump(mode="json"), {}, saved=True)
+        stripe = _stripe_context(request, organisation)
+        return _form(request, cleaned.model_dump(mode="json"), {}, saved=True, stripe=stripe)
+
+    @post("/stripe", guards=[requires_admin])
+    async def save_stripe(self, request: Request, db_session: DbSession) -> Template:
+        """The card payments form; through htmx the answer is that form alone."""
+        form = await request.form()
+        submitted = {name: form[name] for name in StripeChange.model_fields if name in form}
+        organisation = await get_organisation(db_session, request.user.organisation_id)
+        try:
+            change = StripeChange.model_validate(submitted)
+        except ValidationError as error:
+            # What was typed is shown again, except secrets (typed in the wrong field or not).
+            shown = {
+                name: "" if looks_secret(submitted.get(name)) else submitted.get(name, "")
+                for name in SHOWN_STRIPE_FIELDS
+            }
+            stripe = _stripe_context(request, organisation, shown, stripe_error_messages(error))
+            return _stripe_answer(request, organisation, stripe, status_code=422)
+        await save_stripe(request, db_session, organisation, change)
+        stripe = _stripe_context(request, organisation, saved=True)
+        return _stripe_answer(request, organisation, stripe)
+
+
+def _stripe_answer(
+    request: Request, organisation: Organisation, stripe: dict[str, Any], status_code: int = 200
+) -> Template:
+    """Through htmx the card payments form alone; otherwise the whole settings page."""
+    if _htmx(request):
+        return Template("settings/_stripe_form.html", context=stripe, status_code=status_code)
+    values = OrganisationSettings.of(organisation).model_dump(mode="json")
+    return _form(request, values, {}, False, status_code=status_code, stripe=stripe)

@@ -1,0 +1,489 @@
+"""A card payment from Stripe's webhook to the Xero ledger: signed `payment_intent.succeeded`
+events POSTed to duely's web app on a real socket, each invoice's chase workflow placing the
+payment (3 Xero calls) on a real worker, beside a bare Temporal signal-to-activity round trip
+on the same dev server in the same run. The sandbox keeps Xero's rate limits on.
+
+Latency is taken with payments paced under Xero's limit; a storm (every payment at once) is
+reported separately, as total time and throughput (DESIGN section 6). Each Xero tenant has its
+own budget of 60 calls a minute, so the payments are spread over several organisations, each
+with its own tenant: one tenant alone would take 11 minutes for 200 payments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+from temporalio import activity, workflow
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from duely.accounts import ensure_organisation
+from duely.db import Database, make_sync_engine
+from duely.integrations.ledgers.connections import Ledgers
+from duely.migrate import upgrade
+from duely.models import Invoice, Payment, PaymentStatus, SyncRun, SyncStatus
+from duely.payments.allocations import Allocation, Share, to_metadata
+from duely.payments.redispatch import keep_dispatching
+from duely.sandbox import create_sandbox_app
+from duely.sandbox.xero import XeroSandbox
+from duely.security import SecretBox
+from duely.settings import Settings
+from duely.sync_schedules import request_sync
+from duely.web.app import create_app
+from duely.worker import build_worker
+from duely.workflows.names import SEARCH_ATTRIBUTES
+from tests.serving import serve, shut
+from tests.stripe_webhooks import body_of, payment_succeeded, signature_header
+from tests.xero.conftest import connect_directly
+
+PAYMENTS = 200
+TENANTS = 10
+INVOICES_PER_TENANT = 200  # about 60 open sales invoices each: 20 paced, 20 in the storm
+CALLS_PER_PAYMENT = 3  # find the reference, re-read the invoice, PUT the payment
+PAYMENTS_PER_TENANT_MINUTE = 15
+"""45 of a tenant's 60 Xero calls a minute (duely itself keeps to 55): under the limit."""
+WEBHOOK_SECRET = "whsec_duely_bench"
+WAIT_SECONDS = 300
+REDELIVERIES = 3
+REDELIVERY_IN_FLIGHT = 4
+
+
+@dataclass
+class Payable:
+    organisation_id: int
+    invoice_id: int
+    customer_id: int
+    amount: int
+    currency: str
+
+
+@dataclass
+class Sent:
+    payable: Payable
+    payment_id: str
+    body: bytes
+    at: float = 0.0
+    """Wall-clock time the POST was sent (compared with the row's updated_at)."""
+    answered: float = 0.0
+    dispatched: bool = False
+    status: int = 0
+    """The webhook's answer (0: no answer)."""
+
+
+# --- the bare baseline ------------------------------------------------------------------------
+
+
+class Touch:
+    """The baseline's activity: notes when it ran, for the client to see at once."""
+
+    def __init__(self) -> None:
+        self.ran: dict[int, asyncio.Future] = {}
+
+    @activity.defn(name="bench_touch")
+    async def touch(self, n: int) -> None:
+        self.ran[n].set_result(time.perf_counter())
+
+
+@workflow.defn(sandboxed=False)  # a baseline: nothing in it needs the sandbox
+class SignalThenActivity:
+    def __init__(self) -> None:
+        self._waiting: list[int] = []
+
+    @workflow.run
+    async def run(self, rounds: int) -> None:
+        for _ in range(rounds):
+            await workflow.wait_condition(lambda: bool(self._waiting))
+            await workflow.execute_activity(
+                "bench_touch", self._waiting.pop(0), start_to_close_timeout=timedelta(seconds=30)
+            )
+
+    @workflow.signal
+    def go(self, n: int) -> None:
+        self._waiting.append(n)
+
+
+async def bare_round_trips(env: WorkflowEnvironment) -> list[float]:
+    """handle.signal(...) to the activity having run, one after another."""
+    queue = f"bare-{uuid.uuid4().hex}"
+    touch = Touch()
+    loop = asyncio.get_running_loop()
+    seconds = []
+    async with Worker(
+        env.client, task_queue=queue, workflows=[SignalThenActivity], activities=[touch.touch]
+    ):
+        handle = await env.client.start_workflow(
+            SignalThenActivity.run, PAYMENTS, id=f"bare-{queue}", task_queue=queue
+        )
+        for n in range(PAYMENTS):
+            touch.ran[n] = loop.create_future()
+            started = time.perf_counter()
+            await handle.signal(SignalThenActivity.go, n)
+            seconds.append(await touch.ran[n] - started)
+        await handle.result()
+    return seconds
+
+
+# --- duely ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    latency: list[float] = field(default_factory=list)
+    answered: list[float] = field(default_factory=list)
+    storm_seconds: float = 0.0
+    """From the storm's first POST until its last payment was recorded."""
+    storm_recorded: int = 0
+    storm_answers: Counter = field(default_factory=Counter)
+    """The answers to the storm itself, by HTTP status (0: none)."""
+    storm_slowest: float = 0.0
+    redelivered: int = 0
+    redelivered_at: float = 0.0
+    """Seconds into the storm when the refused webhooks were delivered again."""
+    not_dispatched: int = 0
+    not_recorded: dict[str, int] = field(default_factory=dict)
+
+
+def set_up(settings: Settings) -> list[int]:
+    """One organisation per tenant: verifies Stripe webhooks with its own secret, books card
+    payments to the clearing account (615), chases nothing (the payments are the figure)."""
+    upgrade(settings.resolved_database_url)
+    engine = make_sync_engine(settings.resolved_database_url)
+    secret = SecretBox(settings.resolved_secret_key).encrypt(WEBHOOK_SECRET)
+    with Session(engine) as session:
+        ids = []
+        for n in range(TENANTS):
+            organisation = ensure_organisation(
+                session,
+                f"Bench Payments {n}",
+                chase_mode="off",
+                payment_accounts="*=615",
+                stripe_webhook_secret_encrypted=secret,
+            )
+            ids.append(organisation.id)
+        session.commit()
+    engine.dispose()
+    return ids
+
+
+def payables(settings: Settings, tenants: dict[int, object]) -> dict[int, list[Payable]]:
+    """Each organisation's open invoices that Xero holds as AUTHORISED, full amount due."""
+    engine = make_sync_engine(settings.resolved_database_url)
+    by_org: dict[int, list[Payable]] = {org_id: [] for org_id in tenants}
+    with Session(engine) as session:
+        for invoice in session.exec(
+            select(Invoice)
+            .where(Invoice.status == "open", Invoice.amount_due > 0)
+            .order_by(Invoice.id)
+        ):
+            tenant = tenants[invoice.organisation_id]
+            held = tenant.invoices.get(invoice.external_id)
+            if held is None or held.status != "AUTHORISED" or held.amount_due != invoice.amount_due:
+                continue
+            by_org[invoice.organisation_id].append(
+                Payable(
+                    invoice.organisation_id,
+                    invoice.id,
+                    invoice.customer_id,
+                    invoice.amount_due,
+                    invoice.currency,
+                )
+            )
+    engine.dispose()
+    return by_org
+
+
+def signed(payable: Payable) -> Sent:
+    payment_id = f"pi_{uuid.uuid4().hex[:24]}"
+    metadata = to_metadata(
+        Allocation(
+            payable.organisation_id,
+            payable.customer_id,
+            (Share(payable.invoice_id, payable.amount),),
+        )
+    )
+    event = payment_succeeded(payment_id, payable.amount, payable.currency, metadata)
+    return Sent(payable, payment_id, body_of(event))
+
+
+async def post(http: httpx.AsyncClient, sent: Sent) -> None:
+    headers = {"stripe-signature": signature_header(sent.body, WEBHOOK_SECRET)}
+    sent.at = time.time()
+    try:
+        answer = await http.post("/webhooks/stripe", content=sent.body, headers=headers)
+    except httpx.HTTPError:
+        sent.status = 0
+    else:
+        sent.status = answer.status_code
+        sent.dispatched = answer.is_success and bool(answer.json().get("dispatched"))
+    sent.answered = time.time() - sent.at
+
+
+async def recorded(db: Database, sent: list[Sent]) -> tuple[dict[str, float], dict[str, int]]:
+    """When each payment's row was marked recorded (its updated_at, wall clock), waiting until
+    every one is; what is not recorded by the deadline is counted by status."""
+    ids = [s.payment_id for s in sent if 200 <= s.status < 300]
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        async with db.session() as session:
+            done = (
+                await session.exec(
+                    select(func.count()).where(
+                        col(Payment.external_id).in_(ids), Payment.status == PaymentStatus.RECORDED
+                    )
+                )
+            ).one()
+        if done >= len(ids) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    async with db.session() as session:
+        rows = (
+            await session.exec(
+                select(Payment.external_id, Payment.status, Payment.updated_at).where(
+                    col(Payment.external_id).in_(ids)
+                )
+            )
+        ).all()
+    when = {pid: at.timestamp() for pid, status, at in rows if status == PaymentStatus.RECORDED}
+    others: dict[str, int] = {}
+    for _, status, _ in rows:
+        if status != PaymentStatus.RECORDED:
+            others[status] = others.get(status, 0) + 1
+    if missing := len(ids) - len(rows):
+        others["no row"] = missing
+    if refused := len(sent) - len(ids):
+        others["webhook refused"] = refused
+    return when, others
+
+
+async def paced(http: httpx.AsyncClient, db: Database, batch: list[Sent], gap: float) -> Run:
+    run = Run()
+    start = time.monotonic()
+
+    async def send(n: int, sent: Sent) -> None:
+        await asyncio.sleep(max(0.0, start + n * gap - time.monotonic()))
+        await post(http, sent)
+
+    await asyncio.gather(*(send(n, sent) for n, sent in enumerate(batch)))
+    when, run.not_recorded = await recorded(db, batch)
+    run.latency = [when[s.payment_id] - s.at for s in batch if s.payment_id in when]
+    run.answered = [s.answered for s in batch]
+    run.not_dispatched = sum(not s.dispatched for s in batch)
+    return run
+
+
+async def storm(http: httpx.AsyncClient, db: Database, batch: list[Sent], run: Run) -> None:
+    """Every webhook at once; a refused one is delivered again, as Stripe does, a few at a
+    time (Stripe's retries come spread out over hours)."""
+    started = time.time()
+    await asyncio.gather(*(post(http, sent) for sent in batch))
+    run.storm_answers = Counter(sent.status for sent in batch)
+    run.storm_slowest = max(sent.answered for sent in batch)
+    refused = [sent for sent in batch if not 200 <= sent.status < 300]
+    run.redelivered_at = time.time() - started
+    limit = asyncio.Semaphore(REDELIVERY_IN_FLIGHT)
+
+    async def again(sent: Sent) -> None:
+        async with limit:
+            await post(http, sent)
+
+    for _ in range(REDELIVERIES):
+        if not refused:
+            break
+        run.redelivered += len(refused)
+        await asyncio.gather(*(again(sent) for sent in refused))
+        refused = [sent for sent in refused if not 200 <= sent.status < 300]
+    when, not_recorded = await recorded(db, batch)
+    run.storm_seconds = max(when.values(), default=started) - started
+    run.storm_recorded = len(when)
+    run.not_dispatched += sum(not sent.dispatched for sent in batch)
+    for status, count in not_recorded.items():
+        run.not_recorded[f"storm {status}"] = count
+
+
+async def wait_for_syncs(db: Database, count: int) -> list[SyncRun]:
+    async with asyncio.timeout(WAIT_SECONDS):
+        while True:
+            async with db.session() as session:
+                runs = list(await session.exec(select(SyncRun)))
+            finished = [r for r in runs if r.status != SyncStatus.RUNNING]
+            if len(finished) >= count:
+                return finished
+            await asyncio.sleep(0.1)
+
+
+async def duely_payments(
+    env: WorkflowEnvironment, xero: XeroSandbox, sandbox_url: str, home: Path
+) -> tuple[Run, list[float], dict]:
+    settings = Settings(
+        home=home,
+        secret_key="bench-secret-key-bench-secret-key-0123456789",
+        xero_client_id="bench",
+        xero_client_secret="bench-secret",
+        xero_login_url=sandbox_url,
+        xero_identity_url=f"{sandbox_url}/identity",
+        xero_api_url=sandbox_url,
+        temporal_address=env.client.service_client.config.target_host,
+        temporal_task_queue=f"bench-{uuid.uuid4().hex}",
+    )
+    org_ids = set_up(settings)
+    tenants = {}
+    connections = []
+    for n, org_id in enumerate(org_ids):
+        tenant = xero.add_tenant(f"Bench Payments {n}", INVOICES_PER_TENANT, seed=300 + n)
+        tenants[org_id] = tenant
+        connections.append(await connect_directly(xero, settings, org_id, tenant, "bench"))
+    db = Database(settings.resolved_database_url)
+    ledgers = Ledgers(settings, db)
+    redispatch = None
+    served = None
+    try:
+        async with build_worker(env.client, settings, db, ledgers):
+            await asyncio.gather(*(request_sync(env.client, settings, c) for c in connections))
+            runs = await wait_for_syncs(db, len(connections))
+            failed = [r.error for r in runs if r.status != SyncStatus.SUCCEEDED]
+            if failed:
+                raise RuntimeError(f"sync failed: {failed}")
+            by_org = payables(settings, tenants)
+            per_tenant = PAYMENTS // TENANTS
+            short = {o: len(p) for o, p in by_org.items() if len(p) < 2 * per_tenant}
+            if short:
+                raise RuntimeError(f"too few open invoices to pay: {short}")
+            # Round robin over the tenants, so each tenant's payments are evenly spaced.
+            lines = [by_org[o] for o in org_ids]
+            latency_batch = [signed(lines[n % TENANTS][n // TENANTS]) for n in range(PAYMENTS)]
+            storm_batch = [
+                signed(lines[n % TENANTS][per_tenant + n // TENANTS]) for n in range(PAYMENTS)
+            ]
+            baseline = await bare_round_trips(env)
+
+            served = await serve(create_app(settings))
+            # What `duely worker` runs beside the worker: events kept while Temporal was slow.
+            redispatch = asyncio.create_task(
+                keep_dispatching(db, env.client, settings.temporal_task_queue)
+            )
+            async with httpx.AsyncClient(
+                base_url=served.url, timeout=120, limits=httpx.Limits(max_connections=None)
+            ) as http:
+                gap = 60 / (PAYMENTS_PER_TENANT_MINUTE * TENANTS)
+                run = await paced(http, db, latency_batch, gap)
+                await storm(http, db, storm_batch, run)
+            written = sum(
+                1
+                for tenant in tenants.values()
+                for payment in tenant.payments.values()
+                if payment.reference.startswith("duely:pi_")
+            )
+        waited = sum(ledgers.limiter(t.tenant_id).waited_seconds for t in tenants.values())
+        return run, baseline, {"gap": gap, "waited": waited, "written": written}
+    finally:
+        if redispatch is not None:
+            redispatch.cancel()
+        if served is not None:
+            await shut(served)
+        await ledgers.aclose()
+        await db.dispose()
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest rank."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else float("nan")
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:7.0f} ms"
+
+
+async def main() -> None:
+    everything = time.perf_counter()
+    xero = XeroSandbox()
+    xero.register_app("bench", "bench-secret", "duely bench", ["http://127.0.0.1/cb"])
+    sandbox = await serve(create_sandbox_app(xero))
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+    )
+    try:
+        with tempfile.TemporaryDirectory() as home:
+            run, baseline, extra = await duely_payments(
+                env, xero, f"{sandbox.url}/xero", Path(home)
+            )
+    finally:
+        await env.shutdown()
+        await shut(sandbox)
+    limits = xero.limiter.limits
+    paced_calls = Settings().xero_calls_per_minute
+    ceiling = TENANTS * paced_calls / CALLS_PER_PAYMENT
+    p50, p95 = percentile(run.latency, 0.5), percentile(run.latency, 0.95)
+    b50, b95 = percentile(baseline, 0.5), percentile(baseline, 0.95)
+    answers = ", ".join(
+        f"{count} answered {status or 'nothing'}" for status, count in run.storm_answers.items()
+    )
+    after_redelivery = run.storm_seconds - run.redelivered_at
+    print(
+        f"webhook to ledger: {PAYMENTS} card payments over {TENANTS} Xero tenants (one "
+        f"organisation each), {CALLS_PER_PAYMENT} Xero calls a payment, dev server, SQLite; "
+        f"sandbox rate limits ON ({limits.per_minute}/min, {limits.concurrent} in flight per "
+        f"tenant; duely keeps to {paced_calls}/min)"
+    )
+    print(
+        f"  paced under the limit: a webhook every {extra['gap']:.2f} s round robin, each tenant "
+        f"one every {extra['gap'] * TENANTS:.0f} s "
+        f"({PAYMENTS_PER_TENANT_MINUTE * CALLS_PER_PAYMENT} calls/min); "
+        "latency = the Payment row's updated_at when recorded - POST sent"
+    )
+    print(
+        f"  bare signal -> no-op activity, one by one   p50 {ms(b50)}   p95 {ms(b95)}   "
+        f"max {ms(max(baseline))}"
+    )
+    print(
+        f"  duely webhook -> payment in Xero, paced     p50 {ms(p50)}   p95 {ms(p95)}   "
+        f"max {ms(max(run.latency, default=math.nan))}"
+    )
+    print(
+        f"  ratio duely / bare                          p50 {p50 / b50:7.1f} x    "
+        f"p95 {p95 / b95:7.1f} x    (webhook answered in "
+        f"{percentile(run.answered, 0.5) * 1000:.0f} ms p50)"
+    )
+    print(
+        f"  storm, {PAYMENTS} webhooks at once ({PAYMENTS // TENANTS} per tenant): {answers}, "
+        f"the last after {run.storm_slowest:.1f} s"
+    )
+    if run.redelivered:
+        print(
+            f"    refused ones delivered again {REDELIVERY_IN_FLIGHT} at a time, as Stripe "
+            f"retries ({run.redelivered} deliveries) from {run.redelivered_at:.1f} s on"
+        )
+    print(
+        f"    {run.storm_recorded} recorded {run.storm_seconds:7.1f} s after the first POST: "
+        f"{run.storm_recorded / run.storm_seconds * 60:.0f} payments/min"
+        + (
+            f" ({run.storm_recorded / after_redelivery * 60:.0f}/min counted from the redelivery)"
+            if run.redelivered and after_redelivery > 0
+            else ""
+        )
+        + f"; duely's pacing of Xero allows {ceiling:.0f}/min over {TENANTS} tenants"
+    )
+    print(
+        f"  duely waited {extra['waited']:.1f} s on rate limits; calls refused by the sandbox: "
+        f"{dict(xero.limiter.refused) or 'none'}; payments written to Xero {extra['written']}; "
+        f"accepted but not dispatched at once {run.not_dispatched}; not recorded: "
+        f"{run.not_recorded or 'none'}; "
+        f"the whole step took {time.perf_counter() - everything:.0f} s"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,1 @@
+"""Payment providers (Stripe), in duely's own terms."""
