@@ -32,6 +32,7 @@ from duely.security import SecretBox
 from duely.web.app import create_app
 from duely.workflows import names
 from tests.conftest import api_token
+from tests.factories import add_customer, add_invoice
 from tests.serving import serve, shut
 from tests.stripe_webhooks import (
     WEBHOOK_SECRET,
@@ -239,6 +240,34 @@ async def test_bad_stale_and_missing_signatures_are_refused(takes_cards, duely, 
     assert missing.status_code == 400
     db.expire_all()
     assert db.exec(select(WebhookEvent)).all() == []
+
+
+async def test_a_burst_of_webhooks_is_answered_at_once_and_kept_once(
+    takes_cards, duely, dev_server_env, db, org_a
+):
+    """Many more webhooks at once than the web app has database connections: each is
+    answered, kept and handed to its chase (no worker runs, so nothing is placed yet)."""
+    customer = add_customer(db, org_a.id, "Burst Ltd")
+    invoices = [add_invoice(db, customer, f"B-{n}", 5, amount=50_00) for n in range(3)]
+    events = [
+        payment_succeeded(
+            f"pi_burst{n:03d}",
+            1_00,
+            "GBP",
+            metadata_for(org_a.id, [(invoices[n % 3], 1_00)]),
+        )
+        for n in range(60)
+    ]
+    try:
+        answers = await asyncio.gather(*(deliver(duely, e) for e in events))
+        assert [a.status_code for a in answers] == [200] * 60, answers[0].text
+        assert all(a.json()["dispatched"] for a in answers)
+        db.expire_all()
+        kept = db.exec(select(WebhookEvent)).all()
+        assert len(kept) == 60 and all(row.processed_at for row in kept)
+        assert len(db.exec(select(Payment).where(Payment.status == "pending")).all()) == 60
+    finally:
+        await forget_this_tests_workflows(dev_server_env.client)
 
 
 async def test_an_event_kept_while_temporal_is_down_is_dispatched_later(

@@ -21,7 +21,6 @@ from duely.payments import inbox
 from duely.payments.stripe_accounts import webhook_secrets_of
 from duely.settings import Settings
 from duely.web.chasing import ChaseEngineDown, chase_engine
-from duely.web.deps import DbSession
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ async def _signers(
     status_code=200,
     request_max_body_size=MAX_BODY_BYTES,
 )
-async def stripe_webhook(request: Request, db_session: DbSession) -> Response[dict]:
+async def stripe_webhook(request: Request) -> Response[dict]:
     body = await request.body()
     header = request.headers.get("stripe-signature", "")
     if not header:
@@ -71,10 +70,15 @@ async def stripe_webhook(request: Request, db_session: DbSession) -> Response[di
             raise ValueError("not an object")
     except ValueError:
         return _answer(400, error="the body is not a Stripe event")
-    settings = request.app.state.settings
-    organisation_id = await inbox.organisation_of_event(db_session, unverified)
+    settings, db = request.app.state.settings, request.app.state.db
+    # Each step below takes its own short session, and none is held while another is open
+    # or while Temporal is asked: a burst of webhooks then queues for connections instead of
+    # every request holding one while it waits for a second.
+    async with db.session() as session:
+        organisation_id = await inbox.organisation_of_event(session, unverified)
+        signers = await _signers(session, settings, organisation_id)
     refusal = "no webhook secret is configured for this Stripe account"
-    for candidate, secrets in await _signers(db_session, settings, organisation_id):
+    for candidate, secrets in signers:
         try:
             event = verify_event(body, header, secrets)
         except BadSignature as bad:
@@ -87,7 +91,6 @@ async def stripe_webhook(request: Request, db_session: DbSession) -> Response[di
     else:
         log.warning("Stripe webhook refused: %s", refusal)
         return _answer(401, error=refusal)
-    db = request.app.state.db
     row, new = await inbox.keep(db, event, organisation_id)
     if row.processed_at is not None:
         return _answer(200, received=True, duplicate=True)
