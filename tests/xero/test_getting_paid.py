@@ -157,4 +157,3 @@ async def test_a_reminders_link_is_paid_by_card_and_lands_once_in_xero(
     thanks = f"Thank you for your payment to {db.get(Organisation, org_a.id).name}"
     assert [r.message["Subject"] for r in later] == [thanks]
     assert len(payments_in_xero(tenant, invoice)) == 1
-
