@@ -2,9 +2,10 @@
 (exactly once), thank the customer, and raise the alarm when the ledger will not take it.
 
 Placing is safe to retry and to repeat from a later chase: the payment's row says whether it
-was placed, and before writing, the ledger is searched for the payment's reference (a lost
-answer may hide a write that happened). Only then is the invoice checked: a payment for an
-invoice that is paid, voided, gone or owes less becomes an unmatched payment, never a guess.
+was placed, and before anything is written or refused the ledger is searched for the payment's
+reference (a lost answer may hide a write that happened). A payment for an invoice that is
+paid, voided, gone or owes less, and not by this payment, becomes an unmatched payment, never
+a guess. Three ledger calls in the usual case: read the invoice, look up the reference, write.
 """
 
 from __future__ import annotations
@@ -114,15 +115,16 @@ class PaymentActivities:
         ledger = self._ledgers.open(connection)
         try:
             async with heartbeating(lambda: share.payment_id):
-                ledger_id = await ledger.find_payment(share.reference)
                 found = await ledger.get_invoices([invoice.external_id])
                 current = found[0] if found else None
-                if ledger_id:  # written by an attempt whose answer was lost
+                if problem := _unplaceable(share, invoice, current, connection.provider):
+                    # Perhaps an attempt whose answer was lost paid it: then it is ours.
+                    ledger_id = await ledger.find_payment(share.reference)
+                    if not ledger_id:
+                        return await self._unmatched(share, problem, current)
                     outcome = ALREADY_RECORDED
                     after = (current.amount_due, current.status) if current else None
                 else:
-                    if problem := _unplaceable(share, invoice, current, connection.provider):
-                        return await self._unmatched(share, problem, current)
                     account = payment_account_for(organisation, share.currency)
                     if not account:
                         raise ApplicationError(
@@ -130,6 +132,7 @@ class PaymentActivities:
                             "set one under Settings, Card payments",
                             type="NoPaymentAccount",
                         )
+                    # record_payment looks the reference up before it writes.
                     recorded = await ledger.record_payment(
                         PaymentToRecord(
                             invoice_external_id=invoice.external_id,
@@ -141,9 +144,14 @@ class PaymentActivities:
                             account_code=account,
                         )
                     )
-                    ledger_id, outcome = recorded.external_id, RECORDED
-                    left = max(0, current.amount_due - share.amount)
-                    after = (left, InvoiceStatus.PAID if left == 0 else current.status)
+                    ledger_id = recorded.external_id
+                    if recorded.already_recorded:  # the invoice as read already counts it
+                        outcome = ALREADY_RECORDED
+                        after = (current.amount_due, current.status)
+                    else:
+                        outcome = RECORDED
+                        left = max(0, current.amount_due - share.amount)
+                        after = (left, InvoiceStatus.PAID if left == 0 else current.status)
         except LedgerError as error:
             await self._failed_attempt(share, str(error))
             raise as_application_error(error) from error

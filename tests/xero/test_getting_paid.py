@@ -127,7 +127,7 @@ async def test_a_reminders_link_is_paid_by_card_and_lands_once_in_xero(
             json={"invoices": [invoice.id], "payment_method": localstripe.card(SUCCEEDS)},
             headers=csrf,
         )
-        clicked = time.monotonic()
+        clicked, calls_before = time.monotonic(), len(worker.requests)
         assert paid.status_code == 200, paid.text
         assert paid.json()["status"] == "succeeded"
 
@@ -140,6 +140,9 @@ async def test_a_reminders_link_is_paid_by_card_and_lands_once_in_xero(
     assert (booked.amount, booked.currency) == (due, invoice.currency)
     assert booked.reference == f"duely:{paid.json()['payment_intent']}:{invoice.id}"
     assert tenant.invoices[invoice.external_id].status == "PAID"
+    # Three calls of the tenant's 60 a minute: read the invoice, look for the payment, write.
+    placing = [(r.method, r.url.path.rsplit("/", 1)[-1]) for r in worker.requests[calls_before:]]
+    assert placing == [("GET", "Invoices"), ("GET", "Payments"), ("PUT", "Payments")]
 
     # The chase completed as paid; duely shows the invoice paid, the payment recorded.
     assert await asyncio.wait_for(handle.result(), FEW_SECONDS) == "paid"
