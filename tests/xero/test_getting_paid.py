@@ -13,15 +13,19 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import uuid
 
 import httpx
 import pytest
-import pytest_asyncio
 from sqlmodel import select
 
+from duely.integrations.payments.stripe import StripeGateway
 from duely.models import Invoice, Organisation, Payment
+from duely.payments.allocations import Allocation, Share, to_metadata
+from duely.payments.stripe_accounts import stripe_account_of
 from duely.security import SecretBox
 from duely.workflows import names
+from duely.workflows.stripe_sweep import StripeSweepWorkflow
 from tests.conftest import api_token, csrf_from
 from tests.stripe_fake import DECLINED, SUCCEEDS
 from tests.stripe_webhooks import WEBHOOK_SECRET
@@ -57,10 +61,10 @@ def chasing_settings(xero_settings):
     return xero_settings
 
 
-@pytest_asyncio.fixture
-async def takes_cards(db, org_a, xero_settings, localstripe, duely):
-    """Org A's own Stripe account is on localstripe, which posts its events to duely's
-    webhook; card payments are booked to the sandbox's clearing account 615."""
+@pytest.fixture
+def takes_cards(db, org_a, xero_settings, localstripe):
+    """Org A's own Stripe account is on localstripe; card payments are booked to the
+    sandbox's clearing account 615."""
     box = SecretBox(xero_settings.resolved_secret_key)
     db.commit()
     organisation = db.get(Organisation, org_a.id)
@@ -69,6 +73,11 @@ async def takes_cards(db, org_a, xero_settings, localstripe, duely):
     organisation.stripe_webhook_secret_encrypted = box.encrypt(WEBHOOK_SECRET)
     organisation.payment_accounts = "*=615"
     db.commit()
+
+
+@pytest.fixture
+def webhooks_to_duely(takes_cards, localstripe, duely):
+    """localstripe posts the account's events to duely's webhook, signed."""
     localstripe.register_webhook(f"{duely.base_url}/webhooks/stripe", WEBHOOK_SECRET)
 
 
@@ -81,7 +90,7 @@ def payments_in_xero(tenant, invoice: Invoice) -> list:
 
 
 async def test_a_reminders_link_is_paid_by_card_and_lands_once_in_xero(
-    takes_cards, worker, synced, duely, dev_server_env, smtp_server, localstripe, db, org_a
+    webhooks_to_duely, worker, synced, duely, dev_server_env, smtp_server, localstripe, db, org_a
 ):
     tenant, _ = synced
     catcher, _ = smtp_server
@@ -159,4 +168,44 @@ async def test_a_reminders_link_is_paid_by_card_and_lands_once_in_xero(
     later = [r for r in mentions(catcher.received, invoice) if r is not reminder]
     thanks = f"Thank you for your payment to {db.get(Organisation, org_a.id).name}"
     assert [r.message["Subject"] for r in later] == [thanks]
+    assert len(payments_in_xero(tenant, invoice)) == 1
+
+
+async def test_a_payment_whose_webhook_never_came_is_found_by_the_sweep(
+    takes_cards, worker, synced, dev_server_env, xero_settings, localstripe, db, org_a
+):
+    """No webhook is registered: the payment is only in Stripe's Events API, which the
+    periodic sweep reads, once."""
+    tenant, _ = synced
+    invoice = open_invoices(db)[0]
+    account = stripe_account_of(xero_settings, db.get(Organisation, org_a.id))
+    async with StripeGateway(account) as stripe:
+        paid = await stripe.pay(
+            amount=invoice.amount_due,
+            currency=invoice.currency,
+            payment_method=localstripe.card(SUCCEEDS),
+            metadata=to_metadata(
+                Allocation(org_a.id, invoice.customer_id, (Share(invoice.id, invoice.amount_due),))
+            ),
+            idempotency_key=f"sweep-test-{invoice.id}",
+        )
+    assert paid.status == "succeeded"
+    db.expire_all()
+    assert db.exec(select(Payment)).all() == []
+
+    async def sweep() -> int:
+        return await dev_server_env.client.execute_workflow(
+            StripeSweepWorkflow.run,
+            id=f"sweep-{uuid.uuid4().hex}",
+            task_queue=xero_settings.temporal_task_queue,
+        )
+
+    assert await sweep() == 1
+    handle = dev_server_env.client.get_workflow_handle(
+        names.chase_workflow_id(org_a.id, invoice.id)
+    )
+    assert await asyncio.wait_for(handle.result(), FEW_SECONDS) == "paid"
+    (booked,) = payments_in_xero(tenant, invoice)
+    assert booked.reference == f"duely:{paid.id}:{invoice.id}"
+    assert await sweep() == 0  # taken in already
     assert len(payments_in_xero(tenant, invoice)) == 1
