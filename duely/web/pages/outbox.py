@@ -18,7 +18,6 @@ from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Template
 
 from duely.models import Message, Role
-from duely.web.api.paging import PageRequest, fetch_page
 from duely.web.auth import requires_collector
 from duely.web.chasing import (
     OUTBOX_CHANNELS,
@@ -31,7 +30,8 @@ from duely.web.chasing import (
     outbox_query,
 )
 from duely.web.deps import DbSession, get_organisation, get_owned
-from duely.web.pages.receivables import PAGE_SIZE, Pager, formatters, wants_fragment
+from duely.web.pages.paging import fetch_shown_page, page_number, pager
+from duely.web.pages.receivables import formatters, wants_fragment
 from duely.web.receivables import customer_names
 
 STATUS_LABELS = {
@@ -98,11 +98,6 @@ class MessageRow:
         return self.message.channel == "call_task" and self.message.status == "open"
 
 
-def _page_number(raw: str | None) -> int:
-    raw = (raw or "").strip()
-    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) <= 12 else 1
-
-
 async def _rows(db_session: DbSession, org_id: int, messages: list[Message]) -> list[MessageRow]:
     ids = {m.customer_id for m in messages if m.customer_id is not None}
     names = await customer_names(db_session, org_id, ids)
@@ -134,25 +129,13 @@ class OutboxController(Controller):
         organisation = await get_organisation(db_session, request.user.organisation_id)
         query = OutboxListQuery.parse(status, channel, kind)
         statement = outbox_query(organisation.id, query.filters)
-        shown = _page_number(page)
-        messages, total = await fetch_page(db_session, statement, PageRequest(shown, PAGE_SIZE))
-        last_page = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-        if shown > last_page:  # a page past the end shows the last one
-            shown = last_page
-            messages, total = await fetch_page(db_session, statement, PageRequest(shown, PAGE_SIZE))
+        messages, total, shown = await fetch_shown_page(db_session, statement, page_number(page))
         context = {
             **formatters(organisation),
             **_labels(),
             "query": query,
             "rows": await _rows(db_session, organisation.id, messages),
-            "pager": Pager(
-                page=shown,
-                page_size=PAGE_SIZE,
-                total=total,
-                prev_url=query.url(shown - 1) if shown > 1 else None,
-                next_url=query.url(shown + 1) if shown < last_page else None,
-                target="outbox-table",
-            ),
+            "pager": pager(shown, total, query.url, target="outbox-table"),
             "clear_url": "/outbox" if query.narrowed else None,
             "can_act": request.user.has_role(Role.COLLECTOR),
         }

@@ -17,7 +17,6 @@ from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.response import Template
 
 from duely.models import PaymentStatus
-from duely.web.api.paging import PageRequest, fetch_page
 from duely.web.deps import DbSession, get_organisation
 from duely.web.integration_health import (
     PAYMENT_STATUSES,
@@ -27,7 +26,8 @@ from duely.web.integration_health import (
     payment_rows,
     payments_query,
 )
-from duely.web.pages.receivables import PAGE_SIZE, Pager, formatters, wants_fragment
+from duely.web.pages.paging import fetch_shown_page, page_number, pager
+from duely.web.pages.receivables import formatters, wants_fragment
 
 DEFAULT_STATUS = PaymentStatus.UNMATCHED.value
 ANY_STATUS = "all"
@@ -39,11 +39,6 @@ STATUS_LABELS = {
 }
 SOURCE_LABELS = {"stripe": "Card (Stripe)", "ledger": "Ledger"}
 TABS = [*STATUS_LABELS.items(), (ANY_STATUS, "All")]
-
-
-def _page_number(raw: str | None) -> int:
-    raw = (raw or "").strip()
-    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) <= 12 else 1
 
 
 @dataclass(frozen=True)
@@ -84,12 +79,7 @@ class PaymentsController(Controller):
         organisation = await get_organisation(db_session, request.user.organisation_id)
         query = PaymentListQuery.parse(status)
         statement = payments_query(organisation.id, query.filters)
-        shown = _page_number(page)
-        payments, total = await fetch_page(db_session, statement, PageRequest(shown, PAGE_SIZE))
-        last_page = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-        if shown > last_page:  # a page past the end shows the last one
-            shown = last_page
-            payments, total = await fetch_page(db_session, statement, PageRequest(shown, PAGE_SIZE))
+        payments, total, shown = await fetch_shown_page(db_session, statement, page_number(page))
         counts = await payment_counts(db_session, organisation.id)
         counts[ANY_STATUS] = sum(counts.values())
         context = {
@@ -102,14 +92,7 @@ class PaymentsController(Controller):
             "source_labels": SOURCE_LABELS,
             "unmatched_means": UNMATCHED_MEANS,
             "rows": await payment_rows(db_session, organisation.id, payments),
-            "pager": Pager(
-                page=shown,
-                page_size=PAGE_SIZE,
-                total=total,
-                prev_url=query.url(shown - 1) if shown > 1 else None,
-                next_url=query.url(shown + 1) if shown < last_page else None,
-                target="payments-table",
-            ),
+            "pager": pager(shown, total, query.url, target="payments-table"),
         }
         headers = {"Vary": "HX-Request"}
         if wants_fragment(request):

@@ -25,6 +25,7 @@ from duely.money import format_money
 from duely.web.api.paging import PageRequest, fetch_page
 from duely.web.chasing import chase_card
 from duely.web.deps import DbSession, get_organisation, get_owned
+from duely.web.pages.paging import PAGE_SIZE, fetch_shown_page, page_number, pager
 from duely.web.receivables import (
     InvoiceFilters,
     count_invoices,
@@ -40,7 +41,6 @@ from duely.web.receivables import (
     organisation_today,
 )
 
-PAGE_SIZE = 50
 CUSTOMER_CHOICES = 500
 """A filter menu longer than this is no use; beyond it, people search by name instead."""
 BUCKET_LABELS = {
@@ -116,13 +116,9 @@ def wants_fragment(request: HTMXRequest) -> bool:
 
 
 def _whole_number(raw: str | None) -> int | None:
-    """A positive id or page number from a query string; anything else (or absurd) is None."""
+    """A positive id from a query string; anything else (or absurd) is None."""
     raw = (raw or "").strip()
     return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) <= 12 else None
-
-
-def _page_number(raw: str | None) -> int:
-    return max(_whole_number(raw) or 1, 1)
 
 
 def _clean(raw: str | None, limit: int = 200) -> str:
@@ -184,48 +180,6 @@ class InvoiceListQuery:
             currency=self.currency,
             q=self.q,
         )
-
-
-@dataclass(frozen=True)
-class Pager:
-    """Where a page of rows sits in the whole list, and the links to its neighbours."""
-
-    page: int
-    page_size: int
-    total: int
-    prev_url: str | None
-    next_url: str | None
-    target: str | None
-    """Id of the element htmx swaps when following the links; None for plain links."""
-
-    @property
-    def first(self) -> int:
-        return min((self.page - 1) * self.page_size + 1, self.total)
-
-    @property
-    def last(self) -> int:
-        return min(self.page * self.page_size, self.total)
-
-
-def _pager(page: int, total: int, url, target: str | None) -> Pager:
-    last_page = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-    return Pager(
-        page=page,
-        page_size=PAGE_SIZE,
-        total=total,
-        prev_url=url(page - 1) if page > 1 else None,
-        next_url=url(page + 1) if page < last_page else None,
-        target=target,
-    )
-
-
-async def _fetch_page(db_session: DbSession, statement, page: int) -> tuple[list, int, int]:
-    """Rows of `page`, the total, and the page shown: a page past the end shows the last."""
-    rows, total = await fetch_page(db_session, statement, PageRequest(page, PAGE_SIZE))
-    if not rows and total:
-        page = (total + PAGE_SIZE - 1) // PAGE_SIZE
-        rows, total = await fetch_page(db_session, statement, PageRequest(page, PAGE_SIZE))
-    return rows, total, page
 
 
 @dataclass(frozen=True)
@@ -311,7 +265,7 @@ class InvoicePagesController(Controller):
         today = organisation_today(organisation)
         query = InvoiceListQuery.parse(status, bucket, customer_id, currency, q)
         statement = invoices_query(organisation.id, query.filters, today)
-        invoices, total, shown = await _fetch_page(db_session, statement, _page_number(page))
+        invoices, total, shown = await fetch_shown_page(db_session, statement, page_number(page))
         customers = await customer_choices(db_session, organisation.id, CUSTOMER_CHOICES)
         if query.customer_id and query.customer_id not in dict(customers):
             chosen = await customer_names(db_session, organisation.id, [query.customer_id])
@@ -320,7 +274,7 @@ class InvoicePagesController(Controller):
             **formatters(organisation),
             "query": query,
             "rows": await invoice_rows(db_session, organisation.id, invoices, today),
-            "pager": _pager(shown, total, query.url, target="invoice-table"),
+            "pager": pager(shown, total, query.url, target="invoice-table"),
             "show_customer": True,
             "has_invoices": total > 0 or await count_invoices(db_session, organisation.id) > 0,
             "clear_url": invoices_url() if query.narrowed else None,
@@ -363,7 +317,7 @@ class CustomerPagesController(Controller):
         organisation = await get_organisation(db_session, request.user.organisation_id)
         search = _clean(q)
         statement = customers_query(organisation.id, search or None)
-        customers, total, shown = await _fetch_page(db_session, statement, _page_number(page))
+        customers, total, shown = await fetch_shown_page(db_session, statement, page_number(page))
         has_customers = total > 0 or bool(search and await _any_customer(db_session, organisation))
         context = {
             **formatters(organisation),
@@ -375,7 +329,7 @@ class CustomerPagesController(Controller):
                 (c.id for c in customers),
                 organisation_today(organisation),
             ),
-            "pager": _pager(
+            "pager": pager(
                 shown, total, lambda n: customers_url(n, search), target="customer-table"
             ),
             "has_customers": has_customers,
@@ -411,7 +365,7 @@ class CustomerPagesController(Controller):
                 "schedule_choices": await schedule_choices(db_session, organisation.id),
                 "rows": await invoice_rows(db_session, organisation.id, invoices, today),
                 # More open invoices than fit continue on the invoices list, filtered to them.
-                "pager": _pager(1, total, query.url, target=None),
+                "pager": pager(1, total, query.url, target=None),
                 "show_customer": False,
                 "has_invoices": True,
                 "clear_url": None,
