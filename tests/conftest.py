@@ -21,12 +21,14 @@ import psycopg
 import pytest
 import pytest_asyncio
 from aiosmtpd.controller import Controller
+from argon2 import PasswordHasher
 from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
+from duely import security
 from duely.accounts import ensure_organisation, ensure_user
 from duely.db import make_sync_engine
 from duely.migrate import upgrade
@@ -41,6 +43,17 @@ POSTGRES_URL = os.environ.get("DUELY_TEST_POSTGRES_URL", "")
 PASSWORD = "correct horse battery"
 # Nothing listens here: the app's Temporal calls fail fast unless a test brings a server.
 NO_TEMPORAL = "127.0.0.1:1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def light_password_hashing() -> Iterator[None]:
+    """argon2 at duely's cost (64 MiB, 3 passes) takes 0.2 s a hash, and the tests make and
+    check thousands of passwords. In this process they use the same argon2 at a light cost;
+    the processes tests start (`duely up`, `duely web`) hash at the real one."""
+    real = security._hasher
+    security._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    security._hasher = real
 
 
 # --- databases -------------------------------------------------------------------------------
