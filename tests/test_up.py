@@ -195,7 +195,7 @@ def check_demo_ledger(web: str) -> None:
 
 def check_card_payment(web: str, stripe_port: int) -> None:
     """A customer of the demo organisation pays an invoice by card on the portal, charged on
-    localstripe into the demo's own Stripe account."""
+    localstripe into the demo's own Stripe account, and the invoice is soon paid in duely."""
     stripe = f"http://127.0.0.1:{stripe_port}"
     token = httpx.post(
         f"{web}/api/v1/auth/token",
@@ -232,6 +232,16 @@ def check_card_payment(web: str, stripe_port: int) -> None:
         auth=("sk_test_duely_demo", ""),
     ).json()
     assert (intent["amount"], intent["currency"]) == (invoice["amount_due"], "gbp")
+    # localstripe's webhook reaches duely, the worker books the payment in the sandbox's Xero.
+    deadline = time.monotonic() + 30
+    while True:
+        answer = httpx.get(f"{web}/api/v1/invoices/{invoice['id']}", headers=headers, timeout=10)
+        shown = answer.json()
+        if shown["status"] == "paid":
+            break
+        assert time.monotonic() < deadline, f"the paid invoice never showed paid: {shown}"
+        time.sleep(0.5)
+    assert shown["amount_due"] == 0
 
 
 def wait_for_webhook(log: Path, times: int) -> None:
