@@ -2,10 +2,9 @@
 (exactly once), thank the customer, and raise the alarm when the ledger will not take it.
 
 Placing is safe to retry and to repeat from a later chase: the payment's row says whether it
-was placed, and before anything is written or refused the ledger is searched for the payment's
-reference (a lost answer may hide a write that happened). A payment for an invoice that is
-paid, voided, gone or owes less, and not by this payment, becomes an unmatched payment, never
-a guess. Three ledger calls in the usual case: read the invoice, look up the reference, write.
+was placed, and the ledger is searched for the payment's reference before anything is written
+or refused (duely.payments.placing, which also puts shares that arrive together for one
+connection into one round of three ledger calls).
 """
 
 from __future__ import annotations
@@ -17,13 +16,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from duely.activities.errors import as_application_error
 from duely.activities.heartbeat import heartbeating
 from duely.db import Database
 from duely.delivery import Delivery
-from duely.integrations.ledgers.base import LedgerError, LedgerInvoice, PaymentToRecord
+from duely.integrations.ledgers.base import LedgerError, LedgerInvoice
 from duely.integrations.ledgers.connections import Ledgers
 from duely.models import (
     Alert,
@@ -33,7 +31,6 @@ from duely.models import (
     ContactKind,
     Customer,
     Invoice,
-    InvoiceStatus,
     Message,
     MessageKind,
     MessageStatus,
@@ -44,10 +41,16 @@ from duely.models import (
     utcnow,
 )
 from duely.money import to_major
+from duely.payments.placing import (
+    ALREADY_RECORDED,
+    RECORDED,
+    UNMATCHED,
+    LedgerWriteQueue,
+    Placed,
+    Share,
+)
 from duely.payments.stripe_accounts import payment_account_for
 from duely.settings import Settings
-
-RECORDED, ALREADY_RECORDED, UNMATCHED = "recorded", "already recorded", "unmatched"
 
 
 @dataclass
@@ -92,6 +95,8 @@ class PaymentActivities:
         self._db = db
         self._ledgers = ledgers
         self._delivery = delivery
+        self._queues: dict[int, LedgerWriteQueue] = {}
+        """Per connection: shares placed together while a ledger write is in flight."""
 
     @activity.defn
     async def place_payment(self, share: PaymentShare) -> Placement:
@@ -112,80 +117,46 @@ class PaymentActivities:
             row.attempts += 1
             session.add(row)
             await session.commit()
-        ledger = self._ledgers.open(connection)
+        placing = Share(
+            reference=share.reference,
+            invoice_external_id=invoice.external_id,
+            invoice_number=invoice.number,
+            amount=share.amount,
+            currency=share.currency,
+            paid_on=_paid_on(share, organisation),
+            account_code=payment_account_for(organisation, share.currency),
+        )
+        queue = self._queues.setdefault(connection.id, LedgerWriteQueue())
         try:
+            ledger = self._ledgers.open(connection)
             async with heartbeating(lambda: share.payment_id):
-                found = await ledger.get_invoices([invoice.external_id])
-                current = found[0] if found else None
-                if problem := _unplaceable(share, invoice, current, connection.provider):
-                    # Perhaps an attempt whose answer was lost paid it: then it is ours.
-                    ledger_id = await ledger.find_payment(share.reference)
-                    if not ledger_id:
-                        return await self._unmatched(share, problem, current)
-                    outcome = ALREADY_RECORDED
-                    after = (current.amount_due, current.status) if current else None
-                else:
-                    account = payment_account_for(organisation, share.currency)
-                    if not account:
-                        raise ApplicationError(
-                            f"no ledger account is set for card payments in {share.currency}: "
-                            "set one under Settings, Card payments",
-                            type="NoPaymentAccount",
-                        )
-                    # record_payment looks the reference up before it writes.
-                    recorded = await ledger.record_payment(
-                        PaymentToRecord(
-                            invoice_external_id=invoice.external_id,
-                            amount=share.amount,
-                            currency=share.currency,
-                            paid_on=_paid_on(share, organisation),
-                            reference=share.reference,
-                            idempotency_key=share.reference,
-                            account_code=account,
-                        )
-                    )
-                    ledger_id = recorded.external_id
-                    if recorded.already_recorded:  # the invoice as read already counts it
-                        outcome = ALREADY_RECORDED
-                        after = (current.amount_due, current.status)
-                    else:
-                        outcome = RECORDED
-                        left = max(0, current.amount_due - share.amount)
-                        after = (left, InvoiceStatus.PAID if left == 0 else current.status)
+                placed = await queue.place(ledger, placing, connection.provider)
         except LedgerError as error:
             await self._failed_attempt(share, str(error))
             raise as_application_error(error) from error
-        except ApplicationError as error:
-            await self._failed_attempt(share, str(error))
-            raise
-        return await self._recorded(share, ledger_id, outcome, after, connection.provider)
+        if placed.outcome == UNMATCHED:
+            return await self._unmatched(share, placed.reason, placed.after)
+        return await self._recorded(share, placed, connection.provider)
 
-    async def _recorded(
-        self,
-        share: PaymentShare,
-        ledger_id: str,
-        outcome: str,
-        after: tuple[int, str] | None,
-        provider: str,
-    ) -> Placement:
+    async def _recorded(self, share: PaymentShare, placed: Placed, provider: str) -> Placement:
         async with self._db.session() as session:
             invoice = await session.get(Invoice, share.invoice_id)
             row = await _payment_row(session, share, invoice)
-            row.status, row.ledger_payment_id = PaymentStatus.RECORDED, ledger_id
+            row.status, row.ledger_payment_id = PaymentStatus.RECORDED, placed.ledger_payment_id
             row.reference, row.last_error, row.updated_at = share.reference, "", utcnow()
             session.add(row)
-            if after is not None:
+            if placed.after is not None:
                 # The mirror follows the ledger at once; the next sync confirms it.
-                invoice.amount_due, invoice.status = after
+                invoice.amount_due, invoice.status = placed.after.amount_due, placed.after.status
                 session.add(invoice)
             await session.commit()
-            where = f"in {provider.title()} (payment {ledger_id})"
+            where = f"in {provider.title()} (payment {placed.ledger_payment_id})"
             detail = (
                 f"{_money(share)} recorded {where}"
-                if outcome == RECORDED
+                if placed.outcome == RECORDED
                 else f"{_money(share)} was already recorded {where}"
             )
-            return Placement(outcome, detail, invoice.amount_due, invoice.status)
+            return Placement(placed.outcome, detail, invoice.amount_due, invoice.status)
 
     async def _unmatched(
         self, share: PaymentShare, reason: str, current: LedgerInvoice | None
@@ -336,31 +307,6 @@ async def _payment_row(session, share: PaymentShare, invoice: Invoice | None) ->
             await session.rollback()
         row = (await session.exec(query)).one()
     return row
-
-
-def _unplaceable(
-    share: PaymentShare, invoice: Invoice, current: LedgerInvoice | None, provider: str
-) -> str:
-    """Why the payment cannot be written against the invoice as the ledger has it now."""
-    ledger = provider.title()
-    if current is None:
-        return f"{invoice.number} is no longer in {ledger}; nothing was written to the ledger"
-    if current.status == InvoiceStatus.VOIDED:
-        return f"{invoice.number} is voided in {ledger}; nothing was written to the ledger"
-    if current.status == InvoiceStatus.PAID or current.amount_due <= 0:
-        return f"{invoice.number} is already paid in {ledger}; nothing was written to the ledger"
-    if current.currency != share.currency:
-        return (
-            f"the payment is in {share.currency} but {invoice.number} is in {current.currency}; "
-            "nothing was written to the ledger"
-        )
-    if share.amount > current.amount_due:
-        due = f"{current.currency} {to_major(current.amount_due, current.currency):,}"
-        return (
-            f"{_money(share)} is more than the {due} still due on {invoice.number}; "
-            "nothing was written to the ledger"
-        )
-    return ""
 
 
 def _paid_on(share: PaymentShare, organisation: Organisation):

@@ -123,11 +123,21 @@ class Ledger(Protocol):
 
     async def get_contacts(self, external_ids: list[str]) -> list[LedgerContact]: ...
 
-    async def find_payment(self, reference: str) -> str | None:
-        """The ledger's id of the payment carrying this reference, if there is one."""
+    async def find_payments(self, references: list[str]) -> dict[str, str]:
+        """The ledger's payment id for each reference it holds a payment with (one call for
+        many references)."""
         ...
 
-    async def record_payment(self, payment: PaymentToRecord) -> RecordedPayment: ...
+    async def record_payments(
+        self, payments: list[PaymentToRecord], idempotency_key: str
+    ) -> list[RecordedPayment | LedgerRejected]:
+        """Write them in one call, with no lookup first (the caller has looked); the answer for
+        each in order: the recorded payment, or why the ledger refused that one."""
+        ...
+
+    async def record_payment(self, payment: PaymentToRecord) -> RecordedPayment:
+        """Record one payment once: looked up by its reference, then written."""
+        ...
 
     async def set_expected_payment_date(self, invoice_external_id: str, day: date) -> None: ...
 

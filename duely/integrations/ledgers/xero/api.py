@@ -31,6 +31,8 @@ from duely.money import to_major
 
 PAGE_SIZE = 1000
 IDS_PER_CALL = 50
+REFERENCES_PER_CALL = 25
+"""A lookup of 25 references by `where` stays near 1,500 characters of URL."""
 # A 429 asking us to wait longer than this (the daily limit) is handed back to the caller.
 LONGEST_WAIT_SECONDS = 120.0
 MAX_RATE_LIMITED_TRIES = 30
@@ -193,18 +195,24 @@ class XeroLedger:
 
     # --- writing ----------------------------------------------------------------------------
 
-    async def find_payment(self, reference: str) -> str | None:
-        quoted = reference.replace('"', "")
-        body = await self._get("/Payments", {"where": f'Reference=="{quoted}"'})
-        payments = [p for p in body.get("Payments") or [] if p.get("Status") != "DELETED"]
-        return payments[0]["PaymentID"] if payments else None
+    async def find_payments(self, references: list[str]) -> dict[str, str]:
+        """One `GET /Payments?where=Reference=="a" OR Reference=="b" ...` per
+        REFERENCES_PER_CALL references."""
+        found: dict[str, str] = {}
+        for start in range(0, len(references), REFERENCES_PER_CALL):
+            chunk = {r.replace('"', "") for r in references[start : start + REFERENCES_PER_CALL]}
+            where = " OR ".join(f'Reference=="{reference}"' for reference in sorted(chunk))
+            body = await self._get("/Payments", {"where": where})
+            for payment in body.get("Payments") or []:
+                if payment.get("Status") != "DELETED" and payment.get("Reference") in chunk:
+                    found.setdefault(payment["Reference"], payment["PaymentID"])
+        return found
 
-    async def record_payment(self, payment: PaymentToRecord) -> RecordedPayment:
-        """Record once: every attempt first looks the payment up by its reference (a lost
-        response may hide a write that happened), and the Idempotency-Key makes a repeated
-        PUT inside Xero's short retention window harmless."""
-        if existing := await self.find_payment(payment.reference):
-            return RecordedPayment(existing, already_recorded=True)
+    async def record_payments(
+        self, payments: list[PaymentToRecord], idempotency_key: str
+    ) -> list[RecordedPayment | LedgerRejected]:
+        """One PUT for the lot with `summarizeErrors=false`, so one refused payment (say, an
+        account that takes no payments) does not hold up the others."""
         body = {
             "Payments": [
                 {
@@ -214,15 +222,43 @@ class XeroLedger:
                     "Amount": float(to_major(payment.amount, payment.currency)),
                     "Reference": payment.reference,
                 }
+                for payment in payments
             ]
         }
         response = await self._request(
-            "PUT", "/Payments", json=body, headers={"Idempotency-Key": payment.idempotency_key}
+            "PUT",
+            "/Payments",
+            json=body,
+            params={"summarizeErrors": "false"},
+            headers={"Idempotency-Key": idempotency_key},
         )
-        return RecordedPayment(response.json()["Payments"][0]["PaymentID"])
+        answers = response.json().get("Payments") or []
+        if len(answers) != len(payments):
+            raise LedgerUnavailable(
+                f"Xero answered {len(answers)} payments for the {len(payments)} sent"
+            )
+        return [_recorded_or_refused(answer) for answer in answers]
+
+    async def record_payment(self, payment: PaymentToRecord) -> RecordedPayment:
+        """Record once: the reference is looked up first (a lost response may hide a write
+        that happened), and the Idempotency-Key makes a repeated PUT inside Xero's short
+        retention window harmless."""
+        if existing := (await self.find_payments([payment.reference])).get(payment.reference):
+            return RecordedPayment(existing, already_recorded=True)
+        (answer,) = await self.record_payments([payment], payment.idempotency_key)
+        if isinstance(answer, LedgerRejected):
+            raise answer
+        return answer
 
     async def set_expected_payment_date(self, invoice_external_id: str, day: date) -> None:
         body = {
             "Invoices": [{"InvoiceID": invoice_external_id, "ExpectedPaymentDate": day.isoformat()}]
         }
         await self._request("POST", f"/Invoices/{invoice_external_id}", json=body)
+
+
+def _recorded_or_refused(answer: dict) -> RecordedPayment | LedgerRejected:
+    if answer.get("HasValidationErrors") or not answer.get("PaymentID"):
+        messages = [error.get("Message", "") for error in answer.get("ValidationErrors") or []]
+        return LedgerRejected("; ".join(filter(None, messages)) or "Xero refused the payment")
+    return RecordedPayment(answer["PaymentID"])
