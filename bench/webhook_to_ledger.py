@@ -1,7 +1,8 @@
 """A card payment from Stripe's webhook to the Xero ledger: signed `payment_intent.succeeded`
 events POSTed to duely's web app on a real socket, each invoice's chase workflow placing the
-payment (3 Xero calls a round, shared by the payments that arrive together) on a real worker, beside a bare Temporal signal-to-activity round trip
-on the same dev server in the same run. The sandbox keeps Xero's rate limits on.
+payment on a real worker (3 Xero calls a round, shared by the payments that arrive together),
+beside a bare Temporal signal-to-activity round trip on the same dev server in the same run.
+The sandbox keeps Xero's rate limits on.
 
 Latency is taken with payments paced under Xero's limit; a storm (every payment at once) is
 reported separately, as total time and throughput (DESIGN section 6). Each Xero tenant has its
