@@ -84,6 +84,16 @@ def same_customer_invoices(db, count: int) -> list[Invoice]:
     pytest.fail(f"no customer has {count} open invoices in one currency")
 
 
+def paid_in_full(payment_id: str, org_id: int, invoice: Invoice) -> dict:
+    """Stripe's `payment_intent.succeeded` for the whole of what `invoice` owes."""
+    return payment_succeeded(
+        payment_id,
+        invoice.amount_due,
+        invoice.currency,
+        metadata_for(org_id, [(invoice, invoice.amount_due)]),
+    )
+
+
 def metadata_for(org_id: int, shares: list[tuple[Invoice, int]]) -> dict:
     customer_id = shares[0][0].customer_id
     return to_metadata(
@@ -203,15 +213,7 @@ async def test_a_payment_for_an_invoice_already_paid_in_xero_is_unmatched(
     xero.store.update_invoice(tenant.tenant_id, invoice.external_id, {"status": "PAID"})
     payments_before = len(tenant.payments)
     payment_id = f"pi_{uuid.uuid4().hex[:20]}"
-    await deliver(
-        duely,
-        payment_succeeded(
-            payment_id,
-            invoice.amount_due,
-            invoice.currency,
-            metadata_for(org_a.id, [(invoice, invoice.amount_due)]),
-        ),
-    )
+    await deliver(duely, paid_in_full(payment_id, org_a.id, invoice))
     assert await chase_result(dev_server_env.client, org_a.id, invoice) == "paid"
     assert len(tenant.payments) == payments_before
     assert ledger_payments(tenant, f"duely:{payment_id}:{invoice.id}") == []
@@ -286,15 +288,7 @@ async def test_an_event_kept_while_temporal_is_down_is_dispatched_later(
     payment_id = f"pi_{uuid.uuid4().hex[:20]}"
     try:
         async with httpx.AsyncClient(base_url=served.url, timeout=30) as web:
-            answer = await deliver(
-                web,
-                payment_succeeded(
-                    payment_id,
-                    invoice.amount_due,
-                    invoice.currency,
-                    metadata_for(org_a.id, [(invoice, invoice.amount_due)]),
-                ),
-            )
+            answer = await deliver(web, paid_in_full(payment_id, org_a.id, invoice))
     finally:
         await shut(served)
     assert answer.status_code == 200 and answer.json()["dispatched"] is False
@@ -342,15 +336,7 @@ async def test_killing_the_worker_after_the_ledger_call_still_gives_one_payment(
         xero.faults.replace(
             [FaultRule(path_contains="/Payments", method="PUT", answer_delay_ms=30_000)]
         )
-        await deliver(
-            duely,
-            payment_succeeded(
-                payment_id,
-                invoice.amount_due,
-                invoice.currency,
-                metadata_for(org_a.id, [(invoice, invoice.amount_due)]),
-            ),
-        )
+        await deliver(duely, paid_in_full(payment_id, org_a.id, invoice))
 
         async def written():
             return ledger_payments(tenant, reference)
@@ -378,15 +364,7 @@ async def test_a_refund_shows_on_the_timeline_and_raises_an_alert(
 ):
     (invoice,) = same_customer_invoices(db, 1)
     payment_id = f"pi_{uuid.uuid4().hex[:20]}"
-    await deliver(
-        duely,
-        payment_succeeded(
-            payment_id,
-            invoice.amount_due,
-            invoice.currency,
-            metadata_for(org_a.id, [(invoice, invoice.amount_due)]),
-        ),
-    )
+    await deliver(duely, paid_in_full(payment_id, org_a.id, invoice))
     assert await chase_result(dev_server_env.client, org_a.id, invoice) == "paid"
     refund = refunded(payment_id, invoice.amount_due, invoice.currency)
     for _ in range(2):
