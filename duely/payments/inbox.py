@@ -94,6 +94,8 @@ async def dispatch(db: Database, client: Client, task_queue: str, row: WebhookEv
                 await _question(db, row.organisation_id, meaning)
     except TEMPORAL_DOWN as error:
         reason = str(error) or type(error).__name__
+        if isinstance(error, TimeoutError):  # Temporal, or the database, is slow
+            reason = f"not handed to the invoices' chases within {DISPATCH_SECONDS} s"
         log.warning("Stripe event %s kept for later: %s", row.event_id, reason)
         await mark_failed(db, row, reason)
         return False

@@ -96,8 +96,9 @@ async def stripe_webhook(request: Request) -> Response[dict]:
         return _answer(200, received=True, duplicate=True)
     try:
         async with chase_engine(request.app.state, inbox.DISPATCH_SECONDS) as client:
-            dispatched = await inbox.dispatch(db, client, settings.temporal_task_queue, row)
+            pass  # connected; dispatch keeps its own time limit
     except ChaseEngineDown as down:
         await inbox.mark_failed(db, row, str(down))
-        dispatched = False
+        return _answer(200, received=True, duplicate=not new, dispatched=False)
+    dispatched = await inbox.dispatch(db, client, settings.temporal_task_queue, row)
     return _answer(200, received=True, duplicate=not new, dispatched=dispatched)
