@@ -19,11 +19,14 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 from temporalio import activity, workflow
@@ -58,6 +61,7 @@ PAYMENTS_PER_TENANT_MINUTE = 15
 """45 of a tenant's 60 Xero calls a minute (duely itself keeps to 55): under the limit."""
 WEBHOOK_SECRET = "whsec_duely_bench"
 WAIT_SECONDS = 300
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDELIVERIES = 3
 REDELIVERY_IN_FLIGHT = 4
 
@@ -326,10 +330,11 @@ async def wait_for_syncs(db: Database, count: int) -> list[SyncRun]:
 
 
 async def duely_payments(
-    env: WorkflowEnvironment, xero: XeroSandbox, sandbox_url: str, home: Path
+    env: WorkflowEnvironment, xero: XeroSandbox, sandbox_url: str, home: Path, database_url: str
 ) -> tuple[Run, list[float], dict]:
     settings = Settings(
         home=home,
+        database_url=database_url,
         secret_key="bench-secret-key-bench-secret-key-0123456789",
         xero_client_id="bench",
         xero_client_secret="bench-secret",
@@ -408,22 +413,50 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:7.0f} ms"
 
 
+@contextmanager
+def databases() -> Iterator[list[tuple[str, str]]]:
+    """(name, URL): SQLite in a temporary folder, and a fresh PostgreSQL database when a
+    server answers on 127.0.0.1:5432 (as `make test` finds one)."""
+    with tempfile.TemporaryDirectory() as folder:
+        found = [("SQLite", f"sqlite:///{folder}/bench.db")]
+        name = f"duely_bench_{uuid.uuid4().hex[:8]}"
+        try:
+            with psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=2) as admin:
+                admin.execute(f'CREATE DATABASE "{name}"')
+            found.append(("PostgreSQL", POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"))
+        except psycopg.OperationalError:
+            name = ""
+        try:
+            yield found
+        finally:
+            if name:
+                with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 async def main() -> None:
-    everything = time.perf_counter()
-    xero = XeroSandbox()
-    xero.register_app("bench", "bench-secret", "duely bench", ["http://127.0.0.1/cb"])
-    sandbox = await serve(create_sandbox_app(xero))
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
     )
     try:
-        with tempfile.TemporaryDirectory() as home:
-            run, baseline, extra = await duely_payments(
-                env, xero, f"{sandbox.url}/xero", Path(home)
-            )
+        with databases() as found, tempfile.TemporaryDirectory() as home:
+            for database, url in found:
+                await measure(env, database, url, Path(home))
     finally:
         await env.shutdown()
+
+
+async def measure(env: WorkflowEnvironment, database: str, database_url: str, home: Path) -> None:
+    everything = time.perf_counter()
+    xero = XeroSandbox()
+    xero.register_app("bench", "bench-secret", "duely bench", ["http://127.0.0.1/cb"])
+    sandbox = await serve(create_sandbox_app(xero))
+    try:
+        run, baseline, extra = await duely_payments(
+            env, xero, f"{sandbox.url}/xero", home, database_url
+        )
+    finally:
         await shut(sandbox)
     limits = xero.limiter.limits
     paced_calls = Settings().xero_calls_per_minute
@@ -437,7 +470,7 @@ async def main() -> None:
     print(
         f"webhook to ledger: {PAYMENTS} card payments over {TENANTS} Xero tenants (one "
         f"organisation each), {CALLS_PER_ROUND} Xero calls a round of payments, dev server, "
-        "SQLite; "
+        f"{database}; "
         f"sandbox rate limits ON ({limits.per_minute}/min, {limits.concurrent} in flight per "
         f"tenant; duely keeps to {paced_calls}/min)"
     )
