@@ -70,12 +70,10 @@ async def place_together(ledger, shares: list[Share], provider: str) -> list[Pla
         raise ValueError("one round places at most one share per invoice")
     invoices = {
         invoice.external_id: invoice
-        for invoice in await ledger.get_invoices(
-            list(dict.fromkeys(share.invoice_external_id for share in shares))
-        )
+        for invoice in await ledger.get_invoices([s.invoice_external_id for s in shares])
     }
     found = await ledger.find_payments([share.reference for share in shares])
-    fates: list[Placed | LedgerError | None] = []
+    fates: list[Placed | LedgerError] = []
     writing: list[int] = []
     for share in shares:
         current = invoices.get(share.invoice_external_id)

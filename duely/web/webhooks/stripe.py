@@ -3,7 +3,7 @@
 The event is verified (signature and a 300 s tolerance), kept once by its id, and dispatched
 to the invoices' chase workflows; the answer goes back within seconds whatever happens after.
 A repeat of a dispatched event changes nothing; an event kept while Temporal was away is
-dispatched by the web app's background round (see duely.payments.redispatch).
+dispatched by the worker's background round (see duely.payments.redispatch).
 """
 
 from __future__ import annotations
