@@ -151,7 +151,9 @@ async def test_a_reminders_link_is_paid_by_card_and_lands_once_in_xero(
     assert tenant.invoices[invoice.external_id].status == "PAID"
     # Three calls of the tenant's 60 a minute: read the invoice, look for the payment, write.
     placing = [(r.method, r.url.path.rsplit("/", 1)[-1]) for r in worker.requests[calls_before:]]
-    assert placing == [("GET", "Invoices"), ("GET", "Payments"), ("PUT", "Payments")]
+    # (A sync that Xero's webhook about the payment sets off may follow them.)
+    assert placing[:3] == [("GET", "Invoices"), ("GET", "Payments"), ("PUT", "Payments")]
+    assert placing.count(("PUT", "Payments")) == 1
 
     # The chase completed as paid; duely shows the invoice paid, the payment recorded.
     assert await asyncio.wait_for(handle.result(), FEW_SECONDS) == "paid"

@@ -245,10 +245,11 @@ async def test_bad_stale_and_missing_signatures_are_refused(takes_cards, duely, 
 
 
 async def test_a_burst_of_webhooks_is_answered_at_once_and_kept_once(
-    takes_cards, duely, dev_server_env, db, org_a
+    takes_cards, duely, dev_server_env, xero_settings, db, org_a
 ):
     """Many more webhooks at once than the web app has database connections: each is
-    answered, kept and handed to its chase (no worker runs, so nothing is placed yet)."""
+    answered and kept, and handed to its chase at once or by the next background round (no
+    worker runs, so nothing is placed)."""
     customer = add_customer(db, org_a.id, "Burst Ltd")
     invoices = [add_invoice(db, customer, f"B-{n}", 5, amount=50_00) for n in range(3)]
     events = [
@@ -263,10 +264,25 @@ async def test_a_burst_of_webhooks_is_answered_at_once_and_kept_once(
     try:
         answers = await asyncio.gather(*(deliver(duely, e) for e in events))
         assert [a.status_code for a in answers] == [200] * 60, answers[0].text
-        assert all(a.json()["dispatched"] for a in answers)
+        at_once = sum(a.json()["dispatched"] for a in answers)
+        assert at_once > 0
         db.expire_all()
         kept = db.exec(select(WebhookEvent)).all()
-        assert len(kept) == 60 and all(row.processed_at for row in kept)
+        assert len(kept) == 60
+        assert all(row.processed_at or row.last_error for row in kept)
+        database = Database(xero_settings.resolved_database_url)
+        try:  # what a slow moment left behind, as the worker's round does it
+            later = await inbox.dispatch_kept(
+                database,
+                dev_server_env.client,
+                xero_settings.temporal_task_queue,
+                older_than=timedelta(0),
+            )
+        finally:
+            await database.dispose()
+        assert at_once + later == 60
+        db.expire_all()
+        assert all(row.processed_at for row in db.exec(select(WebhookEvent)))
         assert len(db.exec(select(Payment).where(Payment.status == "pending")).all()) == 60
     finally:
         await forget_this_tests_workflows(dev_server_env.client)
