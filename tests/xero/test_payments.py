@@ -289,9 +289,9 @@ async def test_a_burst_of_webhooks_is_answered_at_once_and_kept_once(
 
 
 async def test_an_event_kept_while_temporal_is_down_is_dispatched_later(
+    takes_cards,  # before the sync: its chases then write while the test's session would wait
     worker,
     synced,
-    takes_cards,
     xero_settings,
     dev_server_env,
     db,
