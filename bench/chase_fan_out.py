@@ -18,6 +18,7 @@ from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench.setup import bench_settings
 from duely.accounts import ensure_organisation
 from duely.activities.fan_out import CONCURRENCY
 from duely.chase_control import start_all_chases
@@ -130,9 +131,8 @@ async def main() -> None:
     )
     try:
         with tempfile.TemporaryDirectory() as home:
-            settings = Settings(
-                home=Path(home),
-                secret_key="bench-secret-key-bench-secret-key-0123456789",
+            settings = bench_settings(
+                Path(home),
                 temporal_address=env.client.service_client.config.target_host,
                 temporal_task_queue=f"bench-{uuid.uuid4().hex}",
             )

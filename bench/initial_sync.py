@@ -13,6 +13,7 @@ import httpx
 from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
+from bench.setup import bench_settings, bench_xero
 from duely.accounts import ensure_organisation
 from duely.db import Database, make_sync_engine
 from duely.integrations.ledgers.connections import Ledgers
@@ -20,7 +21,6 @@ from duely.migrate import upgrade
 from duely.models import Invoice, SyncRun, SyncStatus
 from duely.sandbox import create_sandbox_app
 from duely.sandbox.xero import XeroSandbox
-from duely.settings import Settings
 from duely.sync_schedules import request_sync
 from duely.worker import build_worker
 from duely.workflows.names import SEARCH_ATTRIBUTES
@@ -62,15 +62,7 @@ async def bare_fetch(api: str, headers: dict) -> tuple[float, int, int]:
 
 
 async def duely_sync(xero: XeroSandbox, tenant, sandbox_url: str, home: Path) -> dict:
-    settings = Settings(
-        home=home,
-        secret_key="bench-secret-key-bench-secret-key-0123456789",
-        xero_client_id="bench",
-        xero_client_secret="bench-secret",
-        xero_login_url=sandbox_url,
-        xero_identity_url=f"{sandbox_url}/identity",
-        xero_api_url=sandbox_url,
-    )
+    settings = bench_settings(home, sandbox_url)
     upgrade(settings.resolved_database_url)
     engine = make_sync_engine(settings.resolved_database_url)
     with Session(engine) as session:
@@ -116,8 +108,7 @@ async def duely_sync(xero: XeroSandbox, tenant, sandbox_url: str, home: Path) ->
 
 
 async def main() -> None:
-    xero = XeroSandbox()
-    xero.register_app("bench", "bench-secret", "duely bench", ["http://127.0.0.1/cb"])
+    xero = bench_xero()
     seeding = time.perf_counter()
     tenant = xero.add_tenant("Bench Trading", INVOICES, seed=99)
     seeded = time.perf_counter() - seeding

@@ -33,6 +33,7 @@ from temporalio import activity, workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench.setup import bench_settings, bench_xero
 from duely.accounts import ensure_organisation
 from duely.db import Database, make_sync_engine
 from duely.integrations.ledgers.connections import Ledgers
@@ -332,15 +333,10 @@ async def wait_for_syncs(db: Database, count: int) -> list[SyncRun]:
 async def duely_payments(
     env: WorkflowEnvironment, xero: XeroSandbox, sandbox_url: str, home: Path, database_url: str
 ) -> tuple[Run, list[float], dict]:
-    settings = Settings(
-        home=home,
+    settings = bench_settings(
+        home,
+        sandbox_url,
         database_url=database_url,
-        secret_key="bench-secret-key-bench-secret-key-0123456789",
-        xero_client_id="bench",
-        xero_client_secret="bench-secret",
-        xero_login_url=sandbox_url,
-        xero_identity_url=f"{sandbox_url}/identity",
-        xero_api_url=sandbox_url,
         temporal_address=env.client.service_client.config.target_host,
         temporal_task_queue=f"bench-{uuid.uuid4().hex}",
     )
@@ -449,8 +445,7 @@ async def main() -> None:
 
 async def measure(env: WorkflowEnvironment, database: str, database_url: str, home: Path) -> None:
     everything = time.perf_counter()
-    xero = XeroSandbox()
-    xero.register_app("bench", "bench-secret", "duely bench", ["http://127.0.0.1/cb"])
+    xero = bench_xero()
     sandbox = await serve(create_sandbox_app(xero))
     try:
         run, baseline, extra = await duely_payments(

@@ -7,19 +7,18 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleCalendarSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleRange,
     ScheduleSpec,
     ScheduleState,
-    ScheduleUpdate,
 )
 from temporalio.service import RPCError, RPCStatusCode
 
 from duely.models import Organisation
 from duely.settings import Settings
+from duely.temporal_client import put_schedule
 
 
 def statement_schedule_id(organisation_id: int) -> str:
@@ -59,7 +58,4 @@ async def ensure_statement_schedule(
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
         state=ScheduleState(note=f"monthly statements of organisation {organisation.id}"),
     )
-    try:
-        await client.create_schedule(handle.id, schedule)
-    except ScheduleAlreadyRunningError:
-        await handle.update(lambda _: ScheduleUpdate(schedule=schedule))
+    await put_schedule(client, handle.id, schedule)

@@ -8,18 +8,17 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
-    ScheduleUpdate,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from duely.models import Connection
 from duely.settings import Settings
+from duely.temporal_client import put_schedule
 from duely.workflows.names import ORG, sync_schedule_id, sync_workflow_id
 from duely.workflows.sync import LedgerSyncWorkflow, SyncRequest
 
@@ -43,13 +42,7 @@ async def ensure_sync_schedule(client: Client, settings: Settings, connection: C
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
         state=ScheduleState(note=f"ledger sync of connection {connection.id}"),
     )
-    try:
-        await client.create_schedule(sync_schedule_id(connection.id), schedule)
-    except ScheduleAlreadyRunningError:
-        # Bring an existing schedule up to date: the interval or task queue may have changed.
-        await client.get_schedule_handle(sync_schedule_id(connection.id)).update(
-            lambda _: ScheduleUpdate(schedule=schedule)
-        )
+    await put_schedule(client, sync_schedule_id(connection.id), schedule)
 
 
 async def request_sync(client: Client, settings: Settings, connection: Connection) -> None:

@@ -25,13 +25,14 @@ from duely.integrations.mail import Mailer
 from duely.integrations.sms import TwilioSms
 from duely.payments.redispatch import keep_dispatching
 from duely.settings import Settings
+from duely.stripe_sweep_schedule import ensure_stripe_sweep_schedule
 from duely.temporal_client import connect_with_retry
 from duely.workflows.chase import InvoiceChaseWorkflow
 from duely.workflows.health import HealthCheckWorkflow
 from duely.workflows.outbox import CustomerOutboxWorkflow
 from duely.workflows.start_chases import StartChasesWorkflow
 from duely.workflows.statements import StatementRunWorkflow
-from duely.workflows.stripe_sweep import StripeSweepWorkflow, ensure_schedule
+from duely.workflows.stripe_sweep import StripeSweepWorkflow
 from duely.workflows.sync import LedgerSyncWorkflow
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ async def run_worker(settings: Settings) -> None:
     ledgers = Ledgers(settings, db)
     client = await connect_with_retry(settings)
     worker = build_worker(client, settings, db, ledgers)
-    await ensure_schedule(client, settings)
+    await ensure_stripe_sweep_schedule(client, settings)
     log.info(
         "worker polling task queue %r on %s",
         settings.temporal_task_queue,

@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, async_playwright, expect
 
 from duely.accounts import seed_demo
 from duely.migrate import upgrade
@@ -82,3 +83,19 @@ async def sign_in_on_the_way_to(page: Page, web_url: str, path: str) -> None:
     await page.click("button[type=submit]")
     await expect(page).to_have_url(f"{web_url}{path}")
     await page.wait_for_load_state()
+
+
+@asynccontextmanager
+async def page_at(url: str, viewport: dict | None = None) -> AsyncIterator[Page]:
+    """A new page in Debian's Chromium, loaded from `url`; the browser closes afterwards."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS
+        )
+        try:
+            page = await (browser.new_page(viewport=viewport) if viewport else browser.new_page())
+            await page.goto(url)
+            await page.wait_for_load_state()
+            yield page
+        finally:
+            await browser.close()

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 from sqlmodel import Session, select
 
 from duely.db import make_sync_engine
@@ -17,7 +17,7 @@ from duely.demo import configure_demo_stripe
 from duely.links import PORTAL, LinkTarget, link
 from duely.models import Customer, Event, Invoice, utcnow
 from duely.settings import Settings
-from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, demo_web, requires_chromium
+from tests.browser.conftest import demo_web, page_at, requires_chromium
 from tests.stripe_fake import DECLINED, NEEDS_3DS, SUCCEEDS
 
 pytestmark = requires_chromium
@@ -101,13 +101,7 @@ async def type_card(page: Page, number: str) -> None:
 
 async def test_paying_an_invoice_by_card(portal, localstripe):
     web_url, path, database_url = portal
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS
-        )
-        page = await browser.new_page()
-        await page.goto(f"{web_url}{path}")
-        await page.wait_for_load_state()
+    async with page_at(f"{web_url}{path}") as page:
         # Stripe.js (here localstripe's fake) mounted its card field into the Pay section.
         await expect(page.locator("[data-card-element] input[placeholder=number]")).to_be_visible()
         pay = page.locator("[data-pay-button]")
@@ -134,7 +128,6 @@ async def test_paying_an_invoice_by_card(portal, localstripe):
         await expect(pay).to_have_text("Paid")
         for box in await page.locator("input[name=invoice]:checked").all():
             await expect(box).to_be_disabled()
-        await browser.close()
 
     [intent] = localstripe.payment_intents()
     assert (intent["amount"], intent["currency"], intent["status"]) == (173_050, "gbp", "succeeded")
@@ -145,13 +138,7 @@ async def test_paying_an_invoice_by_card(portal, localstripe):
 
 async def test_a_declined_card_can_try_again_and_3d_secure_is_confirmed(portal, localstripe):
     web_url, path, database_url = portal
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS
-        )
-        page = await browser.new_page()
-        await page.goto(f"{web_url}{path}")
-        await page.wait_for_load_state()
+    async with page_at(f"{web_url}{path}") as page:
         pay = page.locator("[data-pay-button]")
         status = page.locator("[data-pay-status]")
 
@@ -180,7 +167,6 @@ async def test_a_declined_card_can_try_again_and_3d_secure_is_confirmed(portal, 
         await page.get_by_role("button", name="Complete authentication").click()
         await expect(status).to_have_text(PAID)
         await expect(pay).to_be_disabled()
-        await browser.close()
 
     intents = {i["status"]: i for i in localstripe.payment_intents()}
     assert set(intents) == {"requires_payment_method", "succeeded"}  # declined, then paid

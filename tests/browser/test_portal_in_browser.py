@@ -6,14 +6,14 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 from sqlmodel import Session, select
 
 from duely.db import make_sync_engine
 from duely.links import PORTAL, LinkTarget, link
 from duely.models import Customer, Event, Invoice, utcnow
 from duely.settings import Settings
-from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, demo_web, requires_chromium
+from tests.browser.conftest import demo_web, page_at, requires_chromium
 
 pytestmark = requires_chromium
 
@@ -81,13 +81,7 @@ def _events(database_url: str) -> list[tuple[str, str, str]]:
 
 async def test_promise_to_pay_on_a_phone(portal):
     web_url, path, database_url = portal
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS
-        )
-        page = await browser.new_page(viewport=PHONE)
-        await page.goto(f"{web_url}{path}")
-        await page.wait_for_load_state()
+    async with page_at(f"{web_url}{path}", PHONE) as page:
         await expect(page.locator(".brand")).to_have_text("Demo Trading Ltd")
         await expect(page.locator("h1")).to_have_text("Brightside Bakeries")
         rows = page.locator(".portal-table tbody tr")
@@ -121,7 +115,6 @@ async def test_promise_to_pay_on_a_phone(portal):
         await expect(notice).to_be_in_viewport()
         await expect(page).to_have_url(f"{web_url}{path}")  # the page stayed, htmx swapped
         await expect(page.locator("input[name=invoice]:checked")).to_have_count(0)
-        await browser.close()
 
     kept = _events(database_url)
     assert [(number, kind) for number, kind, _ in kept] == [("INV-2002", "customer_promised")]

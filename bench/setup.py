@@ -1,0 +1,33 @@
+"""What every benchmark sets up the same way: duely's settings and the sandbox's Xero app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from duely.sandbox.xero import XeroSandbox
+from duely.settings import Settings
+
+SECRET_KEY = "bench-secret-key-bench-secret-key-0123456789"
+
+
+def bench_xero() -> XeroSandbox:
+    """A Xero sandbox with the benchmarks' app registered."""
+    xero = XeroSandbox()
+    xero.register_app("bench", "bench-secret", "duely bench", ["http://127.0.0.1/cb"])
+    return xero
+
+
+def bench_settings(home: Path, sandbox_url: str | None = None, **more) -> Settings:
+    """duely's settings for a benchmark, talking to the sandbox's Xero at `sandbox_url`."""
+    xero = (
+        {
+            "xero_client_id": "bench",
+            "xero_client_secret": "bench-secret",
+            "xero_login_url": sandbox_url,
+            "xero_identity_url": f"{sandbox_url}/identity",
+            "xero_api_url": sandbox_url,
+        }
+        if sandbox_url
+        else {}
+    )
+    return Settings(home=home, secret_key=SECRET_KEY, **xero, **more)
