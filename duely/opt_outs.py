@@ -72,13 +72,13 @@ async def customers_with_phone(session: AsyncSession, phone: str) -> list[Custom
 
 async def opt_out_by_phone(session: AsyncSession, phone: str) -> list[int]:
     """The person at `phone` replied STOP: stop texting every customer they are a contact of.
-    Marks `opted_out_at` (kept when already set), commits, and returns those customers' ids,
+    Marks `email_opted_out_at` (kept when already set), commits, and returns those customers' ids,
     including ones that were already opted out."""
     customers = await customers_with_phone(session, phone)
     now = utcnow()
-    newly = [customer for customer in customers if customer.opted_out_at is None]
+    newly = [customer for customer in customers if customer.email_opted_out_at is None]
     for customer in newly:
-        customer.opted_out_at = now
+        customer.email_opted_out_at = now
         session.add(customer)
     await session.commit()
     log.info(
@@ -92,11 +92,11 @@ async def opt_out_by_phone(session: AsyncSession, phone: str) -> list[int]:
 
 async def opt_in_by_phone(session: AsyncSession, phone: str) -> list[int]:
     """The person at `phone` replied START: texting their customers may resume. Clears
-    `opted_out_at`, commits, and returns those customers' ids."""
+    `email_opted_out_at`, commits, and returns those customers' ids."""
     customers = await customers_with_phone(session, phone)
     for customer in customers:
-        if customer.opted_out_at is not None:
-            customer.opted_out_at = None
+        if customer.email_opted_out_at is not None:
+            customer.email_opted_out_at = None
             session.add(customer)
     await session.commit()
     log.info(
@@ -109,12 +109,12 @@ async def opt_in_by_phone(session: AsyncSession, phone: str) -> list[int]:
 
 async def opt_out_customer(session: AsyncSession, customer: Customer) -> bool:
     """The customer followed the unsubscribe link of a reminder (or their mail client's
-    one-click unsubscribe): no more reminders to them, by any channel. Marks `opted_out_at`
+    one-click unsubscribe): no more reminders to them, by any channel. Marks `email_opted_out_at`
     (an earlier opt-out keeps its time) and commits; True when this opted them out. Logs ids
     only: nothing that identifies a person."""
-    newly = customer.opted_out_at is None
+    newly = customer.email_opted_out_at is None
     if newly:
-        customer.opted_out_at = utcnow()
+        customer.email_opted_out_at = utcnow()
         session.add(customer)
         await session.commit()
     log.info(

@@ -217,7 +217,7 @@ async def test_invoice_without_events_explains_its_timeline(client, org_a, ledge
 
 async def test_customer_list_shows_balances_per_currency(client, db, org_a, ledger):
     add_invoice(db, ledger["tokyo"], "TK-GBP", days_overdue=5, amount=99_999)
-    add_customer(db, org_a.id, "Quiet Customer", chasing_enabled=False, opted_out_at=utcnow())
+    add_customer(db, org_a.id, "Quiet Customer", chasing_enabled=False, email_opted_out_at=utcnow())
     await login(client, org_a.viewer)
 
     html = await page(client, "/customers")

@@ -260,7 +260,7 @@ def add_contact(db, customer: Customer, phone: str) -> Contact:
 
 def opted_out(db) -> dict[str, bool]:
     db.expire_all()
-    return {c.name: c.opted_out_at is not None for c in db.exec(select(Customer)).all()}
+    return {c.name: c.email_opted_out_at is not None for c in db.exec(select(Customer)).all()}
 
 
 @pytest.fixture
@@ -313,15 +313,15 @@ async def test_start_reverses_stop(db, customers, duely, twilio_url, sms):
 
 async def test_an_earlier_opt_out_keeps_its_time(db, customers, duely, twilio_url):
     earlier = utcnow().replace(year=2025)
-    customers["acme"].opted_out_at = earlier
+    customers["acme"].email_opted_out_at = earlier
     db.add(customers["acme"])
     db.commit()
 
     await reply(twilio_url, duely, "unsubscribe")
 
     db.expire_all()
-    assert db.get(Customer, customers["acme"].id).opted_out_at == earlier
-    assert db.get(Customer, customers["bolt"].id).opted_out_at > earlier
+    assert db.get(Customer, customers["acme"].id).email_opted_out_at == earlier
+    assert db.get(Customer, customers["bolt"].id).email_opted_out_at > earlier
 
 
 async def test_other_replies_change_nothing(db, customers, duely, twilio_url):

@@ -23,9 +23,9 @@ def other_than(character: str) -> str:
     return "B" if character == "A" else "A"
 
 
-def opted_out_at(db, customer: Customer) -> datetime | None:
+def email_opted_out_at(db, customer: Customer) -> datetime | None:
     db.expire_all()
-    return db.get(Customer, customer.id).opted_out_at
+    return db.get(Customer, customer.id).email_opted_out_at
 
 
 async def test_the_page_asks_before_anything_changes(client, db, settings, org_a):
@@ -38,7 +38,7 @@ async def test_the_page_asks_before_anything_changes(client, db, settings, org_a
     assert page.headers["cache-control"] == "no-store"
     assert page.headers["referrer-policy"] == "no-referrer"
     assert "Sign out" not in page.text  # nobody is signed in
-    assert opted_out_at(db, customer) is None  # looking is not unsubscribing
+    assert email_opted_out_at(db, customer) is None  # looking is not unsubscribing
 
 
 async def test_one_click_post_opts_the_customer_out(client, db, settings, org_a, caplog):
@@ -51,7 +51,7 @@ async def test_one_click_post_opts_the_customer_out(client, db, settings, org_a,
         done = await client.post(f"/unsubscribe/{token}", headers=FORM, **ONE_CLICK)
     assert done.status_code == 200
     assert "Payment reminders stopped" in done.text and "Acme Widgets" in done.text
-    first = opted_out_at(db, customer)
+    first = email_opted_out_at(db, customer)
     assert first is not None
     # Nothing personal in duely's log: ids only.
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("duely"))
@@ -61,7 +61,7 @@ async def test_one_click_post_opts_the_customer_out(client, db, settings, org_a,
     # The page's own button, later: still opted out, and since the first time.
     again = await client.post(f"/unsubscribe/{token}")
     assert again.status_code == 200
-    assert opted_out_at(db, customer) == first
+    assert email_opted_out_at(db, customer) == first
     page = await client.get(f"/unsubscribe/{token}")
     assert "already stopped" in page.text
 
@@ -89,7 +89,7 @@ async def test_bad_links_change_nothing(client, db, settings, org_a, org_b):
             assert "Nothing was changed" in response.text
     expired = await client.get(f"/unsubscribe/{tampered[3]}")
     assert "expired" in expired.text
-    assert opted_out_at(db, customer) is None
+    assert email_opted_out_at(db, customer) is None
 
     # A valid link of a customer that is gone says so too.
     gone = add_customer(db, org_b.id, "Gone Ltd")

@@ -90,7 +90,7 @@ def customer_off_reason(organisation: Organisation, customer: Customer) -> str:
     """Why nobody may contact this customer now; empty when chasing may go ahead."""
     if organisation.chase_mode == ChaseMode.OFF:
         return "chasing is switched off for the organisation"
-    if customer.opted_out_at:
+    if customer.email_opted_out_at:
         return "the customer opted out of reminders"
     if customer.chasing_enabled is False:
         return "chasing is switched off for this customer"

@@ -223,7 +223,7 @@ class PaymentActivities:
     async def _thank_you(self, session, organisation: Organisation, share: PaymentShare, key: str):
         invoice = await session.get(Invoice, share.invoice_id)
         customer = await session.get(Customer, invoice.customer_id)
-        if customer.opted_out_at:
+        if customer.email_opted_out_at:
             return None
         contacts = list(
             await session.exec(

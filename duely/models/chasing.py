@@ -91,6 +91,9 @@ class Message(OrgScoped, table=True):
     batch_ref: str = Field(default="", max_length=300)
     """The activity that wrote it; its retries find and finish this message."""
     attempts: int = Field(default=0)
+    claimed_until: datetime | None = optional_timestamp()
+    """While set and in the future, one delivery attempt holds the message: no other may send
+    it."""
     recipients: str = Field(default="")
     subject: str = Field(default="", max_length=500)
     body: str = Field(default="")

@@ -111,7 +111,8 @@ class Customer(OrgScoped, table=True):
     chasing_enabled: bool | None = Field(default=None)
     """None follows the organisation (chase all, or only customers someone switched on);
     True and False are a person's choice for this customer."""
-    opted_out_at: datetime | None = optional_timestamp()
+    email_opted_out_at: datetime | None = optional_timestamp()
+    sms_opted_out_at: datetime | None = optional_timestamp()
     schedule_id: int | None = Field(default=None, foreign_key="schedules.id")
     timezone: str = Field(default="", max_length=64)
     """Overrides the organisation's zone for send times when set."""
@@ -193,6 +194,9 @@ class Payment(OrgScoped, table=True):
     paid_on: date | None = None
     reference: str = Field(default="", max_length=200)
     """What the ledger payment carries, to be found again after a lost answer."""
+    placing_until: datetime | None = optional_timestamp()
+    """While set and in the future, one attempt is placing this payment in the ledger: no
+    other may start."""
     attempts: int = Field(default=0)
     """Ledger writes tried; with `last_error`, what the integration-health view shows."""
     last_error: str = Field(default="")

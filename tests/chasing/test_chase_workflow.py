@@ -207,7 +207,7 @@ async def test_a_customer_with_three_invoices_due_together_gets_one_email(harnes
 
 async def test_an_opted_out_customer_gets_nothing(harness, org_a, db):
     english_org(db, org_a.id)
-    customer = customer_with_contact(db, org_a.id, "optout", opted_out_at=utcnow())
+    customer = customer_with_contact(db, org_a.id, "optout", email_opted_out_at=utcnow())
     invoice = add_invoice(db, customer, "INV-OUT", 0, due_date=DUE)
     await harness.start(invoice)
     await harness.skip_to(at_london(date(2027, 4, 30)))

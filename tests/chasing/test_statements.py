@@ -67,7 +67,7 @@ async def test_a_statement_run_sends_one_per_owing_customer_once_a_month(live, o
     add_invoice(db, owing, "INV-S2", -5, amount=3_000, currency="EUR")
     settled = customer_with_contact(db, org_a.id, "settled")
     add_invoice(db, settled, "INV-S3", 10, status="paid")
-    opted_out = customer_with_contact(db, org_a.id, "optout", opted_out_at=utcnow())
+    opted_out = customer_with_contact(db, org_a.id, "optout", email_opted_out_at=utcnow())
     add_invoice(db, opted_out, "INV-S4", 10)
 
     for _ in range(2):  # a second run in the same month sends nothing new

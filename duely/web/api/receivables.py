@@ -45,7 +45,7 @@ class CustomerOut(BaseModel):
     name: str
     chasing_enabled: bool | None
     """null: follows the organisation's chase mode."""
-    opted_out_at: datetime | None
+    email_opted_out_at: datetime | None
     timezone: str
 
 
