@@ -3,8 +3,13 @@
 Each invoice's chase places its own share of a payment (duely.activities.payments), but the
 ledger's rate limit is per organisation (Xero: 60 calls a minute), so shares that wait while a
 write is in flight for the same connection go together in the next round: one read of their
-invoices, one lookup of their references, one write. A round of one is the same three calls,
-so a lone payment waits for nothing.
+invoices, one lookup of their references, then one write per share. A round of one is three
+calls, so a lone payment waits for nothing.
+
+Each write carries its own share only, under an idempotency key that is the share's reference
+(the payment and the invoice, nothing else): whichever shares happen to travel together, a
+repeated write of a share is the same request under the same key. A key made from the whole
+round would differ between two rounds composed differently, and both would write.
 
 Before anything is written or refused, the ledger is searched for each share's reference (a
 lost answer may hide a write that happened). A share for an invoice that is paid, voided,
@@ -15,7 +20,6 @@ written, never guessed.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -24,6 +28,7 @@ from duely.integrations.ledgers.base import (
     LedgerInvoice,
     LedgerRejected,
     PaymentToRecord,
+    RecordedPayment,
 )
 from duely.models import InvoiceStatus
 from duely.money import to_major
@@ -34,7 +39,8 @@ MOST_AT_ONCE = 25
 
 
 class NoPaymentAccount(LedgerError):
-    """The organisation names no ledger account for card payments in this currency."""
+    """The organisation names no ledger account for card payments in this currency: a setting
+    a person must choose (duely.payments.ledger_trouble)."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +70,9 @@ class Placed:
 
 
 async def place_together(ledger, shares: list[Share], provider: str) -> list[Placed | LedgerError]:
-    """Each share's fate, in order; a failed call fails them all (LedgerError raised). The
-    shares are for different invoices: each is judged against its invoice as read."""
+    """Each share's fate, in order. A failed read fails them all (LedgerError raised); a
+    failed write fails its own share only. The shares are for different invoices: each is
+    judged against its invoice as read."""
     if len({share.invoice_external_id for share in shares}) != len(shares):
         raise ValueError("one round places at most one share per invoice")
     invoices = {
@@ -94,17 +101,16 @@ async def place_together(ledger, shares: list[Share], provider: str) -> list[Pla
             fates.append(Placed(RECORDED, after=replace(current, amount_due=left, status=status)))
             writing.append(len(fates) - 1)
     if writing:
-        answers = await ledger.record_payments(
-            [_to_record(shares[n]) for n in writing],
-            _round_key([shares[n].reference for n in writing]),
+        answers = await asyncio.gather(
+            *(_write(ledger, shares[n]) for n in writing), return_exceptions=True
         )
         for n, answer in zip(writing, answers, strict=True):
-            fate = fates[n]
-            fates[n] = (
-                answer
-                if isinstance(answer, LedgerRejected)
-                else replace(fate, ledger_payment_id=answer.external_id)
-            )
+            if isinstance(answer, RecordedPayment):
+                fates[n] = replace(fates[n], ledger_payment_id=answer.external_id)
+            elif isinstance(answer, LedgerError):
+                fates[n] = answer
+            else:  # a bug, not the ledger's answer
+                raise answer
     return fates
 
 
@@ -138,16 +144,25 @@ def _to_record(share: Share) -> PaymentToRecord:
         currency=share.currency,
         paid_on=share.paid_on,
         reference=share.reference,
-        idempotency_key=share.reference,
+        idempotency_key=idempotency_key(share),
         account_code=share.account_code,
     )
 
 
-def _round_key(references: list[str]) -> str:
-    """The same shares written again give the same key; a round of one keeps its reference."""
-    if len(references) == 1:
-        return references[0]
-    return "duely-round:" + hashlib.sha256("\n".join(sorted(references)).encode()).hexdigest()
+def idempotency_key(share: Share) -> str:
+    """The ledger's idempotency key for writing the share: its reference, which names the
+    payment and the invoice and nothing else (not the attempt, not the round)."""
+    return share.reference
+
+
+async def _write(ledger, share: Share) -> RecordedPayment:
+    """One share, one write: the request (and so its key) is the same whatever else is placed
+    in the same round. Raises the ledger's refusal of it."""
+    payment = _to_record(share)
+    (answer,) = await ledger.record_payments([payment], payment.idempotency_key)
+    if isinstance(answer, LedgerRejected):
+        raise answer
+    return answer
 
 
 class LedgerWriteQueue:

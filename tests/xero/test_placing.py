@@ -1,13 +1,16 @@
 """Card payments placed in the Xero sandbox in rounds (duely.payments.placing): shares that
-arrive together for one connection cost one round of three calls, and each share in a round
-gets its own fate."""
+arrive together for one connection share one read of their invoices and one lookup of their
+references, each is written on its own under its own idempotency key, and each share in a
+round gets its own fate."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date
 
 import httpx
+import pytest
 import pytest_asyncio
 
 from duely.db import Database
@@ -28,8 +31,26 @@ PAYS_IN = "615"
 """The sandbox's clearing account, which takes payments in any currency."""
 
 
+@pytest.fixture
+def sent() -> list[httpx.Request]:
+    """Every request made to the ledger, headers and bodies."""
+    return []
+
+
+def writes(requests: list[httpx.Request]) -> list[tuple[str, list[str]]]:
+    """Each PUT /Payments as (its Idempotency-Key, the references of the payments it wrote)."""
+    return [
+        (
+            request.headers["Idempotency-Key"],
+            [payment["Reference"] for payment in json.loads(request.content)["Payments"]],
+        )
+        for request in requests
+        if request.method == "PUT" and request.url.path.endswith("/Payments")
+    ]
+
+
 @pytest_asyncio.fixture
-async def ledger(xero, xero_settings, org_a):
+async def ledger(xero, xero_settings, org_a, sent):
     """A connected tenant's ledger, and the list of calls made to it."""
     tenant = xero.add_tenant("Placing Ltd", 80, seed=33)
     connection = await connect_directly(xero, xero_settings, org_a.id, tenant, "duely-test")
@@ -37,6 +58,7 @@ async def ledger(xero, xero_settings, org_a):
 
     async def note(request: httpx.Request) -> None:
         calls.append(f"{request.method} {request.url.path.rsplit('/', 1)[-1]}")
+        sent.append(request)
 
     db = Database(xero_settings.resolved_database_url)
     http = httpx.AsyncClient(timeout=30, event_hooks={"request": [note]})
@@ -76,7 +98,8 @@ async def test_shares_that_arrive_together_cost_one_round(ledger):
     shares = [share_of(invoice) for invoice in open_invoices(tenant)[:12]]
     fates = await asyncio.gather(*(queue.place(xero_ledger, s, "xero") for s in shares))
     assert [fate.outcome for fate in fates] == [RECORDED] * 12
-    assert calls == ["GET Invoices", "GET Payments", "PUT Payments"]  # not 36 calls
+    # One read and one lookup for the lot (not 12 of each), then a write per share.
+    assert calls == ["GET Invoices", "GET Payments"] + ["PUT Payments"] * 12
     for share, fate in zip(shares, fates, strict=True):
         (payment,) = booked(tenant, share)
         assert fate.ledger_payment_id == payment.payment_id and payment.amount == share.amount
@@ -128,11 +151,39 @@ async def test_each_share_gets_its_own_fate(ledger, xero):
     assert fates[4].outcome == UNMATCHED and "voided in Xero" in fates[4].reason
     assert "no ledger account" in str(fates[5])
     assert [len(booked(tenant, share)) for share in shares] == [1, 1, 0, 0, 0, 0]
-    # The second share for an invoice waited for a round of its own (which wrote nothing).
-    assert calls == ["GET Invoices", "GET Payments", "PUT Payments"] + [
+    # Two writes (the half, and the one the account refused); the second share for an
+    # invoice waited for a round of its own (which wrote nothing).
+    assert calls == ["GET Invoices", "GET Payments", "PUT Payments", "PUT Payments"] + [
         "GET Invoices",
         "GET Payments",
     ]
+
+
+async def test_ledger_idempotency_key_depends_only_on_payment_and_invoice(ledger, sent):
+    """A share's write is the same request under the same key whatever else travels in its
+    round: alone, with one companion or with another, its key is its reference
+    (`duely:{payment}:{invoice}`). (A key made from the round's composition let two rounds
+    composed differently both write the same share.)"""
+    tenant, xero_ledger, _ = ledger
+    first, second, third = open_invoices(tenant)[:3]
+    rounds = [
+        [share_of(first, 100, name="pi_alone")],
+        [share_of(first, 100, name="pi_together"), share_of(second, name="pi_companion")],
+        [share_of(first, 100, name="pi_other"), share_of(third, name="pi_third")],
+    ]
+    for shares in rounds:
+        queue = LedgerWriteQueue()
+        fates = await asyncio.gather(*(queue.place(xero_ledger, s, "xero") for s in shares))
+        assert {fate.outcome for fate in fates} == {RECORDED}
+
+    written = writes(sent)
+    assert len(written) == 5  # one write per share, each carrying that share alone
+    for key, references in written:
+        assert references == [key]
+    assert sorted(key for key, _ in written) == sorted(
+        share.reference for shares in rounds for share in shares
+    )
+    assert "duely:pi_alone:" + first.invoice_id in dict(written)
 
 
 async def test_a_failed_call_fails_the_round_and_writes_nothing(ledger, xero):
