@@ -1,24 +1,46 @@
-"""Customers who asked not to be texted: STOP and START replies to duely's sending number.
+"""Opt-outs, per channel: the one place they are set and cleared, and the rule every sender asks.
 
-The number is shared by every organisation, so a STOP from a phone opts out every customer,
+A customer may be opted out of email, of texts, or of both; each has its own time
+(`Customer.email_opted_out_at`, `Customer.sms_opted_out_at`):
+- the unsubscribe link at the foot of a reminder (or a mail client's one-click
+  `List-Unsubscribe`) stops both: the person asked to stop the reminders, whichever way they
+  come (the page says "by email or by text");
+- a reply STOP to duely's sending number stops texts only, and START resumes texts only: an
+  SMS START never undoes an email unsubscribe;
+- a person in the app clears one channel at a time (the customer asked them to). Twilio keeps
+  refusing texts to a number that replied STOP until it replies START, whatever duely says.
+
+Call tasks are never blocked by an opt-out: they ask a person to ring the customer, which is no
+reminder the customer unsubscribed from.
+
+Anything that sends asks `channel_opt_out_reason` right before it does. Every change is
+committed first and the customer's running chases are told afterwards (signal
+`chasing_changed`, so they re-read their plan), best effort: with Temporal out of reach the
+change holds all the same, because the outbox asks `channel_opt_out_reason` again when a
+reminder is handed to it.
+
+duely's number is shared by every organisation, so a STOP from a phone opts out every customer,
 in every organisation, that has a contact with that phone: the person asked the number to
 stop, whoever sent the text. These are the only queries in duely that cross organisations,
 on purpose.
-
-`opt_out_by_phone` is the single place an opt-out happens: whatever else must follow one (such
-as telling running chase workflows) belongs there.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from duely.integrations.sms import normalise_phone
-from duely.models import Contact, Customer, utcnow
+from duely.models import Channel, Contact, Customer, utcnow
+
+if TYPE_CHECKING:  # the worker asks the rule and has no web app
+    from litestar.datastructures import State
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +49,38 @@ OPT_IN_KEYWORDS = frozenset({"START", "UNSTOP"})
 # Matching starts in SQL on the number's last digits, then compares whole normalised numbers.
 MATCHED_TAIL_DIGITS = 7
 _SEPARATORS = (" ", "-", "(", ")", ".", "/")
+
+FIELDS = {Channel.EMAIL: "email_opted_out_at", Channel.SMS: "sms_opted_out_at"}
+"""The channels a customer can opt out of, and where each opt-out is kept."""
+WORDS = {Channel.EMAIL: "email", Channel.SMS: "texts"}
+
+
+# --- the rule ----------------------------------------------------------------------------------
+
+
+def opted_out_at(customer: Customer, channel: str) -> datetime | None:
+    """Since when the customer refuses `channel`; None when they do not (a call task, or any
+    channel nobody can opt out of, never is refused)."""
+    field = FIELDS.get(channel)
+    return getattr(customer, field) if field else None
+
+
+def channels_opt_out_reason(customer: Customer, channels: Iterable[str]) -> str:
+    """Why none of `channels` may reach the customer, e.g. "the customer opted out of email
+    and texts"; "" when at least one of them may (or there are none)."""
+    wanted = list(dict.fromkeys(Channel(channel) for channel in channels))
+    if not wanted or any(opted_out_at(customer, channel) is None for channel in wanted):
+        return ""
+    return f"the customer opted out of {' and '.join(WORDS[channel] for channel in wanted)}"
+
+
+def channel_opt_out_reason(customer: Customer, channel: str) -> str:
+    """Why nothing may be sent to the customer by `channel` ("the customer opted out of
+    email" / "... of texts"); "" when it may. Everything that sends asks this first."""
+    return channels_opt_out_reason(customer, [channel])
+
+
+# --- texts: STOP and START replies -------------------------------------------------------------
 
 
 def reply_keyword(body: str) -> str:
@@ -70,57 +124,142 @@ async def customers_with_phone(session: AsyncSession, phone: str) -> list[Custom
     return list(customers.all())
 
 
-async def opt_out_by_phone(session: AsyncSession, phone: str) -> list[int]:
-    """The person at `phone` replied STOP: stop texting every customer they are a contact of.
-    Marks `email_opted_out_at` (kept when already set), commits, and returns those customers' ids,
-    including ones that were already opted out."""
+async def opt_out_by_phone(state: State, session: AsyncSession, phone: str) -> list[int]:
+    """The person at `phone` replied STOP: stop texting every customer they are a contact of
+    (email goes on). Marks `sms_opted_out_at` (kept when already set), commits, tells those
+    customers' chases, and returns their ids, including ones that were already opted out."""
     customers = await customers_with_phone(session, phone)
-    now = utcnow()
-    newly = [customer for customer in customers if customer.email_opted_out_at is None]
-    for customer in newly:
-        customer.email_opted_out_at = now
-        session.add(customer)
-    await session.commit()
+    newly = await _set(session, customers, [Channel.SMS])
     log.info(
         "texts to %s stopped by reply STOP: customers %s (newly opted out: %s)",
         _masked(normalise_phone(phone)),
-        [customer.id for customer in customers],
-        [customer.id for customer in newly],
+        _ids(customers),
+        _ids(newly),
     )
-    return [customer.id for customer in customers if customer.id is not None]
+    await _tell_chases(state, session, newly)
+    return _ids(customers)
 
 
-async def opt_in_by_phone(session: AsyncSession, phone: str) -> list[int]:
+async def opt_in_by_phone(state: State, session: AsyncSession, phone: str) -> list[int]:
     """The person at `phone` replied START: texting their customers may resume. Clears
-    `email_opted_out_at`, commits, and returns those customers' ids."""
+    `sms_opted_out_at` only (an email unsubscribe stands), commits, tells those customers'
+    chases, and returns their ids."""
     customers = await customers_with_phone(session, phone)
-    for customer in customers:
-        if customer.email_opted_out_at is not None:
-            customer.email_opted_out_at = None
-            session.add(customer)
-    await session.commit()
+    cleared = await _clear(session, customers, Channel.SMS)
     log.info(
-        "texts to %s resumed by reply START: customers %s",
+        "texts to %s resumed by reply START: customers %s (newly opted in: %s)",
         _masked(normalise_phone(phone)),
-        [customer.id for customer in customers],
+        _ids(customers),
+        _ids(cleared),
     )
-    return [customer.id for customer in customers if customer.id is not None]
+    await _tell_chases(state, session, cleared)
+    return _ids(customers)
 
 
-async def opt_out_customer(session: AsyncSession, customer: Customer) -> bool:
+# --- the unsubscribe link, and a person in the app ---------------------------------------------
+
+
+async def opt_out_customer(state: State, session: AsyncSession, customer: Customer) -> bool:
     """The customer followed the unsubscribe link of a reminder (or their mail client's
-    one-click unsubscribe): no more reminders to them, by any channel. Marks `email_opted_out_at`
-    (an earlier opt-out keeps its time) and commits; True when this opted them out. Logs ids
-    only: nothing that identifies a person."""
-    newly = customer.email_opted_out_at is None
-    if newly:
-        customer.email_opted_out_at = utcnow()
-        session.add(customer)
-        await session.commit()
+    one-click unsubscribe): no more reminders to them, by email or by text. Marks both
+    opt-outs (an earlier one keeps its time), commits and tells their chases; True when this
+    opted them out of anything. Logs ids only: nothing that identifies a person."""
+    newly = bool(await _set(session, [customer], [Channel.EMAIL, Channel.SMS]))
     log.info(
         "customer %s of organisation %s unsubscribed by link (already opted out: %s)",
         customer.id,
         customer.organisation_id,
         not newly,
     )
+    if newly:
+        await _tell_chases(state, session, [customer])
     return newly
+
+
+async def clear_opt_out(
+    state: State, session: AsyncSession, customer: Customer, channel: str, by: str = ""
+) -> str:
+    """A person lifts the customer's opt-out of one channel (the customer asked them to):
+    commits, and tells the customer's chases. Returns why the chases could not be told ("" when
+    they were, or when there was nothing to clear); the opt-out is cleared either way. Raises
+    ValueError for a channel nobody can opt out of."""
+    if channel not in FIELDS:
+        raise ValueError(f"{channel!r} is not a channel a customer can opt out of")
+    cleared = await _clear(session, [customer], Channel(channel))
+    if not cleared:
+        return ""
+    log.info(
+        "customer %s of organisation %s opted back in to %s by %s",
+        customer.id,
+        customer.organisation_id,
+        WORDS[Channel(channel)],
+        by or "someone",
+    )
+    return await _tell_chases(state, session, [customer])
+
+
+# --- writing, then telling ---------------------------------------------------------------------
+
+
+async def _set(
+    session: AsyncSession, customers: list[Customer], channels: list[Channel]
+) -> list[Customer]:
+    """Opt the customers out of `channels` and commit; the customers this changed."""
+    now = utcnow()
+    changed = []
+    for customer in customers:
+        fields = [FIELDS[channel] for channel in channels]
+        unset = [field for field in fields if getattr(customer, field) is None]
+        for field in unset:
+            setattr(customer, field, now)
+        if unset:
+            session.add(customer)
+            changed.append(customer)
+    if changed:
+        await session.commit()
+    return changed
+
+
+async def _clear(
+    session: AsyncSession, customers: list[Customer], channel: Channel
+) -> list[Customer]:
+    """Lift the customers' opt-out of `channel` and commit; the customers this changed."""
+    field = FIELDS[channel]
+    changed = [customer for customer in customers if getattr(customer, field) is not None]
+    for customer in changed:
+        setattr(customer, field, None)
+        session.add(customer)
+    if changed:
+        await session.commit()
+    return changed
+
+
+async def _tell_chases(state: State, session: AsyncSession, customers: list[Customer]) -> str:
+    """After the commit: the running chases of the customers' open invoices re-read their plan.
+    Returns why they could not be told ("" when they were)."""
+    # Imported here, not above: the activities ask this module's rule, and the chase machinery
+    # (chase_control, duely.web.chasing) imports the activities.
+    from duely import chase_control
+    from duely.web.chasing import SIGNAL_SECONDS, ChaseEngineDown, chase_engine, open_invoices
+
+    invoices = [
+        invoice for customer in customers for invoice in await open_invoices(session, customer)
+    ]
+    if not invoices:
+        return ""
+    try:
+        async with chase_engine(state, SIGNAL_SECONDS + len(invoices)) as client:
+            await chase_control.chasing_changed(client, invoices)
+    except ChaseEngineDown as down:
+        log.warning(
+            "opt-out changed for customers %s, but their chases were not told (%s): the outbox "
+            "re-checks it before sending",
+            _ids(customers),
+            down,
+        )
+        return str(down)
+    return ""
+
+
+def _ids(customers: Iterable[Customer]) -> list[int]:
+    return [customer.id for customer in customers if customer.id is not None]

@@ -14,7 +14,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from duely.activities.errors import as_application_error
-from duely.chasing.plan import ChasePlan, InvoiceFacts, PlanStep, WindowSpec
+from duely.chasing.chase_state import PromiseToPay
+from duely.chasing.plan import ChasePlan, InvoiceFacts, PlanStep, WindowSpec, send_times
 from duely.chasing.reminders import OutboxStart, ReminderRequest
 from duely.db import Database
 from duely.integrations.ledgers.base import LedgerError
@@ -30,6 +31,7 @@ from duely.models import (
     ScheduleStep,
     Template,
 )
+from duely.opt_outs import channels_opt_out_reason
 from duely.settings import Settings
 from duely.workflows import names
 
@@ -48,18 +50,18 @@ class ChaseNote:
 
 
 @dataclass
+class PlanRequest:
+    invoice_id: int
+    due_date: str | None = None
+    """The due date the chase knows (its signals can be ahead of the database): the sends are
+    timed from it."""
+
+
+@dataclass
 class OutboxHandOver:
     organisation_id: int
     customer_id: int
     request: ReminderRequest
-
-
-@dataclass
-class PromiseToPay:
-    invoice_id: int
-    day: str
-    """ISO date the customer promised to pay by."""
-    by: str = ""
 
 
 def invoice_facts(invoice: Invoice) -> InvoiceFacts:
@@ -87,11 +89,11 @@ def step_label(step: ScheduleStep, template_name: str | None) -> str:
 
 
 def customer_off_reason(organisation: Organisation, customer: Customer) -> str:
-    """Why nobody may contact this customer now; empty when chasing may go ahead."""
+    """Why the customer must not be chased at all now; empty when chasing may go ahead. An
+    opt-out is not one: it stops its channel only (`channel_opt_out_reason`), and a call task
+    still goes to a person."""
     if organisation.chase_mode == ChaseMode.OFF:
         return "chasing is switched off for the organisation"
-    if customer.email_opted_out_at:
-        return "the customer opted out of reminders"
     if customer.chasing_enabled is False:
         return "chasing is switched off for this customer"
     if customer.chasing_enabled is None and organisation.chase_mode == ChaseMode.SELECTED:
@@ -140,6 +142,10 @@ async def load_plan(db: Database, invoice_id: int) -> ChasePlan:
         off_reason = "chasing is switched off for this invoice"
     if not off_reason and not rows:
         off_reason = "the customer's schedule has no steps"
+    if not off_reason:
+        # Opted out of every channel the schedule uses: nothing is left to send. (Otherwise the
+        # outbox leaves out each reminder of an opted-out channel, and says so.)
+        off_reason = channels_opt_out_reason(customer, (step.channel for step, _ in rows))
     return ChasePlan(
         organisation_id=organisation.id,
         customer_id=customer.id,
@@ -172,6 +178,15 @@ class ChaseActivities:
     @activity.defn
     async def load_chase_plan(self, invoice_id: int) -> ChasePlan:
         return await load_plan(self._db, invoice_id)
+
+    @activity.defn
+    async def plan_chase(self, request: PlanRequest) -> ChasePlan:
+        """The plan with its send times: the calendar is read here, not in the workflow."""
+        plan = await load_plan(self._db, request.invoice_id)
+        if request.due_date:
+            plan.invoice.due_date = request.due_date
+        plan.send_times = send_times(plan)
+        return plan
 
     @activity.defn
     async def note_chase(self, note: ChaseNote) -> None:

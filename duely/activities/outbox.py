@@ -11,13 +11,16 @@ server that is down), so every step is idempotent:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from temporalio import activity
+from temporalio.client import WorkflowQueryFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from duely.activities.chasing import customer_off_reason, invoice_facts, window_of
 from duely.activities.errors import as_application_error
@@ -25,11 +28,14 @@ from duely.activities.heartbeat import heartbeating
 from duely.chasing.plan import PROMISE_GRACE_DAYS, WindowSpec
 from duely.chasing.reminders import (
     BatchResult,
+    HandOverAnswer,
+    HandOverCheck,
     ReminderBatch,
     ReminderOutcome,
     ReminderRequest,
     Verdict,
 )
+from duely.chasing.send_times import next_send_moment, wall_time_to_utc
 from duely.chasing.templates import context_for, render
 from duely.db import Database
 from duely.delivery import Delivery
@@ -52,6 +58,7 @@ from duely.models import (
     Template,
     utcnow,
 )
+from duely.opt_outs import channel_opt_out_reason
 from duely.settings import Settings
 
 VERDICT_OF_STATUS = {
@@ -65,24 +72,41 @@ VERDICT_OF_STATUS = {
 
 
 @dataclass
+class SendMoment:
+    customer_id: int
+    earliest: str
+    """An ISO instant, or an ISO day (from its start in the customer's zone)."""
+
+
+@dataclass
 class _Customer:
     organisation: Organisation
     customer: Customer
     contacts: list[Contact]
 
 
-def why_not_chase(invoice: Invoice, local_day: date) -> str:
-    """Why this invoice must be left out of today's reminder; empty when it may go in."""
+def why_not_chase_in_ledger(invoice: Invoice) -> str:
+    """What the ledger (and the invoice's own switch) say against chasing it; empty when
+    nothing. Holds are the chase's to say, at hand-over."""
     if invoice.status == InvoiceStatus.VOIDED:
         return "the invoice was voided"
     if invoice.status == InvoiceStatus.PAID or invoice.amount_due <= 0:
         return "the invoice is paid"
     if invoice.status != InvoiceStatus.OPEN:
         return f"the invoice is {invoice.status}"
-    if invoice.disputed:
-        return "the invoice is disputed"
     if not invoice.chasing_enabled:
         return "chasing is switched off for this invoice"
+    return ""
+
+
+def why_not_chase(invoice: Invoice, local_day: date) -> str:
+    """Why this invoice must be left out of today's reminder, judged by the database mirror
+    alone: only for chases too old to answer the hand-over check."""
+    reason = why_not_chase_in_ledger(invoice)
+    if reason:
+        return reason
+    if invoice.disputed:
+        return "the invoice is disputed"
     promised = invoice.expected_payment_date
     if promised and local_day <= promised + timedelta(days=PROMISE_GRACE_DAYS):
         return f"payment is promised for {promised.isoformat()}"
@@ -106,6 +130,17 @@ class OutboxActivities:
         return window_of(organisation, customer)
 
     @activity.defn
+    async def send_moment(self, when: SendMoment) -> str:
+        """The first moment at or after `when.earliest` inside the customer's send window (ISO):
+        the calendar is read here, not in the workflow, so a replay never changes its mind."""
+        window = (await self.outbox_window(when.customer_id)).window()
+        if "T" in when.earliest:
+            earliest = datetime.fromisoformat(when.earliest)
+        else:  # a day: from its start where the customer is
+            earliest = wall_time_to_utc(date.fromisoformat(when.earliest), time(0), window.timezone)
+        return next_send_moment(earliest, window).isoformat()
+
+    @activity.defn
     async def send_reminders(self, batch: ReminderBatch) -> BatchResult:
         async with heartbeating(lambda: None, every_seconds=2):
             return await self._send_reminders(batch)
@@ -113,6 +148,13 @@ class OutboxActivities:
     async def _send_reminders(self, batch: ReminderBatch) -> BatchResult:
         people = await self._customer(batch.customer_id)
         customer = people.customer
+        window = window_of(people.organisation, customer).window()
+        sending_at = datetime.fromisoformat(batch.sending_at)
+        local_day = (
+            date.fromisoformat(batch.local_day)
+            if batch.local_day
+            else sending_at.astimezone(window.zone).date()
+        )
         reason = customer_off_reason(people.organisation, customer)
         if reason:
             return BatchResult([_dropped(r, reason) for r in batch.requests])
@@ -124,36 +166,80 @@ class OutboxActivities:
         except LedgerError as error:
             raise as_application_error(error) from error
 
-        local_day = date.fromisoformat(batch.local_day)
         result = BatchResult()
-        reminders: list[ReminderRequest] = []
-        calls: list[ReminderRequest] = []
-        for request in batch.requests:
-            invoice = invoices.get(request.invoice_id)
-            reason = why_not_chase(invoice, local_day) if invoice else "the invoice is gone"
+        groups: dict[str, list[tuple[ReminderRequest, ReminderRequest]]] = {
+            URGENT: [],
+            REMINDER: [],
+            CALL: [],
+        }
+        for asked in batch.requests:
+            invoice = invoices.get(asked.invoice_id)
+            request, reason, held = await self._hand_over_check(asked, invoice, sending_at)
+            reason = reason or channel_opt_out_reason(customer, request.channel)
             if reason:
-                result.outcomes.append(_dropped(request, reason, invoice))
+                result.outcomes.append(_dropped(asked, reason, invoice, held))
             else:
-                (calls if request.channel == Channel.CALL_TASK else reminders).append(request)
+                groups[_group_of(request)].append((asked, request))
 
-        for group, kind in ((reminders, "reminder"), (calls, "call")):
+        for kind, group in groups.items():
+            key = _message_key(kind, customer.id, local_day)
+            message = await self._message(key)
+            if message is not None and message.batch_ref == _batch_ref():
+                # An earlier attempt of this batch wrote it: it says what applies now, or it
+                # goes, unless its delivery has begun.
+                message = await self._recompose(message, people, group, invoices, local_day)
             if not group:
                 continue
-            key = f"{kind}:{customer.id}:{batch.local_day}"
-            message = await self._message(key)
             if message is not None and message.batch_ref != _batch_ref():
-                if kind == "call":
+                if kind == CALL:
                     # Today's call task for this customer is already open: it covers these too.
-                    result.outcomes += [_answered(r, message, invoices) for r in group]
+                    result.outcomes += [_answered(a, r, message, invoices) for a, r in group]
                 else:
-                    result.retry_on = (local_day + timedelta(days=1)).isoformat()
+                    next_day = local_day + timedelta(days=1)
+                    result.retry_on = next_day.isoformat()
+                    result.retry_at = wall_time_to_utc(
+                        next_day, time(0), window.timezone
+                    ).isoformat()
                     result.retry_reason = "the customer already had a reminder today"
                 continue
             if message is None:
-                message = await self._compose(key, batch, people, group, invoices)
+                message = await self._compose(key, batch, people, group, invoices, local_day)
             message = await self._delivery.deliver(message, people.organisation)
-            result.outcomes += [_answered(r, message, invoices) for r in group]
+            result.outcomes += [_answered(a, r, message, invoices) for a, r in group]
         return result
+
+    async def _hand_over_check(
+        self, asked: ReminderRequest, invoice: Invoice | None, at: datetime
+    ) -> tuple[ReminderRequest, str, bool]:
+        """The request as it applies at the moment of sending, or why nothing may be sent for
+        its invoice (and whether that is the chase's hold). The ledger speaks for the invoice;
+        the chase speaks for itself (paused, disputed, promised, stopped, a payment waiting...)
+        and for which step applies now."""
+        if invoice is None:
+            return asked, "the invoice is gone", False
+        reason = why_not_chase_in_ledger(invoice)
+        if reason:
+            return asked, reason, False
+        chase = activity.client().get_workflow_handle(asked.chase_workflow_id)
+        check = HandOverCheck(asked.send_key, at.isoformat(), invoice_facts(invoice))
+        try:
+            answer = await chase.query(
+                "hand_over", check, result_type=HandOverAnswer, rpc_timeout=QUERY_TIMEOUT
+            )
+        except WorkflowQueryFailedError:
+            # A chase that does not know the question (a worker older than the check is still
+            # running it): judge by its mirror in the database, as before.
+            return asked, why_not_chase(invoice, at.date()), False
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return asked, "the invoice's chase has ended", True
+            raise
+        if answer.reason:
+            return asked, answer.reason, True
+        if answer.request is not None:
+            answer.request.urgent = asked.urgent
+            return answer.request, "", False
+        return asked, "", False
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -201,40 +287,19 @@ class OutboxActivities:
         key: str,
         batch: ReminderBatch,
         people: _Customer,
-        group: list[ReminderRequest],
+        group: list[tuple[ReminderRequest, ReminderRequest]],
         invoices: dict[int, Invoice],
+        today: date,
     ) -> Message:
-        # The most advanced step speaks for the batch: its template, channel and recipients.
-        lead = max(group, key=lambda r: r.offset_days)
-        escalate = any(r.recipient_kind == ContactKind.ESCALATED for r in group)
-        organisation, customer = people.organisation, people.customer
-        contacts = [c for c in people.contacts if c.kind == ContactKind.NORMAL or escalate]
-        channel = lead.channel
-        if channel == Channel.SMS:
-            recipients = [c.phone for c in contacts if c.phone]
-        elif channel == Channel.EMAIL:
-            recipients = [c.email for c in contacts if c.email]
-        else:
-            recipients = []
-        lines = [invoices[r.invoice_id] for r in group]
-        subject, body = await self._text(lead, people, lines, date.fromisoformat(batch.local_day))
         message = Message(
-            organisation_id=organisation.id,
-            customer_id=customer.id,
-            channel=channel,
+            organisation_id=people.organisation.id,
+            customer_id=people.customer.id,
             kind=MessageKind.REMINDER,
             unique_key=key,
             batch_ref=_batch_ref(),
-            recipients=", ".join(recipients),
-            subject=subject,
-            body=body,
-            status=MessageStatus.OPEN if channel == Channel.CALL_TASK else MessageStatus.QUEUED,
             created_at=datetime.fromisoformat(batch.sending_at),
         )
-        if channel != Channel.CALL_TASK and not recipients:
-            what = "a phone number" if channel == Channel.SMS else "an email address"
-            message.status = MessageStatus.FAILED
-            message.error = f"{customer.name} has no contact with {what}"
+        await self._fill(message, people, [r for _, r in group], invoices, today)
         async with self._db.session() as session:
             session.add(message)
             try:
@@ -245,6 +310,68 @@ class OutboxActivities:
                 return await self._message(key)
             await session.refresh(message)
             return message
+
+    async def _recompose(
+        self,
+        message: Message,
+        people: _Customer,
+        group: list[tuple[ReminderRequest, ReminderRequest]],
+        invoices: dict[int, Invoice],
+        today: date,
+    ) -> Message | None:
+        """An earlier attempt of this batch wrote the message and did not send it: it now
+        covers exactly what passed this attempt's check (and goes if nothing did). One whose
+        delivery has begun is left to finish."""
+        now = utcnow()
+        if message.status != MessageStatus.QUEUED or (
+            message.claimed_until and message.claimed_until > now
+        ):
+            return message
+        async with self._db.session() as session:
+            row = await session.get(Message, message.id)
+            if not group:
+                await session.delete(row)
+                await session.commit()
+                return None
+            await self._fill(row, people, [r for _, r in group], invoices, today)
+            session.add(row)
+            await session.commit()
+            await session.refresh(row)
+            return row
+
+    async def _fill(
+        self,
+        message: Message,
+        people: _Customer,
+        group: list[ReminderRequest],
+        invoices: dict[int, Invoice],
+        today: date,
+    ) -> None:
+        """The message's channel, recipients and words for these requests, as things are."""
+        # The most advanced step speaks for the batch: its template, channel and recipients.
+        lead = max(group, key=lambda r: r.offset_days)
+        escalate = any(r.recipient_kind == ContactKind.ESCALATED for r in group)
+        customer = people.customer
+        contacts = [c for c in people.contacts if c.kind == ContactKind.NORMAL or escalate]
+        channel = lead.channel
+        if channel == Channel.SMS:
+            recipients = [c.phone for c in contacts if c.phone]
+        elif channel == Channel.EMAIL:
+            recipients = [c.email for c in contacts if c.email]
+        else:
+            recipients = []
+        lines = [invoices[r.invoice_id] for r in group]
+        message.subject, message.body = await self._text(lead, people, lines, today)
+        message.channel = channel
+        message.recipients = ", ".join(recipients)
+        message.status = (
+            MessageStatus.OPEN if channel == Channel.CALL_TASK else MessageStatus.QUEUED
+        )
+        message.error = ""
+        if channel != Channel.CALL_TASK and not recipients:
+            what = "a phone number" if channel == Channel.SMS else "an email address"
+            message.status = MessageStatus.FAILED
+            message.error = f"{customer.name} has no contact with {what}"
 
     async def _text(
         self, lead: ReminderRequest, people: _Customer, invoices: list[Invoice], today: date
@@ -284,13 +411,34 @@ class OutboxActivities:
         return rendered.subject, rendered.body + footer
 
 
+URGENT, REMINDER, CALL = "urgent", "reminder", "call"
+"""How requests share messages: a person's "send now" goes alone and past the one-a-day cap;
+scheduled reminders share the customer's one message of the day; call tasks share one task."""
+QUERY_TIMEOUT = timedelta(seconds=10)
+
+
+def _group_of(request: ReminderRequest) -> str:
+    if request.channel == Channel.CALL_TASK:
+        return CALL
+    return URGENT if request.urgent else REMINDER
+
+
+def _message_key(group: str, customer_id: int, local_day: date) -> str:
+    """The message's unique key: one reminder and one call task per customer and local day;
+    a person's "send now" is its own message, keyed by this attempt's batch."""
+    if group == URGENT:
+        digest = hashlib.sha256(_batch_ref().encode()).hexdigest()[:16]
+        return f"reminder:{customer_id}:{local_day.isoformat()}:now:{digest}"
+    return f"{group}:{customer_id}:{local_day.isoformat()}"
+
+
 def _batch_ref() -> str:
     info = activity.info()
     return f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
 
 
 def _dropped(
-    request: ReminderRequest, reason: str, invoice: Invoice | None = None
+    request: ReminderRequest, reason: str, invoice: Invoice | None = None, held: bool = False
 ) -> ReminderOutcome:
     return ReminderOutcome(
         invoice_id=request.invoice_id,
@@ -298,12 +446,18 @@ def _dropped(
         verdict=Verdict.DROPPED,
         detail=f"{request.step_label} not sent: {reason}",
         invoice=invoice_facts(invoice) if invoice else None,
+        held=held,
     )
 
 
 def _answered(
-    request: ReminderRequest, message: Message, invoices: dict[int, Invoice]
+    asked: ReminderRequest,
+    request: ReminderRequest,
+    message: Message,
+    invoices: dict[int, Invoice],
 ) -> ReminderOutcome:
+    """The outcome of `asked`, which went out as `request` (a later step, when one had come
+    due by the time of sending)."""
     verdict = VERDICT_OF_STATUS.get(message.status, Verdict.FAILED)
     channel = {"email": "emailed", "sms": "texted", "call_task": "call task created"}
     detail = f"{request.step_label}: {channel.get(message.channel, message.channel)}"
@@ -320,4 +474,5 @@ def _answered(
         detail=detail,
         message_id=message.id,
         invoice=invoice_facts(invoices[request.invoice_id]),
+        replaced=asked.send_key if asked.send_key != request.send_key else "",
     )

@@ -28,6 +28,7 @@ from duely.models import (
     MessageStatus,
     Organisation,
 )
+from duely.opt_outs import channel_opt_out_reason
 from duely.settings import Settings
 
 
@@ -90,7 +91,9 @@ class StatementActivities:
     async def _statement(
         self, organisation: Organisation, customer: Customer, run: StatementRun
     ) -> Message | None:
-        if customer_off_reason(organisation, customer):
+        if customer_off_reason(organisation, customer) or channel_opt_out_reason(
+            customer, Channel.EMAIL
+        ):
             return None
         day = date.fromisoformat(run.local_day)
         key = f"statement:{customer.id}:{day:%Y-%m}"

@@ -60,6 +60,25 @@ class ChaseMemory:
     payments_waiting: list[PaymentNotice] = field(default_factory=list)
     """Told of, not yet placed in the ledger."""
     payment_retry_at: str | None = None
+    forced: str | None = None
+    """A person's "send-now" or "escalate" not yet acted on: kept over a continue-as-new."""
+    promise_to_write: PromiseToPay | None = None
+    """A promise not yet written to the ledger (the loop writes it, not the signal handler,
+    so a slow ledger never holds up a continue-as-new)."""
+    dismissed_promise: str | None = None
+    """The ledger's expected payment date a person resumed chasing over: ignored while the
+    ledger still shows exactly that date."""
+    held: bool = False
+    """The chase was held (paused, disputed, promised...) since its last send: when it can
+    send again, one reminder goes out, not two on consecutive days."""
+
+
+@dataclass
+class PromiseToPay:
+    invoice_id: int
+    day: str
+    """ISO date the customer promised to pay by."""
+    by: str = ""
 
 
 @dataclass

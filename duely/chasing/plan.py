@@ -13,7 +13,7 @@ Dates and instants are ISO text: the payloads must survive Temporal's JSON conve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from duely.chasing.send_times import MONDAY_TO_FRIDAY, SendWindow, StepTiming, step_send_moment
 
@@ -88,7 +88,18 @@ class ChasePlan:
     window: WindowSpec
     steps: list[PlanStep]
     off_reason: str = ""
-    """Why this invoice must not be chased at all (customer opted out, chasing switched off)."""
+    """Why this invoice must not be chased at all (chasing switched off)."""
+    send_times: list[SendTime] = field(default_factory=list)
+    """When each send falls due, worked out by the activity that read the plan: holidays and
+    time-zone rules are calendar data a library upgrade may change, so the workflow keeps the
+    answer in its history instead of computing it (a replay must not change its mind)."""
+
+
+@dataclass
+class SendTime:
+    step_id: int
+    repeat: int
+    at: str
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,11 @@ class Send:
     step: PlanStep
     repeat: int
     at: datetime
+
+
+def send_label(send: Send) -> str:
+    """How the timeline and the outbox name a send: "Firm overdue (repeat 2)"."""
+    return send.step.label + (f" (repeat {send.repeat})" if send.repeat else "")
 
 
 def send_key(step_id: int, repeat: int) -> str:
@@ -119,6 +135,29 @@ def planned_sends(plan: ChasePlan) -> list[Send]:
     return sorted(sends, key=lambda send: send.at)
 
 
+def send_times(plan: ChasePlan) -> list[SendTime]:
+    """The plan's sends as payload: computed outside the workflow, from the calendar."""
+    return [
+        SendTime(send.step.step_id, send.repeat, send.at.isoformat())
+        for send in planned_sends(plan)
+    ]
+
+
+def sends_of(plan: ChasePlan) -> list[Send]:
+    """The sends of a plan whose `send_times` were worked out already (no calendar needed)."""
+    steps = {step.step_id: step for step in plan.steps}
+    return [
+        Send(
+            send_key(time.step_id, time.repeat),
+            steps[time.step_id],
+            time.repeat,
+            datetime.fromisoformat(time.at),
+        )
+        for time in plan.send_times
+        if time.step_id in steps
+    ]
+
+
 @dataclass
 class Move:
     send: Send | None = None
@@ -128,14 +167,24 @@ class Move:
     later step replaces: recorded on the timeline, never sent."""
     wake_at: datetime | None = None
     """When the next send falls due; None when the schedule has nothing left."""
+    urgent: bool = False
+    """A person asked for it now: the outbox sends it at once."""
 
 
-def next_move(sends: list[Send], handled: set[str], now: datetime) -> Move:
+def next_move(
+    sends: list[Send], handled: set[str], now: datetime, lookahead: timedelta = timedelta(0)
+) -> Move:
     """After downtime only the latest step that still applies goes out; the earlier ones it
-    replaces are passed over (and said so)."""
+    replaces are passed over (and said so).
+
+    With a `lookahead` (after a hold ends), a due step whose successor falls due within it
+    waits for that successor instead: the customer gets one reminder, not two steps on
+    consecutive days."""
     pending = [send for send in sends if send.key not in handled]
     due = [send for send in pending if send.at <= now]
     later = [send for send in pending if send.at > now]
+    if due and later and later[0].at <= now + lookahead:
+        return Move(wake_at=later[0].at)
     return Move(
         send=due[-1] if due else None,
         passed_over=due[:-1],

@@ -24,6 +24,28 @@ class ReminderRequest:
     channel: str
     template_id: int | None
     recipient_kind: str
+    urgent: bool = False
+    """A person asked for it now ("send next now", "escalate"): it goes out at once, outside
+    the send window and past the one-a-day cap (the page asked them to confirm that)."""
+
+
+@dataclass
+class HandOverCheck:
+    """The outbox asks the chase, at the moment of sending, whether its request still applies."""
+
+    send_key: str
+    at: str
+    """The instant of sending (ISO)."""
+    invoice: InvoiceFacts | None = None
+    """The invoice as the ledger shows it right now."""
+
+
+@dataclass
+class HandOverAnswer:
+    reason: str = ""
+    """Why nothing may be sent for the invoice now (a hold); empty when it may."""
+    request: ReminderRequest | None = None
+    """What to send: the step that applies now, which may be a later one than requested."""
 
 
 @dataclass
@@ -58,6 +80,12 @@ class ReminderOutcome:
     message_id: int | None = None
     invoice: InvoiceFacts | None = None
     """The invoice as re-read right before sending; None when it was not read."""
+    replaced: str = ""
+    """The send key of the request this outcome answers, when a later step went out instead
+    (`send_key` is then the step that was sent)."""
+    held: bool = False
+    """Dropped because the chase was on hold at hand-over: not an answer to the step itself,
+    which the chase plans again once the hold ends."""
 
 
 @dataclass
@@ -65,7 +93,8 @@ class ReminderBatch:
     organisation_id: int
     customer_id: int
     local_day: str
-    """The sending day in the customer's zone: the one-a-day cap counts in it."""
+    """The sending day in the customer's zone: the one-a-day cap counts in it. Empty: the
+    activity works it out from `sending_at`."""
     sending_at: str
     """The workflow's clock when it sent (ISO instant)."""
     requests: list[ReminderRequest]
@@ -78,3 +107,5 @@ class BatchResult:
     """Set when nothing was sent because the customer already had a reminder that day (or
     the ledger could not be read): the local day from which to try again."""
     retry_reason: str = ""
+    retry_at: str | None = None
+    """The instant `retry_on` begins where the customer is (ISO)."""

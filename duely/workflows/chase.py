@@ -10,19 +10,32 @@ Rules worth knowing:
 - After downtime (or a pause, dispute or promise) only the latest step that still applies is
   sent; the ones it replaces are written on the timeline as passed over, never sent late.
 - A step the outbox answered, whatever the answer, is never requested again.
-- Holds stack: stopped > settled > chasing off > disputed > paused > promised.
+- Holds stack: a payment waiting > stopped > settled > chasing off > disputed > paused >
+  promised (duely.chasing.holds). A chase never ends while a payment waits to be placed.
+- The outbox asks the chase at the moment of sending (`hand_over`) whether its request still
+  applies and which step applies now: the chase's own state is the authority, not a mirror.
+
+Deploys: runs started before the TRUSTED_ENGINE patch keep their old command sequence (the
+`_v2` branches) until they continue as new; see tests/replay for the recorded histories.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from duely.activities.chasing import ChaseActivities, ChaseNote, OutboxHandOver, PromiseToPay
+    from duely.activities.chasing import (
+        ChaseActivities,
+        ChaseNote,
+        OutboxHandOver,
+        PlanRequest,
+        PromiseToPay,
+    )
     from duely.activities.payments import (
         PLACE_PAYMENT,
         UNMATCHED,
@@ -41,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentNotice,
         PlannedSendView,
     )
+    from duely.chasing.holds import Hold, hold_of
     from duely.chasing.plan import (
         PROMISE_GRACE_DAYS,
         ChasePlan,
@@ -50,8 +64,16 @@ with workflow.unsafe.imports_passed_through():
         forced_move,
         next_move,
         planned_sends,
+        send_label,
+        sends_of,
     )
-    from duely.chasing.reminders import ReminderOutcome, ReminderRequest
+    from duely.chasing.reminders import (
+        HandOverAnswer,
+        HandOverCheck,
+        ReminderOutcome,
+        ReminderRequest,
+        Verdict,
+    )
     from duely.chasing.send_times import wall_time_to_utc
     from duely.money import to_major
     from duely.workflows import names
@@ -71,6 +93,18 @@ LEDGER_CALL = {
     "start_to_close_timeout": timedelta(minutes=2),
     "schedule_to_close_timeout": timedelta(days=1),
 }
+PROMISE_WRITE = {
+    "start_to_close_timeout": timedelta(minutes=2),
+    "schedule_to_close_timeout": timedelta(minutes=10),
+}
+"""The loop writes a promise to the ledger; a ledger that is down for longer is said so on the
+timeline (the promise holds in duely regardless)."""
+HOLD_LOOKAHEAD = timedelta(days=2)
+"""When a hold ends, a due step whose successor falls due within this waits for it: one
+reminder, never two steps on consecutive days."""
+TRUSTED_ENGINE = "trusted-engine"
+"""Patch: payments before ending, holds withdraw a queued request, instructions change a
+queued request, the outbox's hand-over check, the calendar read in an activity."""
 
 
 @workflow.defn
@@ -81,12 +115,16 @@ class InvoiceChaseWorkflow:
         self._sends: list[Send] = []
         self._dirty = False
         self._replan = False
-        self._forced: str | None = None  # "send-now" or "escalate"
         self._state = ChaseState.SCHEDULED
         self._reason = ""
         self._wake_at: datetime | None = None
         self._unsaved: list[HistoryEntry] = []
         self._published: tuple = ()
+
+    @cached_property
+    def _v2(self) -> bool:
+        """Decided once per run (the first time anything asks), recorded in its history."""
+        return workflow.patched(TRUSTED_ENGINE)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -95,6 +133,194 @@ class InvoiceChaseWorkflow:
         self._start = start
         if start.memory:
             self._memory = start.memory
+        if not self._v2:
+            return await self._run_before_trusted_engine(start)
+        memory = self._memory
+        await self._load_plan()
+        while True:
+            self._dirty = False
+            if self._replan:
+                await self._load_plan()
+            if memory.promise_to_write:
+                await self._write_promise()
+            if self._payments_due():
+                await self._place_payments()
+            hold = self._hold()
+            self._state, self._reason = hold.state, hold.reason
+            if hold.held:
+                memory.held = True
+                if memory.awaiting:
+                    await self._withdraw()
+            if self._state in ENDING:
+                break
+            if start.only_payments and not memory.payments_waiting:
+                self._state = ChaseState.FINISHED
+                self._reason = "the payment was placed; this invoice was not being chased"
+                break
+            move = Move()
+            if hold.held:
+                if memory.forced:
+                    self._note("not_sent", f"nothing sent now: {self._reason}")
+                    memory.forced = None
+            elif memory.forced or memory.awaiting is None:
+                # A person's instruction changes a queued request rather than waiting behind it.
+                move = self._move()
+            if move.send:
+                await self._request(move)
+                continue
+            self._wake_at = hold.until if hold.held else move.wake_at
+            if memory.awaiting:
+                self._state = ChaseState.QUEUED
+                self._wake_at = self._instant(memory.awaiting_since) + OUTBOX_PATIENCE
+            elif not hold.held and move.wake_at is None:
+                self._state, self._reason = (
+                    ChaseState.FINISHED,
+                    "every step of the schedule went out",
+                )
+            await self._publish()
+            if workflow.info().is_continue_as_new_suggested() and not memory.payments_waiting:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._publish()  # what the handlers wrote meanwhile
+                workflow.continue_as_new(
+                    ChaseStart(
+                        start.organisation_id,
+                        start.invoice_id,
+                        start.customer_id,
+                        memory,
+                        start.only_payments,
+                    )
+                )
+            await self._sleep()
+            if memory.awaiting and self._patience_ran_out():
+                self._note("outbox_silent", "the outbox never answered; moving on")
+                self._handled(memory.awaiting)
+                memory.awaiting = None
+        self._wake_at = None
+        await self._publish(withdraw=memory.awaiting is not None)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state
+
+    async def _sleep(self) -> None:
+        """Until the next moment to act, or a signal, whichever comes first."""
+        timeout = self._wake_at - workflow.now() if self._wake_at else None
+        if timeout is None or timeout > timedelta(0):
+            try:
+                await workflow.wait_condition(lambda: self._dirty, timeout=timeout)
+            except TimeoutError:
+                # Woken by the clock, about to act: read the plan again, so that edits to
+                # the schedule, its templates or the send window made meanwhile apply.
+                self._replan = True
+
+    def _hold(self) -> Hold:
+        memory = self._memory
+        hold = hold_of(memory, self._facts, self._plan.off_reason, self._start_of, workflow.now())
+        if hold.pause_ended:
+            memory.paused, memory.paused_until, memory.pause_reason = False, None, ""
+            self._note("resumed", "the pause ended")
+        if hold.promise_lapsed:
+            memory.promised_until = None
+            self._note(
+                "promise_passed",
+                f"the payment promised for {hold.promise_lapsed} has not arrived",
+            )
+        return hold
+
+    def _move(self) -> Move:
+        memory, now = self._memory, workflow.now()
+        handled = set(memory.handled)
+        if memory.forced:
+            move = forced_move(self._sends, handled, escalate=memory.forced == "escalate")
+            if move.send is None:
+                self._note("not_sent", "nothing sent now: every step of the schedule went out")
+            memory.forced = None
+            move.urgent = move.send is not None
+            return move
+        if memory.held and not any(s.at <= now for s in self._sends if s.key not in handled):
+            memory.held = False  # the hold ended with nothing overdue: the schedule goes on
+        return next_move(self._sends, handled, now, HOLD_LOOKAHEAD if memory.held else timedelta(0))
+
+    async def _request(self, move: Move) -> None:
+        send = move.send
+        for skipped in move.passed_over:
+            self._pass_over(skipped, send)
+        request = self._reminder_request(send, move.urgent)
+        self._memory.awaiting = send.key
+        self._memory.awaiting_since = workflow.now().isoformat()
+        self._memory.held = False
+        now = " to send now" if move.urgent else ""
+        self._note("queued", f"{request.step_label} handed to the outbox{now}")
+        await workflow.execute_activity_method(
+            ChaseActivities.hand_to_outbox,
+            OutboxHandOver(self._start.organisation_id, self._start.customer_id, request),
+            **QUICK,
+        )
+
+    def _reminder_request(self, send: Send, urgent: bool = False) -> ReminderRequest:
+        return ReminderRequest(
+            invoice_id=self._start.invoice_id,
+            chase_workflow_id=workflow.info().workflow_id,
+            send_key=send.key,
+            step_label=send_label(send),
+            offset_days=send.step.offset_days,
+            channel=send.step.channel,
+            template_id=send.step.template_id,
+            recipient_kind=send.step.recipient_kind,
+            urgent=urgent,
+        )
+
+    def _pass_over(self, skipped: Send, by: Send) -> None:
+        self._handled(skipped.key)
+        self._memory.passed_over.append(skipped.key)
+        self._note(
+            "passed_over", f"{send_label(skipped)} was not sent: {send_label(by)} replaces it"
+        )
+
+    async def _withdraw(self) -> None:
+        """A hold began while a request waited in the outbox: take it back. The step is not
+        done: it is planned again when the hold ends."""
+        send = self._send(self._memory.awaiting)
+        self._memory.awaiting = None
+        what = send_label(send) if send else "the queued reminder"
+        self._note("withdrawn", f"{what} taken back from the outbox: {self._reason}")
+        await self._publish(withdraw=True)
+
+    async def _write_promise(self) -> None:
+        action, self._memory.promise_to_write = self._memory.promise_to_write, None
+        # Written back to the ledger as the expected payment date, so the books show it too.
+        try:
+            await workflow.execute_activity_method(
+                ChaseActivities.promise_in_ledger, action, **PROMISE_WRITE
+            )
+        except ActivityError as error:
+            cause = error.cause or error
+            self._note("ledger_refused", f"the ledger did not take the promised date: {cause}")
+
+    async def _load_plan(self) -> None:
+        self._replan = False
+        if not self._v2:
+            self._plan = await workflow.execute_activity_method(
+                ChaseActivities.load_chase_plan, self._start.invoice_id, **QUICK
+            )
+        else:
+            due = self._memory.facts.due_date if self._memory.facts else None
+            self._plan = await workflow.execute_activity_method(
+                ChaseActivities.plan_chase, PlanRequest(self._start.invoice_id, due), **QUICK
+            )
+        # Signals keep the facts current (sync, payments, the outbox's re-read); the database
+        # plan only seeds them. Sends are planned from the current due date.
+        if self._memory.facts is None:
+            self._memory.facts = self._plan.invoice
+        self._plan.invoice = self._memory.facts
+        if self._v2:
+            self._sends = sends_of(self._plan)
+        else:
+            with workflow.unsafe.sandbox_unrestricted():
+                self._sends = planned_sends(self._plan)
+
+    # --- runs started before TRUSTED_ENGINE (kept until none is left) -------------------------
+
+    async def _run_before_trusted_engine(self, start: ChaseStart) -> str:
+        memory = self._memory
         await self._load_plan()
         while True:
             self._dirty = False
@@ -102,28 +328,34 @@ class InvoiceChaseWorkflow:
                 await self._load_plan()
             if self._payments_due():
                 await self._place_payments()
-            self._state, self._reason, hold_until = self._hold()
+            self._state, self._reason, hold_until = self._hold_before_trusted_engine()
             if self._state in ENDING:
                 break
-            if start.only_payments and not self._memory.payments_waiting:
+            if start.only_payments and not memory.payments_waiting:
                 self._state = ChaseState.FINISHED
                 self._reason = "the payment was placed; this invoice was not being chased"
                 break
             move = Move()
-            if self._memory.awaiting is None and self._state == ChaseState.SCHEDULED:
-                move = self._move()
-            elif self._forced:
+            if memory.awaiting is None and self._state == ChaseState.SCHEDULED:
+                if memory.forced:
+                    move = forced_move(
+                        self._sends, set(memory.handled), escalate=memory.forced == "escalate"
+                    )
+                    memory.forced = None
+                else:
+                    move = next_move(self._sends, set(memory.handled), workflow.now())
+            elif memory.forced:
                 self._note(
                     "not_sent", f"nothing sent now: {self._reason or 'a reminder is queued'}"
                 )
-                self._forced = None
+                memory.forced = None
             if move.send:
                 await self._request(move)
                 continue
             self._wake_at = hold_until if self._state != ChaseState.SCHEDULED else move.wake_at
-            if self._memory.awaiting:
+            if memory.awaiting:
                 self._state = ChaseState.QUEUED
-                self._wake_at = self._instant(self._memory.awaiting_since) + OUTBOX_PATIENCE
+                self._wake_at = self._instant(memory.awaiting_since) + OUTBOX_PATIENCE
             elif self._state == ChaseState.SCHEDULED and move.wake_at is None:
                 self._state, self._reason = (
                     ChaseState.FINISHED,
@@ -137,29 +369,21 @@ class InvoiceChaseWorkflow:
                         start.organisation_id,
                         start.invoice_id,
                         start.customer_id,
-                        self._memory,
+                        memory,
                         start.only_payments,
                     )
                 )
-            timeout = self._wake_at - workflow.now() if self._wake_at else None
-            if timeout is None or timeout > timedelta(0):
-                try:
-                    await workflow.wait_condition(lambda: self._dirty, timeout=timeout)
-                except TimeoutError:
-                    # Woken by the clock, about to act: read the plan again, so that edits to
-                    # the schedule, its templates or the send window made meanwhile apply.
-                    self._replan = True
-            if self._memory.awaiting and self._patience_ran_out():
+            await self._sleep()
+            if memory.awaiting and self._patience_ran_out():
                 self._note("outbox_silent", "the outbox never answered; moving on")
-                self._handled(self._memory.awaiting)
-                self._memory.awaiting = None
+                self._handled(memory.awaiting)
+                memory.awaiting = None
         self._wake_at = None
-        await self._publish(withdraw=self._memory.awaiting is not None)
+        await self._publish(withdraw=memory.awaiting is not None)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
 
-    def _hold(self) -> tuple[str, str, datetime | None]:
-        """The state before planning, its reason, and when it ends by itself (if it does)."""
+    def _hold_before_trusted_engine(self) -> tuple[str, str, datetime | None]:
         memory, plan = self._memory, self._plan
         facts = self._facts
         if memory.stopped:
@@ -198,54 +422,6 @@ class InvoiceChaseWorkflow:
                 memory.promised_until = None
                 self._note("promise_passed", f"the payment promised for {promised} has not arrived")
         return ChaseState.SCHEDULED, "", None
-
-    def _move(self) -> Move:
-        handled = set(self._memory.handled)
-        if self._forced:
-            move = forced_move(self._sends, handled, escalate=self._forced == "escalate")
-            self._forced = None
-            return move
-        return next_move(self._sends, handled, workflow.now())
-
-    async def _request(self, move: Move) -> None:
-        send = move.send
-        for skipped in move.passed_over:
-            self._handled(skipped.key)
-            self._memory.passed_over.append(skipped.key)
-            self._note(
-                "passed_over", f"{skipped.step.label} was not sent: {send.step.label} replaces it"
-            )
-        request = ReminderRequest(
-            invoice_id=self._start.invoice_id,
-            chase_workflow_id=workflow.info().workflow_id,
-            send_key=send.key,
-            step_label=send.step.label + (f" (repeat {send.repeat})" if send.repeat else ""),
-            offset_days=send.step.offset_days,
-            channel=send.step.channel,
-            template_id=send.step.template_id,
-            recipient_kind=send.step.recipient_kind,
-        )
-        self._memory.awaiting = send.key
-        self._memory.awaiting_since = workflow.now().isoformat()
-        self._note("queued", f"{request.step_label} handed to the outbox")
-        await workflow.execute_activity_method(
-            ChaseActivities.hand_to_outbox,
-            OutboxHandOver(self._start.organisation_id, self._start.customer_id, request),
-            **QUICK,
-        )
-
-    async def _load_plan(self) -> None:
-        self._replan = False
-        self._plan = await workflow.execute_activity_method(
-            ChaseActivities.load_chase_plan, self._start.invoice_id, **QUICK
-        )
-        # Signals keep the facts current (sync, payments, the outbox's re-read); the database
-        # plan only seeds them. Sends are planned from the current due date.
-        if self._memory.facts is None:
-            self._memory.facts = self._plan.invoice
-        self._plan.invoice = self._memory.facts
-        with workflow.unsafe.sandbox_unrestricted():
-            self._sends = planned_sends(self._plan)
 
     # --- signals from sync, payments and the outbox ----------------------------------------
 
@@ -294,12 +470,31 @@ class InvoiceChaseWorkflow:
 
     @workflow.signal
     def reminder_outcome(self, outcome: ReminderOutcome) -> None:
-        self._handled(outcome.send_key)
-        if self._memory.awaiting == outcome.send_key:
-            self._memory.awaiting = None
-        self._note(f"reminder_{outcome.verdict}", outcome.detail, outcome.message_id)
+        memory = self._memory
         if outcome.invoice:
-            self._memory.facts = outcome.invoice
+            memory.facts = outcome.invoice
+        awaited = memory.awaiting is not None and memory.awaiting in (
+            outcome.send_key,
+            outcome.replaced,
+        )
+        if self._v2 and outcome.verdict == Verdict.DROPPED and (outcome.held or not awaited):
+            # Not sent because of a hold (or a request the chase took back): the step is not
+            # done; it is planned again when the hold ends.
+            if awaited:
+                memory.awaiting = None
+            self._note("reminder_held", outcome.detail)
+            self._wake()
+            return
+        if outcome.replaced:
+            # The outbox sent a later step that had come due by the time it sent.
+            sent = self._send(outcome.send_key)
+            for send in self._sends:
+                if sent and send.at < sent.at and send.key not in memory.handled:
+                    self._pass_over(send, sent)
+        self._handled(outcome.send_key)
+        if awaited:
+            memory.awaiting = None
+        self._note(f"reminder_{outcome.verdict}", outcome.detail, outcome.message_id)
         self._wake()
 
     @workflow.signal
@@ -378,22 +573,26 @@ class InvoiceChaseWorkflow:
     @workflow.signal
     def resume(self, action: ChaseAction) -> None:
         memory = self._memory
-        was_held = memory.paused or memory.promised_until
+        ledger_promise = self._facts.expected_payment_date
+        was_held = memory.paused or memory.promised_until or ledger_promise
         memory.paused, memory.paused_until, memory.pause_reason = False, None, ""
         memory.promised_until = None
+        # The ledger keeps its expected payment date until someone changes it there: chasing
+        # resumes over exactly that date (a new one in the ledger holds again).
+        memory.dismissed_promise = ledger_promise
         if was_held:
             self._note("resumed", f"resumed by {action.by or 'someone'}")
         self._wake()
 
     @workflow.signal
     def escalate(self, action: ChaseAction) -> None:
-        self._forced = "escalate"
+        self._memory.forced = "escalate"
         self._note("escalated", f"escalated by {action.by or 'someone'}{self._why(action)}")
         self._wake()
 
     @workflow.signal
     def send_now(self, action: ChaseAction) -> None:
-        self._forced = "send-now"
+        self._memory.forced = "send-now"
         self._note("send_now", f"next reminder brought forward by {action.by or 'someone'}")
         self._wake()
 
@@ -424,7 +623,9 @@ class InvoiceChaseWorkflow:
         self._memory.promised_until = action.day
         self._note("promised", f"payment promised for {action.day} (told {action.by or 'us'})")
         self._wake()
-        # Written back to the ledger as the expected payment date, so the books show it too.
+        if self._v2:
+            self._memory.promise_to_write = action  # the loop writes it to the ledger
+            return
         try:
             await workflow.execute_activity_method(
                 ChaseActivities.promise_in_ledger, action, **LEDGER_CALL
@@ -439,6 +640,24 @@ class InvoiceChaseWorkflow:
         self._memory.stopped = True
         self._note("stopped", f"chasing stopped by {action.by or 'someone'}{self._why(action)}")
         self._wake()
+
+    @workflow.query
+    def hand_over(self, check: HandOverCheck) -> HandOverAnswer:
+        """The outbox is about to send this chase's request: may it, and which step applies
+        now? Judged by the chase's own state and the invoice as the ledger shows it."""
+        memory = self._memory
+        at = self._instant(check.at)
+        facts = check.invoice or self._facts
+        hold = hold_of(memory, facts, self._plan.off_reason, self._start_of, at)
+        if hold.held:
+            return HandOverAnswer(reason=hold.reason)
+        if memory.awaiting != check.send_key:
+            return HandOverAnswer(reason="the chase took this request back")
+        requested = self._send(check.send_key)
+        latest = next_move(self._sends, set(memory.handled), at).send
+        if requested and latest and latest.at > requested.at:
+            return HandOverAnswer(request=self._reminder_request(latest))
+        return HandOverAnswer()
 
     @workflow.query
     def view(self) -> ChaseView:
@@ -484,6 +703,9 @@ class InvoiceChaseWorkflow:
 
     def _wake(self) -> None:
         self._dirty = True
+
+    def _send(self, key: str | None) -> Send | None:
+        return next((send for send in self._sends if send.key == key), None)
 
     def _handled(self, key: str) -> None:
         if key not in self._memory.handled:

@@ -8,46 +8,26 @@ the outbox re-reads before sending; tests/xero/test_chasing.py covers re-reading
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
+from datetime import UTC, date
 
 import pytest
-import pytest_asyncio
-from sqlmodel import Session, select
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
+from sqlmodel import select
 
 from duely import chase_control
 from duely.chase_control import Action
 from duely.chasing.chase_state import ChaseMemory, ChaseStart
 from duely.chasing.plan import send_key
-from duely.db import Database
-from duely.integrations.ledgers.connections import Ledgers
 from duely.models import (
     Contact,
-    Customer,
     Event,
     Invoice,
-    Message,
-    Organisation,
     ScheduleStep,
     utcnow,
 )
-from duely.sandbox import create_sandbox_app
-from duely.sandbox.twilio import TwilioSandbox
-from duely.worker import build_worker
 from duely.workflows.chase import InvoiceChaseWorkflow
-from tests.conftest import MailCatcher, start_time_skipping
-from tests.factories import add_customer, add_invoice
-from tests.serving import serve, shut
+from tests.chasing.conftest import DUE, at_london, customer_with_contact, english_org, local
+from tests.factories import add_invoice
 
-LONDON = ZoneInfo("Europe/London")
-# Due on Monday 15 March 2027. The Standard schedule then crosses the UK's change to summer
-# time (Sunday 28 March) and England's Easter Monday (29 March), where +14 days lands.
-DUE = date(2027, 3, 15)
 EXPECTED_REMINDER_DAYS = [
     date(2027, 3, 12),  # -3: Friday
     date(2027, 3, 15),  # due today
@@ -58,96 +38,6 @@ EXPECTED_REMINDER_DAYS = [
     date(2027, 4, 14),  # +30 final notice
 ]
 CALL_TASK_DAY = date(2027, 4, 21)  # +37
-
-
-@dataclass
-class Harness:
-    env: WorkflowEnvironment
-    client: Client
-    task_queue: str
-    mail: MailCatcher
-    db: Session
-    twilio: TwilioSandbox
-
-    async def start(self, invoice: Invoice) -> None:
-        await chase_control.tell_chase(self.client, self.task_queue, invoice)
-
-    async def skip_to(self, moment: datetime) -> None:
-        """Let the test server's clock run to `moment` (timers fire on the way)."""
-        now = await self.env.get_current_time()
-        if moment > now:
-            await self.env.sleep(moment - now)
-
-    async def outcome(self, handle: WorkflowHandle) -> str:
-        """The result of a workflow that has finished. (Waiting on `result()` while the test
-        server skips time sometimes answers "no completion event"; describe first.)"""
-        assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
-        return await handle.result()
-
-    def messages(self, customer: Customer) -> list[Message]:
-        self.db.expire_all()
-        query = select(Message).where(Message.customer_id == customer.id).order_by(Message.id)
-        return list(self.db.exec(query))
-
-
-@pytest_asyncio.fixture
-async def harness(settings, db, smtp_server) -> AsyncIterator[Harness]:
-    catcher, smtp_url = smtp_server
-    twilio = TwilioSandbox(delivery_delay=0.01)
-    served_twilio = await serve(create_sandbox_app(twilio=twilio))
-    queue = f"chase-{uuid.uuid4()}"
-    settings = settings.model_copy(
-        update={
-            "smtp_url": smtp_url,
-            "temporal_task_queue": queue,
-            "twilio_api_url": f"{served_twilio.url}/twilio",
-        }
-    )
-    database = Database(settings.resolved_database_url)
-    ledgers = Ledgers(settings, database)
-    env = await start_time_skipping()  # its own clock: these tests travel to fixed dates
-    try:
-        async with build_worker(env.client, settings, database, ledgers):
-            yield Harness(env, env.client, queue, catcher, db, twilio)
-    finally:
-        await env.shutdown()
-        await ledgers.aclose()
-        await database.dispose()
-        await shut(served_twilio)
-
-
-def english_org(db: Session, org_id: int) -> Organisation:
-    organisation = db.get(Organisation, org_id)
-    organisation.timezone, organisation.country, organisation.subdivision = (
-        "Europe/London",
-        "GB",
-        "ENG",
-    )
-    db.commit()
-    return organisation
-
-
-def customer_with_contact(db: Session, org_id: int, name: str, **fields) -> Customer:
-    customer = add_customer(db, org_id, f"{name}-{uuid.uuid4().hex[:6]}", **fields)
-    db.add(
-        Contact(
-            organisation_id=org_id,
-            customer_id=customer.id,
-            first_name="Sam",
-            last_name="Okafor",
-            email=f"sam@{name}.test",
-        )
-    )
-    db.commit()
-    return customer
-
-
-def local(moment: datetime) -> datetime:
-    return moment.astimezone(LONDON)
-
-
-def at_london(day: date, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=LONDON).astimezone(UTC)
 
 
 async def test_walks_the_whole_schedule_across_dst_and_a_holiday(harness, org_a, db):
@@ -205,16 +95,26 @@ async def test_a_customer_with_three_invoices_due_together_gets_one_email(harnes
     assert "INV-T3" in received.message.get_content()
 
 
-async def test_an_opted_out_customer_gets_nothing(harness, org_a, db):
+async def test_an_email_opt_out_still_leaves_the_call_task(harness, org_a, db):
+    """An opt-out stops its channel only: no reminder email goes, each says why on the
+    timeline, and the call task still asks a person to ring the customer."""
     english_org(db, org_a.id)
     customer = customer_with_contact(db, org_a.id, "optout", email_opted_out_at=utcnow())
     invoice = add_invoice(db, customer, "INV-OUT", 0, due_date=DUE)
     await harness.start(invoice)
-    await harness.skip_to(at_london(date(2027, 4, 30)))
+    await harness.skip_to(at_london(CALL_TASK_DAY, 18))
 
-    assert harness.messages(customer) == []
+    (call,) = harness.messages(customer)
+    assert call.channel == "call_task" and local(call.created_at).date() == CALL_TASK_DAY
+    assert harness.mail.received == []
+    db.expire_all()
+    dropped = db.exec(
+        select(Event.detail).where(Event.invoice_id == invoice.id, Event.kind == "reminder_dropped")
+    ).all()
+    assert len(dropped) == len(EXPECTED_REMINDER_DAYS)
+    assert all(detail.endswith("not sent: the customer opted out of email") for detail in dropped)
     view = await chase_control.view(harness.client, invoice)
-    assert view.state == "off" and "opted out" in view.reason
+    assert view.state == "finished"
 
 
 async def test_paid_in_the_ledger_as_the_reminder_falls_due_sends_nothing(harness, org_a, db):
@@ -326,7 +226,9 @@ async def test_send_now_and_escalate_bring_steps_forward(harness, org_a, db):
     assert "final" in second.subject.lower()
 
 
-async def test_one_reminder_a_day_a_second_waits_for_the_next_business_day(harness, org_a, db):
+async def test_send_now_goes_out_at_once_even_after_todays_reminder(harness, org_a, db):
+    """A person's "send now" is not held back by the one-a-day cap (the page asked them to
+    confirm): it goes out within a minute, alone, and the schedule carries on."""
     english_org(db, org_a.id)
     customer = customer_with_contact(db, org_a.id, "cap")
     first = add_invoice(db, customer, "INV-CAP1", 0, due_date=DUE)
@@ -335,13 +237,36 @@ async def test_one_reminder_a_day_a_second_waits_for_the_next_business_day(harne
         await harness.start(invoice)
     await harness.skip_to(at_london(date(2027, 3, 12), 12))  # Friday: INV-CAP1's -3 went out
     await chase_control.act(harness.client, second, Action.SEND_NOW, by="ann@alpha.test")
+    await harness.skip_to(at_london(date(2027, 3, 12), 12, 5))
+    assert len(harness.messages(customer)) == 2
+    await harness.skip_to(at_london(date(2027, 3, 15), 12))
+
+    friday, now, monday = harness.messages(customer)
+    assert local(friday.created_at).date() == date(2027, 3, 12)
+    assert "INV-CAP1" in friday.body and "INV-CAP2" not in friday.body
+    assert local(now.created_at) < at_london(date(2027, 3, 12), 12, 2)
+    assert "INV-CAP2" in now.body and "INV-CAP1" not in now.body
+    assert local(monday.created_at).date() == date(2027, 3, 15)
+    assert "INV-CAP1" in monday.body and "INV-CAP2" not in monday.body
+
+
+async def test_one_reminder_a_day_a_second_waits_for_the_next_business_day(harness, org_a, db):
+    english_org(db, org_a.id)
+    customer = customer_with_contact(db, org_a.id, "cap")
+    first = add_invoice(db, customer, "INV-CAP1", 0, due_date=DUE)
+    await harness.start(first)
+    await harness.skip_to(at_london(date(2027, 3, 12), 12))  # Friday: INV-CAP1's -3 went out
+    # An invoice synced later that day whose own -3 step is due: the customer had today's
+    # reminder, so it waits for Monday, and goes with INV-CAP1's in one email.
+    second = add_invoice(db, customer, "INV-CAP2", 0, due_date=DUE)
+    await harness.start(second)
+    await harness.skip_to(at_london(date(2027, 3, 12), 15))
+    assert len(harness.messages(customer)) == 1
     await harness.skip_to(at_london(date(2027, 3, 15), 12))
 
     friday, monday = harness.messages(customer)
     assert local(friday.created_at).date() == date(2027, 3, 12)
     assert "INV-CAP1" in friday.body and "INV-CAP2" not in friday.body
-    # Sent on Friday already: the "send now" waits for Monday's window and goes out with
-    # INV-CAP1's "due today" reminder, in one email.
     assert local(monday.created_at).date() == date(2027, 3, 15)
     assert "INV-CAP1" in monday.body and "INV-CAP2" in monday.body
 

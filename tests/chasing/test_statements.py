@@ -21,7 +21,7 @@ from duely.models import Message, Organisation, utcnow
 from duely.statement_schedules import ensure_statement_schedule, statement_schedule_id
 from duely.worker import build_worker
 from duely.workflows.statements import StatementRunWorkflow
-from tests.chasing.test_chase_workflow import customer_with_contact
+from tests.chasing.conftest import customer_with_contact
 from tests.factories import add_invoice
 
 

@@ -27,7 +27,7 @@ from duely.models import Organisation
 from duely.settings import Settings
 from duely.worker import build_worker
 from duely.workflows import names
-from tests.chasing.test_chase_workflow import DUE, at_london, customer_with_contact
+from tests.chasing.conftest import DUE, at_london, customer_with_contact
 from tests.conftest import MailCatcher, make_org, start_time_skipping
 from tests.factories import add_invoice
 from tests.serving import free_port
