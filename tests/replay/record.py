@@ -1,41 +1,98 @@
-"""Record the histories that tests/replay/test_replay.py replays.
+"""Record histories that tests/replay/test_replay.py replays, forever.
 
-    .venv/bin/python -m tests.replay.record
+    .venv/bin/python -m tests.replay.record <scenario> [<scenario> ...]
 
-Runs real chases on the time-skipping server (SQLite, aiosmtpd) and writes each workflow's
-history as JSON beside this file. Re-record only on purpose: a workflow change that breaks
-the replay of the old histories breaks every chase running in production when it deploys.
+Each scenario runs real chases on the time-skipping server (SQLite, aiosmtpd, the real
+activities) and writes each workflow's history as JSON beside this file, named
+`<scenario>-<what>.json`, and appends its digest to HISTORIES.sha256. Histories are
+append-only: this refuses to overwrite one, and the replay test fails if a listed history is
+edited, removed, or no longer replays. A workflow change records a NEW scenario, recorded by
+the code that introduced it; the old histories stay and must keep replaying.
+
+The three histories without a scenario prefix (chase_walked, chase_paused_paid, outbox) were
+recorded before the trusted-engine patches (commit e0c09dc) and stand for every chase that was
+running when those patches deployed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import sys
 import tempfile
 import uuid
-from datetime import date
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from sqlmodel import Session
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from duely import chase_control
 from duely.chase_control import Action
 from duely.db import Database, make_sync_engine
 from duely.integrations.ledgers.connections import Ledgers
 from duely.migrate import upgrade
-from duely.models import Organisation
+from duely.models import Invoice, Organisation
 from duely.settings import Settings
 from duely.worker import build_worker
 from duely.workflows import names
+from duely.workflows.statements import StatementRunWorkflow
 from tests.chasing.conftest import DUE, at_london, customer_with_contact
 from tests.conftest import MailCatcher, make_org, start_time_skipping
 from tests.factories import add_invoice
 from tests.serving import free_port
 
 HERE = Path(__file__).parent
+MANIFEST = HERE / "HISTORIES.sha256"
 
 
-async def record() -> None:
+@dataclass
+class Recording:
+    scenario: str
+    env: WorkflowEnvironment
+    settings: Settings
+    db: Session
+    org_id: int
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
+
+    async def start(self, invoice: Invoice) -> None:
+        await chase_control.tell_chase(self.client, self.settings.temporal_task_queue, invoice)
+
+    async def until(self, moment: datetime) -> None:
+        now = await self.env.get_current_time()
+        if moment > now:
+            await self.env.sleep(moment - now)
+
+    async def act(self, invoice: Invoice, action: Action, **fields) -> None:
+        await chase_control.act(self.client, invoice, action, by="recorder", **fields)
+
+    def chase_id(self, invoice: Invoice) -> str:
+        return names.chase_workflow_id(self.org_id, invoice.id)
+
+    async def write(self, workflow_id: str, what: str, run_id: str | None = None) -> None:
+        name = f"{self.scenario}-{what}.json"
+        path = HERE / name
+        if path.exists():
+            raise SystemExit(f"{name} exists: histories are append-only; record a new scenario")
+        handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
+        history = await handle.fetch_history()
+        text = history.to_json()
+        path.write_text(text)
+        with MANIFEST.open("a") as manifest:
+            manifest.write(f"{hashlib.sha256(text.encode()).hexdigest()}  {name}\n")
+        print(f"wrote {name}: {len(history.events)} events")
+
+
+@asynccontextmanager
+async def recording(scenario: str) -> AsyncIterator[Recording]:
     home = Path(tempfile.mkdtemp())
     url = f"sqlite:///{home / 'record.db'}"
     upgrade(url)
@@ -49,33 +106,17 @@ async def record() -> None:
         smtp_url=f"smtp://127.0.0.1:{port}",
         temporal_task_queue=f"record-{uuid.uuid4().hex[:8]}",
     )
-    with Session(make_sync_engine(url), expire_on_commit=False) as db:
-        org = make_org(db, "replay")
-        organisation = db.get(Organisation, org.id)
-        organisation.subdivision = "ENG"
-        db.commit()
-        customer = customer_with_contact(db, org.id, "replay")
-        walked = add_invoice(db, customer, "INV-R1", 0, amount=90_000, due_date=DUE)
-        paused = add_invoice(db, customer, "INV-R2", 0, amount=40_000, due_date=DUE)
     env = await start_time_skipping()
     database = Database(url)
     ledgers = Ledgers(settings, database)
     try:
-        async with build_worker(env.client, settings, database, ledgers):
-            for invoice in (walked, paused):
-                await chase_control.tell_chase(env.client, settings.temporal_task_queue, invoice)
-            await env.sleep(at_london(date(2027, 3, 1)) - await env.get_current_time())
-            await chase_control.act(
-                env.client, paused, Action.PAUSE, by="recorder", until="2027-03-20"
-            )
-            await env.sleep(at_london(date(2027, 3, 25)) - await env.get_current_time())
-            await env.client.get_workflow_handle(names.chase_workflow_id(org.id, paused.id)).signal(
-                "payment_received", {"amount": 40_000, "currency": "GBP"}
-            )
-            await env.sleep(at_london(date(2027, 4, 22)) - await env.get_current_time())
-            await write(env, names.chase_workflow_id(org.id, walked.id), "chase_walked.json")
-            await write(env, names.chase_workflow_id(org.id, paused.id), "chase_paused_paid.json")
-            await write(env, names.outbox_workflow_id(org.id, customer.id), "outbox.json")
+        with Session(make_sync_engine(url), expire_on_commit=False) as db:
+            org = make_org(db, "replay")
+            organisation = db.get(Organisation, org.id)
+            organisation.subdivision = "ENG"
+            db.commit()
+            async with build_worker(env.client, settings, database, ledgers):
+                yield Recording(scenario, env, settings, db, org.id)
     finally:
         await env.shutdown()
         await ledgers.aclose()
@@ -83,11 +124,94 @@ async def record() -> None:
         smtp.stop()
 
 
-async def write(env, workflow_id: str, name: str) -> None:
-    history = await env.client.get_workflow_handle(workflow_id).fetch_history()
-    (HERE / name).write_text(history.to_json())
-    print(f"wrote {name}: {len(history.events)} events")
+async def trusted_engine(r: Recording) -> None:
+    """Every path of the chase and the outbox after the trusted-engine patches: a walk to the
+    end, pause while queued and resume, send-now on a queued request, escalate, dispute and
+    resolve, resume over the ledger's date then a promise that lapses, stop, a part and a full payment the
+    ledger already holds, the outbox's window wait and its wake for a send-now, and a
+    statement run."""
+    db, org_id = r.db, r.org_id
+    walker = customer_with_contact(db, org_id, "walker")
+    walked = add_invoice(db, walker, "INV-W", 0, amount=90_000, due_date=DUE)
+    queued = customer_with_contact(db, org_id, "queued")
+    first = add_invoice(db, queued, "INV-Q1", 0, due_date=DUE)
+    paused = add_invoice(db, queued, "INV-Q2", 0, due_date=DUE)
+    hurried = add_invoice(db, queued, "INV-Q3", 0, due_date=DUE)
+    instructed = customer_with_contact(db, org_id, "instructed")
+    escalated = add_invoice(db, instructed, "INV-E", 0, due_date=DUE)
+    disputed = add_invoice(db, instructed, "INV-D", 0, due_date=DUE)
+    promised = add_invoice(
+        db, instructed, "INV-PR", 0, due_date=DUE, expected_payment_date=date(2027, 3, 20)
+    )
+    stopped = add_invoice(db, instructed, "INV-ST", 0, due_date=DUE)
+    paid = add_invoice(db, instructed, "INV-PAID", 0, amount=40_000, due_date=DUE)
+    for invoice in (walked, first, escalated, disputed, promised, stopped, paid):
+        await r.start(invoice)
+
+    await r.until(at_london(date(2027, 3, 1), 10))
+    await r.act(escalated, Action.ESCALATE)
+    await r.act(disputed, Action.DISPUTE, reason="wrong quantity")
+    await r.until(at_london(date(2027, 3, 12), 12))  # Friday: INV-Q1's reminder went out
+    for invoice in (paused, hurried):  # their own steps are due: capped, they wait for Monday
+        await r.start(invoice)
+    await r.until(at_london(date(2027, 3, 13), 10))
+    outbox = r.client.get_workflow_handle(names.outbox_workflow_id(org_id, queued.id))
+    waiting_outbox = (await outbox.describe()).run_id
+    await r.act(paused, Action.PAUSE, until="2027-03-20")
+    await r.act(hurried, Action.SEND_NOW)
+    await r.act(promised, Action.RESUME)
+    await r.until(at_london(date(2027, 3, 16), 12))
+    await r.act(paused, Action.RESUME)
+    await r.act(disputed, Action.RESOLVE_DISPUTE)
+    await r.act(stopped, Action.STOP, reason="sent to collections")
+    await r.act(promised, Action.PROMISE, until="2027-03-26")  # then lapses unpaid
+    await pay(r, paid, 15_000)
+    await r.until(at_london(date(2027, 3, 25), 12))
+    await pay(r, paid, 25_000)
+    await r.until(at_london(date(2027, 4, 22), 12))
+    await r.client.execute_workflow(
+        StatementRunWorkflow.run,
+        args=[org_id, "Europe/London"],
+        id="statements-replay",
+        task_queue=r.settings.temporal_task_queue,
+    )
+
+    await r.write(r.chase_id(walked), "walked")
+    await r.write(r.chase_id(paused), "paused_while_queued")
+    await r.write(r.chase_id(hurried), "send_now_while_queued")
+    await r.write(names.outbox_workflow_id(org_id, queued.id), "outbox_waiting", waiting_outbox)
+    await r.write(r.chase_id(escalated), "escalated")
+    await r.write(r.chase_id(disputed), "disputed_resolved")
+    await r.write(r.chase_id(promised), "resumed_then_promise_lapsed")
+    await r.write(r.chase_id(stopped), "stopped")
+    await r.write(r.chase_id(paid), "part_and_full_payment")
+    await r.write("statements-replay", "statements")
+
+
+async def pay(r: Recording, invoice: Invoice, amount: int) -> None:
+    """A payment the ledger holds, as a sync tells it: the mirror first, then the chase."""
+    invoice = r.db.get(Invoice, invoice.id)
+    invoice.amount_due -= amount
+    if invoice.amount_due <= 0:
+        invoice.status = "paid"
+    r.db.commit()
+    handle = r.client.get_workflow_handle(r.chase_id(invoice))
+    await handle.signal("payment_received", {"amount": amount, "currency": invoice.currency})
+
+
+SCENARIOS: dict[str, Callable[[Recording], Awaitable[None]]] = {
+    "trusted_engine": trusted_engine,
+}
+
+
+async def main(chosen: list[str]) -> None:
+    unknown = [name for name in chosen if name not in SCENARIOS]
+    if unknown or not chosen:
+        raise SystemExit(f"usage: python -m tests.replay.record {' | '.join(SCENARIOS)}")
+    for scenario in chosen:
+        async with recording(scenario) as r:
+            await SCENARIOS[scenario](r)
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    asyncio.run(main(sys.argv[1:]))

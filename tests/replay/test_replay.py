@@ -2,12 +2,15 @@
 
 A change that makes a workflow take a different path through an old history would fail
 every chase running in production when it deploys (a non-determinism error): this test
-catches it first. To change a workflow on purpose, use `workflow.patched()`; re-record
-(tests/replay/record.py) only for a new behaviour that old histories never had.
+catches it first. To change a workflow on purpose, put it behind `workflow.patched()` and
+record a new scenario (tests/replay/record.py). Histories are append-only: HISTORIES.sha256
+lists each one's digest, and a history edited, removed or added without a listing fails here.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from pathlib import Path
 
@@ -16,9 +19,43 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from duely.worker import ALL_WORKFLOWS, WORKFLOW_RUNNER
+from duely.workflows.chase import TRUSTED_ENGINE
+from duely.workflows.outbox import SEND_NOW
 
-HISTORIES = sorted(Path(__file__).parent.glob("*.json"))
+HERE = Path(__file__).parent
+HISTORIES = sorted(HERE.glob("*.json"))
 RECORDED = {path.stem: path.read_text() for path in HISTORIES}
+
+
+def listed() -> dict[str, str]:
+    lines = (HERE / "HISTORIES.sha256").read_text().splitlines()
+    return {name: digest for digest, name in (line.split() for line in lines if line.strip())}
+
+
+def test_recorded_histories_are_never_edited_or_removed():
+    digests = listed()
+    present = {path.name for path in HISTORIES}
+    assert not set(digests) - present, "a recorded history was removed"
+    assert not present - set(digests), "a history is not listed: record it with record.py"
+    for path in HISTORIES:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert digest == digests[path.name], f"{path.name} was edited; record a new one"
+
+
+def patches(text: str) -> set[str]:
+    """The ids of the `workflow.patched` markers a history recorded."""
+    found = set()
+    for event in json.loads(text)["events"]:
+        marker = event.get("markerRecordedEventAttributes")
+        if marker and marker["markerName"] == "core_patch":
+            for payload in marker["details"]["patch-data"]["payloads"]:
+                found.add(json.loads(base64.b64decode(payload["data"]))["id"])
+    return found
+
+
+def test_every_patch_has_histories_recorded_by_its_code():
+    recorded = set().union(*(patches(text) for text in RECORDED.values()))
+    assert {TRUSTED_ENGINE, SEND_NOW} <= recorded
 
 
 def test_there_is_a_history_for_each_chase_workflow():
