@@ -225,7 +225,9 @@ async def test_killing_the_worker_mid_send_delivers_exactly_one_email(
             message = db.exec(select(Message)).first()
             return message if message.status not in ("queued", "handing_over") else None
 
-        message = await until(settled, seconds=60)
+        # The survivor's retry waits out the dead worker's delivery claim (DELIVERY_LEASE, 30 s
+        # from its last renewal) before it may call the hand-over uncertain: ~31 s here.
+        message = await until(settled, seconds=90)
     finally:
         for process in (doomed, survivor):
             if process and process.poll() is None:
