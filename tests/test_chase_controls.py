@@ -29,8 +29,9 @@ from duely import chase_control
 from duely.chasing.chase_state import ChaseView
 from duely.db import Database
 from duely.integrations.ledgers.connections import Ledgers
+from duely.integrations.sms import twilio_signature
 from duely.links import UNSUBSCRIBE, LinkTarget, make_token
-from duely.models import Contact, Customer, Invoice
+from duely.models import Contact, Customer, Invoice, Schedule, ScheduleStep, utcnow
 from duely.settings import Settings
 from duely.web.app import create_app
 from duely.worker import build_worker
@@ -80,6 +81,29 @@ class Live:
         )
         async with asyncio.timeout(WAIT_SECONDS):
             assert await handle.result() == result
+
+    async def signals(self, invoice: Invoice, name: str = "chasing_changed") -> int:
+        """How many `name` signals the invoice's chase's history holds. (One that arrives
+        during a workflow task joins the history when the task completes: see `told`.)"""
+        handle = self.temporal.get_workflow_handle(
+            names.chase_workflow_id(invoice.organisation_id, invoice.id)
+        )
+        history = await handle.fetch_history()
+        return sum(
+            1
+            for event in history.events
+            if event.workflow_execution_signaled_event_attributes.signal_name == name
+        )
+
+    async def told(self, invoice: Invoice, times: int) -> None:
+        """Wait until the chase has had `times` chasing_changed signals; fail on more."""
+
+        async def reached() -> bool:
+            count = await self.signals(invoice)
+            assert count <= times, f"chase of {invoice.number} told {count} times"
+            return count == times
+
+        await eventually(reached, f"chase of {invoice.number} was not told {times} times")
 
     def invoice(self, invoice: Invoice) -> Invoice:
         self.db.expire_all()
@@ -450,10 +474,14 @@ async def test_the_page_survives_temporal_being_unreachable(live, org_a, setting
     assert (await live.view(invoice)).state == "scheduled"
 
 
+# --- opt-outs: every change tells the customer's running chases --------------------------------
+
+
 async def test_unsubscribing_tells_the_customers_chases(live, org_a):
     invoice = open_invoice(live.db, org_a.id, "Leaving")
-    await live.start(invoice)
     customer = live.db.get(Customer, invoice.customer_id)
+    email_only(live.db, customer)
+    await live.start(invoice)
     target = LinkTarget(customer.organisation_id, customer.id)
     token = make_token(live.settings.resolved_secret_key, UNSUBSCRIBE, target)
     response = await live.web.post(
@@ -462,5 +490,106 @@ async def test_unsubscribing_tells_the_customers_chases(live, org_a):
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert response.status_code == 200
+    await live.told(invoice, 1)
+    # Its schedule only emails: nothing is left to send.
     view = await live.state_is(invoice, "off")
-    assert "opted out" in view.reason
+    assert view.reason == "the customer opted out of email"
+
+
+async def test_sms_stop_tells_the_running_chases(live, org_a, org_b):
+    # The same person is a contact at a customer of each organisation (the number is shared);
+    # a third customer has another number.
+    ours = open_invoice(live.db, org_a.id, "Texted")
+    theirs = open_invoice(live.db, org_b.id, "Texted")
+    other = open_invoice(live.db, org_a.id, "Untexted")
+    phones = ["+44 7700 900555", "+44 (0)7700 900-555", "+447700900556"]
+    for invoice, phone in zip((ours, theirs, other), phones, strict=True):
+        add_phone(live.db, invoice, phone)
+        await live.start(invoice)
+
+    stopped = await text_duely(live, "+447700900555", "STOP")
+    assert stopped.status_code == 200, stopped.text
+    await live.told(ours, 1)
+    await live.told(theirs, 1)
+    # Texts only: their emails and call tasks carry on.
+    assert (await live.view(ours)).state == "scheduled"
+    for invoice in (ours, theirs):
+        assert live.db.get(Customer, invoice.customer_id).email_opted_out_at is None
+
+    started = await text_duely(live, "+447700900555", "START")
+    assert started.status_code == 200
+    await live.told(ours, 2)
+    await live.told(theirs, 2)
+    assert await live.signals(other) == 0  # its number never texted duely
+
+
+async def test_clearing_an_opt_out_tells_the_chases(live, org_a, org_b):
+    invoice = open_invoice(live.db, org_a.id, "Returning")
+    customer = live.db.get(Customer, invoice.customer_id)
+    email_only(live.db, customer)
+    customer.email_opted_out_at = customer.sms_opted_out_at = utcnow()
+    live.db.add(customer)
+    live.db.commit()
+    live.started.append(invoice)
+    await chase_control.tell_chase(live.temporal, live.settings.temporal_task_queue, invoice)
+    await live.state_is(invoice, "off")
+    web = live.web
+    url = f"/api/v1/customers/{customer.id}/opt-outs"
+
+    # The API clears one channel; texts back on change nothing for an email-only schedule.
+    collector = await api_token(web, org_a.collector)
+    cleared = await web.delete(f"{url}/sms", headers=collector)
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["sms_opted_out_at"] is None
+    assert cleared.json()["email_opted_out_at"] is not None
+    await live.told(invoice, 1)
+    assert (await live.view(invoice)).state == "off"
+
+    # The customer page clears email, and the chase carries on.
+    await login(web, org_a.collector)
+    page = await web.get(f"/customers/{customer.id}")
+    assert "Clear the email opt-out" in page.text and "Clear the text opt-out" not in page.text
+    posted = await web.post(
+        f"/customers/{customer.id}/opt-outs/email/clear",
+        data={"_csrf_token": csrf_from(page.text)},
+        follow_redirects=False,
+    )
+    assert posted.status_code == 303
+    assert posted.headers["location"] == f"/customers/{customer.id}"
+    await live.state_is(invoice, "scheduled")
+    await live.told(invoice, 2)
+    live.db.expire_all()
+    assert live.db.get(Customer, customer.id).email_opted_out_at is None
+
+
+def email_only(db: Session, customer: Customer) -> None:
+    """Give the customer a schedule of one email, so that an email opt-out leaves nothing to
+    send (the Standard schedule ends with a call task, which no opt-out stops)."""
+    schedule = Schedule(organisation_id=customer.organisation_id, name="Email only")
+    db.add(schedule)
+    db.commit()
+    step = ScheduleStep(
+        organisation_id=customer.organisation_id, schedule_id=schedule.id, offset_days=3
+    )
+    customer.schedule_id = schedule.id
+    db.add_all([step, customer])
+    db.commit()
+
+
+def add_phone(db: Session, invoice: Invoice, phone: str) -> None:
+    db.add(
+        Contact(
+            organisation_id=invoice.organisation_id, customer_id=invoice.customer_id, phone=phone
+        )
+    )
+    db.commit()
+
+
+async def text_duely(live: Live, sender: str, body: str) -> httpx.Response:
+    """A reply to duely's number, as Twilio posts it (signed for duely's public URL)."""
+    params = {"From": sender, "To": "+15005550006", "Body": body, "MessageSid": "SM1"}
+    signed_for = f"{live.settings.public_url}/webhooks/sms"
+    signature = twilio_signature(signed_for, params.items(), live.settings.twilio_auth_token)
+    return await live.web.post(
+        "/webhooks/sms", data=params, headers={"X-Twilio-Signature": signature}
+    )

@@ -1,5 +1,6 @@
 """The SMS channel end to end over real sockets: duely's Twilio client against the sandbox's
-emulator, and STOP/START replies from the emulator to duely's `/webhooks/sms`."""
+emulator, and STOP/START replies from the emulator to duely's `/webhooks/sms` (they stop and
+resume texts only: tests/test_chase_controls.py checks that the chases are told)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from dataclasses import dataclass
 import httpx
 import pytest
 import pytest_asyncio
+from litestar.datastructures import State
 from sqlmodel import select
 
 from duely.integrations.sms import SmsError, TwilioSms, normalise_phone, twilio_signature
-from duely.models import Contact, Customer, utcnow
-from duely.opt_outs import opt_out_by_phone, reply_keyword
+from duely.links import UNSUBSCRIBE, LinkTarget, make_token
+from duely.models import Channel, Contact, Customer, utcnow
+from duely.opt_outs import channel_opt_out_reason, opt_out_by_phone, reply_keyword
 from duely.sandbox import create_sandbox_app
 from duely.sandbox.twilio import TwilioSandbox
+from duely.temporal_client import TemporalConnection
 from duely.web.app import create_app
 from tests.factories import add_customer
 from tests.serving import free_port, serve, shut
@@ -258,9 +262,12 @@ def add_contact(db, customer: Customer, phone: str) -> Contact:
     return contact
 
 
-def opted_out(db) -> dict[str, bool]:
+def opted_out(db, channel: Channel = Channel.SMS) -> dict[str, bool]:
+    """Who is opted out of `channel` (texts unless told), by customer name."""
     db.expire_all()
-    return {c.name: c.email_opted_out_at is not None for c in db.exec(select(Customer)).all()}
+    return {
+        c.name: bool(channel_opt_out_reason(c, channel)) for c in db.exec(select(Customer)).all()
+    }
 
 
 @pytest.fixture
@@ -296,6 +303,7 @@ async def test_stop_opts_out_every_customer_with_that_phone(db, customers, duely
     assert webhook["status_code"] == 200, webhook
     assert webhook["body"].endswith("<Response/>")
     assert opted_out(db) == {"Acme": True, "Bolt": True, "Other": False, "National": False}
+    assert not any(opted_out(db, Channel.EMAIL).values())  # they asked the number, not email
     # Twilio refuses the number from now on, and says why in words a person can act on.
     with pytest.raises(SmsError) as raised:
         await sms.send(CUSTOMER_PHONE, "Invoice INV-1 is due")
@@ -313,15 +321,46 @@ async def test_start_reverses_stop(db, customers, duely, twilio_url, sms):
 
 async def test_an_earlier_opt_out_keeps_its_time(db, customers, duely, twilio_url):
     earlier = utcnow().replace(year=2025)
-    customers["acme"].email_opted_out_at = earlier
+    customers["acme"].sms_opted_out_at = earlier
     db.add(customers["acme"])
     db.commit()
 
     await reply(twilio_url, duely, "unsubscribe")
 
     db.expire_all()
-    assert db.get(Customer, customers["acme"].id).email_opted_out_at == earlier
-    assert db.get(Customer, customers["bolt"].id).email_opted_out_at > earlier
+    assert db.get(Customer, customers["acme"].id).sms_opted_out_at == earlier
+    assert db.get(Customer, customers["bolt"].id).sms_opted_out_at > earlier
+
+
+async def test_sms_start_does_not_undo_an_email_unsubscribe(db, customers, duely, twilio_url):
+    """Issue 11, finding 9: both opt-outs were one field, so START re-subscribed email too."""
+    acme = customers["acme"]
+    token = make_token(
+        duely.settings.resolved_secret_key,
+        UNSUBSCRIBE,
+        LinkTarget(acme.organisation_id, acme.id),
+    )
+    async with httpx.AsyncClient() as client:
+        # The link at the foot of a reminder email: stops reminders by email and by text.
+        unsubscribed = await client.post(
+            f"{duely.url}/unsubscribe/{token}",
+            content=b"List-Unsubscribe=One-Click",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+    assert unsubscribed.status_code == 200
+    assert opted_out(db, Channel.EMAIL)["Acme"] and opted_out(db, Channel.SMS)["Acme"]
+
+    # Later the same person texts duely's number STOP, then START: texts resume, email does not.
+    await reply(twilio_url, duely, "STOP")
+    await reply(twilio_url, duely, "START")
+
+    assert opted_out(db, Channel.SMS)["Acme"] is False
+    assert opted_out(db, Channel.EMAIL)["Acme"] is True
+    db.expire_all()
+    customer = db.get(Customer, acme.id)
+    assert channel_opt_out_reason(customer, Channel.EMAIL) == "the customer opted out of email"
+    assert channel_opt_out_reason(customer, Channel.SMS) == ""
+    assert channel_opt_out_reason(customer, Channel.CALL_TASK) == ""
 
 
 async def test_other_replies_change_nothing(db, customers, duely, twilio_url):
@@ -380,9 +419,10 @@ async def test_opt_out_by_phone_returns_the_customers(settings, db, customers):
     from duely.db import Database
 
     database = Database(settings.resolved_database_url)
+    state = State({"temporal": TemporalConnection(settings)})  # unreachable: nobody to tell
     async with database.session() as session:
-        ids = await opt_out_by_phone(session, "+44 7700 900123")
-        assert await opt_out_by_phone(session, "+1 555 0000") == []
+        ids = await opt_out_by_phone(state, session, "+44 7700 900123")
+        assert await opt_out_by_phone(state, session, "+1 555 0000") == []
     await database.dispose()
 
     assert sorted(ids) == sorted([customers["acme"].id, customers["bolt"].id])

@@ -41,6 +41,7 @@ from duely.models import (
     utcnow,
 )
 from duely.money import to_major
+from duely.opt_outs import channel_opt_out_reason
 from duely.payments.placing import (
     ALREADY_RECORDED,
     RECORDED,
@@ -223,7 +224,7 @@ class PaymentActivities:
     async def _thank_you(self, session, organisation: Organisation, share: PaymentShare, key: str):
         invoice = await session.get(Invoice, share.invoice_id)
         customer = await session.get(Customer, invoice.customer_id)
-        if customer.email_opted_out_at:
+        if channel_opt_out_reason(customer, Channel.EMAIL):
             return None
         contacts = list(
             await session.exec(

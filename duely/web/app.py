@@ -47,6 +47,7 @@ from duely.web.pages.connections import ConnectionsController
 from duely.web.pages.health import healthz
 from duely.web.pages.home import home
 from duely.web.pages.integrations import IntegrationsController
+from duely.web.pages.opt_outs import clear_customer_opt_out
 from duely.web.pages.outbox import OutboxController
 from duely.web.pages.payments import PaymentsController
 from duely.web.pages.portal import PORTAL_RATE_LIMIT, PortalController
@@ -178,6 +179,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             customer_schedule,
             ChaseController,
             customer_chasing,
+            clear_customer_opt_out,
             OutboxController,
             PaymentsController,
             IntegrationsController,

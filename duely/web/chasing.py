@@ -1,7 +1,7 @@
-"""What the invoice page's chase card, the chase controls, the JSON API and the unsubscribe
-page share: reaching the chase engine (Temporal) without letting an outage break a page, the
-live view of an invoice's chase, a person's instructions checked before they are sent,
-starting a chase, and switching chasing for a whole customer.
+"""What the invoice page's chase card, the chase controls, the JSON API and opt-outs
+(duely/opt_outs.py) share: reaching the chase engine (Temporal) without letting an outage break
+a page, the live view of an invoice's chase, a person's instructions checked before they are
+sent, starting a chase, and switching chasing for a whole customer.
 
 Web code talks to the chase workflows through `duely.chase_control`; this module adds the
 time limits and turns "Temporal is down" into one exception, `ChaseEngineDown`, whose text a
@@ -388,20 +388,6 @@ async def switch_customer_chasing(
             raise
         return str(down)
     return ""
-
-
-async def tell_customer_chases(state: State, session: AsyncSession, customer: Customer) -> bool:
-    """Best effort after an opt-out: the customer's running chases re-read their plan. False
-    when Temporal was out of reach (the opt-out holds anyway: the outbox re-checks it)."""
-    invoices = await open_invoices(session, customer)
-    if not invoices:
-        return True
-    try:
-        async with chase_engine(state, SIGNAL_SECONDS + len(invoices)) as client:
-            await chase_control.chasing_changed(client, invoices)
-    except ChaseEngineDown:
-        return False
-    return True
 
 
 # --- the outbox --------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """`/api/v1`: a person's instructions to an invoice's chase, chasing switched for a customer,
-and the outbox.
+a customer's opt-out cleared, and the outbox.
 
 Instructions are signals: `202 Accepted` means the chase has them, and it acts a moment later
 (`GET /invoices/{id}` shows the result in `chase`). No running chase answers 409, Temporal out
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, ServiceUnavailableException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody
 from pydantic import BaseModel, ConfigDict, Field
 
 from duely.models import Channel, Customer, Invoice, Message, MessageKind, MessageStatus
+from duely.opt_outs import FIELDS, clear_opt_out
 from duely.web.api.paging import Page, PageRequest, fetch_page
 from duely.web.api.receivables import ContactOut, CustomerDetail, CustomerOut
 from duely.web.auth import requires_collector
@@ -132,11 +133,37 @@ class CustomerChasingController(Controller):
             raise ServiceUnavailableException(
                 f"The chase engine could not be reached: {down}"
             ) from down
-        contacts = await customer_contacts(db_session, customer)
-        return CustomerDetail(
-            **CustomerOut.model_validate(customer).model_dump(),
-            contacts=[ContactOut.model_validate(c) for c in contacts],
-        )
+        return await _customer_detail(db_session, customer)
+
+    @delete(
+        "/{customer_id:int}/opt-outs/{channel:str}", guards=[requires_collector], status_code=200
+    )
+    async def clear_customer_opt_out(
+        self,
+        request: Request,
+        db_session: DbSession,
+        customer_id: FromPath[int],
+        channel: FromPath[str],
+    ) -> CustomerDetail:
+        """Clear the customer's opt-out of `email` or `sms` (they asked for reminders that way
+        again); clearing one that is not set changes nothing. The customer's running chases are
+        told, best effort. Twilio keeps refusing texts to a number that replied STOP until it
+        replies START."""
+        customer = await get_owned(db_session, Customer, customer_id, request.user.organisation_id)
+        if channel not in FIELDS:
+            raise HTTPException(
+                status_code=400, detail=f"Unknown channel {channel!r}: use email or sms."
+            )
+        await clear_opt_out(request.app.state, db_session, customer, channel, by=request.user.email)
+        return await _customer_detail(db_session, customer)
+
+
+async def _customer_detail(db_session: DbSession, customer: Customer) -> CustomerDetail:
+    contacts = await customer_contacts(db_session, customer)
+    return CustomerDetail(
+        **CustomerOut.model_validate(customer).model_dump(),
+        contacts=[ContactOut.model_validate(c) for c in contacts],
+    )
 
 
 class OutboxApiController(Controller):

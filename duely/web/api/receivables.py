@@ -46,6 +46,11 @@ class CustomerOut(BaseModel):
     chasing_enabled: bool | None
     """null: follows the organisation's chase mode."""
     email_opted_out_at: datetime | None
+    """Since when the customer refuses reminders by email (their unsubscribe link); null: they
+    do not."""
+    sms_opted_out_at: datetime | None
+    """Since when the customer refuses texts (a reply STOP, or their unsubscribe link); null:
+    they do not. Neither opt-out stops call tasks."""
     timezone: str
 
 

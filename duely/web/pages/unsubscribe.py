@@ -3,14 +3,14 @@
 
 GET asks "stop payment reminders?" and changes nothing (mail scanners follow links); POST,
 from the page's button or a mail client's RFC 8058 one-click request (body
-`List-Unsubscribe=One-Click`), opts the customer out. The opt-out is written first and the
-customer's running chases are told afterwards, best effort: if Temporal is down the opt-out
-holds anyway, because the outbox re-checks it before every send.
+`List-Unsubscribe=One-Click`), opts the customer out of email and texts (duely/opt_outs.py,
+which also tells the customer's running chases).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from litestar import Request, get, post
 from litestar.params import FromPath
@@ -19,7 +19,6 @@ from litestar.response import Template
 from duely.links import UNSUBSCRIBE, BadLink, linked_customer
 from duely.models import Customer, Organisation
 from duely.opt_outs import opt_out_customer
-from duely.web.chasing import tell_customer_chases
 from duely.web.deps import DbSession
 from duely.web.pages.receivables import formatters
 
@@ -40,6 +39,13 @@ class Recipient:
     @property
     def sender(self) -> str:
         return self.organisation.sender_name or self.organisation.name
+
+    @property
+    def stopped_since(self) -> datetime | None:
+        """Since when no reminder has gone to the customer by email or text: None while
+        either may (a reply START resumes texts only, so the page offers to stop both again)."""
+        times = [self.customer.email_opted_out_at, self.customer.sms_opted_out_at]
+        return None if None in times else max(times)
 
 
 class _Invalid(Exception):
@@ -95,8 +101,7 @@ async def unsubscribe(request: Request, db_session: DbSession, token: FromPath[s
         recipient = await _recipient(request, db_session, token)
     except _Invalid as invalid:
         return _invalid(str(invalid))
-    await opt_out_customer(db_session, recipient.customer)
-    await tell_customer_chases(request.app.state, db_session, recipient.customer)
+    await opt_out_customer(request.app.state, db_session, recipient.customer)
     return Template(
         "unsubscribe/done.html",
         context={**formatters(recipient.organisation), "recipient": recipient},

@@ -6,7 +6,8 @@ the account's auth token). That URL is duely's public one (`DUELY_PUBLIC_URL` + 
 not whatever host a proxy in front of duely reports. A missing or wrong signature gets 403.
 
 STOP and its synonyms opt the sender's customers out of texts, START and UNSTOP opt them back
-in (see duely/opt_outs.py); Twilio has already stopped or resumed delivery by then. Any other
+in to texts (email opt-outs stand), and their running chases are told (see duely/opt_outs.py);
+Twilio has already stopped or resumed delivery by then. Any other
 reply is acknowledged and ignored for now. The answer is empty TwiML: duely replies nothing
 (Twilio sends its own confirmation of STOP and START).
 """
@@ -47,7 +48,7 @@ async def sms_webhook(request: Request, db_session: DbSession) -> Response:
     keyword = reply_keyword(fields.get("Body", ""))
     sender = fields.get("From", "")
     if keyword == "stop" and sender:
-        await opt_out_by_phone(db_session, sender)
+        await opt_out_by_phone(request.app.state, db_session, sender)
     elif keyword == "start" and sender:
-        await opt_in_by_phone(db_session, sender)
+        await opt_in_by_phone(request.app.state, db_session, sender)
     return Response(EMPTY_TWIML, media_type="application/xml", status_code=200)
