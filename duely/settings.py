@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     call per customer), unless the connection synced less than this many minutes ago. 0 always
     re-reads; a few minutes saves calls for organisations chasing thousands a day."""
 
+    worker_drain_seconds: int = 90
+    """On SIGTERM or Ctrl-C the worker takes no new work and gives what it has in flight
+    (an email the mail server is taking, a payment being written to the ledger) this long to
+    finish before cancelling it: longer than the slowest send (the mail client gives a server
+    60 s), so a deploy does not turn sends into "uncertain". `duely up` and docker-compose's
+    `stop_grace_period` wait a little longer than this before killing the worker."""
+
     cookie_secure: bool = False
     """Set in production behind HTTPS so session and CSRF cookies never travel in clear."""
 

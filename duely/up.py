@@ -14,6 +14,7 @@ payments last as long as one `duely up`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -34,6 +35,9 @@ from duely.workflows.names import search_attribute_cli_flags
 
 STARTUP_TIMEOUT_SECONDS = 60
 STOP_GRACE_SECONDS = 10
+WORKER_STOP_MARGIN_SECONDS = 10
+"""The worker gets DUELY_WORKER_DRAIN_SECONDS to finish its in-flight sends, plus this to
+close down, before `duely up` kills it."""
 SERVICES = {"temporal", "sandbox", "stripe"}
 """Stopped after the web app and the worker, which talk to them."""
 STRIPE_WEBHOOK_EVENTS = (
@@ -135,8 +139,12 @@ def _web_answers(url: str) -> bool:
 
 
 class Stack:
-    def __init__(self) -> None:
+    def __init__(self, grace: dict[str, float] | None = None) -> None:
         self.children: dict[str, subprocess.Popen] = {}
+        self.grace = grace or {}
+        """Seconds a child may take to stop, by name (default STOP_GRACE_SECONDS / 2)."""
+        self.hurry = False
+        """Set (a second Ctrl-C) to kill what is still stopping instead of waiting for it."""
 
     def start(self, name: str, command: list[str], log: Path | None = None) -> None:
         """Run `command`; its output goes to the terminal, or to `log` for a chatty one."""
@@ -164,20 +172,32 @@ class Stack:
     def stop(self) -> None:
         """In two waves: the web app and the worker finish their work while Temporal, the
         sandbox and localstripe they talk to are still up; then those stop."""
-        clients = [c for name, c in self.children.items() if name not in SERVICES]
-        self._stop_all(clients)
-        self._stop_all([c for name, c in self.children.items() if name in SERVICES])
+        self._stop_all([name for name in self.children if name not in SERVICES])
+        self._stop_all([name for name in self.children if name in SERVICES])
 
-    @staticmethod
-    def _stop_all(children: list[subprocess.Popen]) -> None:
-        for child in children:
+    def _stop_all(self, names: list[str]) -> None:
+        """SIGTERM each, then wait: the worker as long as its drain (it finishes the emails it
+        is handing over), the others briefly; whatever is still running then is killed."""
+        for name in names:
+            if self.children[name].poll() is None:
+                self.children[name].terminate()
+        started = time.monotonic()
+        told = False
+        for name in names:
+            child = self.children[name]
+            deadline = started + self.grace.get(name, STOP_GRACE_SECONDS / 2)
+            while child.poll() is None and time.monotonic() < deadline and not self.hurry:
+                if not told and name in self.grace and time.monotonic() - started > 1:
+                    told = True
+                    print(
+                        f"duely: waiting up to {deadline - started:.0f}s for the {name} to "
+                        "finish what it is sending (Ctrl-C again stops it now)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(timeout=0.2)
             if child.poll() is None:
-                child.terminate()
-        deadline = time.monotonic() + STOP_GRACE_SECONDS / 2
-        for child in children:
-            try:
-                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
 
@@ -201,9 +221,12 @@ def _banner(settings: Settings, web_url: str, demo: bool) -> str:
 
 def run_stack(settings: Settings, demo: bool = True) -> int:
     stopping = False
+    stack = Stack(grace={"worker": settings.worker_drain_seconds + WORKER_STOP_MARGIN_SECONDS})
 
     def request_stop(*_) -> None:
         nonlocal stopping
+        if stopping:  # asked twice: stop now, without waiting for the worker's drain
+            stack.hurry = True
         stopping = True
 
     # Installed first, so Ctrl-C at any moment stops cleanly instead of with a traceback.
@@ -227,7 +250,6 @@ def run_stack(settings: Settings, demo: bool = True) -> int:
         os.environ["DUELY_TEMPORAL_ADDRESS"] = address
         settings = settings.model_copy(update={"temporal_address": address})
 
-    stack = Stack()
     web_url = f"http://{settings.web_host}:{settings.web_port}"
     try:
         if start_temporal and not stopping:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -106,14 +107,17 @@ async def run_worker(settings: Settings) -> None:
     db = Database(settings.resolved_database_url)
     ledgers = Ledgers(settings, db)
     client = await connect_with_retry(settings)
-    worker = build_worker(client, settings, db, ledgers)
+    drain = timedelta(seconds=settings.worker_drain_seconds)
+    # On shutdown the worker stops polling and gives running activities `drain` to finish:
+    # an email half handed over would otherwise be cancelled and become "uncertain".
+    worker = build_worker(client, settings, db, ledgers, graceful_shutdown_timeout=drain)
     await ensure_stripe_sweep_schedule(client, settings)
     log.info(
         "worker polling task queue %r on %s",
         settings.temporal_task_queue,
         settings.temporal_address,
     )
-    # SIGTERM (from `duely up` or a container stop) drains in-flight tasks like Ctrl-C does.
+    # SIGTERM (from `duely up`, a deploy or a container stop) drains like Ctrl-C does.
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
@@ -123,6 +127,7 @@ async def run_worker(settings: Settings) -> None:
     try:
         async with worker:
             await stop.wait()
+            log.info("stopping: in-flight work has up to %ss to finish", drain.total_seconds())
     finally:
         redispatch.cancel()
         await ledgers.aclose()

@@ -1,0 +1,162 @@
+"""A deploy stops the worker with SIGTERM: it takes no new work and lets the email it is
+handing over finish (DUELY_WORKER_DRAIN_SECONDS), so the message ends "sent", not "uncertain".
+
+A real `duely worker` process on the dev server, a real SMTP server that holds its answer to
+the DATA for a few seconds, and a reminder the chase sends on "send now". `duely up` and
+docker-compose give the worker longer than its drain before they kill it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from datetime import time as clock
+from pathlib import Path
+
+import pytest_asyncio
+import yaml
+from sqlmodel import select
+
+from duely import chase_control
+from duely.chase_control import Action
+from duely.models import Message, Organisation
+from duely.settings import Settings
+from duely.up import Stack
+from tests.chasing.conftest import customer_with_contact
+from tests.factories import add_invoice
+from tests.xero.conftest import forget_this_tests_workflows
+
+ROOT = Path(__file__).resolve().parent.parent
+SMTP_HOLDS_DATA_SECONDS = 4
+DRAIN_SECONDS = 20
+"""The test worker's drain: longer than the server's hold, short enough that a worker that
+does not drain fails the test quickly instead of hanging it."""
+
+
+def worker_process(settings: Settings, home: Path) -> subprocess.Popen:
+    """`duely worker` as its own process, on the test's database and task queue."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DUELY_")}
+    env |= {
+        "DUELY_HOME": str(home),
+        "DUELY_DATABASE_URL": settings.resolved_database_url,
+        "DUELY_SECRET_KEY": settings.resolved_secret_key,
+        "DUELY_TEMPORAL_ADDRESS": settings.temporal_address,
+        "DUELY_TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "DUELY_SMTP_URL": settings.smtp_url,
+        "DUELY_OUTBOX_GATHER_SECONDS": "1",
+        "DUELY_WORKER_DRAIN_SECONDS": str(DRAIN_SECONDS),
+    }
+    with (home / "worker.log").open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "duely", "worker"], env=env, stdout=log, stderr=log
+        )
+
+
+async def until(condition, seconds: float = 30, every: float = 0.1):
+    async with asyncio.timeout(seconds):
+        while not (result := await condition()):  # noqa: ASYNC110 (polls other processes)
+            await asyncio.sleep(every)
+        return result
+
+
+@pytest_asyncio.fixture
+async def live_settings(settings, dev_server_env, smtp_server) -> Settings:
+    _, smtp_url = smtp_server
+    yield settings.model_copy(
+        update={
+            "temporal_address": dev_server_env.client.service_client.config.target_host,
+            "smtp_url": smtp_url,
+        }
+    )
+    await forget_this_tests_workflows(dev_server_env.client)
+
+
+async def test_sigterm_lets_the_email_in_flight_finish(
+    live_settings, dev_server_env, smtp_server, db, org_a, tmp_path
+):
+    catcher, _ = smtp_server
+    organisation = db.get(Organisation, org_a.id)
+    # Open all day every day, no public holidays: "send now" sends now, whatever the day.
+    organisation.send_window_start, organisation.send_window_end = clock(0, 0), clock(23, 59)
+    organisation.send_days, organisation.country, organisation.timezone = "1234567", "ZZ", "UTC"
+    customer = customer_with_contact(db, org_a.id, "draining")
+    invoice = add_invoice(db, customer, "INV-DRAIN", 0, due_date=date.today() + timedelta(60))
+    db.commit()
+
+    worker = worker_process(live_settings, tmp_path)
+    try:
+        client, queue = dev_server_env.client, live_settings.temporal_task_queue
+        await chase_control.tell_chase(client, queue, invoice)
+        catcher.delay = SMTP_HOLDS_DATA_SECONDS
+        await chase_control.act(client, invoice, Action.SEND_NOW, by="ann@alpha.test")
+
+        async def handed_over():
+            return [r for r in catcher.received if "INV-DRAIN" in r.message.get_content()]
+
+        await until(handed_over, seconds=30)
+        # The server has the text and has not answered yet: a deploy stops the worker now.
+        stopped_at = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(worker.wait, DRAIN_SECONDS + 10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    log = (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
+
+    assert code == 0, log
+    # It waited for the server's answer instead of cancelling the send mid-DATA.
+    assert time.monotonic() - stopped_at >= SMTP_HOLDS_DATA_SECONDS - 1, log
+    db.expire_all()
+    (message,) = db.exec(select(Message).where(Message.customer_id == customer.id)).all()
+    assert (message.status, message.attempts, message.claimed_until) == ("sent", 1, None), log
+    assert len(await handed_over()) == 1
+
+
+def test_compose_waits_longer_than_the_worker_drains():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    default = Settings.model_fields["worker_drain_seconds"].default
+    drain = int(services["worker"]["environment"].get("DUELY_WORKER_DRAIN_SECONDS", default))
+    grace = services["worker"]["stop_grace_period"]
+    seconds = int(grace[:-1]) * {"s": 1, "m": 60}[grace[-1]]
+    assert seconds > drain
+
+
+# A worker that takes a moment to drain: it shrugs off SIGTERM and finishes its "send".
+DRAINING = (
+    "import signal, sys, time\n"
+    "signal.signal(signal.SIGTERM, lambda *_: print('draining', flush=True))\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(2)\n"
+)
+
+
+def started_worker(stack: Stack, log: Path) -> subprocess.Popen:
+    stack.start("worker", [sys.executable, "-c", DRAINING], log)
+    deadline = time.monotonic() + 10
+    while "ready" not in log.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return stack.children["worker"]
+
+
+def test_duely_up_waits_for_the_worker_to_drain(tmp_path):
+    stack = Stack(grace={"worker": 10})
+    worker = started_worker(stack, tmp_path / "worker.log")
+    stack.stop()
+    assert worker.returncode == 0  # finished on its own, not killed
+    assert "draining" in (tmp_path / "worker.log").read_text()
+
+
+def test_a_second_ctrl_c_stops_the_worker_at_once(tmp_path):
+    stack = Stack(grace={"worker": 10})
+    worker = started_worker(stack, tmp_path / "worker.log")
+    stack.hurry = True
+    started = time.monotonic()
+    stack.stop()
+    assert worker.returncode == -signal.SIGKILL
+    assert time.monotonic() - started < 1.5
