@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from duely.activities.errors import as_application_error
 from duely.activities.heartbeat import heartbeating
@@ -42,6 +44,8 @@ from duely.models import (
 )
 from duely.money import to_major
 from duely.opt_outs import channel_opt_out_reason
+from duely.payments import placing_claims
+from duely.payments.ledger_trouble import CONFIGURATION, CONNECTIONS, what_to_do
 from duely.payments.placing import (
     ALREADY_RECORDED,
     RECORDED,
@@ -51,7 +55,13 @@ from duely.payments.placing import (
     Share,
 )
 from duely.payments.stripe_accounts import payment_account_for
+from duely.payments.unledgered import record_in_duely
 from duely.settings import Settings
+
+PLACEMENT_IN_PROGRESS = "PlacementInProgress"
+"""The ApplicationError type of an attempt that found another one placing the payment."""
+CONFIGURATION_ALERT = "ledger_configuration"
+"""The alert kind of a payment a configuration problem keeps out of the ledger."""
 
 
 @dataclass
@@ -103,21 +113,27 @@ class PaymentActivities:
     async def place_payment(self, share: PaymentShare) -> Placement:
         async with self._db.session() as session:
             invoice = await session.get(Invoice, share.invoice_id)
-            organisation = await session.get(Organisation, share.organisation_id)
             row = await _payment_row(session, share, invoice)
-            if row.status in (PaymentStatus.RECORDED, PaymentStatus.REFUNDED):
-                return Placement(
-                    ALREADY_RECORDED,
-                    f"{_money(share)} was already recorded in the ledger",
-                    invoice.amount_due,
-                    invoice.status,
-                )
-            if row.status == PaymentStatus.UNMATCHED:
-                return Placement(UNMATCHED, row.reason, invoice.amount_due, invoice.status)
-            connection = await session.get(Connection, invoice.connection_id)
-            row.attempts += 1
-            session.add(row)
-            await session.commit()
+            organisation = await session.get(Organisation, share.organisation_id)
+            connection = (
+                await session.get(Connection, invoice.connection_id)
+                if invoice.connection_id is not None
+                else None
+            )
+        if done := _settled(share, row, invoice):
+            return done
+        if invoice.connection_id is None:
+            return await self._record_in_duely(share, row, invoice.number)
+        if connection is None:  # the connection was deleted under its invoices
+            todo = (
+                f"the ledger connection {invoice.number} came from no longer exists. Connect "
+                f"that ledger again on {CONNECTIONS}"
+            )
+            await self._failed_attempt(share, "no such ledger connection", todo, tried=True)
+            raise ApplicationError(todo, type=CONFIGURATION, non_retryable=True)
+        held = await placing_claims.claim(self._db, row.id)
+        if held is None:
+            return await self._claimed_elsewhere(share)
         placing = Share(
             reference=share.reference,
             invoice_external_id=invoice.external_id,
@@ -129,15 +145,52 @@ class PaymentActivities:
         )
         queue = self._queues.setdefault(connection.id, LedgerWriteQueue())
         try:
-            ledger = self._ledgers.open(connection)
-            async with heartbeating(lambda: share.payment_id):
-                placed = await queue.place(ledger, placing, connection.provider)
-        except LedgerError as error:
-            await self._failed_attempt(share, str(error))
-            raise as_application_error(error) from error
-        if placed.outcome == UNMATCHED:
-            return await self._unmatched(share, placed.reason, placed.after)
-        return await self._recorded(share, placed, connection.provider)
+            async with (
+                heartbeating(lambda: share.payment_id),
+                placing_claims.kept(self._db, held),
+            ):
+                try:
+                    ledger = self._ledgers.open(connection)
+                    placed = await queue.place(ledger, placing, connection.provider)
+                except LedgerError as error:
+                    todo = what_to_do(
+                        error, connection.provider, share.currency, placing.account_code
+                    )
+                    await self._failed_attempt(share, str(error), todo)
+                    if todo:
+                        problem = ApplicationError(todo, type=CONFIGURATION, non_retryable=True)
+                        raise problem from error
+                    raise as_application_error(error) from error
+                if placed.outcome == UNMATCHED:
+                    return await self._unmatched(share, placed.reason, placed.after)
+                return await self._recorded(share, placed, connection.provider)
+        except placing_claims.ClaimLost as lost:
+            raise _in_progress(share, invoice, placing_claims.CLAIM_LEASE) from lost
+
+    async def _claimed_elsewhere(self, share: PaymentShare) -> Placement:
+        """Another attempt holds the payment: what it achieved, or wait for its claim to end."""
+        async with self._db.session() as session:
+            invoice = await session.get(Invoice, share.invoice_id)
+            row = await _payment_row(session, share, invoice)
+        if done := _settled(share, row, invoice):
+            return done
+        left = (row.placing_until or utcnow()) - utcnow()
+        raise _in_progress(share, invoice, max(left, timedelta(seconds=1)))
+
+    async def _record_in_duely(self, share: PaymentShare, row: Payment, number: str) -> Placement:
+        """An invoice no ledger holds (imported from a file): duely's records are the books."""
+        booked = await record_in_duely(
+            self._db, row.id, share.invoice_id, share.amount, share.currency
+        )
+        if booked.outcome == UNMATCHED:
+            detail = booked.reason
+        else:
+            done = "recorded" if booked.outcome == RECORDED else "was already recorded"
+            detail = (
+                f"{_money(share)} {done} in duely; {number} is not linked to a ledger, "
+                "so record the payment in your accounts too"
+            )
+        return Placement(booked.outcome, detail, booked.amount_due, booked.status)
 
     async def _recorded(self, share: PaymentShare, placed: Placed, provider: str) -> Placement:
         async with self._db.session() as session:
@@ -145,6 +198,7 @@ class PaymentActivities:
             row = await _payment_row(session, share, invoice)
             row.status, row.ledger_payment_id = PaymentStatus.RECORDED, placed.ledger_payment_id
             row.reference, row.last_error, row.updated_at = share.reference, "", utcnow()
+            row.reason = ""
             session.add(row)
             if placed.after is not None:
                 # The mirror follows the ledger at once; the next sync confirms it.
@@ -175,35 +229,65 @@ class PaymentActivities:
             await session.commit()
             return Placement(UNMATCHED, reason, invoice.amount_due, invoice.status)
 
-    async def _failed_attempt(self, share: PaymentShare, error: str) -> None:
+    async def _failed_attempt(
+        self, share: PaymentShare, error: str, todo: str, tried: bool = False
+    ) -> None:
+        """The row shows the latest error and, for a configuration problem, what a person must
+        do (`reason`, empty for an outage): the integration-health view tells them apart.
+        `tried`: count this attempt (a claimed attempt was counted when it claimed)."""
         async with self._db.session() as session:
             row = await _payment_row(session, share, await session.get(Invoice, share.invoice_id))
-            row.last_error, row.updated_at = error[:2000], utcnow()
+            row.last_error, row.reason, row.updated_at = error[:2000], todo, utcnow()
+            row.attempts += int(tried)
             session.add(row)
             await session.commit()
 
     @activity.defn
     async def payment_not_placed(self, trouble: PaymentTrouble) -> None:
-        """The ledger would not take the payment (for now): a person should know."""
+        """The ledger would not take the payment (for now): a person should know, and know
+        whether it is theirs to fix (a configuration problem) or an outage that passes."""
         share = trouble.share
         async with self._db.session() as session:
             invoice = await session.get(Invoice, share.invoice_id)
             row = await _payment_row(session, share, invoice)
-            session.add(
-                Alert(
-                    organisation_id=share.organisation_id,
-                    key=f"ledger_write:{share.reference}"[:200],
-                    kind="ledger_write",
-                    detail=f"{_money(share)} paid by card for {invoice.number} is not in the "
-                    f"ledger yet: {trouble.error}. duely keeps trying every hour.",
-                    invoice_id=invoice.id,
-                    payment_id=row.id,
+            paid = f"{_money(share)} paid by card for {invoice.number}"
+            if row.reason:
+                kind = CONFIGURATION_ALERT
+                detail = (
+                    f"{paid} is not in the ledger, and will not be until someone acts: "
+                    f"{row.reason}. duely tries again by itself every hour: the first try after "
+                    "the fix records the payment and the invoice's chase carries on, with "
+                    "nothing more to do here."
                 )
+            else:
+                kind = "ledger_write"
+                detail = (
+                    f"{paid} is not in the ledger yet: {trouble.error}. This looks temporary "
+                    "(the ledger did not answer, or asked duely to slow down): duely tries again "
+                    "by itself every hour until the ledger takes it."
+                )
+            key = f"{kind}:{share.reference}"[:200]
+            alert = Alert(
+                organisation_id=share.organisation_id,
+                key=key,
+                kind=kind,
+                detail=detail,
+                invoice_id=invoice.id,
+                payment_id=row.id,
             )
+            session.add(alert)
             try:
                 await session.commit()
-            except IntegrityError:  # alerted already; the row shows the latest error
+            except IntegrityError:  # alerted already: the alert says the latest
                 await session.rollback()
+                await session.exec(
+                    update(Alert)
+                    .where(
+                        col(Alert.organisation_id) == share.organisation_id, col(Alert.key) == key
+                    )
+                    .values(detail=detail)
+                )
+                await session.commit()
 
     @activity.defn
     async def thank_for_payment(self, share: PaymentShare) -> None:
@@ -304,10 +388,36 @@ async def _payment_row(session, share: PaymentShare, invoice: Invoice | None) ->
         session.add(row)
         try:
             await session.commit()
-        except IntegrityError:
+        except IntegrityError:  # another attempt wrote it first
             await session.rollback()
+            if invoice is not None:  # the rollback expired it; callers go on using it
+                await session.refresh(invoice)
         row = (await session.exec(query)).one()
     return row
+
+
+def _settled(share: PaymentShare, row: Payment, invoice: Invoice) -> Placement | None:
+    """What became of a payment no attempt needs to place any more; None while pending."""
+    if row.status in (PaymentStatus.RECORDED, PaymentStatus.REFUNDED):
+        return Placement(
+            ALREADY_RECORDED,
+            f"{_money(share)} was already recorded",
+            invoice.amount_due,
+            invoice.status,
+        )
+    if row.status == PaymentStatus.UNMATCHED:
+        return Placement(UNMATCHED, row.reason, invoice.amount_due, invoice.status)
+    return None
+
+
+def _in_progress(share: PaymentShare, invoice: Invoice, wait: timedelta) -> ApplicationError:
+    """Retryable: another attempt is placing this payment right now; try when its claim ends."""
+    return ApplicationError(
+        f"{_money(share)} for {invoice.number} is being placed by another attempt right now; "
+        "this one waits for it and writes nothing",
+        type=PLACEMENT_IN_PROGRESS,
+        next_retry_delay=wait,
+    )
 
 
 def _paid_on(share: PaymentShare, organisation: Organisation):

@@ -1,6 +1,11 @@
 """What needs a person in duely's integrations, read once for the pages and the JSON API:
-the payments list, ledger connections in trouble, ledger writes that keep failing, unmatched
-payments, webhook deliveries not yet dispatched, and unseen alerts.
+the payments list, ledger connections in trouble, card payments held out of the ledger by a
+configuration problem (with what to do), ledger writes that keep failing through an outage,
+unmatched payments, webhook deliveries not yet dispatched, and unseen alerts.
+
+A configuration problem (no ledger account for card payments, a grant revoked, a contact
+archived) is a person's to fix; an outage (the ledger down or busy) passes by itself. The
+two are shown apart: a pending payment's `reason` holds what to do when it is the former.
 
 Every query is scoped by organisation. The only rows shown beyond it are webhook deliveries
 not yet matched to any organisation (`organisation_id` NULL): until one is matched, nobody
@@ -172,15 +177,30 @@ class Section(Generic[T]):
     items: list[T] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ConnectionTrouble:
+    kind: str
+    """CONFIGURATION (a person must act) or OUTAGE (duely retries by itself)."""
+    what_to_do: str
+
+
+CONFIGURATION, OUTAGE = "configuration", "outage"
+
+
 @dataclass
 class Health:
     connections: Section[Connection]
+    configuration_problems: Section[PaymentRow]
+    """Payments a configuration problem keeps out of the ledger: a person must act."""
     failing_payments: Section[PaymentRow]
+    """Payments an outage keeps out of the ledger for now: duely retries by itself."""
     unmatched_payments: Section[PaymentRow]
     webhooks: Section[WebhookEvent]
     alerts: Section[Alert]
     alert_invoices: dict[int, Invoice]
     """The invoices the shown alerts name, for their numbers and links."""
+    connection_troubles: dict[int, ConnectionTrouble] = field(default_factory=dict)
+    """Per shown connection: a configuration problem or an outage, and what to do."""
 
     @property
     def all_clear(self) -> bool:
@@ -188,6 +208,7 @@ class Health:
             section.count
             for section in (
                 self.connections,
+                self.configuration_problems,
                 self.failing_payments,
                 self.unmatched_payments,
                 self.webhooks,
@@ -216,14 +237,39 @@ def troubled_connections(org_id: int) -> SelectOfScalar[Connection]:
     )
 
 
-def failing_payments(org_id: int) -> SelectOfScalar[Payment]:
+def _held_back(org_id: int) -> SelectOfScalar[Payment]:
     """Payments still waiting for their ledger write after at least one failed try."""
-    return _newest_first(
-        select(Payment).where(
-            Payment.organisation_id == org_id,
-            Payment.status == PaymentStatus.PENDING,
-            Payment.attempts > 0,
+    return select(Payment).where(
+        Payment.organisation_id == org_id,
+        Payment.status == PaymentStatus.PENDING,
+        Payment.attempts > 0,
+    )
+
+
+def configuration_problems(org_id: int) -> SelectOfScalar[Payment]:
+    """Held back by a configuration problem: `reason` says what a person must do."""
+    return _newest_first(_held_back(org_id).where(Payment.reason != ""))
+
+
+def failing_payments(org_id: int) -> SelectOfScalar[Payment]:
+    """Held back by an outage (the last try failed for a reason that passes by itself)."""
+    return _newest_first(_held_back(org_id).where(Payment.reason == ""))
+
+
+def connection_trouble(connection: Connection) -> ConnectionTrouble:
+    """Whether a troubled connection needs a person, and what they should do."""
+    ledger = connection.provider.title()
+    if connection.status == ConnectionStatus.NEEDS_RECONNECT:
+        return ConnectionTrouble(
+            CONFIGURATION,
+            f"Reconnect {ledger} on the Connections page: duely's access was revoked or has "
+            f"expired, so nothing is read from or written to {ledger} until then. Card "
+            "payments received meanwhile wait in duely and go in by themselves within the "
+            "hour after reconnecting.",
         )
+    return ConnectionTrouble(
+        OUTAGE,
+        f"Nothing to do unless it goes on: duely tries {ledger} again by itself at the next sync.",
     )
 
 
@@ -258,13 +304,18 @@ async def alerts_section(
 
 
 async def integration_health(session: AsyncSession, org_id: int) -> Health:
+    configuration = await _section(session, configuration_problems(org_id))
     failing = await _section(session, failing_payments(org_id))
     unmatched = await _section(
         session, payments_query(org_id, PaymentFilters(status=PaymentStatus.UNMATCHED))
     )
     alerts, alert_invoices = await alerts_section(session, org_id)
+    connections = await _section(session, troubled_connections(org_id))
     return Health(
-        connections=await _section(session, troubled_connections(org_id)),
+        connections=connections,
+        configuration_problems=Section(
+            configuration.count, await payment_rows(session, org_id, configuration.items)
+        ),
         failing_payments=Section(failing.count, await payment_rows(session, org_id, failing.items)),
         unmatched_payments=Section(
             unmatched.count, await payment_rows(session, org_id, unmatched.items)
@@ -272,6 +323,7 @@ async def integration_health(session: AsyncSession, org_id: int) -> Health:
         webhooks=await _section(session, undispatched_webhooks(org_id)),
         alerts=alerts,
         alert_invoices=alert_invoices,
+        connection_troubles={c.id: connection_trouble(c) for c in connections.items},
     )
 
 

@@ -2,6 +2,8 @@
 the `/integrations` page. Collectors and admins read it and mark alerts seen.
 
 Each section gives `count` (every row that needs attention) and `items` (the newest 50).
+Configuration problems (a person must change a setting; each item says what to do) are kept
+apart from outages (duely retries by itself).
 """
 
 from __future__ import annotations
@@ -12,23 +14,44 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from pydantic import BaseModel, ConfigDict
 
-from duely.models import Alert, Invoice
+from duely.models import Alert, Connection, Invoice
 from duely.web.api.payments import PaymentOut
 from duely.web.auth import requires_collector
 from duely.web.deps import DbSession, get_owned
-from duely.web.integration_health import Section, integration_health, mark_alert_seen
+from duely.web.integration_health import (
+    Section,
+    connection_trouble,
+    integration_health,
+    mark_alert_seen,
+)
 
 
 class ConnectionOut(BaseModel):
     """A ledger connection, never its tokens."""
 
-    model_config = ConfigDict(from_attributes=True)
     id: int
     provider: str
     tenant_name: str
     status: str
     last_error: str
     last_success_at: datetime | None
+    problem: str
+    """`configuration` (a person must act, e.g. reconnect) or `outage` (duely retries)."""
+    what_to_do: str
+
+    @classmethod
+    def of(cls, connection: Connection) -> ConnectionOut:
+        trouble = connection_trouble(connection)
+        return cls(
+            id=connection.id,
+            provider=connection.provider,
+            tenant_name=connection.tenant_name,
+            status=connection.status,
+            last_error=connection.last_error,
+            last_success_at=connection.last_success_at,
+            problem=trouble.kind,
+            what_to_do=trouble.what_to_do,
+        )
 
 
 class WebhookOut(BaseModel):
@@ -78,6 +101,17 @@ class PaymentsSection(BaseModel):
     items: list[PaymentOut]
 
 
+class ConfigurationProblemOut(PaymentOut):
+    what_to_do: str
+    """What a person must change for the ledger to take the payment; duely tries again by
+    itself every hour, so once it is done the payment goes in without anything more."""
+
+
+class ConfigurationProblemsSection(BaseModel):
+    count: int
+    items: list[ConfigurationProblemOut]
+
+
 class WebhooksSection(BaseModel):
     count: int
     items: list[WebhookOut]
@@ -92,8 +126,11 @@ class IntegrationHealthOut(BaseModel):
     all_clear: bool
     connections: ConnectionsSection
     """Ledger connections not connected, or whose last sync failed."""
+    configuration_problems: ConfigurationProblemsSection
+    """Payments a configuration problem keeps out of the ledger, each with what to do."""
     failing_payments: PaymentsSection
-    """Payments whose ledger write failed at least once and is still pending."""
+    """Payments an outage keeps out of the ledger for now (their last write failed for a
+    reason that passes by itself); duely retries them."""
     unmatched_payments: PaymentsSection
     webhooks: WebhooksSection
     """Deliveries received but not yet dispatched to the workflows."""
@@ -117,7 +154,16 @@ class IntegrationHealthController(Controller):
             all_clear=health.all_clear,
             connections=ConnectionsSection(
                 count=health.connections.count,
-                items=[ConnectionOut.model_validate(c) for c in health.connections.items],
+                items=[ConnectionOut.of(c) for c in health.connections.items],
+            ),
+            configuration_problems=ConfigurationProblemsSection(
+                count=health.configuration_problems.count,
+                items=[
+                    ConfigurationProblemOut(
+                        **PaymentOut.of(row).model_dump(), what_to_do=row.payment.reason
+                    )
+                    for row in health.configuration_problems.items
+                ],
             ),
             failing_payments=_payments(health.failing_payments),
             unmatched_payments=_payments(health.unmatched_payments),
