@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from markupsafe import escape
 
 from duely.models import Alert, utcnow
 from tests.conftest import api_token, csrf_from, login
@@ -328,3 +329,80 @@ async def test_long_sections_count_everything_and_list_the_newest(client, db, or
     assert alerts["items"][0]["detail"] == "refund 54"
     await login(client, org_a.admin)
     assert "Showing the newest 50 of 55." in (await client.get("/integrations")).text
+
+
+async def test_configuration_problems_are_shown_apart_from_outages(client, db, org_a, org_b):
+    """A payment a setting keeps out of the ledger is a person's to fix: it is listed with what
+    to do, apart from payments an outage holds back (duely rides those out); a connection that
+    needs reconnecting says so, one whose last sync failed says it retries."""
+    invoice = add_invoice(db, add_customer(db, org_a.id, "Acme Widgets"), "INV-7", 10)
+    todo = (
+        "no Xero account is set for card payments in GBP. Choose the account they are "
+        "recorded to under Settings > Organisation > Card payments (Stripe)"
+    )
+    add_payment(
+        db,
+        org_a.id,
+        "pi_no_account",
+        7_000,
+        invoice,
+        status="pending",
+        attempts=1,
+        reason=todo,
+        last_error="no ledger account is set for card payments in GBP",
+        created_at=at(1),
+    )
+    add_payment(
+        db,
+        org_a.id,
+        "pi_outage",
+        3_000,
+        invoice,
+        status="pending",
+        attempts=5,
+        last_error="Xero answered 503",
+        created_at=at(2),
+    )
+    add_payment(
+        db, org_b.id, "pi_theirs", status="pending", attempts=1, reason="Bravo's own setting"
+    )
+    add_connection(
+        db, org_a.id, "Revoked Books", status="needs_reconnect", last_error="invalid_grant"
+    )
+    add_connection(db, org_a.id, "Busy Books", last_error="Xero answered 503")
+
+    headers = await api_token(client, org_a.collector)
+    body = (await client.get("/api/v1/integration-health", headers=headers)).json()
+    assert body["all_clear"] is False
+    problems = body["configuration_problems"]
+    assert problems["count"] == 1
+    (problem,) = problems["items"]
+    assert problem["external_id"] == "pi_no_account" and problem["what_to_do"] == todo
+    assert problem["invoice_number"] == "INV-7" and problem["status"] == "pending"
+    assert [p["external_id"] for p in body["failing_payments"]["items"]] == ["pi_outage"]
+    connections = {c["tenant_name"]: c for c in body["connections"]["items"]}
+    assert connections["Revoked Books"]["problem"] == "configuration"
+    assert "Reconnect Xero on the Connections page" in connections["Revoked Books"]["what_to_do"]
+    assert connections["Busy Books"]["problem"] == "outage"
+    assert "Bravo" not in str(body)
+
+    await login(client, org_a.collector)
+    html = (await client.get("/integrations")).text
+    configuration = _section(html, "health-configuration")
+    assert "pi_no_account" not in configuration  # a person reads what to do, not ids
+    assert str(escape(todo)) in configuration and "INV-7" in configuration
+    assert "tries again by itself every hour" in configuration
+    failing = _section(html, "health-failing-payments")
+    assert "pi_outage" in failing and "pi_no_account" not in failing
+    assert "passes by itself" in failing
+    listed = _section(html, "health-connections")
+    assert "Configuration problem." in listed and "Reconnect Xero" in listed
+    assert "Bravo" not in html
+
+
+async def test_nothing_waiting_on_a_setting_says_so(client, db, org_a):
+    add_payment(db, org_a.id, "pi_fine", status="recorded")
+    await login(client, org_a.admin)
+    html = (await client.get("/integrations")).text
+    assert "No payment is waiting for a setting to be changed." in html
+    assert "All clear" in html
