@@ -2,9 +2,12 @@
 (exactly once), thank the customer, and raise the alarm when the ledger will not take it.
 
 Placing is safe to retry and to repeat from a later chase: the payment's row says whether it
-was placed, and the ledger is searched for the payment's reference before anything is written
-or refused (duely.payments.placing, which also puts shares that arrive together for one
-connection into one round of three ledger calls).
+was placed, one attempt at a time holds it (duely.payments.placing_claims), and the ledger is
+searched for the payment's reference before anything is written or refused
+(duely.payments.placing, which also puts shares that arrive together for one connection into
+one round of reads). An invoice no ledger holds is paid in duely itself
+(duely.payments.unledgered). A configuration problem fails at once, with what to do
+(duely.payments.ledger_trouble); an outage is retried.
 """
 
 from __future__ import annotations
@@ -435,5 +438,6 @@ PLACE_PAYMENT = {
     "heartbeat_timeout": timedelta(seconds=20),
     "schedule_to_close_timeout": timedelta(minutes=30),
 }
-"""A dead worker is noticed within the heartbeat timeout and the placement retried; after
-half an hour of a ledger refusing, the chase raises an alert and tries again hourly."""
+"""A dead worker is noticed within the heartbeat timeout and the placement retried (after its
+claim runs out); after half an hour of a ledger outage, or at once for a configuration problem
+(non-retryable), the chase raises an alert and tries again hourly."""
