@@ -15,8 +15,16 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from duely.activities.errors import as_application_error
 from duely.chasing.chase_state import PromiseToPay
-from duely.chasing.plan import ChasePlan, InvoiceFacts, PlanStep, WindowSpec, send_times
+from duely.chasing.plan import (
+    ChasePlan,
+    InvoiceFacts,
+    PlanStep,
+    WindowSpec,
+    WindowTimes,
+    send_times,
+)
 from duely.chasing.reminders import OutboxStart, ReminderRequest
+from duely.chasing.send_times import send_windows
 from duely.db import Database
 from duely.integrations.ledgers.base import LedgerError
 from duely.integrations.ledgers.connections import Ledgers
@@ -49,12 +57,18 @@ class ChaseNote:
     """The chase ended while its reminder waited in the customer's outbox: take it out."""
 
 
+WINDOW_DAYS_AHEAD = 21
+"""How far ahead a plan lists the send windows (it is read again whenever the chase wakes)."""
+
+
 @dataclass
 class PlanRequest:
     invoice_id: int
     due_date: str | None = None
     """The due date the chase knows (its signals can be ahead of the database): the sends are
     timed from it."""
+    since: str | None = None
+    """The chase's clock (ISO): the send windows ahead are listed from it."""
 
 
 @dataclass
@@ -186,6 +200,11 @@ class ChaseActivities:
         if request.due_date:
             plan.invoice.due_date = request.due_date
         plan.send_times = send_times(plan)
+        if request.since:
+            windows = send_windows(
+                datetime.fromisoformat(request.since), plan.window.window(), WINDOW_DAYS_AHEAD
+            )
+            plan.windows = [WindowTimes(o.isoformat(), c.isoformat()) for o, c in windows]
         return plan
 
     @activity.defn

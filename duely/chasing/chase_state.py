@@ -66,8 +66,8 @@ class ChaseMemory:
     """A promise not yet written to the ledger (the loop writes it, not the signal handler,
     so a slow ledger never holds up a continue-as-new)."""
     dismissed_promise: str | None = None
-    """The ledger's expected payment date a person resumed chasing over: ignored while the
-    ledger still shows exactly that date."""
+    """The latest promised day a person resumed chasing over: an expected payment date in the
+    ledger up to that day no longer holds the chase."""
     held: bool = False
     """The chase was held (paused, disputed, promised...) since its last send: when it can
     send again, one reminder goes out, not two on consecutive days."""

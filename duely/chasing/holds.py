@@ -41,9 +41,9 @@ class Hold:
 
 def promised_day(memory: ChaseMemory, facts: InvoiceFacts) -> str | None:
     """The latest promise in force: the chase's own, or the ledger's expected payment date
-    unless a person dismissed exactly that date (resume after a promise)."""
+    unless a person resumed chasing over it (a later date in the ledger holds again)."""
     ledger = facts.expected_payment_date
-    if ledger and ledger == memory.dismissed_promise:
+    if ledger and memory.dismissed_promise and ledger <= memory.dismissed_promise:
         ledger = None
     return max(filter(None, (memory.promised_until, ledger)), default=None)
 

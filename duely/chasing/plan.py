@@ -93,6 +93,17 @@ class ChasePlan:
     """When each send falls due, worked out by the activity that read the plan: holidays and
     time-zone rules are calendar data a library upgrade may change, so the workflow keeps the
     answer in its history instead of computing it (a replay must not change its mind)."""
+    windows: list[WindowTimes] = field(default_factory=list)
+    """The send windows of the weeks ahead, read with the plan for the same reason: when a
+    reminder asked for now actually goes out. (Empty in plans read before it existed.)"""
+
+
+@dataclass
+class WindowTimes:
+    """One day's send window, as instants (ISO)."""
+
+    opens: str
+    closes: str
 
 
 @dataclass
@@ -141,6 +152,14 @@ def send_times(plan: ChasePlan) -> list[SendTime]:
         SendTime(send.step.step_id, send.repeat, send.at.isoformat())
         for send in planned_sends(plan)
     ]
+
+
+def goes_out(plan: ChasePlan, now: datetime) -> datetime:
+    """When a reminder handed to the outbox at `now` goes out: in the next send window."""
+    for window in plan.windows:
+        if datetime.fromisoformat(window.closes) > now:
+            return max(now, datetime.fromisoformat(window.opens))
+    return now
 
 
 def sends_of(plan: ChasePlan) -> list[Send]:

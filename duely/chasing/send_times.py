@@ -189,6 +189,20 @@ def next_send_moment(after: datetime, window: SendWindow) -> datetime:
     return _window_opens(next_business_day(today + timedelta(days=1), window), window)
 
 
+def send_windows(after: datetime, window: SendWindow, days: int) -> list[tuple[datetime, datetime]]:
+    """The send windows (opens, closes) of the next `days` days that are still open after
+    `after`, in UTC."""
+    first = after.astimezone(window.zone).date()
+    windows = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        if is_business_day(day, window):
+            closes = wall_time_to_utc(day, window.end, window.timezone)
+            if closes > after:
+                windows.append((_window_opens(day, window), closes))
+    return windows
+
+
 def preview(steps: Sequence[StepTiming], due_date: date, window: SendWindow) -> list[PlannedSend]:
     """Every planned send of a schedule in time order; ties keep the schedule's order."""
     zone = window.zone

@@ -62,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
         Move,
         Send,
         forced_move,
+        goes_out,
         next_move,
         planned_sends,
         send_label,
@@ -237,7 +238,11 @@ class InvoiceChaseWorkflow:
             return move
         if memory.held and not any(s.at <= now for s in self._sends if s.key not in handled):
             memory.held = False  # the hold ended with nothing overdue: the schedule goes on
-        return next_move(self._sends, handled, now, HOLD_LOOKAHEAD if memory.held else timedelta(0))
+        lookahead = timedelta(0)
+        if memory.held:
+            # Counted from when the reminder would actually go out (the next send window).
+            lookahead = HOLD_LOOKAHEAD + (goes_out(self._plan, now) - now)
+        return next_move(self._sends, handled, now, lookahead)
 
     async def _request(self, move: Move) -> None:
         send = move.send
@@ -303,8 +308,9 @@ class InvoiceChaseWorkflow:
             )
         else:
             due = self._memory.facts.due_date if self._memory.facts else None
+            request = PlanRequest(self._start.invoice_id, due, workflow.now().isoformat())
             self._plan = await workflow.execute_activity_method(
-                ChaseActivities.plan_chase, PlanRequest(self._start.invoice_id, due), **QUICK
+                ChaseActivities.plan_chase, request, **QUICK
             )
         # Signals keep the facts current (sync, payments, the outbox's re-read); the database
         # plan only seeds them. Sends are planned from the current due date.
@@ -573,13 +579,16 @@ class InvoiceChaseWorkflow:
     @workflow.signal
     def resume(self, action: ChaseAction) -> None:
         memory = self._memory
-        ledger_promise = self._facts.expected_payment_date
-        was_held = memory.paused or memory.promised_until or ledger_promise
+        promised = max(
+            filter(None, (memory.promised_until, self._facts.expected_payment_date)), default=None
+        )
+        was_held = memory.paused or promised
         memory.paused, memory.paused_until, memory.pause_reason = False, None, ""
         memory.promised_until = None
-        # The ledger keeps its expected payment date until someone changes it there: chasing
-        # resumes over exactly that date (a new one in the ledger holds again).
-        memory.dismissed_promise = ledger_promise
+        # The ledger keeps its expected payment date (ours, written back, may reach the facts
+        # later) until someone changes it there: chasing resumes over it.
+        if promised:
+            memory.dismissed_promise = max(promised, memory.dismissed_promise or promised)
         if was_held:
             self._note("resumed", f"resumed by {action.by or 'someone'}")
         self._wake()
