@@ -143,6 +143,17 @@ async def chasing_changed(client: Client, invoices: list[Invoice]) -> None:
                 raise
 
 
+async def retry_payments(client: Client, invoices: list[Invoice]) -> None:
+    """What kept card payments out of the ledger was fixed: the chases holding them try again
+    now."""
+    for invoice in invoices:
+        try:
+            await _handle(client, invoice).signal("retry_payments")
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+
+
 async def _status(client: Client, invoice: Invoice) -> WorkflowExecutionStatus | None:
     try:
         return (await _handle(client, invoice).describe()).status

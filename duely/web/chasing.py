@@ -39,6 +39,8 @@ from duely.models import (
     MessageKind,
     MessageStatus,
     Organisation,
+    Payment,
+    PaymentStatus,
     Role,
 )
 from duely.web.auth import CurrentUser
@@ -462,3 +464,27 @@ async def mark_done(session: AsyncSession, message: Message, by: str) -> None:
         for invoice_id in invoice_ids
     )
     await session.commit()
+
+
+async def retry_waiting_payments(state: State, session: AsyncSession, organisation_id: int) -> None:
+    """After a person changed what places card payments (the account for them, the ledger
+    connection): the chases holding payments the ledger refused try again now. If Temporal
+    cannot be reached they try again within the hour anyway."""
+    invoices = list(
+        await session.exec(
+            select(Invoice)
+            .join(Payment, col(Payment.invoice_id) == col(Invoice.id))
+            .where(
+                Payment.organisation_id == organisation_id,
+                Payment.status == PaymentStatus.PENDING,
+            )
+            .distinct()
+        )
+    )
+    if not invoices:
+        return
+    try:
+        async with chase_engine(state, SIGNAL_SECONDS + len(invoices)) as client:
+            await chase_control.retry_payments(client, invoices)
+    except ChaseEngineDown as down:
+        log.warning("waiting payments were not told to try again now (%s)", down)

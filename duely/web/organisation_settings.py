@@ -22,6 +22,7 @@ from duely.payments.stripe_accounts import stripe_account_of
 from duely.security import SecretBox
 from duely.settings import Settings
 from duely.statement_schedules import ensure_statement_schedule
+from duely.web.chasing import retry_waiting_payments
 
 CURRENCIES = (
     "AUD",
@@ -415,3 +416,4 @@ async def save_stripe(
     change.apply_to(organisation, SecretBox(request.app.state.settings.resolved_secret_key))
     session.add(organisation)
     await session.commit()
+    await retry_waiting_payments(request.app.state, session, organisation.id)

@@ -77,6 +77,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from duely.chasing.send_times import wall_time_to_utc
     from duely.money import to_major
+    from duely.payments.ledger_trouble import CONFIGURATION as LEDGER_CONFIGURATION
     from duely.workflows import names
 
 OUTBOX_PATIENCE = timedelta(days=10)
@@ -504,6 +505,15 @@ class InvoiceChaseWorkflow:
         self._wake()
 
     @workflow.signal
+    def retry_payments(self) -> None:
+        """A person fixed what kept a payment out of the ledger (the account for card
+        payments, the connection): try again now rather than within the hour."""
+        if self._memory.payments_waiting and self._memory.payment_retry_at:
+            self._memory.payment_retry_at = None
+            self._note("payment_retry", "trying the payment again: the ledger settings changed")
+            self._wake()
+
+    @workflow.signal
     def chasing_changed(self) -> None:
         """The customer opted out or in, chasing was switched, or the schedule changed."""
         self._replan = True
@@ -539,7 +549,11 @@ class InvoiceChaseWorkflow:
             except ActivityError as error:
                 cause = str(error.cause or error)
                 memory.payment_retry_at = (workflow.now() + PAYMENT_RETRY).isoformat()
-                self._note("ledger_write_failed", f"{money} is not in the ledger yet: {cause}")
+                configuration = getattr(error.cause, "type", "") == LEDGER_CONFIGURATION
+                self._note(
+                    "ledger_configuration" if configuration else "ledger_write_failed",
+                    f"{money} is not in the ledger yet: {cause}",
+                )
                 await workflow.execute_activity_method(
                     PaymentActivities.payment_not_placed, PaymentTrouble(share, cause), **QUICK
                 )

@@ -18,6 +18,7 @@ from duely.chase_control import Action
 from duely.chasing.chase_state import ChaseState
 from duely.models import Event, Payment
 from duely.workflows import names
+from tests.conftest import api_token
 from tests.xero.test_chasing import (  # noqa: F401 - fixtures, used by name
     connected_tenant,
     synced,
@@ -25,16 +26,23 @@ from tests.xero.test_chasing import (  # noqa: F401 - fixtures, used by name
     xero_settings,
 )
 from tests.xero.test_payment_placement import (  # noqa: F401 - fixtures, used by name
+    PAYS_IN,
     alert_of,
     chasing_settings,
     takes_cards_without_an_account,
 )
-from tests.xero.test_payments import deliver, paid_in_full, same_customer_invoices
+from tests.xero.test_payments import (
+    deliver,
+    ledger_payments,
+    paid_in_full,
+    same_customer_invoices,
+)
 
 
 async def test_stopping_a_chase_with_a_payment_waiting_keeps_the_payment(
     takes_cards_without_an_account, worker, synced, duely, dev_server_env, db, org_a
 ):
+    tenant, _ = synced
     (invoice,) = same_customer_invoices(db, 1)
     payment_id = f"pi_{uuid.uuid4().hex[:20]}"
     await deliver(duely, paid_in_full(payment_id, org_a.id, invoice))
@@ -59,3 +67,24 @@ async def test_stopping_a_chase_with_a_payment_waiting_keeps_the_payment(
     db.expire_all()
     row = db.exec(select(Payment).where(Payment.external_id == payment_id)).one()
     assert row.status == "pending"
+
+    # A person sets the account for card payments: the chase tries again at once (not within
+    # the hour), places the payment, and only then ends as stopped.
+    headers = await api_token(duely, org_a.admin)
+    change = {"country": "GB", "stripe": {"payment_accounts": f"*={PAYS_IN}"}}
+    response = await duely.patch("/api/v1/organisation", json=change, headers=headers)
+    assert response.status_code == 200, response.text
+
+    async def placed():
+        db.expire_all()
+        row = db.exec(select(Payment).where(Payment.external_id == payment_id)).one()
+        return row.status == "recorded"
+
+    await until(placed, seconds=30)
+    assert len(ledger_payments(tenant, f"duely:{payment_id}:{invoice.id}")) == 1
+
+    async def ended():
+        return (await handle.describe()).status.name == "COMPLETED"
+
+    await until(ended, seconds=20)
+    assert await handle.result() == ChaseState.STOPPED

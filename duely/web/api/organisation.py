@@ -18,6 +18,7 @@ from duely.models import Organisation
 from duely.security import SecretBox
 from duely.settings import Settings
 from duely.web.auth import requires_admin
+from duely.web.chasing import retry_waiting_payments
 from duely.web.deps import DbSession, get_organisation
 from duely.web.organisation_settings import (
     OrganisationSettings,
@@ -83,4 +84,6 @@ class OrganisationController(Controller):
             box = SecretBox(request.app.state.settings.resolved_secret_key)
             stripe_change.apply_to(organisation, box)
         await save_settings(request, db_session, organisation, cleaned)
+        if stripe_change is not None:
+            await retry_waiting_payments(request.app.state, db_session, organisation.id)
         return _out(request.app.state.settings, organisation)

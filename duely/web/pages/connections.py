@@ -24,6 +24,7 @@ from duely.ledger_connect import (
 )
 from duely.models import Connection, SyncRun
 from duely.web.auth import requires_admin, requires_collector
+from duely.web.chasing import retry_waiting_payments
 from duely.web.connections import latest_run, sync_soon
 from duely.web.deps import DbSession, get_owned
 
@@ -191,6 +192,8 @@ async def _finish(request: Request, grant: Grant, tenant_id: str) -> Redirect:
         grant,
         tenant_id,
     )
+    async with state.db.session() as session:  # a reconnect may unblock waiting payments
+        await retry_waiting_payments(state, session, connection.organisation_id)
     profile = await ledger_profile(state.ledgers, connection)
     request.session[PROFILE_KEY] = {
         "connection_id": connection.id,
