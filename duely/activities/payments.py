@@ -258,9 +258,10 @@ class PaymentActivities:
                 kind = CONFIGURATION_ALERT
                 detail = (
                     f"{paid} is not in the ledger, and will not be until someone acts: "
-                    f"{row.reason}. duely tries again by itself every hour: the first try after "
-                    "the fix records the payment and the invoice's chase carries on, with "
-                    "nothing more to do here."
+                    f"{row.reason}. duely tries again by itself every hour, and at once when "
+                    "the card payment settings are saved or the ledger is reconnected: the "
+                    "first try after the fix records the payment and the invoice's chase "
+                    "carries on, with nothing more to do here."
                 )
             else:
                 kind = "ledger_write"

@@ -4,7 +4,8 @@ person can put right, or an outage that passes by itself.
 An outage (the ledger down, a 5xx, a rate limit, a timeout) is retried at once and then every
 hour. A configuration problem is not worth half an hour of retries: the same refusal would come
 back every time until someone changes a setting. It is shown to a person, with what to do,
-and the chase still tries again every hour, so the payment goes in by itself once it is fixed.
+and the chase still tries again every hour (at once when card payment settings are saved or
+the ledger is reconnected), so the payment goes in by itself once it is fixed.
 """
 
 from __future__ import annotations

@@ -104,7 +104,8 @@ class PaymentsSection(BaseModel):
 class ConfigurationProblemOut(PaymentOut):
     what_to_do: str
     """What a person must change for the ledger to take the payment; duely tries again by
-    itself every hour, so once it is done the payment goes in without anything more."""
+    itself every hour (at once after card payment settings are saved or the ledger is
+    reconnected), so once it is done the payment goes in without anything more."""
 
 
 class ConfigurationProblemsSection(BaseModel):
