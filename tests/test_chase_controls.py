@@ -31,7 +31,7 @@ from duely.db import Database
 from duely.integrations.ledgers.connections import Ledgers
 from duely.integrations.sms import twilio_signature
 from duely.links import UNSUBSCRIBE, LinkTarget, make_token
-from duely.models import Contact, Customer, Invoice, Schedule, ScheduleStep, utcnow
+from duely.models import Contact, Customer, Invoice, Message, Schedule, ScheduleStep, utcnow
 from duely.settings import Settings
 from duely.web.app import create_app
 from duely.worker import build_worker
@@ -593,3 +593,72 @@ async def text_duely(live: Live, sender: str, body: str) -> httpx.Response:
     return await live.web.post(
         "/webhooks/sms", data=params, headers={"X-Twilio-Signature": signature}
     )
+
+
+async def test_send_now_asks_to_confirm_when_the_customer_had_a_reminder_today(live, org_a):
+    """A person's "send next now" goes past the one-a-day cap, so the page asks first and says
+    when the last one went; confirming sends the instruction."""
+    invoice = open_invoice(live.db, org_a.id, "Confirm")
+    await live.start(invoice)
+    live.db.add(
+        Message(
+            organisation_id=org_a.id,
+            customer_id=invoice.customer_id,
+            kind="reminder",
+            channel="email",
+            unique_key=f"reminder:{invoice.customer_id}:today-{uuid.uuid4().hex[:6]}",
+            subject="Friendly reminder: INV-OTHER",
+            status="sent",
+            sent_at=utcnow(),
+        )
+    )
+    live.db.commit()
+    web = live.web
+    await login(web, org_a.collector)
+    token = csrf_from((await web.get(f"/invoices/{invoice.id}")).text)
+    base = f"/invoices/{invoice.id}/chase"
+
+    asked = await web.post(f"{base}/send-now", data={"_csrf_token": token}, headers=HTMX)
+    assert asked.status_code == 200
+    assert "already had a reminder today, at" in asked.text
+    assert "Friendly reminder: INV-OTHER" in asked.text
+    assert 'name="confirm" value="yes"' in asked.text
+    assert not any(e.kind == "send_now" for e in await chase_events(live, invoice))
+
+    confirmed = await web.post(
+        f"{base}/send-now", data={"_csrf_token": token, "confirm": "yes"}, headers=HTMX
+    )
+    assert confirmed.status_code == 200 and "already had a reminder" not in confirmed.text
+
+    async def heard() -> bool:
+        return any(e.kind == "send_now" for e in await chase_events(live, invoice))
+
+    await eventually(heard, "the confirmed send-now never reached the chase")
+
+
+async def test_send_now_says_at_once_why_nothing_can_be_sent(live, org_a):
+    invoice = open_invoice(live.db, org_a.id, "Optout")
+    await live.start(invoice)
+    customer = live.db.get(Customer, invoice.customer_id)
+    customer.email_opted_out_at = utcnow()
+    live.db.commit()
+    web = live.web
+    await login(web, org_a.collector)
+    token = csrf_from((await web.get(f"/invoices/{invoice.id}")).text)
+
+    refused = await web.post(
+        f"/invoices/{invoice.id}/chase/send-now", data={"_csrf_token": token}, headers=HTMX
+    )
+    assert refused.status_code == 200
+    assert "Nothing was sent: the customer opted out of email." in refused.text
+    plain = await web.post(
+        f"/invoices/{invoice.id}/chase/escalate",
+        data={"_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert plain.status_code == 409 and "opted out of email" in plain.text
+
+
+async def chase_events(live: Live, invoice: Invoice) -> list:
+    view = await live.view(invoice)
+    return list(view.history) if view else []

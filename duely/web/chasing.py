@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from litestar.datastructures import State
 from sqlmodel import col, select
@@ -29,8 +29,10 @@ from duely.activities.chasing import customer_off_reason
 from duely.chase_control import Action
 from duely.chase_control import NotChasing as NotChasing  # web code imports it from here
 from duely.chasing.chase_state import ENDING, ChaseState, ChaseView, PlannedSendView
+from duely.chasing.send_times import zone_named
 from duely.models import (
     Channel,
+    Contact,
     Customer,
     Event,
     Invoice,
@@ -42,7 +44,9 @@ from duely.models import (
     Payment,
     PaymentStatus,
     Role,
+    utcnow,
 )
+from duely.opt_outs import channel_opt_out_reason
 from duely.web.auth import CurrentUser
 
 log = logging.getLogger(__name__)
@@ -318,6 +322,56 @@ async def act(
     """Send the instruction; raises chase_control.NotChasing or ChaseEngineDown."""
     async with chase_engine(state) as client:
         await chase_control.act(client, invoice, action, by=by, reason=reason, until=until)
+
+
+FORCING = {Action.SEND_NOW, Action.ESCALATE}
+"""Instructions that send at once, past the send window and the one-a-day cap."""
+
+
+async def why_not_now(
+    session: AsyncSession, invoice: Invoice, customer: Customer, view: ChaseView | None
+) -> str:
+    """Why "send next now" or "escalate now" cannot send anything, said at once on the page
+    (the chase would only write it on the timeline); "" when it can."""
+    if invoice.status != InvoiceStatus.OPEN or invoice.amount_due <= 0:
+        return "Nothing was sent: the ledger shows nothing due on this invoice."
+    if view is not None and view.state not in FORCEABLE_STATES:
+        return f"Nothing was sent: {view.reason or view.state}."
+    planned = [send for send in view.sends if send.status == "planned"] if view else []
+    if view is not None and not planned:
+        return "Nothing was sent: every step of the schedule has gone out already."
+    channel = planned[0].channel if planned else Channel.EMAIL
+    opted_out = channel_opt_out_reason(customer, channel)
+    if opted_out:
+        return f"Nothing was sent: {opted_out}."
+    if channel in (Channel.EMAIL, Channel.SMS):
+        contacts = await session.exec(select(Contact).where(Contact.customer_id == customer.id))
+        field = "email" if channel == Channel.EMAIL else "phone"
+        if not any(getattr(contact, field) for contact in contacts):
+            what = "an email address" if channel == Channel.EMAIL else "a phone number"
+            return f"Nothing was sent: {customer.name} has no contact with {what}."
+    return ""
+
+
+async def reminded_today(
+    session: AsyncSession, organisation: Organisation, customer: Customer
+) -> Message | None:
+    """The reminder the customer already had today (their local day), if any."""
+    zone = zone_named(customer.timezone or organisation.timezone)
+    now = utcnow()
+    midnight = datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)
+    query = (
+        select(Message)
+        .where(
+            Message.customer_id == customer.id,
+            Message.kind == MessageKind.REMINDER,
+            Message.channel != Channel.CALL_TASK,
+            col(Message.status).in_((MessageStatus.SENT, MessageStatus.UNCERTAIN)),
+            col(Message.sent_at) >= midnight.astimezone(UTC),
+        )
+        .order_by(col(Message.sent_at).desc())
+    )
+    return (await session.exec(query)).first()
 
 
 async def start_chasing(state: State, session: AsyncSession, invoice: Invoice) -> None:

@@ -18,10 +18,12 @@ from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
+from duely.chasing.send_times import zone_named
 from duely.models import Customer, Invoice, InvoiceStatus, Organisation
 from duely.web.auth import requires_collector
 from duely.web.chasing import (
     ACTION_DONE,
+    FORCING,
     Action,
     BadChaseInput,
     ChaseEngineDown,
@@ -29,8 +31,11 @@ from duely.web.chasing import (
     act,
     chase_card,
     clean_action_input,
+    live_view,
+    reminded_today,
     start_chasing,
     switch_customer_chasing,
+    why_not_now,
 )
 from duely.web.deps import DbSession, get_organisation, get_owned
 from duely.web.pages.receivables import formatters, invoice_page_context, wants_fragment
@@ -72,6 +77,7 @@ async def _answer(
     *,
     notice: str = "",
     error: str = "",
+    confirm: dict[str, str] | None = None,
     errors: dict[str, dict[str, str]] | None = None,
     values: dict[str, dict[str, str]] | None = None,
     status_code: int = 200,
@@ -81,6 +87,7 @@ async def _answer(
     said = {
         "chase_notice": notice,
         "chase_error": error,
+        "chase_confirm": confirm,
         "chase_errors": errors or {},
         "chase_values": values or {},
     }
@@ -157,6 +164,10 @@ class ChaseController(Controller):
                 values={instruction.value: form},
                 status_code=422,
             )
+        if instruction in FORCING:
+            refused = await self._check_forcing(request, db_session, organisation, invoice, form)
+            if refused is not None:
+                return refused
         try:
             await act(request.app.state, invoice, instruction, request.user.email, reason, until)
         except NotChasing:
@@ -181,6 +192,43 @@ class ChaseController(Controller):
             )
         return await _answer(
             request, db_session, organisation, invoice, notice=ACTION_DONE[instruction]
+        )
+
+    async def _check_forcing(
+        self,
+        request: HTMXRequest,
+        db_session: DbSession,
+        organisation: Organisation,
+        invoice: Invoice,
+        form: dict[str, str],
+    ) -> Template | Response | None:
+        """Before "send next now" or "escalate now": say at once why nothing can be sent, and
+        ask to confirm when the customer already had a reminder today. None: go ahead."""
+        customer = await get_owned(db_session, Customer, invoice.customer_id, organisation.id)
+        view, _ = await live_view(request.app.state, invoice)
+        reason = await why_not_now(db_session, invoice, customer, view)
+        if reason:
+            return await _answer(
+                request, db_session, organisation, invoice, error=reason, status_code=409
+            )
+        if form.get("confirm") == "yes":
+            return None
+        last = await reminded_today(db_session, organisation, customer)
+        if last is None:
+            return None
+        zone = zone_named(customer.timezone or organisation.timezone)
+        text = (
+            f"{customer.name} already had a reminder today, at "
+            f"{last.sent_at.astimezone(zone):%H:%M} (“{last.subject}”). Send another one now?"
+        )
+        action = request.path_params["action"]
+        return await _answer(
+            request,
+            db_session,
+            organisation,
+            invoice,
+            confirm={"action": action, "text": text},
+            status_code=409,
         )
 
     async def _start(
