@@ -24,7 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
@@ -34,6 +34,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from duely import chase_control
 from duely.chase_control import Action
+from duely.chasing.chase_state import PaymentNotice
 from duely.db import Database, make_sync_engine
 from duely.integrations.ledgers.connections import Ledgers
 from duely.migrate import upgrade
@@ -127,9 +128,9 @@ async def recording(scenario: str) -> AsyncIterator[Recording]:
 async def trusted_engine(r: Recording) -> None:
     """Every path of the chase and the outbox after the trusted-engine patches: a walk to the
     end, pause while queued and resume, send-now on a queued request, escalate, dispute and
-    resolve, resume over the ledger's date then a promise that lapses, stop, a part and a full payment the
-    ledger already holds, the outbox's window wait and its wake for a send-now, and a
-    statement run."""
+    resolve, resume over the ledger's date then a promise that lapses, stop, a part and a full
+    payment the ledger already holds, the outbox's window wait and its wake for a send-now,
+    and a statement run."""
     db, org_id = r.db, r.org_id
     walker = customer_with_contact(db, org_id, "walker")
     walked = add_invoice(db, walker, "INV-W", 0, amount=90_000, due_date=DUE)
@@ -199,8 +200,54 @@ async def pay(r: Recording, invoice: Invoice, amount: int) -> None:
     await handle.signal("payment_received", {"amount": amount, "currency": invoice.currency})
 
 
+async def payments_and_silence(r: Recording) -> None:
+    """Card payments placed by the chase (an invoice without a ledger: recorded in duely): a
+    full one, a part then the rest, one payment covering two invoices; and a chase whose
+    outbox never answers (it was terminated), which moves on after its patience runs out."""
+    db, org_id = r.db, r.org_id
+    payer = customer_with_contact(db, org_id, "payer")
+    full = add_invoice(db, payer, "INV-FULL", 0, amount=30_000, due_date=DUE)
+    part = add_invoice(db, payer, "INV-PART", 0, amount=50_000, due_date=DUE)
+    both = [add_invoice(db, payer, f"INV-BOTH{n}", 0, amount=20_000, due_date=DUE) for n in (1, 2)]
+    silent_customer = customer_with_contact(db, org_id, "silent")
+    silent = add_invoice(db, silent_customer, "INV-SILENT", 0, due_date=DUE)
+    for invoice in (full, part, *both, silent):
+        await r.start(invoice)
+
+    # The first step is handed to the outbox at 09:00, which gathers for a minute: stop it.
+    await r.until(at_london(date(2027, 3, 12), 9, 0) + timedelta(seconds=30))
+    outbox = names.outbox_workflow_id(org_id, silent_customer.id)
+    await r.client.get_workflow_handle(outbox).terminate("replay: an outbox that never answers")
+    await r.until(at_london(date(2027, 3, 16), 12))
+    await card(r, "pi_replay_full", [(full, 30_000)])
+    await card(r, "pi_replay_part1", [(part, 20_000)])
+    await r.until(at_london(date(2027, 3, 20), 12))
+    await card(r, "pi_replay_part2", [(part, 30_000)])
+    await card(r, "pi_replay_both", [(both[0], 20_000), (both[1], 20_000)])
+    await r.until(at_london(date(2027, 4, 22), 12))
+
+    await r.write(r.chase_id(full), "card_full")
+    await r.write(r.chase_id(part), "card_part_then_rest")
+    await r.write(r.chase_id(both[0]), "card_for_two_invoices_first")
+    await r.write(r.chase_id(both[1]), "card_for_two_invoices_second")
+    await r.write(r.chase_id(silent), "outbox_never_answers")
+
+
+async def card(r: Recording, payment_id: str, shares: list[tuple[Invoice, int]]) -> None:
+    """A card payment, as the Stripe webhook tells each invoice's chase its share."""
+    for invoice, amount in shares:
+        notice = PaymentNotice(
+            amount=amount,
+            currency=invoice.currency,
+            payment_id=payment_id,
+            paid_at=(await r.env.get_current_time()).isoformat(),
+        )
+        await chase_control.tell_payment(r.client, r.settings.temporal_task_queue, invoice, notice)
+
+
 SCENARIOS: dict[str, Callable[[Recording], Awaitable[None]]] = {
     "trusted_engine": trusted_engine,
+    "payments_and_silence": payments_and_silence,
 }
 
 
