@@ -339,6 +339,19 @@ class PaymentActivities:
         sender = organisation.sender_name or organisation.name
         greeting = contacts[0].first_name if contacts and contacts[0].first_name else customer.name
         amount = f"{share.currency} {to_major(total, share.currency):,.2f}"
+        owing = [paid for _, paid in shares if paid.amount_due > 0 and paid.status == "open"]
+        if owing:  # a part payment: thanked too, and what remains said plainly
+            left = sum(paid.amount_due for paid in owing)
+            rest = (
+                f"It has been recorded against your account; {share.currency} "
+                f"{to_major(left, share.currency):,.2f} remains due on "
+                f"{', '.join(paid.number for paid in owing)}."
+            )
+        else:
+            rest = (
+                "It has been received and recorded against your account, so there is "
+                "nothing more to do."
+            )
         message = Message(
             organisation_id=organisation.id,
             customer_id=customer.id,
@@ -349,9 +362,7 @@ class PaymentActivities:
             subject=f"Thank you for your payment to {organisation.name}",
             body=(
                 f"Dear {greeting},\n\n"
-                f"Thank you for your payment of {amount} for {numbers}. "
-                "It has been received and recorded against your account, so there is "
-                "nothing more to do.\n\n"
+                f"Thank you for your payment of {amount} for {numbers}. {rest}\n\n"
                 f"Kind regards,\n{sender}\n"
             ),
         )

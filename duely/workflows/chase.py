@@ -104,6 +104,9 @@ timeline (the promise holds in duely regardless)."""
 HOLD_LOOKAHEAD = timedelta(days=2)
 """When a hold ends, a due step whose successor falls due within this waits for it: one
 reminder, never two steps on consecutive days."""
+THANK_EVERY_PAYMENT = "thank-every-payment"
+"""Patch: a card payment that leaves something due is thanked too (it was only when it
+settled the invoice)."""
 TRUSTED_ENGINE = "trusted-engine"
 """Patch: payments before ending, holds withdraw a queued request, instructions change a
 queued request, the outbox's hand-over check, the calendar read in an activity."""
@@ -479,7 +482,7 @@ class InvoiceChaseWorkflow:
     def reminder_outcome(self, outcome: ReminderOutcome) -> None:
         memory = self._memory
         if outcome.invoice:
-            memory.facts = outcome.invoice
+            memory.facts = self._newer(outcome.invoice)
         awaited = memory.awaiting is not None and memory.awaiting in (
             outcome.send_key,
             outcome.replaced,
@@ -571,7 +574,9 @@ class InvoiceChaseWorkflow:
                 else ""
             )
             self._note("payment_recorded", placed.detail + left)
-            if facts.settled:
+            # One thank-you per payment (the activity keys it by payment): a part payment is
+            # thanked too, with what remains due.
+            if facts.settled or workflow.patched(THANK_EVERY_PAYMENT):
                 await workflow.execute_activity_method(
                     PaymentActivities.thank_for_payment, share, **THANKS
                 )
@@ -670,10 +675,12 @@ class InvoiceChaseWorkflow:
         now? Judged by the chase's own state and the invoice as the ledger shows it."""
         memory = self._memory
         at = self._instant(check.at)
-        facts = check.invoice or self._facts
-        hold = hold_of(memory, facts, self._plan.off_reason, self._start_of, at)
-        if hold.held:
-            return HandOverAnswer(reason=hold.reason)
+        # The chase's own facts first: a payment it placed after the outbox read the ledger
+        # settles the invoice even though that read still shows it owing.
+        for facts in (self._facts, check.invoice or self._facts):
+            hold = hold_of(memory, facts, self._plan.off_reason, self._start_of, at)
+            if hold.held:
+                return HandOverAnswer(reason=hold.reason)
         if memory.awaiting != check.send_key:
             return HandOverAnswer(reason="the chase took this request back")
         requested = self._send(check.send_key)
@@ -726,6 +733,17 @@ class InvoiceChaseWorkflow:
 
     def _wake(self) -> None:
         self._dirty = True
+
+    def _newer(self, read: InvoiceFacts) -> InvoiceFacts:
+        """The outbox's read of the invoice, unless a payment this chase placed is newer than
+        it: a read from before the payment must not make a paid invoice owe again."""
+        facts = self._facts
+        if not self._v2 or facts is None:
+            return read
+        if facts.settled and not read.settled:
+            return facts
+        read.amount_due = min(read.amount_due, facts.amount_due)
+        return read
 
     def _send(self, key: str | None) -> Send | None:
         return next((send for send in self._sends if send.key == key), None)

@@ -245,9 +245,24 @@ async def card(r: Recording, payment_id: str, shares: list[tuple[Invoice, int]])
         await chase_control.tell_payment(r.client, r.settings.temporal_task_queue, invoice, notice)
 
 
+async def thank_every_payment(r: Recording) -> None:
+    """A card payment for part of an invoice is thanked too (patch thank-every-payment), then
+    the rest settles it and is thanked again: one thank-you per payment."""
+    payer = customer_with_contact(r.db, r.org_id, "parts")
+    invoice = add_invoice(r.db, payer, "INV-PARTS", 0, amount=50_000, due_date=DUE)
+    await r.start(invoice)
+    await r.until(at_london(date(2027, 3, 16), 12))
+    await card(r, "pi_replay_first_part", [(invoice, 20_000)])
+    await r.until(at_london(date(2027, 3, 20), 12))
+    await card(r, "pi_replay_the_rest", [(invoice, 30_000)])
+    await r.until(at_london(date(2027, 3, 25), 12))
+    await r.write(r.chase_id(invoice), "part_then_rest_both_thanked")
+
+
 SCENARIOS: dict[str, Callable[[Recording], Awaitable[None]]] = {
     "trusted_engine": trusted_engine,
     "payments_and_silence": payments_and_silence,
+    "thank_every_payment": thank_every_payment,
 }
 
 

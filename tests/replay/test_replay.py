@@ -19,7 +19,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from duely.worker import ALL_WORKFLOWS, WORKFLOW_RUNNER
-from duely.workflows.chase import TRUSTED_ENGINE
+from duely.workflows.chase import THANK_EVERY_PAYMENT, TRUSTED_ENGINE
 from duely.workflows.outbox import SEND_NOW
 
 HERE = Path(__file__).parent
@@ -55,7 +55,7 @@ def patches(text: str) -> set[str]:
 
 def test_every_patch_has_histories_recorded_by_its_code():
     recorded = set().union(*(patches(text) for text in RECORDED.values()))
-    assert {TRUSTED_ENGINE, SEND_NOW} <= recorded
+    assert {TRUSTED_ENGINE, SEND_NOW, THANK_EVERY_PAYMENT} <= recorded
 
 
 def test_there_is_a_history_for_each_chase_workflow():
