@@ -14,9 +14,10 @@ from sqlmodel import select
 
 from duely import chase_control
 from duely.chase_control import Action
-from duely.chasing.chase_state import ChaseState
+from duely.chasing.chase_state import ChaseMemory, ChaseStart, ChaseState
 from duely.models import Customer, Event, Invoice, Message
 from duely.workflows import names
+from duely.workflows.chase import InvoiceChaseWorkflow
 from tests.chasing.conftest import (
     DUE,
     Harness,
@@ -162,3 +163,23 @@ async def test_resuming_after_a_promise_chases_over_the_ledgers_date(harness, or
     await harness.skip_to(at_london(date(2027, 3, 19), 12))
     assert (await chase_control.view(harness.client, invoice)).state != ChaseState.PROMISED
     assert len(harness.messages(customer)) == 1
+
+
+async def test_send_now_given_before_continue_as_new_is_carried_over(harness, org_a, db):
+    """Finding 4: a "send now" the chase had not acted on when it continued as new was lost.
+    It is kept in the memory the next run starts from, and acted on at once."""
+    english_org(db, org_a.id)
+    customer = customer_with_contact(db, org_a.id, "carried")
+    invoice = add_invoice(db, customer, "INV-CAN", 0, due_date=DUE)
+    await harness.skip_to(at_london(SATURDAY, 10))
+    memory = ChaseMemory(forced="send-now")  # what continue_as_new hands the next run
+    await harness.client.start_workflow(
+        InvoiceChaseWorkflow.run,
+        ChaseStart(org_a.id, invoice.id, customer.id, memory),
+        id=names.chase_workflow_id(org_a.id, invoice.id),
+        task_queue=harness.task_queue,
+    )
+    await harness.skip_to(at_london(SATURDAY, 10, 5))
+
+    (sent,) = harness.messages(customer)
+    assert "INV-CAN" in sent.body and local(sent.created_at) < at_london(SATURDAY, 10, 2)

@@ -18,6 +18,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from duely.chasing import send_times
 from duely.worker import ALL_WORKFLOWS, WORKFLOW_RUNNER
 from duely.workflows.chase import THANK_EVERY_PAYMENT, TRUSTED_ENGINE
 from duely.workflows.outbox import SEND_NOW
@@ -74,3 +75,16 @@ async def test_recorded_history_replays(name: str):
     replayer = Replayer(workflows=ALL_WORKFLOWS, workflow_runner=WORKFLOW_RUNNER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
+
+
+async def test_a_changed_holiday_calendar_does_not_change_a_replay(monkeypatch):
+    """Finding 10: send times came from the `holidays` package inside the workflow, so a new
+    release of it (a holiday added) could change a replay. Now the calendar is read in
+    activities and its answers are in the history: a replay with every day a holiday still
+    takes the same path (the same change fails chase_walked, recorded before the patch)."""
+    monkeypatch.setattr(send_times, "is_business_day", lambda day, window: day.weekday() < 4)
+    for name in ("trusted_engine-walked", "trusted_engine-outbox_waiting"):
+        history = WorkflowHistory.from_json(name, RECORDED[name])
+        replayer = Replayer(workflows=ALL_WORKFLOWS, workflow_runner=WORKFLOW_RUNNER)
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, name
