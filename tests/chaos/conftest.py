@@ -59,19 +59,24 @@ class Arrived:
 
 
 class TimedMailCatcher:
-    """A real SMTP server (aiosmtpd) that keeps each message with the moment it arrived."""
+    """A real SMTP server (aiosmtpd) that keeps each message with the moment it arrived;
+    `delay` holds the answer to DATA that many seconds, as a slow server would (only for
+    messages whose Message-ID contains `delay_only`, when set)."""
 
     def __init__(self) -> None:
         self.arrived: list[Arrived] = []
+        self.delay = 0.0
+        self.delay_only = ""
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
-        self.arrived.append(
-            Arrived(
-                datetime.now(UTC),
-                list(envelope.rcpt_tos),
-                message_from_bytes(envelope.content, policy=default_policy),
-            )
+        arrived = Arrived(
+            datetime.now(UTC),
+            list(envelope.rcpt_tos),
+            message_from_bytes(envelope.content, policy=default_policy),
         )
+        self.arrived.append(arrived)
+        if self.delay and self.delay_only in arrived.message_id:
+            await asyncio.sleep(self.delay)
         return "250 Message accepted for delivery"
 
 

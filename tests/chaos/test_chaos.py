@@ -34,6 +34,8 @@ from sqlmodel import col, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from duely import chase_control
+from duely.chase_control import Action
 from duely.chasing.chase_state import ChaseView
 from duely.models import (
     Contact,
@@ -56,10 +58,13 @@ from tests.serving import serve, shut
 from tests.stripe_webhooks import WEBHOOK_SECRET, body_of, payment_succeeded, signature_header
 from tests.xero.conftest import WEBHOOK_KEY, connect_directly, forget_this_tests_workflows
 
-pytestmark = [pytest.mark.chaos, pytest.mark.devserver, pytest.mark.timeout(360)]
+pytestmark = [pytest.mark.chaos, pytest.mark.devserver, pytest.mark.timeout(420)]
 
 PAYS_IN = "615"
 """The sandbox's clearing account, which takes payments in any currency."""
+ONLY_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+"""For a test about Temporal or the workflows' own logic: the database adds nothing but minutes
+to `make test` (the storm, which leans on the database's compare-and-set claims, runs on both)."""
 ROOMY = RateLimits(concurrent=5, per_minute=10_000, per_day=100_000, app_per_minute=100_000)
 """Xero's five calls in flight stay; its 60 a minute would make 200 payments take minutes."""
 
@@ -150,6 +155,11 @@ def numbers_in(text: str, numbers: set[str]) -> set[str]:
     return found & numbers
 
 
+def key_of_row(message: Message) -> str:
+    """A message row's unique key as key_of finds it in a Message-ID."""
+    return message.unique_key.replace(":", ".")
+
+
 def key_of(arrived: Arrived) -> str:
     """The outbox key the message was sent under, from its Message-ID (duely.integrations.mail
     puts the message's unique key, dots for colons, into it)."""
@@ -159,14 +169,22 @@ def key_of(arrived: Arrived) -> str:
 
 # --- 1. killing the worker during a payment storm ----------------------------------------------
 
+STUCK_HAND_OVER_DEFECT = True
+"""Open: see test_a_hand_over_cut_short_is_marked_uncertain_even_when_nothing_is_left_to_send.
+While it is, the storm reports (xfail) reminders left handing over, instead of failing on them;
+set False with the fix (the reproduction's xfail follows this flag)."""
+STUCK_AFTER = timedelta(seconds=60)
+"""A message in flight that no attempt has claimed for this long is left behind: a working
+attempt renews its claim every 10 s, a retry comes soon after a dead one's 30 s lease."""
 STORM_SEED = 1101
 PAYMENTS = 200
 MULTI_INVOICE = 30
 KILLS = (5, 8)
 KILL_GAP_SECONDS = (1.0, 4.0)
-QUIET_SECONDS = 150
-"""After the last kill: a dead worker's payment claim lapses within 60 s, its delivery claim
-within 30 s, an unheartbeated activity (the thank-you) is retried after its 60 s timeout."""
+QUIET_SECONDS = 210
+"""A bound, not a wait: quiet typically comes 70-100 s after the storm begins. A kill can cost a
+payment its claim's 60 s lease, then its thank-you the activity's 60 s timeout (it does not
+heartbeat), then a message its delivery claim's 30 s lease, one after the other."""
 STEP_OFFSETS = (-3, 0, 3, 14, 21, 30)
 """Days from the due date of the schedule's e-mail steps: each invoice is made due so that
 one of them is due today."""
@@ -346,6 +364,15 @@ async def kill_at_random(workers: Workers, rng: random.Random) -> list[float]:
     return moments
 
 
+def in_flight(db) -> list[Message]:
+    return db.exec(select(Message).where(col(Message.status).in_(("queued", "handing_over")))).all()
+
+
+def left_behind(message: Message) -> bool:
+    last_claimed = message.claimed_until or message.created_at
+    return last_claimed < datetime.now(UTC) - STUCK_AFTER
+
+
 async def chases_of(client, org_id: int, invoices: list[Invoice], db) -> str:
     """What the chases that did not end as expected say of themselves, for a failure."""
     lines = []
@@ -388,6 +415,28 @@ async def story_of(client, workflow_id: str) -> str:
     return "\n".join(lines)
 
 
+def late_reminder_story(db, invoice_id: int, message_key: str) -> str:
+    """The reminder's outbox row and the invoice's timeline, for the report of a late one."""
+    message = db.exec(select(Message).where(Message.unique_key == message_key)).first()
+    lines = [
+        f"late reminder {message_key}: "
+        + (
+            f"status {message.status}, attempts {message.attempts}, created {message.created_at}, "
+            f"sent {message.sent_at}, batch {message.batch_ref}"
+            if message
+            else "no row"
+        )
+    ]
+    for kind, at, detail in db.exec(
+        select(Event.kind, Event.occurred_at, Event.detail)
+        .where(Event.invoice_id == invoice_id)
+        .order_by(col(Event.occurred_at))
+    ):
+        lines.append(f"  {at.isoformat()} {kind}: {detail[:90]}")
+    db.rollback()
+    return "\n".join(lines)
+
+
 def ledger_payments(tenant) -> dict[str, list]:
     by_reference: dict[str, list] = defaultdict(list)
     for payment in tenant.payments.values():
@@ -416,7 +465,7 @@ async def test_killing_the_worker_during_a_payment_storm_loses_and_doubles_nothi
         client.service_client.config.target_host,
         public_url=f"http://127.0.0.1:{duely_port}",
         smtp_url=smtp_url,
-        outbox_gather_seconds=2,
+        outbox_gather_seconds=3,
     )
     open_for_chasing(db, org_a.id, zone)
     take_cards(db, org_a.id, storm_settings)
@@ -438,7 +487,12 @@ async def test_killing_the_worker_during_a_payment_storm_loses_and_doubles_nothi
         bodies += rng.sample(bodies, len(bodies) // 10)  # Stripe delivers some twice
         rng.shuffle(bodies)
 
-        # Chases are handing today's reminders to the outboxes now; the storm breaks in.
+        # Chases are handing today's reminders to the outboxes; the storm breaks in as the
+        # first ones go out, while the other customers' outboxes gather theirs.
+        async def first_reminders():
+            return [a for a in catcher.arrived if key_of(a).startswith("reminder.")]
+
+        await until(first_reminders, 60, every=0.05, why=workers.log_tail)
         storm_began = time.monotonic()
         killing = asyncio.create_task(kill_at_random(workers, random.Random(STORM_SEED + 1)))
         await deliver_storm(web.url, bodies, delivered)
@@ -449,9 +503,8 @@ async def test_killing_the_worker_during_a_payment_storm_loses_and_doubles_nothi
         by_id = {i.id: i for i in invoices}
 
         def live_messages() -> list[Message]:
-            return db.exec(
-                select(Message).where(col(Message.status).in_(("queued", "handing_over")))
-            ).all()
+            """In flight, and some attempt is (or will soon be) working on them."""
+            return [m for m in in_flight(db) if not left_behind(m)]
 
         def what_is_missing() -> str:
             db.expire_all()
@@ -481,9 +534,8 @@ async def test_killing_the_worker_during_a_payment_storm_loses_and_doubles_nothi
                 m.unique_key
                 for m in db.exec(select(Message).where(Message.kind == "thank_you")).all()
             }
-            settlers = {settling_payment(tenant, by_id[i].external_id) for i in expected_paid}
             db.rollback()
-            return all(f"thanks:{org_a.id}:{p}" in thanks for p in settlers)
+            return all(f"thanks:{org_a.id}:{p.payment_id}" in thanks for p in storm.payments)
 
         try:
             await until(quiet, QUIET_SECONDS, why=what_is_missing)
@@ -528,32 +580,35 @@ async def test_killing_the_worker_during_a_payment_storm_loses_and_doubles_nothi
     thanks_mail = Counter(
         key_of(a).split(".", 2)[2] for a in catcher.arrived if key_of(a).startswith("thanks.")
     )
-    # The thank-you goes with the share that pays an invoice off (Xero's last payment of it).
-    paid_off = {settling_payment(tenant, by_id[i].external_id) for i in expected_paid}
+    assert len(thanks_rows) == len(storm.payments)
     assert set(thanks_mail) <= {p.payment_id for p in storm.payments}
     assert all(n == 1 for n in thanks_mail.values()), f"thanked twice: {thanks_mail}"
     uncertain = []
-    for payment_id in paid_off:
-        message = thanks_rows.get(f"thanks:{org_a.id}:{payment_id}")
-        assert message is not None, f"{payment_id} paid invoices off and was never thanked"
-        assert message.status in ("sent", "uncertain"), (payment_id, message.status, message.error)
+    for payment in storm.payments:
+        message = thanks_rows.get(f"thanks:{org_a.id}:{payment.payment_id}")
+        assert message is not None, f"{payment.payment_id} was never thanked"
+        assert message.status in ("sent", "uncertain"), (payment, message.status, message.error)
         if message.status == "sent":
-            assert thanks_mail[payment_id] == 1, f"{payment_id} is sent but the server has none"
+            assert thanks_mail[payment.payment_id] == 1, f"{payment} is sent, the server has none"
         else:
-            uncertain.append((payment_id, thanks_mail[payment_id]))
-    part_only = [p.payment_id for p in storm.payments if p.payment_id not in paid_off]
-    part_unthanked = [p for p in part_only if not thanks_mail[p]]
+            uncertain.append((payment.payment_id, thanks_mail[payment.payment_id]))
+    part_only = [p for p in storm.payments if not any(i in expected_paid for i, _ in p.shares)]
 
     # No reminder names an invoice after the payment that paid it off was placed.
     reminders = [a for a in catcher.arrived if key_of(a).startswith("reminder.")]
-    late = []
+    late, in_time = [], 0
     for invoice_id in expected_paid:
         invoice = by_id[invoice_id]
         settler = settling_payment(tenant, invoice.external_id)
         cutoff = placed_at[(settler, invoice_id)]
         for reminder in reminders:
-            if invoice.number in numbers_in(reminder.text, numbers) and reminder.at > cutoff:
-                late.append((invoice.number, reminder.at.isoformat(), cutoff.isoformat()))
+            if invoice.number not in numbers_in(reminder.text, numbers):
+                continue
+            if reminder.at <= cutoff:
+                in_time += 1
+                continue
+            late.append((invoice.number, reminder.at.isoformat(), cutoff.isoformat()))
+            print(late_reminder_story(db, invoice_id, key_of(reminder).replace(".", ":")))
     assert not late, f"reminders after the payment was placed: {late}"
     # ... and no reminder went twice: one message per customer today, each arrived once.
     per_message = Counter(key_of(a) for a in reminders)
@@ -563,20 +618,37 @@ async def test_killing_the_worker_during_a_payment_storm_loses_and_doubles_nothi
     uncertain_reminders = db.exec(
         select(Message.unique_key).where(Message.kind == "reminder", Message.status == "uncertain")
     ).all()
+    stuck = [
+        (m.unique_key, m.status, per_message[key_of_row(m)])
+        for m in in_flight(db)
+        if left_behind(m)
+    ]
+    db.rollback()
 
     print(
         f"\nchaos storm: {len(storm.payments)} payments ({len(storm.shares)} shares, "
         f"{sum(len(p.shares) > 1 for p in storm.payments)} for several invoices, "
-        f"{len(part_only)} part payments only) for {len(storm.owed)} of "
+        f"{len(part_only)} paying nothing off) for {len(storm.owed)} of "
         f"{len(invoices)} open invoices of {len(customers)} customers; {len(bodies)} webhooks "
         f"in {storm_seconds:.1f} s ({delivered.redelivered} redelivered, "
         f"{delivered.not_dispatched} left to the worker's round); {len(kills)} SIGKILLs at "
-        f"{', '.join(f'{k:.1f}' for k in kills)} s; {len(reminders)} reminders and "
+        f"{', '.join(f'{k:.1f}' for k in kills)} s; {len(reminders)} reminders ({in_time} "
+        f"naming an invoice the storm paid off, each before it was placed) and "
         f"{sum(thanks_mail.values())} thank-yous by SMTP; uncertain thank-yous "
         f"{uncertain or 'none'}, uncertain reminders {list(uncertain_reminders) or 'none'}; "
-        f"part payments not thanked {len(part_unthanked)}; quiet "
+        f"left in flight {stuck or 'none'}; quiet "
         f"{quiet_at - storm_began:.1f} s after the storm began, {quiet_at - began:.1f} s in all"
     )
+    if not STUCK_HAND_OVER_DEFECT:
+        assert not stuck, f"messages left in flight (key, status, times received): {stuck}"
+    elif stuck:
+        # Only while STUCK_HAND_OVER_DEFECT is open: the storm leaves one now and then,
+        # test_a_hand_over_cut_short_is_marked_uncertain_even_when_nothing_is_left_to_send
+        # every time.
+        pytest.xfail(
+            "known defect, a hand-over cut short is never marked uncertain when nothing is "
+            f"left to send: (key, status, times the mail server got it) {stuck}"
+        )
 
 
 # --- 2. restarting the Temporal server mid-schedule ------------------------------------------
@@ -599,6 +671,7 @@ async def sleep_until(moment: datetime) -> None:
     await asyncio.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
 
 
+@ONLY_SQLITE
 async def test_restarting_the_temporal_server_mid_schedule_loses_and_doubles_no_step(
     settings, xero, xero_url, mail, worker_home, persistent_dev_server, db, org_a
 ):
@@ -775,3 +848,250 @@ async def test_restarting_the_temporal_server_mid_schedule_loses_and_doubles_no_
         f"as the first reminder went out; {len(catcher.arrived)} reminders by SMTP, each once; "
         f"quiet {quiet_at - began:.1f} s after the start"
     )
+
+
+# --- what the storm showed (fixed in fbd9529): a part payment was never thanked --------------
+
+
+@ONLY_SQLITE
+async def test_a_part_payment_is_thanked_once(
+    settings, xero, xero_url, duely_port, mail, worker_home, dev_server_env, db, org_a
+):
+    """One card payment for half of one invoice: placed in the ledger, and thanked once."""
+    catcher, smtp_url = mail
+    client = dev_server_env.client
+    xero.limiter.limits = ROOMY
+    zone = midday_zone()
+    part_settings = duely_settings(
+        settings,
+        xero_url,
+        client.service_client.config.target_host,
+        public_url=f"http://127.0.0.1:{duely_port}",
+        smtp_url=smtp_url,
+        outbox_gather_seconds=1,
+    )
+    open_for_chasing(db, org_a.id, zone)
+    take_cards(db, org_a.id, part_settings)
+    tenant = xero.add_tenant("Part Payments Ltd", 40, seed=1103, customers=8)
+    later = datetime.now(zone).date() + timedelta(days=60)  # nothing else is sent meanwhile
+    for invoice in tenant.invoices.values():
+        xero.store.update_invoice(tenant.tenant_id, invoice.invoice_id, {"due_date": later})
+    connection = await connect_directly(xero, part_settings, org_a.id, tenant, "duely-test")
+    workers = Workers(part_settings, worker_home)
+    web = await serve(create_app(part_settings), duely_port)
+    try:
+        workers.start()
+        await synced_once(client, part_settings, db, connection)
+        invoice = payable_invoices(db, tenant)[0]
+        payment = Planned(
+            f"pi_part{uuid.uuid4().hex[:18]}",
+            invoice.customer_id,
+            invoice.currency,
+            [(invoice.id, invoice.amount_due // 2)],
+        )
+        await deliver_storm(web.url, [stripe_event(org_a.id, payment)], Delivered())
+
+        async def placed():
+            db.expire_all()
+            row = db.exec(select(Payment).where(Payment.external_id == payment.payment_id)).one()
+            db.rollback()
+            return row.status == "recorded"
+
+        await until(placed, 60, why=workers.log_tail)
+        assert len(ledger_payments(tenant)[payment.reference(invoice.id)]) == 1
+
+        async def thanked():
+            return [a for a in catcher.arrived if key_of(a).startswith("thanks.")]
+
+        (thanks,) = await until(thanked, 15, why=lambda: "no thank-you for the part payment")
+    finally:
+        workers.stop_all()
+        await shut(web)
+        await forget_this_tests_workflows(client)
+    assert payment.payment_id in key_of(thanks)
+    assert invoice.number in numbers_in(thanks.text, {invoice.number})
+
+
+# --- what the storm showed (fixed in fbd9529): the outbox's early read outweighed the payment ---
+
+STALE_READ_HELD_SECONDS = 4
+THANKS_HELD_SECONDS = 8
+CHASE_ENDS_SECONDS = 20
+
+
+class NextInvoiceReadHeld:
+    """Stands in for the sandbox's fault plan: the next GET .../Invoices is answered as Xero
+    had it when asked, but only after `seconds` (the outbox's re-read before sending)."""
+
+    def __init__(self, faults, seconds: float) -> None:
+        self._plan = faults.plan
+        self._milliseconds = int(seconds * 1000)
+        self.taken = False
+
+    def __call__(self, method: str, path: str, tenant_id):
+        plan = self._plan(method, path, tenant_id)
+        if not self.taken and method == "GET" and path.endswith("/Invoices"):
+            self.taken = True
+            plan.answer_delay_ms += self._milliseconds
+        return plan
+
+
+@ONLY_SQLITE
+async def test_a_reminder_read_before_a_payment_is_not_sent_after_it_is_placed(
+    settings, xero, xero_url, duely_port, mail, worker_home, dev_server_env, db, org_a, monkeypatch
+):
+    """A person's "send now" is on its way (the outbox is re-reading the invoice from Xero)
+    when the customer pays the invoice in full; the chase places the payment and thanks the
+    customer (a slow mail server) before the outbox, with its read from before the payment,
+    asks the chase whether it may send. It may not: the invoice is paid. And the chase ends
+    as paid without waiting for a sync (Xero's webhooks are off here)."""
+    catcher, smtp_url = mail
+    client = dev_server_env.client
+    xero.limiter.limits = ROOMY
+    xero.identity.app("duely-test").webhook_url = ""  # no sync comes to the rescue
+    zone = midday_zone()
+    stale_settings = duely_settings(
+        settings,
+        xero_url,
+        client.service_client.config.target_host,
+        public_url=f"http://127.0.0.1:{duely_port}",
+        smtp_url=smtp_url,
+        outbox_gather_seconds=1,
+    )
+    open_for_chasing(db, org_a.id, zone)
+    take_cards(db, org_a.id, stale_settings)
+    tenant = xero.add_tenant("Late Answers Ltd", 40, seed=1104, customers=8)
+    later = datetime.now(zone).date() + timedelta(days=60)  # nothing is sent unless asked
+    for invoice in tenant.invoices.values():
+        xero.store.update_invoice(tenant.tenant_id, invoice.invoice_id, {"due_date": later})
+    connection = await connect_directly(xero, stale_settings, org_a.id, tenant, "duely-test")
+    workers = Workers(stale_settings, worker_home)
+    web = await serve(create_app(stale_settings), duely_port)
+    try:
+        workers.start()
+        await synced_once(client, stale_settings, db, connection)
+        invoice = payable_invoices(db, tenant)[0]
+        handle = client.get_workflow_handle(names.chase_workflow_id(org_a.id, invoice.id))
+        held_read = NextInvoiceReadHeld(xero.faults, STALE_READ_HELD_SECONDS)
+        monkeypatch.setattr(xero.faults, "plan", held_read)
+        catcher.delay, catcher.delay_only = THANKS_HELD_SECONDS, ".thanks."
+        await chase_control.act(client, invoice, Action.SEND_NOW, by="ann@alpha.test")
+
+        async def reading():
+            return held_read.taken
+
+        await until(reading, 30, every=0.05, why=lambda: "the outbox never re-read the invoice")
+        payment = Planned(
+            f"pi_stale{uuid.uuid4().hex[:18]}",
+            invoice.customer_id,
+            invoice.currency,
+            [(invoice.id, invoice.amount_due)],
+        )
+        await deliver_storm(web.url, [stripe_event(org_a.id, payment)], Delivered())
+
+        async def thanked_and_answered():
+            thanked = any(key_of(a).startswith("thanks.") for a in catcher.arrived)
+            described = await handle.describe()
+            return thanked and described.status.name != "RUNNING"
+
+        deadline = time.monotonic() + CHASE_ENDS_SECONDS
+        while not await thanked_and_answered() and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        described = await handle.describe()
+        view = await handle.query("view", result_type=ChaseView)
+    finally:
+        workers.stop_all()
+        await shut(web)
+        await forget_this_tests_workflows(client)
+    (written,) = ledger_payments(tenant)[payment.reference(invoice.id)]
+    assert tenant.invoices[invoice.external_id].status == "PAID"
+    db.expire_all()
+    placed = db.exec(select(Payment).where(Payment.external_id == payment.payment_id)).one()
+    assert placed.status == "recorded"
+    reminders = [a for a in catcher.arrived if key_of(a).startswith("reminder.")]
+    late = [a.at.isoformat() for a in reminders if a.at > placed.updated_at]
+    problems = []
+    if late:
+        problems.append(f"reminded at {late} of an invoice paid at {placed.updated_at}")
+    if described.status.name != "COMPLETED" or view.state != "paid":
+        story = [(h.kind, h.detail) for h in view.history]
+        problems.append(f"the chase is {described.status.name}, {view.state}: {story}")
+    assert not problems, "\n".join(problems)
+
+
+# --- what the storm showed: a hand-over cut short stays "handing over" for ever ---------------
+
+HELD_DATA_SECONDS = 30
+
+
+@ONLY_SQLITE
+@pytest.mark.xfail(
+    STUCK_HAND_OVER_DEFECT,
+    strict=True,
+    reason="defect: OutboxActivities._send_reminders (duely/activities/outbox.py) skips a message "
+    "group that nothing passed this attempt's check (`if not group: continue`) before "
+    "delivering, so a message an earlier attempt was handing over when its worker died is never "
+    "marked uncertain: it stays 'handing_over' for ever, and the chases hear 'not sent' about a "
+    "reminder the customer may have received",
+)
+async def test_a_hand_over_cut_short_is_marked_uncertain_even_when_nothing_is_left_to_send(
+    settings, xero, xero_url, duely_port, mail, worker_home, dev_server_env, db, org_a
+):
+    """The worker dies while the mail server holds a "send now" reminder; the customer pays
+    the invoice in full before the outbox tries again. Nothing is left to send, and the
+    message the dead worker was handing over is uncertain, for a person to look at."""
+    catcher, smtp_url = mail
+    client = dev_server_env.client
+    xero.limiter.limits = ROOMY
+    zone = midday_zone()
+    cut_settings = duely_settings(
+        settings,
+        xero_url,
+        client.service_client.config.target_host,
+        public_url=f"http://127.0.0.1:{duely_port}",
+        smtp_url=smtp_url,
+        outbox_gather_seconds=1,
+    )
+    open_for_chasing(db, org_a.id, zone)
+    take_cards(db, org_a.id, cut_settings)
+    tenant = xero.add_tenant("Cut Short Ltd", 40, seed=1105, customers=8)
+    later = datetime.now(zone).date() + timedelta(days=60)  # nothing is sent unless asked
+    for invoice in tenant.invoices.values():
+        xero.store.update_invoice(tenant.tenant_id, invoice.invoice_id, {"due_date": later})
+    connection = await connect_directly(xero, cut_settings, org_a.id, tenant, "duely-test")
+    workers = Workers(cut_settings, worker_home)
+    web = await serve(create_app(cut_settings), duely_port)
+    try:
+        workers.start()
+        await synced_once(client, cut_settings, db, connection)
+        invoice = payable_invoices(db, tenant)[0]
+        chase = client.get_workflow_handle(names.chase_workflow_id(org_a.id, invoice.id))
+        outbox = client.get_workflow_handle(names.outbox_workflow_id(org_a.id, invoice.customer_id))
+        catcher.delay = HELD_DATA_SECONDS  # the mail server holds its answer...
+        await chase_control.act(client, invoice, Action.SEND_NOW, by="ann@alpha.test")
+
+        async def handed_over():
+            return catcher.arrived
+
+        await until(handed_over, 60, every=0.05, why=workers.log_tail)
+        workers.kill()  # ... and the worker dies mid-hand-over
+        catcher.delay = 0
+        workers.start()
+        payment = Planned(
+            f"pi_cut{uuid.uuid4().hex[:18]}",
+            invoice.customer_id,
+            invoice.currency,
+            [(invoice.id, invoice.amount_due)],
+        )
+        await deliver_storm(web.url, [stripe_event(org_a.id, payment)], Delivered())
+        assert await asyncio.wait_for(chase.result(), 60) == "paid"
+        # The outbox ends once the retried batch is decided: by then the message is settled.
+        await asyncio.wait_for(outbox.result(), 120)
+    finally:
+        workers.stop_all()
+        await shut(web)
+        await forget_this_tests_workflows(client)
+    db.expire_all()
+    (message,) = db.exec(select(Message).where(Message.kind == "reminder")).all()
+    assert len(catcher.arrived) == 2  # the reminder (once) and the thank-you
+    assert message.status == "uncertain", (message.status, message.error)
