@@ -172,8 +172,14 @@ class OutboxActivities:
             REMINDER: [],
             CALL: [],
         }
+        begun = await self._begun(customer.id, local_day, groups)
         for asked in batch.requests:
             invoice = invoices.get(asked.invoice_id)
+            if _group_of(asked) in begun:
+                # An earlier attempt of this batch began handing its message over: it may have
+                # gone, so it is finished (or found uncertain) as it is, and answers for these.
+                groups[_group_of(asked)].append((asked, asked))
+                continue
             request, reason, held = await self._hand_over_check(asked, invoice, sending_at)
             reason = reason or channel_opt_out_reason(customer, request.channel)
             if reason:
@@ -207,6 +213,25 @@ class OutboxActivities:
             message = await self._delivery.deliver(message, people.organisation)
             result.outcomes += [_answered(a, r, message, invoices) for a, r in group]
         return result
+
+    async def _begun(self, customer_id: int, day: date, groups: dict) -> set[str]:
+        """The groups whose message an earlier attempt of this batch began to deliver. One it
+        wrote and still holds (a claim not yet lapsed) is waited for: once the claim lapses,
+        this attempt recomposes it to what applies."""
+        begun = set()
+        for kind in groups:
+            message = await self._message(_message_key(kind, customer_id, day))
+            if message is None or message.batch_ref != _batch_ref():
+                continue
+            if message.status != MessageStatus.QUEUED:
+                begun.add(kind)
+            elif message.claimed_until and message.claimed_until > utcnow():
+                raise ApplicationError(
+                    f"message {message.id} is held by an earlier attempt of this batch",
+                    type="DeliveryInProgress",
+                    next_retry_delay=message.claimed_until - utcnow() + timedelta(seconds=1),
+                )
+        return begun
 
     async def _hand_over_check(
         self, asked: ReminderRequest, invoice: Invoice | None, at: datetime

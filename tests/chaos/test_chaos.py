@@ -173,10 +173,6 @@ def key_of(arrived: Arrived) -> str:
 
 # --- 1. killing the worker during a payment storm ----------------------------------------------
 
-STUCK_HAND_OVER_DEFECT = True
-"""Open: see test_a_hand_over_cut_short_is_marked_uncertain_even_when_nothing_is_left_to_send.
-While it is, the storm reports (xfail) reminders left handing over, instead of failing on them;
-set False with the fix (the reproduction's xfail follows this flag)."""
 STUCK_AFTER = timedelta(seconds=60)
 """A message in flight that no attempt has claimed for this long is left behind: a working
 attempt renews its claim every 10 s, a retry comes soon after a dead one's 30 s lease."""
@@ -648,16 +644,7 @@ async def test_killing_the_worker_during_a_payment_storm_loses_and_doubles_nothi
         f"left in flight {stuck or 'none'}; quiet "
         f"{quiet_at - storm_began:.1f} s after the storm began, {quiet_at - began:.1f} s in all"
     )
-    if not STUCK_HAND_OVER_DEFECT:
-        assert not stuck, f"messages left in flight (key, status, times received): {stuck}"
-    elif stuck:
-        # Only while STUCK_HAND_OVER_DEFECT is open: the storm leaves one now and then,
-        # test_a_hand_over_cut_short_is_marked_uncertain_even_when_nothing_is_left_to_send
-        # every time.
-        pytest.xfail(
-            "known defect, a hand-over cut short is never marked uncertain when nothing is "
-            f"left to send: (key, status, times the mail server got it) {stuck}"
-        )
+    assert not stuck, f"messages left in flight (key, status, times received): {stuck}"
 
 
 # --- 2. restarting the Temporal server mid-schedule ------------------------------------------
@@ -1028,21 +1015,12 @@ async def test_a_reminder_read_before_a_payment_is_not_sent_after_it_is_placed(
     assert not problems, "\n".join(problems)
 
 
-# --- what the storm showed: a hand-over cut short stays "handing over" for ever ---------------
+# --- what the storm showed: a hand-over cut short was left "handing over" for ever ------------
 
 HELD_DATA_SECONDS = 30
 
 
 @ONLY_SQLITE
-@pytest.mark.xfail(
-    STUCK_HAND_OVER_DEFECT,
-    strict=True,
-    reason="defect: OutboxActivities._send_reminders (duely/activities/outbox.py) skips a message "
-    "group that nothing passed this attempt's check (`if not group: continue`) before "
-    "delivering, so a message an earlier attempt was handing over when its worker died is never "
-    "marked uncertain: it stays 'handing_over' for ever, and the chases hear 'not sent' about a "
-    "reminder the customer may have received",
-)
 async def test_a_hand_over_cut_short_is_marked_uncertain_even_when_nothing_is_left_to_send(
     settings, xero, xero_url, duely_port, mail, worker_home, dev_server_env, db, org_a
 ):

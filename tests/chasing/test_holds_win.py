@@ -112,9 +112,7 @@ async def test_send_now_on_a_queued_chase_sends_at_once(harness, org_a, db):
     assert not any(detail.startswith("nothing sent now") for detail in details)
 
 
-async def test_a_queued_step_overtaken_by_a_later_one_goes_out_as_the_later_one(
-    harness, org_a, db
-):
+async def test_a_queued_step_overtaken_by_a_later_one_goes_out_as_the_later_one(harness, org_a, db):
     """INV-B's "3 days before due" waited for Monday, when its "due today" step applies: the
     email speaks for the step that applies at hand-over, and the timeline says so exactly."""
     customer, invoice = await queued_for_monday(harness, db, org_a.id)
