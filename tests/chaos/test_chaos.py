@@ -450,6 +450,7 @@ def settling_payment(tenant, external_id: str) -> str:
     return last.reference.split(":")[1]
 
 
+@ONLY_SQLITE  # the longest test in the suite: once, on the database every machine has
 async def test_killing_the_worker_during_a_payment_storm_loses_and_doubles_nothing(
     settings, xero, xero_url, duely_port, mail, worker_home, dev_server_env, db, org_a
 ):
