@@ -76,6 +76,8 @@ class OutboxHandOver:
     organisation_id: int
     customer_id: int
     request: ReminderRequest
+    history_limit: int | None = None
+    """The chase's own (ChaseStart.history_limit), for the outbox it starts."""
 
 
 def invoice_facts(invoice: Invoice) -> InvoiceFacts:
@@ -268,6 +270,7 @@ class ChaseActivities:
                 handover.organisation_id,
                 handover.customer_id,
                 gather_seconds=self._settings.outbox_gather_seconds,
+                history_limit=handover.history_limit,
             ),
             id=names.outbox_workflow_id(handover.organisation_id, handover.customer_id),
             task_queue=activity.info().task_queue,

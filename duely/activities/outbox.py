@@ -11,6 +11,7 @@ server that is down), so every step is idempotent:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -248,9 +249,13 @@ class OutboxActivities:
         chase = activity.client().get_workflow_handle(asked.chase_workflow_id)
         check = HandOverCheck(asked.send_key, at.isoformat(), invoice_facts(invoice))
         try:
-            answer = await chase.query(
-                "hand_over", check, result_type=HandOverAnswer, rpc_timeout=QUERY_TIMEOUT
-            )
+            for pause in STARTING_CHASE_PAUSES:
+                answer = await chase.query(
+                    "hand_over", check, result_type=HandOverAnswer, rpc_timeout=QUERY_TIMEOUT
+                )
+                if not answer.starting:
+                    break
+                await asyncio.sleep(pause)
         except WorkflowQueryFailedError:
             # A chase that does not know the question (a worker older than the check is still
             # running it): judge by its mirror in the database, as before.
@@ -259,6 +264,8 @@ class OutboxActivities:
             if error.status == RPCStatusCode.NOT_FOUND:
                 return asked, "the invoice's chase has ended", True
             raise
+        if answer.starting:  # still reading its plan: judge by its mirror, as an old chase
+            return asked, why_not_chase(invoice, at.date()), False
         if answer.reason:
             return asked, answer.reason, True
         if answer.request is not None:
@@ -440,6 +447,8 @@ URGENT, REMINDER, CALL = "urgent", "reminder", "call"
 """How requests share messages: a person's "send now" goes alone and past the one-a-day cap;
 scheduled reminders share the customer's one message of the day; call tasks share one task."""
 QUERY_TIMEOUT = timedelta(seconds=10)
+STARTING_CHASE_PAUSES = (0.1, 0.3, 1, 2, 0)
+"""A chase that has just continued as new answers once it has read its plan (a moment)."""
 
 
 def _group_of(request: ReminderRequest) -> str:

@@ -90,6 +90,8 @@ class ChaseStart:
     only_payments: bool = False
     """Started to place a payment for an invoice nobody was chasing: it places the payment
     and ends, it does not start chasing."""
+    history_limit: int | None = None
+    """Continue as new at this many history events too (duely.workflows.history)."""
 
 
 @dataclass

@@ -46,6 +46,8 @@ class HandOverAnswer:
     """Why nothing may be sent for the invoice now (a hold); empty when it may."""
     request: ReminderRequest | None = None
     """What to send: the step that applies now, which may be a later one than requested."""
+    starting: bool = False
+    """The chase has just continued as new and not yet read its plan: ask again shortly."""
 
 
 @dataclass
@@ -58,6 +60,8 @@ class OutboxStart:
     gather_seconds: int = 60
     """How long to wait for the customer's other reminders once one arrives: invoices due in
     the same window wake within seconds of each other and should share one message."""
+    history_limit: int | None = None
+    """Continue as new at this many history events too (duely.workflows.history)."""
 
 
 class Verdict(StrEnum):

@@ -21,6 +21,7 @@ Deploys: runs started before the TRUSTED_ENGINE patch keep their old command seq
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 
@@ -79,6 +80,7 @@ with workflow.unsafe.imports_passed_through():
     from duely.money import to_major
     from duely.payments.ledger_trouble import CONFIGURATION as LEDGER_CONFIGURATION
     from duely.workflows import names
+    from duely.workflows.history import history_is_long
 
 OUTBOX_PATIENCE = timedelta(days=10)
 """How long to wait for the outbox's answer (it may wait out a holiday weekend and the
@@ -183,18 +185,10 @@ class InvoiceChaseWorkflow:
                     "every step of the schedule went out",
                 )
             await self._publish()
-            if workflow.info().is_continue_as_new_suggested() and not memory.payments_waiting:
+            if history_is_long(start.history_limit) and not memory.payments_waiting:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._publish()  # what the handlers wrote meanwhile
-                workflow.continue_as_new(
-                    ChaseStart(
-                        start.organisation_id,
-                        start.invoice_id,
-                        start.customer_id,
-                        memory,
-                        start.only_payments,
-                    )
-                )
+                workflow.continue_as_new(replace(start, memory=memory))
             await self._sleep()
             if memory.awaiting and self._patience_ran_out():
                 self._note("outbox_silent", "the outbox never answered; moving on")
@@ -260,7 +254,12 @@ class InvoiceChaseWorkflow:
         self._note("queued", f"{request.step_label} handed to the outbox{now}")
         await workflow.execute_activity_method(
             ChaseActivities.hand_to_outbox,
-            OutboxHandOver(self._start.organisation_id, self._start.customer_id, request),
+            OutboxHandOver(
+                self._start.organisation_id,
+                self._start.customer_id,
+                request,
+                self._start.history_limit,
+            ),
             **QUICK,
         )
 
@@ -673,6 +672,8 @@ class InvoiceChaseWorkflow:
     def hand_over(self, check: HandOverCheck) -> HandOverAnswer:
         """The outbox is about to send this chase's request: may it, and which step applies
         now? Judged by the chase's own state and the invoice as the ledger shows it."""
+        if self._plan is None:
+            return HandOverAnswer(starting=True)
         memory = self._memory
         at = self._instant(check.at)
         # The chase's own facts first: a payment it placed after the outbox read the ledger

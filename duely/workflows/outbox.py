@@ -15,6 +15,7 @@ send window. Runs started before the SEND_NOW patch keep their old command seque
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         Verdict,
     )
     from duely.chasing.send_times import next_send_moment, wall_time_to_utc
+    from duely.workflows.history import history_is_long
 
 QUICK = {"start_to_close_timeout": timedelta(seconds=30)}
 SENDING = {
@@ -188,16 +190,11 @@ class CustomerOutboxWorkflow:
                 not_before = datetime.fromisoformat(result.retry_at)
             elif result.retry_reason:
                 not_before = workflow.now() + LEDGER_RETRY
-            if workflow.info().is_continue_as_new_suggested():
+            if history_is_long(start.history_limit):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
-                    OutboxStart(
-                        start.organisation_id,
-                        start.customer_id,
-                        self._pending,
-                        result.retry_at,
-                        start.gather_seconds,
-                    )
+                    # not_before: also the wait after a ledger that could not be read
+                    replace(start, pending=self._pending, not_before=not_before.isoformat())
                 )
         await workflow.wait_condition(workflow.all_handlers_finished)
         return sent

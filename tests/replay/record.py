@@ -34,7 +34,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from duely import chase_control
 from duely.chase_control import Action
-from duely.chasing.chase_state import PaymentNotice
+from duely.chasing.chase_state import ChaseStart, PaymentNotice
 from duely.db import Database, make_sync_engine
 from duely.integrations.ledgers.connections import Ledgers
 from duely.migrate import upgrade
@@ -42,6 +42,7 @@ from duely.models import Invoice, Organisation
 from duely.settings import Settings
 from duely.worker import build_worker
 from duely.workflows import names
+from duely.workflows.chase import InvoiceChaseWorkflow
 from duely.workflows.statements import StatementRunWorkflow
 from tests.chasing.conftest import DUE, at_london, customer_with_contact
 from tests.conftest import MailCatcher, make_org, start_time_skipping
@@ -259,10 +260,60 @@ async def thank_every_payment(r: Recording) -> None:
     await r.write(r.chase_id(invoice), "part_then_rest_both_thanked")
 
 
+async def continue_as_new(r: Recording) -> None:
+    """A chase and an outbox that continue as new (every few dozen events here, by
+    ChaseStart.history_limit; after thousands in production): the first runs end in the
+    continue-as-new, the next ones start from what was carried. Friday's reminder goes, a
+    second invoice waits for Monday in an outbox that continues as new, a pause and a send-now
+    cross a chase's continue-as-new."""
+    customer = customer_with_contact(r.db, r.org_id, "renewed")
+    friday = add_invoice(r.db, customer, "INV-FRI", 0, due_date=DUE)
+    monday = add_invoice(r.db, customer, "INV-MON", 0, due_date=DUE)
+
+    async def start(invoice: Invoice) -> str:
+        handle = await r.client.start_workflow(
+            InvoiceChaseWorkflow.run,
+            ChaseStart(r.org_id, invoice.id, customer.id, history_limit=40),
+            id=r.chase_id(invoice),
+            task_queue=r.settings.temporal_task_queue,
+        )
+        return handle.first_execution_run_id
+
+    first_chase_run = await start(friday)
+    await r.until(at_london(date(2027, 3, 12), 12))
+    await start(monday)
+    await r.until(at_london(date(2027, 3, 12), 12, 10))
+    outbox_id = names.outbox_workflow_id(r.org_id, customer.id)
+    first_outbox_run = (await r.client.get_workflow_handle(outbox_id).describe()).run_id
+    await r.until(at_london(date(2027, 3, 16), 12))
+    await r.act(friday, Action.PAUSE, until="2027-03-30")
+    await r.until(at_london(date(2027, 3, 20), 10))
+    await r.act(friday, Action.RESUME)
+    await r.act(friday, Action.SEND_NOW)
+    await r.until(at_london(date(2027, 4, 2), 12))
+
+    await write_runs(r, r.chase_id(friday), first_chase_run, "chase")
+    await write_runs(r, outbox_id, first_outbox_run, "outbox")
+
+
+async def write_runs(r: Recording, workflow_id: str, run_id: str | None, what: str) -> None:
+    """Every run of a workflow, following its continue-as-new chain from `run_id`."""
+    count = 0
+    while run_id:
+        count += 1
+        await r.write(workflow_id, f"{what}_run_{count}", run_id)
+        history = await r.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        continued = history.events[-1].workflow_execution_continued_as_new_event_attributes
+        run_id = continued.new_execution_run_id
+    if count < 2:
+        raise SystemExit(f"{workflow_id} did not continue as new")
+
+
 SCENARIOS: dict[str, Callable[[Recording], Awaitable[None]]] = {
     "trusted_engine": trusted_engine,
     "payments_and_silence": payments_and_silence,
     "thank_every_payment": thank_every_payment,
+    "continue_as_new": continue_as_new,
 }
 
 

@@ -69,6 +69,20 @@ def test_there_is_a_history_for_each_chase_workflow():
     assert {"InvoiceChaseWorkflow", "CustomerOutboxWorkflow"} <= types
 
 
+def test_each_chase_workflow_has_a_history_that_continues_as_new_and_one_carried_over():
+    seen = {"InvoiceChaseWorkflow": set(), "CustomerOutboxWorkflow": set()}
+    for text in RECORDED.values():
+        events = json.loads(text)["events"]
+        started = events[0]["workflowExecutionStartedEventAttributes"]
+        kind = started["workflowType"]["name"]
+        if events[-1]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW":
+            seen.setdefault(kind, set()).add("continued")
+        if started.get("continuedExecutionRunId"):
+            seen.setdefault(kind, set()).add("carried over")
+    assert seen["InvoiceChaseWorkflow"] == {"continued", "carried over"}
+    assert seen["CustomerOutboxWorkflow"] == {"continued", "carried over"}
+
+
 @pytest.mark.parametrize("name", sorted(RECORDED))
 async def test_recorded_history_replays(name: str):
     history = WorkflowHistory.from_json(name, RECORDED[name])
