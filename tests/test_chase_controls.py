@@ -600,19 +600,7 @@ async def test_send_now_asks_to_confirm_when_the_customer_had_a_reminder_today(l
     when the last one went; confirming sends the instruction."""
     invoice = open_invoice(live.db, org_a.id, "Confirm")
     await live.start(invoice)
-    live.db.add(
-        Message(
-            organisation_id=org_a.id,
-            customer_id=invoice.customer_id,
-            kind="reminder",
-            channel="email",
-            unique_key=f"reminder:{invoice.customer_id}:today-{uuid.uuid4().hex[:6]}",
-            subject="Friendly reminder: INV-OTHER",
-            status="sent",
-            sent_at=utcnow(),
-        )
-    )
-    live.db.commit()
+    reminded_earlier_today(live.db, invoice, "Friendly reminder: INV-OTHER")
     web = live.web
     await login(web, org_a.collector)
     token = csrf_from((await web.get(f"/invoices/{invoice.id}")).text)
@@ -657,6 +645,53 @@ async def test_send_now_says_at_once_why_nothing_can_be_sent(live, org_a):
         follow_redirects=False,
     )
     assert plain.status_code == 409 and "opted out of email" in plain.text
+
+
+async def test_api_send_now_refuses_at_once_and_asks_for_confirm_after_todays_reminder(live, org_a):
+    """The API meets the same checks as the page: 409 with the reason when nothing can be
+    sent, 409 with when the last reminder went unless `confirm` is true."""
+    invoice = open_invoice(live.db, org_a.id, "ApiConfirm")
+    await live.start(invoice)
+    collector = await api_token(live.web, org_a.collector)
+    url = f"/api/v1/invoices/{invoice.id}/actions/send-now"
+    reminded_earlier_today(live.db, invoice, "Friendly reminder: INV-EARLIER")
+
+    asked = await live.web.post(url, headers=collector)
+    assert asked.status_code == 409
+    assert "already had a reminder today, at" in asked.json()["detail"]
+    assert "Friendly reminder: INV-EARLIER" in asked.json()["detail"]
+    assert not any(e.kind == "send_now" for e in await chase_events(live, invoice))
+
+    confirmed = await live.web.post(url, json={"confirm": True}, headers=collector)
+    assert confirmed.status_code == 202, confirmed.text
+
+    async def heard() -> bool:
+        return any(e.kind == "send_now" for e in await chase_events(live, invoice))
+
+    await eventually(heard, "the confirmed send-now never reached the chase")
+
+    customer = live.db.get(Customer, invoice.customer_id)
+    customer.email_opted_out_at = utcnow()
+    live.db.commit()
+    refused = await live.web.post(url, json={"confirm": True}, headers=collector)
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == "Nothing was sent: the customer opted out of email."
+
+
+def reminded_earlier_today(db: Session, invoice: Invoice, subject: str) -> None:
+    db.add(
+        Message(
+            organisation_id=invoice.organisation_id,
+            customer_id=invoice.customer_id,
+            kind="reminder",
+            channel="email",
+            unique_key=f"reminder:{invoice.customer_id}:today-{uuid.uuid4().hex[:6]}",
+            subject=subject,
+            status="sent",
+            sent_at=utcnow(),
+        )
+    )
+    db.commit()
 
 
 async def chase_events(live: Live, invoice: Invoice) -> list:

@@ -374,6 +374,39 @@ async def reminded_today(
     return (await session.exec(query)).first()
 
 
+@dataclass
+class ForcingCheck:
+    """What "send next now" or "escalate now" meets before it is sent to the chase."""
+
+    refused: str = ""
+    """Why nothing can be sent now; "" when something can."""
+    question: str = ""
+    """Asked when the customer already had a reminder today; "" when there is none."""
+
+
+async def check_forcing(
+    state: State,
+    session: AsyncSession,
+    organisation: Organisation,
+    invoice: Invoice,
+    confirmed: bool,
+) -> ForcingCheck:
+    """Said at once to the person (the chase would only write it on the timeline)."""
+    customer = await session.get(Customer, invoice.customer_id)
+    view, _ = await live_view(state, invoice)
+    refused = await why_not_now(session, invoice, customer, view)
+    if refused or confirmed:
+        return ForcingCheck(refused=refused)
+    last = await reminded_today(session, organisation, customer)
+    if last is None:
+        return ForcingCheck()
+    zone = zone_named(customer.timezone or organisation.timezone)
+    return ForcingCheck(
+        question=f"{customer.name} already had a reminder today, at "
+        f"{last.sent_at.astimezone(zone):%H:%M} (“{last.subject}”). Send another one now?"
+    )
+
+
 async def start_chasing(state: State, session: AsyncSession, invoice: Invoice) -> None:
     """Switch chasing on for the invoice and start (or re-plan) its chase. Nothing is written
     when Temporal is out of reach (ChaseEngineDown)."""

@@ -22,6 +22,7 @@ from duely.web.api.paging import Page, PageRequest, fetch_page
 from duely.web.api.receivables import ContactOut, CustomerDetail, CustomerOut
 from duely.web.auth import requires_collector
 from duely.web.chasing import (
+    FORCING,
     MAX_REASON,
     Action,
     BadChaseInput,
@@ -30,6 +31,7 @@ from duely.web.chasing import (
     NotChasing,
     OutboxFilters,
     act,
+    check_forcing,
     clean_action_input,
     mark_done,
     outbox_query,
@@ -44,6 +46,9 @@ class ActionRequest(BaseModel):
     until: date | None = None
     """`pause`: the day chasing resumes by itself (a later day; left out, it waits for
     `resume`). `promise`: the promised payment date (required, today or later)."""
+    confirm: bool = False
+    """`send-now` and `escalate`: send even though the customer already had a reminder today
+    (without it, that answers 409 saying when)."""
 
 
 class ActionAccepted(BaseModel):
@@ -100,6 +105,14 @@ class ChaseActionController(Controller):
             )
         except BadChaseInput as bad:
             raise ValidationException(str(bad), extra={bad.field: str(bad)}) from bad
+        if action in FORCING:
+            check = await check_forcing(
+                request.app.state, db_session, organisation, invoice, confirmed=data.confirm
+            )
+            if check.refused:
+                raise _conflict(check.refused)
+            if check.question:
+                raise _conflict(f'{check.question} Send again with "confirm": true.')
         try:
             await act(request.app.state, invoice, action, request.user.email, reason, until)
         except NotChasing as error:

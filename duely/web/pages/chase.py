@@ -18,7 +18,6 @@ from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
-from duely.chasing.send_times import zone_named
 from duely.models import Customer, Invoice, InvoiceStatus, Organisation
 from duely.web.auth import requires_collector
 from duely.web.chasing import (
@@ -30,12 +29,10 @@ from duely.web.chasing import (
     NotChasing,
     act,
     chase_card,
+    check_forcing,
     clean_action_input,
-    live_view,
-    reminded_today,
     start_chasing,
     switch_customer_chasing,
-    why_not_now,
 )
 from duely.web.deps import DbSession, get_organisation, get_owned
 from duely.web.pages.receivables import formatters, invoice_page_context, wants_fragment
@@ -165,9 +162,23 @@ class ChaseController(Controller):
                 status_code=422,
             )
         if instruction in FORCING:
-            refused = await self._check_forcing(request, db_session, organisation, invoice, form)
-            if refused is not None:
-                return refused
+            check = await check_forcing(
+                request.app.state,
+                db_session,
+                organisation,
+                invoice,
+                confirmed=form.get("confirm") == "yes",
+            )
+            if check.refused or check.question:
+                return await _answer(
+                    request,
+                    db_session,
+                    organisation,
+                    invoice,
+                    error=check.refused,
+                    confirm={"action": action, "text": check.question} if check.question else None,
+                    status_code=409,
+                )
         try:
             await act(request.app.state, invoice, instruction, request.user.email, reason, until)
         except NotChasing:
@@ -192,43 +203,6 @@ class ChaseController(Controller):
             )
         return await _answer(
             request, db_session, organisation, invoice, notice=ACTION_DONE[instruction]
-        )
-
-    async def _check_forcing(
-        self,
-        request: HTMXRequest,
-        db_session: DbSession,
-        organisation: Organisation,
-        invoice: Invoice,
-        form: dict[str, str],
-    ) -> Template | Response | None:
-        """Before "send next now" or "escalate now": say at once why nothing can be sent, and
-        ask to confirm when the customer already had a reminder today. None: go ahead."""
-        customer = await get_owned(db_session, Customer, invoice.customer_id, organisation.id)
-        view, _ = await live_view(request.app.state, invoice)
-        reason = await why_not_now(db_session, invoice, customer, view)
-        if reason:
-            return await _answer(
-                request, db_session, organisation, invoice, error=reason, status_code=409
-            )
-        if form.get("confirm") == "yes":
-            return None
-        last = await reminded_today(db_session, organisation, customer)
-        if last is None:
-            return None
-        zone = zone_named(customer.timezone or organisation.timezone)
-        text = (
-            f"{customer.name} already had a reminder today, at "
-            f"{last.sent_at.astimezone(zone):%H:%M} (“{last.subject}”). Send another one now?"
-        )
-        action = request.path_params["action"]
-        return await _answer(
-            request,
-            db_session,
-            organisation,
-            invoice,
-            confirm={"action": action, "text": text},
-            status_code=409,
         )
 
     async def _start(
