@@ -11,7 +11,8 @@ import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -239,15 +240,27 @@ class Received:
     sender: str
     recipients: list[str]
     message: EmailMessage
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    """When the server took the message, before it answered."""
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message["Message-ID"] or "")
+
+    @property
+    def text(self) -> str:
+        return self.message.get_body(("plain",)).get_content()
 
 
 class MailCatcher:
     """A real SMTP server (aiosmtpd) that keeps what it receives; `delay` holds each DATA
-    answer for that many seconds, as a slow server would; `refuse` answers 421 (busy)."""
+    answer for that many seconds, as a slow server would (only for messages whose Message-ID
+    contains `delay_only`, when set); `refuse` answers 421 (busy)."""
 
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.delay = 0.0
+        self.delay_only = ""
         self.refuse = False
 
     async def handle_MAIL(self, server, session, envelope, address, options) -> str:  # noqa: N802
@@ -257,14 +270,13 @@ class MailCatcher:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
-        self.received.append(
-            Received(
-                envelope.mail_from,
-                list(envelope.rcpt_tos),
-                message_from_bytes(envelope.content, policy=default_policy),
-            )
+        received = Received(
+            envelope.mail_from,
+            list(envelope.rcpt_tos),
+            message_from_bytes(envelope.content, policy=default_policy),
         )
-        if self.delay:
+        self.received.append(received)
+        if self.delay and self.delay_only in received.message_id:
             await asyncio.sleep(self.delay)
         return "250 Message accepted for delivery"
 

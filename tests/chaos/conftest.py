@@ -1,6 +1,5 @@
 """Chaos fixtures: real `duely worker` processes to kill, a Temporal dev server to stop and
-start again on the same port and database, and a mail server that notes when each message
-arrived.
+start again on the same port and database.
 
 The Xero sandbox, its HTTP server and duely's port come from the Xero tests (tests/xero); the
 rest is built here so that each chaos test holds every process it breaks.
@@ -14,17 +13,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email import message_from_bytes
-from email.message import EmailMessage
-from email.policy import default as default_policy
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from aiosmtpd.controller import Controller
 from temporalio.client import Client
 
 from duely.settings import Settings
@@ -37,59 +30,6 @@ from tests.xero.conftest import (  # noqa: F401 - fixtures, used by name
 )
 
 BIN = Path(sys.executable).parent
-
-
-# --- mail ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Arrived:
-    at: datetime
-    """When the server took the message (UTC), before it answered."""
-    recipients: list[str]
-    message: EmailMessage
-
-    @property
-    def message_id(self) -> str:
-        return str(self.message["Message-ID"] or "")
-
-    @property
-    def text(self) -> str:
-        return self.message.get_body(("plain",)).get_content()
-
-
-class TimedMailCatcher:
-    """A real SMTP server (aiosmtpd) that keeps each message with the moment it arrived;
-    `delay` holds the answer to DATA that many seconds, as a slow server would (only for
-    messages whose Message-ID contains `delay_only`, when set)."""
-
-    def __init__(self) -> None:
-        self.arrived: list[Arrived] = []
-        self.delay = 0.0
-        self.delay_only = ""
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
-        arrived = Arrived(
-            datetime.now(UTC),
-            list(envelope.rcpt_tos),
-            message_from_bytes(envelope.content, policy=default_policy),
-        )
-        self.arrived.append(arrived)
-        if self.delay and self.delay_only in arrived.message_id:
-            await asyncio.sleep(self.delay)
-        return "250 Message accepted for delivery"
-
-
-@pytest.fixture
-def mail() -> Iterator[tuple[TimedMailCatcher, str]]:
-    catcher = TimedMailCatcher()
-    port = free_port()
-    controller = Controller(catcher, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield catcher, f"smtp://127.0.0.1:{port}"
-    finally:
-        controller.stop()
 
 
 # --- `duely worker` processes ----------------------------------------------------------------

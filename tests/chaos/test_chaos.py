@@ -56,7 +56,8 @@ from duely.settings import Settings
 from duely.sync_schedules import request_sync
 from duely.web.app import create_app
 from duely.workflows import names
-from tests.chaos.conftest import Arrived, Workers
+from tests.chaos.conftest import Workers
+from tests.conftest import Received
 from tests.serving import serve, shut
 from tests.stripe_webhooks import WEBHOOK_SECRET, body_of, payment_succeeded, signature_header
 from tests.xero.conftest import WEBHOOK_KEY, connect_directly, forget_this_tests_workflows
@@ -164,10 +165,10 @@ def key_of_row(message: Message) -> str:
     return message.unique_key.replace(":", ".")
 
 
-def key_of(arrived: Arrived) -> str:
+def key_of(received: Received) -> str:
     """The outbox key the message was sent under, from its Message-ID (duely.integrations.mail
     puts the message's unique key, dots for colons, into it)."""
-    match = re.search(r"\.((?:reminder|thanks|statement|call)\.[^@]+)@", arrived.message_id)
+    match = re.search(r"\.((?:reminder|thanks|statement|call)\.[^@]+)@", received.message_id)
     return match.group(1) if match else ""
 
 
@@ -452,14 +453,14 @@ def settling_payment(tenant, external_id: str) -> str:
 
 @ONLY_SQLITE  # the longest test in the suite: once, on the database every machine has
 async def test_killing_the_worker_during_a_payment_storm_loses_and_doubles_nothing(
-    settings, xero, xero_url, duely_port, mail, worker_home, dev_server_env, db, org_a
+    settings, xero, xero_url, duely_port, smtp_server, worker_home, dev_server_env, db, org_a
 ):
     """About 170 open invoices of 66 customers, each with a reminder step due today; as the
     first reminders go out, 200 card payments (220 webhooks: Stripe delivers some twice) while
     the worker is SIGKILLed 5-8 times, 1-4 s apart, a fresh one started each time. Then, once
     everything has settled: each share in Xero once, each payment placed and thanked once (an
     uncertain thank-you at most once, and named), no reminder twice, none after a payment."""
-    catcher, smtp_url = mail
+    catcher, smtp_url = smtp_server
     client = dev_server_env.client
     rng = random.Random(STORM_SEED)
     xero.limiter.limits = ROOMY
@@ -496,7 +497,7 @@ async def test_killing_the_worker_during_a_payment_storm_loses_and_doubles_nothi
         # Chases are handing today's reminders to the outboxes; the storm breaks in as the
         # first ones go out, while the other customers' outboxes gather theirs.
         async def first_reminders():
-            return [a for a in catcher.arrived if key_of(a).startswith("reminder.")]
+            return [a for a in catcher.received if key_of(a).startswith("reminder.")]
 
         await until(first_reminders, 60, every=0.05, why=workers.log_tail)
         storm_began = time.monotonic()
@@ -584,7 +585,7 @@ async def test_killing_the_worker_during_a_payment_storm_loses_and_doubles_nothi
         m.unique_key: m for m in db.exec(select(Message).where(Message.kind == "thank_you"))
     }
     thanks_mail = Counter(
-        key_of(a).split(".", 2)[2] for a in catcher.arrived if key_of(a).startswith("thanks.")
+        key_of(a).split(".", 2)[2] for a in catcher.received if key_of(a).startswith("thanks.")
     )
     assert len(thanks_rows) == len(storm.payments)
     assert set(thanks_mail) <= {p.payment_id for p in storm.payments}
@@ -601,7 +602,7 @@ async def test_killing_the_worker_during_a_payment_storm_loses_and_doubles_nothi
     part_only = [p for p in storm.payments if not any(i in expected_paid for i, _ in p.shares)]
 
     # No reminder names an invoice after the payment that paid it off was placed.
-    reminders = [a for a in catcher.arrived if key_of(a).startswith("reminder.")]
+    reminders = [a for a in catcher.received if key_of(a).startswith("reminder.")]
     late, in_time = [], 0
     for invoice_id in expected_paid:
         invoice = by_id[invoice_id]
@@ -670,13 +671,13 @@ async def sleep_until(moment: datetime) -> None:
 
 @ONLY_SQLITE
 async def test_restarting_the_temporal_server_mid_schedule_loses_and_doubles_no_step(
-    settings, xero, xero_url, mail, worker_home, persistent_dev_server, db, org_a
+    settings, xero, xero_url, smtp_server, worker_home, persistent_dev_server, db, org_a
 ):
     """Every chase waits on a durable timer for today's step, due when the send window opens
     a minute or so from now. The server is stopped (SIGTERM) before the window opens and
     started again after, on the same port and database file; then stopped and started once
     more as the first reminders go out."""
-    catcher, smtp_url = mail
+    catcher, smtp_url = smtp_server
     server = persistent_dev_server
     xero.limiter.limits = ROOMY
     zone = midday_zone()
@@ -734,20 +735,20 @@ async def test_restarting_the_temporal_server_mid_schedule_loses_and_doubles_no_
 
         views = await until(all_waiting, 30, why=lambda: "chases waiting for the window")
         assert {datetime.fromisoformat(v.next_send_at) for v in views.values()} == {opens_at}
-        assert catcher.arrived == []
+        assert catcher.received == []
 
         # The first outage: the timers fall due while the server is away.
         await sleep_until(opens_at - STOPPED_BEFORE_OPENING)
         down = time.monotonic()
         server.stop()
         await sleep_until(opens_at + DOWN_PAST_OPENING)
-        assert catcher.arrived == [], "a reminder went out while Temporal was down"
+        assert catcher.received == [], "a reminder went out while Temporal was down"
         await server.start()
         outages.append(time.monotonic() - down)
 
         # The second: as the first reminder reaches the mail server.
         async def first_reminder():
-            return catcher.arrived
+            return catcher.received
 
         await until(first_reminder, 60, every=0.05, why=lambda: workers.log_tail())
         down = time.monotonic()
@@ -759,7 +760,7 @@ async def test_restarting_the_temporal_server_mid_schedule_loses_and_doubles_no_
 
         def mentioned() -> Counter:
             return Counter(
-                number for a in catcher.arrived for number in numbers_in(a.text, set(expected))
+                number for a in catcher.received for number in numbers_in(a.text, set(expected))
             )
 
         def what_is_missing() -> str:
@@ -809,7 +810,7 @@ async def test_restarting_the_temporal_server_mid_schedule_loses_and_doubles_no_
         workers.stop_all()
 
     # Each reminder arrived once; each invoice is in exactly one of them.
-    per_message = Counter(key_of(a) for a in catcher.arrived)
+    per_message = Counter(key_of(a) for a in catcher.received)
     assert all(n == 1 for n in per_message.values()), f"a message arrived twice: {per_message}"
     assert all(key.startswith("reminder.") for key in per_message), per_message
     times = mentioned()
@@ -842,7 +843,7 @@ async def test_restarting_the_temporal_server_mid_schedule_loses_and_doubles_no_
         f"\nchaos restart: {len(invoices)} chases ({len(expected)} with an e-mail contact, "
         f"{len(per_message)} customers) waiting for {opens_at.time()} in {zone.key}; the dev "
         f"server was down {outages[0]:.1f} s across the window's opening and {outages[1]:.1f} s "
-        f"as the first reminder went out; {len(catcher.arrived)} reminders by SMTP, each once; "
+        f"as the first reminder went out; {len(catcher.received)} reminders by SMTP, each once; "
         f"quiet {quiet_at - began:.1f} s after the start"
     )
 
@@ -852,10 +853,10 @@ async def test_restarting_the_temporal_server_mid_schedule_loses_and_doubles_no_
 
 @ONLY_SQLITE
 async def test_a_part_payment_is_thanked_once(
-    settings, xero, xero_url, duely_port, mail, worker_home, dev_server_env, db, org_a
+    settings, xero, xero_url, duely_port, smtp_server, worker_home, dev_server_env, db, org_a
 ):
     """One card payment for half of one invoice: placed in the ledger, and thanked once."""
-    catcher, smtp_url = mail
+    catcher, smtp_url = smtp_server
     client = dev_server_env.client
     xero.limiter.limits = ROOMY
     zone = midday_zone()
@@ -898,7 +899,7 @@ async def test_a_part_payment_is_thanked_once(
         assert len(ledger_payments(tenant)[payment.reference(invoice.id)]) == 1
 
         async def thanked():
-            return [a for a in catcher.arrived if key_of(a).startswith("thanks.")]
+            return [a for a in catcher.received if key_of(a).startswith("thanks.")]
 
         (thanks,) = await until(thanked, 15, why=lambda: "no thank-you for the part payment")
     finally:
@@ -935,14 +936,23 @@ class NextInvoiceReadHeld:
 
 @ONLY_SQLITE
 async def test_a_reminder_read_before_a_payment_is_not_sent_after_it_is_placed(
-    settings, xero, xero_url, duely_port, mail, worker_home, dev_server_env, db, org_a, monkeypatch
+    settings,
+    xero,
+    xero_url,
+    duely_port,
+    smtp_server,
+    worker_home,
+    dev_server_env,
+    db,
+    org_a,
+    monkeypatch,
 ):
     """A person's "send now" is on its way (the outbox is re-reading the invoice from Xero)
     when the customer pays the invoice in full; the chase places the payment and thanks the
     customer (a slow mail server) before the outbox, with its read from before the payment,
     asks the chase whether it may send. It may not: the invoice is paid. And the chase ends
     as paid without waiting for a sync (Xero's webhooks are off here)."""
-    catcher, smtp_url = mail
+    catcher, smtp_url = smtp_server
     client = dev_server_env.client
     xero.limiter.limits = ROOMY
     xero.identity.app("duely-test").webhook_url = ""  # no sync comes to the rescue
@@ -987,7 +997,7 @@ async def test_a_reminder_read_before_a_payment_is_not_sent_after_it_is_placed(
         await deliver_storm(web.url, [stripe_event(org_a.id, payment)], Delivered())
 
         async def thanked_and_answered():
-            thanked = any(key_of(a).startswith("thanks.") for a in catcher.arrived)
+            thanked = any(key_of(a).startswith("thanks.") for a in catcher.received)
             described = await handle.describe()
             return thanked and described.status.name != "RUNNING"
 
@@ -1005,7 +1015,7 @@ async def test_a_reminder_read_before_a_payment_is_not_sent_after_it_is_placed(
     db.expire_all()
     placed = db.exec(select(Payment).where(Payment.external_id == payment.payment_id)).one()
     assert placed.status == "recorded"
-    reminders = [a for a in catcher.arrived if key_of(a).startswith("reminder.")]
+    reminders = [a for a in catcher.received if key_of(a).startswith("reminder.")]
     late = [a.at.isoformat() for a in reminders if a.at > placed.updated_at]
     problems = []
     if late:
@@ -1023,12 +1033,12 @@ HELD_DATA_SECONDS = 30
 
 @ONLY_SQLITE
 async def test_a_hand_over_cut_short_is_marked_uncertain_even_when_nothing_is_left_to_send(
-    settings, xero, xero_url, duely_port, mail, worker_home, dev_server_env, db, org_a
+    settings, xero, xero_url, duely_port, smtp_server, worker_home, dev_server_env, db, org_a
 ):
     """The worker dies while the mail server holds a "send now" reminder; the customer pays
     the invoice in full before the outbox tries again. Nothing is left to send, and the
     message the dead worker was handing over is uncertain, for a person to look at."""
-    catcher, smtp_url = mail
+    catcher, smtp_url = smtp_server
     client = dev_server_env.client
     xero.limiter.limits = ROOMY
     zone = midday_zone()
@@ -1059,7 +1069,7 @@ async def test_a_hand_over_cut_short_is_marked_uncertain_even_when_nothing_is_le
         await chase_control.act(client, invoice, Action.SEND_NOW, by="ann@alpha.test")
 
         async def handed_over():
-            return catcher.arrived
+            return catcher.received
 
         await until(handed_over, 60, every=0.05, why=workers.log_tail)
         workers.kill()  # ... and the worker dies mid-hand-over
@@ -1081,5 +1091,5 @@ async def test_a_hand_over_cut_short_is_marked_uncertain_even_when_nothing_is_le
         await forget_this_tests_workflows(client)
     db.expire_all()
     (message,) = db.exec(select(Message).where(Message.kind == "reminder")).all()
-    assert len(catcher.arrived) == 2  # the reminder (once) and the thank-you
+    assert len(catcher.received) == 2  # the reminder (once) and the thank-you
     assert message.status == "uncertain", (message.status, message.error)
