@@ -56,6 +56,7 @@ from duely.web.pages.schedules import SchedulesController, customer_schedule
 from duely.web.pages.settings import OrganisationSettingsController
 from duely.web.pages.templates_editor import TemplatesController
 from duely.web.pages.unsubscribe import unsubscribe, unsubscribe_page
+from duely.web.security_headers import SecurityHeaders
 from duely.web.webhooks.sms import sms_webhook
 from duely.web.webhooks.stripe import stripe_webhook
 from duely.web.webhooks.xero import xero_webhook
@@ -191,6 +192,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
         lifespan=[lifespan],
+        # CSP and the other security headers, on every response (404s and redirects too).
+        before_send=[SecurityHeaders(settings)],
         plugins=[HTMXPlugin()],
         request_class=HTMXRequest,
         middleware=[
