@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from enum import StrEnum
 
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
 from duely.models.base import OrgScoped, optional_timestamp, timestamp
@@ -32,6 +33,16 @@ class Role(StrEnum):
 
 class Organisation(SQLModel, table=True):
     __tablename__ = "organisations"
+    # A Stripe Connect account takes one organisation's payments (migration 0006).
+    __table_args__ = (
+        Index(
+            "ux_organisations_stripe_account",
+            "stripe_account_id",
+            unique=True,
+            sqlite_where=text("stripe_account_id <> ''"),
+            postgresql_where=text("stripe_account_id <> ''"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
@@ -82,13 +93,17 @@ class User(OrgScoped, table=True):
 
 
 class ApiToken(OrgScoped, table=True):
-    """A bearer token for the JSON API. Only its SHA-256 is stored."""
+    """A bearer token for the JSON API. Only its SHA-256 is stored; the token itself is shown
+    once, when it is minted. It works until `expires_at` or until it is revoked."""
 
     __tablename__ = "api_tokens"
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=100)
     token_hash: str = Field(max_length=64, unique=True, index=True)
     created_at: datetime = timestamp()
     expires_at: datetime = timestamp()
     last_used_at: datetime | None = optional_timestamp()
+    """Updated at most once a minute (see duely.web.auth), not on every request."""
+    revoked_at: datetime | None = optional_timestamp()

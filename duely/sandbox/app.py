@@ -3,7 +3,8 @@
 `duely sandbox` and `duely up` serve `create_sandbox_app(XeroSandbox.with_demo(...))` with
 uvicorn on 127.0.0.1:8100. Tests pass their own XeroSandbox and keep a handle on it; the app
 keeps it on `app.state.xero`. The Twilio emulator (`/twilio`, on `app.state.twilio`) is the
-capture sink of the stack's text messages.
+capture sink of the stack's text messages. The Stripe Connect OAuth emulator
+(`/stripe-connect`, on `app.state.stripe_connect`) stands in for connect.stripe.com.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import AsyncIterator
 
 from litestar import Litestar
 
+from duely.sandbox.stripe_connect.routes import create_stripe_connect_router
+from duely.sandbox.stripe_connect.sandbox import StripeConnectSandbox
 from duely.sandbox.twilio.routes import create_twilio_router
 from duely.sandbox.twilio.sandbox import TwilioSandbox
 from duely.sandbox.xero.routes import create_xero_router
@@ -20,7 +23,9 @@ from duely.sandbox.xero.sandbox import XeroSandbox
 
 
 def create_sandbox_app(
-    xero: XeroSandbox | None = None, twilio: TwilioSandbox | None = None
+    xero: XeroSandbox | None = None,
+    twilio: TwilioSandbox | None = None,
+    stripe_connect: StripeConnectSandbox | None = None,
 ) -> Litestar:
     """The sandbox app; with no XeroSandbox given, an empty one (no apps, no tenants); with no
     TwilioSandbox, one with the demo account that duely's default settings use."""
@@ -38,10 +43,15 @@ def create_sandbox_app(
             await xero.stop()
 
     app = Litestar(
-        route_handlers=[create_xero_router(), create_twilio_router()],
+        route_handlers=[
+            create_xero_router(),
+            create_twilio_router(),
+            create_stripe_connect_router(),
+        ],
         lifespan=[lifespan],
         openapi_config=None,
     )
     app.state.xero = xero
     app.state.twilio = twilio
+    app.state.stripe_connect = stripe_connect or StripeConnectSandbox()
     return app
