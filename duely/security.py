@@ -41,6 +41,17 @@ def api_token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def new_session_id() -> tuple[str, str]:
+    """A fresh browser session id for the cookie and the digest to store, so that reading the
+    sessions table gives no one a way into a session."""
+    session_id = secrets.token_urlsafe(32)
+    return session_id, session_id_digest(session_id)
+
+
+def session_id_digest(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
 def derive_key(secret_key: str, purpose: str, length: int = 32) -> bytes:
     """A separate key per purpose, so the session key can never decrypt ledger tokens."""
     return hashlib.blake2b(

@@ -27,6 +27,7 @@ from duely.models.ledger import (
     SyncStatus,
 )
 from duely.models.organisation import ApiToken, ChaseMode, Organisation, Role, User
+from duely.models.sessions import WebSession
 from duely.models.webhooks import Alert, WebhookEvent
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "Template",
     "UTCDateTime",
     "User",
+    "WebSession",
     "WebhookEvent",
     "utcnow",
 ]

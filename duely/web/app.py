@@ -20,7 +20,6 @@ from litestar.exceptions import (
 from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
-from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.htmx import HTMXPlugin, HTMXRequest
@@ -57,6 +56,7 @@ from duely.web.pages.settings import OrganisationSettingsController
 from duely.web.pages.templates_editor import TemplatesController
 from duely.web.pages.unsubscribe import unsubscribe, unsubscribe_page
 from duely.web.security_headers import SecurityHeaders
+from duely.web.sessions import DatabaseSessionConfig
 from duely.web.webhooks.sms import sms_webhook
 from duely.web.webhooks.stripe import stripe_webhook
 from duely.web.webhooks.xero import xero_webhook
@@ -155,8 +155,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await app.state.ledgers.aclose()
             await app.state.db.dispose()
 
-    session_config = CookieBackendConfig(
-        secret=derive_key(secret, "session"),
+    # Sessions live in the database (the cookie holds only an id), so signing out ends them.
+    session_config = DatabaseSessionConfig(
         key="duely_session",
         max_age=settings.session_max_age_seconds,
         secure=settings.cookie_secure,

@@ -1,12 +1,14 @@
 """Who is asking: session login for pages, bearer tokens for the API, roles as guards.
 
-Pages authenticate from the session cookie (and are CSRF-protected); `/api/` authenticates only
-from the `Authorization: Bearer` header, never from cookies, so the API needs no CSRF token.
+Pages authenticate from the server-side session (duely.web.sessions; they are CSRF-protected);
+`/api/` authenticates only from the `Authorization: Bearer` header, never from cookies, so the
+API needs no CSRF token. A token works until it expires or is revoked.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -14,13 +16,16 @@ from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import Guard
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from duely.db import Database
 from duely.models import ApiToken, Role, User, utcnow
 from duely.security import api_token_digest
+from duely.web.sessions import SESSION_USER_KEY
 
-SESSION_USER_KEY = "user_id"
 API_PREFIX = "/api/"
+# A token's last use is written at most this often, not on every request it makes.
+TOKEN_LAST_USED_GRAIN = timedelta(minutes=1)
 
 _ROLE_RANK = {Role.VIEWER: 0, Role.COLLECTOR: 1, Role.ADMIN: 2}
 
@@ -57,16 +62,31 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=CurrentUser.of(user), auth=None)
 
 
-async def _user_from_bearer(session, header: str | None) -> User | None:
+async def _user_from_bearer(session: AsyncSession, header: str | None) -> User | None:
+    """The token's user; a token that has ended is refused saying why, so a script's owner
+    knows whether to mint a new one or ask who revoked it."""
     scheme, _, token = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
     row = (
         await session.exec(select(ApiToken).where(ApiToken.token_hash == api_token_digest(token)))
     ).first()
-    if row is None or row.expires_at <= utcnow():
+    if row is None:
         return None
+    now = utcnow()
+    if row.revoked_at is not None:
+        raise NotAuthorizedException(f"This API token was revoked at {_minute(row.revoked_at)}.")
+    if row.expires_at <= now:
+        raise NotAuthorizedException(f"This API token expired at {_minute(row.expires_at)}.")
+    if row.last_used_at is None or now - row.last_used_at >= TOKEN_LAST_USED_GRAIN:
+        row.last_used_at = now
+        session.add(row)
+        await session.commit()
     return await session.get(User, row.user_id)
+
+
+def _minute(instant: datetime) -> str:
+    return f"{instant:%Y-%m-%d %H:%M} UTC"
 
 
 def requires(minimum: Role) -> Guard:

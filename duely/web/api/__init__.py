@@ -3,7 +3,7 @@
 from litestar import Router
 from litestar.di import Provide
 
-from duely.web.api.auth import issue_token
+from duely.web.api.auth import AuthTokenController
 from duely.web.api.chasing import (
     ChaseActionController,
     CustomerChasingController,
@@ -17,7 +17,7 @@ from duely.web.api.receivables import CustomerController, InvoiceController
 api_router = Router(
     path="/api/v1",
     route_handlers=[
-        issue_token,
+        AuthTokenController,
         OrganisationController,
         CustomerController,
         InvoiceController,
