@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import ConsoleMessage, Page, async_playwright, expect
 
 from duely.accounts import seed_demo
 from duely.migrate import upgrade
@@ -85,17 +85,35 @@ async def sign_in_on_the_way_to(page: Page, web_url: str, path: str) -> None:
     await page.wait_for_load_state()
 
 
+def csp_violations(page: Page) -> list[str]:
+    """What Chromium reports on the page's console as Content-Security-Policy violations (a
+    script, style, frame or connection it refused), from now on. Tests assert the list is
+    empty at their end: a policy that breaks htmx or Stripe.js fails them even where the page
+    happens to look right."""
+    found: list[str] = []
+
+    def note(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            found.append(message.text)
+
+    page.on("console", note)
+    return found
+
+
 @asynccontextmanager
 async def page_at(url: str, viewport: dict | None = None) -> AsyncIterator[Page]:
-    """A new page in Debian's Chromium, loaded from `url`; the browser closes afterwards."""
+    """A new page in Debian's Chromium, loaded from `url`; the browser closes afterwards. The
+    page must not have met a Content-Security-Policy violation by then."""
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS
         )
         try:
             page = await (browser.new_page(viewport=viewport) if viewport else browser.new_page())
+            violations = csp_violations(page)
             await page.goto(url)
             await page.wait_for_load_state()
             yield page
+            assert violations == []
         finally:
             await browser.close()

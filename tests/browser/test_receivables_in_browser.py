@@ -14,6 +14,7 @@ from duely.models import Contact, Customer, Invoice, utcnow
 from tests.browser.conftest import (
     CHROMIUM,
     CHROMIUM_FLAGS,
+    csp_violations,
     demo_web,
     requires_chromium,
     sign_in_on_the_way_to,
@@ -96,6 +97,7 @@ async def test_filter_and_search_invoices_on_a_phone(web_url, tmp_path):
             executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS
         )
         page = await browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+        violations = csp_violations(page)
         await sign_in_on_the_way_to(page, web_url, "/invoices")
 
         rows = page.locator("#invoice-table tbody tr")
@@ -157,4 +159,5 @@ async def test_filter_and_search_invoices_on_a_phone(web_url, tmp_path):
         await page.screenshot(path=str(tmp_path / "home-desktop.png"), full_page=True)
         await page.set_viewport_size({"width": 390, "height": 844})
         await page.screenshot(path=str(tmp_path / "home-phone.png"), full_page=True)
+        assert violations == []  # htmx and the pages work under the real policy
         await browser.close()

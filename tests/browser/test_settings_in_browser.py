@@ -9,6 +9,7 @@ from playwright.async_api import async_playwright, expect
 from tests.browser.conftest import (
     CHROMIUM,
     CHROMIUM_FLAGS,
+    csp_violations,
     demo_web,
     requires_chromium,
     sign_in_on_the_way_to,
@@ -28,6 +29,7 @@ async def test_sign_in_and_edit_settings_with_htmx(web_url, tmp_path):
             executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS
         )
         page = await browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+        violations = csp_violations(page)
         await sign_in_on_the_way_to(page, web_url, "/settings/organisation")
 
         await page.fill("input[name=name]", "Renamed In A Browser")
@@ -45,4 +47,5 @@ async def test_sign_in_and_edit_settings_with_htmx(web_url, tmp_path):
 
         await page.goto(f"{web_url}/")
         await expect(page.locator("h1")).to_have_text("Renamed In A Browser")
+        assert violations == []  # htmx and the pages work under the real policy
         await browser.close()

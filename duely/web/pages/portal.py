@@ -77,14 +77,12 @@ CARD_FAILED = (
 PDF_NAME = re.compile(r"^(\d{1,12})\.pdf$")
 UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
-# The token is in the address: keep it out of caches, search engines and other sites' logs,
-# and keep the page out of other sites' frames (its buttons act for the customer).
+# The token is in the address: keep it out of caches and search engines. The security headers
+# (no Referer, never framed, the Content-Security-Policy that lets Stripe.js in) are set for
+# every response in one place, duely/web/security_headers.py.
 HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
     "X-Robots-Tag": "noindex",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
 }
 
 
@@ -284,7 +282,6 @@ class PortalController(Controller):
             headers={
                 **HEADERS,
                 "Content-Disposition": f'inline; filename="{stem}.pdf"',
-                "X-Content-Type-Options": "nosniff",
             },
         )
 
