@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     """The platform's key, for organisations paid through Connect (`Stripe-Account`).
     Organisations with their own key keep it in their settings instead."""
     stripe_publishable_key: str = ""
+    stripe_connect_client_id: str = ""
+    """`ca_...`: the platform's Connect application. With it (and the platform's key) an
+    admin links the business's Stripe account through Stripe's own sign-in, the only way an
+    organisation gets a Connect account."""
+    stripe_connect_url: str = ""
+    """Empty means the sandbox's emulator. Real Stripe: https://connect.stripe.com."""
     stripe_webhook_secret: str = Field(default="", repr=False)
     """`whsec_...` of the platform's Connect webhook endpoint."""
     stripe_sweep_minutes: int = 60
@@ -142,8 +148,10 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _twilio_defaults_to_the_sandbox(self) -> Settings:
-        self.twilio_api_url = self.twilio_api_url or f"http://127.0.0.1:{self.sandbox_port}/twilio"
+    def _twilio_and_stripe_connect_default_to_the_sandbox(self) -> Settings:
+        sandbox = f"http://127.0.0.1:{self.sandbox_port}"
+        self.twilio_api_url = self.twilio_api_url or f"{sandbox}/twilio"
+        self.stripe_connect_url = self.stripe_connect_url or f"{sandbox}/stripe-connect"
         return self
 
     @cached_property

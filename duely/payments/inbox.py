@@ -314,17 +314,19 @@ async def _payments_of(
 
 async def organisation_of_event(session: AsyncSession, event: dict) -> int | None:
     """Which organisation an (as yet unverified) event is about, to pick the secret that
-    must have signed it: a Connect account, the metadata duely wrote, or a payment duely
-    already knows."""
+    must have signed it: a Connect account's one owner, else the metadata duely wrote, or a
+    payment duely already knows.
+
+    A Connect event (it names its `account`) is only ever its account's owner's: money paid
+    into an account nobody here owns is nobody's payment here, whatever its metadata says
+    (anyone with a Stripe account could write another business's invoice into it)."""
     account = event.get("account")
     if account:
-        found = (
+        return (
             await session.exec(
                 select(Organisation.id).where(Organisation.stripe_account_id == str(account))
             )
         ).first()
-        if found:
-            return found
     thing = (event.get("data") or {}).get("object") or {}
     if (organisation_id := organisation_of(thing.get("metadata"))) is not None:
         return organisation_id

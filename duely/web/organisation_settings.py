@@ -204,13 +204,12 @@ async def save_settings(
 
 SECRET_KEY = re.compile(r"(sk|rk)_(test|live)_[A-Za-z0-9_]{4,200}")
 PUBLISHABLE_KEY = re.compile(r"pk_(test|live)_[A-Za-z0-9_]{4,190}")
-ACCOUNT_ID = re.compile(r"acct_[A-Za-z0-9]{4,59}")
 WEBHOOK_SECRET = re.compile(r"whsec_[A-Za-z0-9+/=_]{4,200}")
 PAYMENT_ACCOUNT = re.compile(r"(\*|[A-Z]{3})=([A-Za-z0-9._/-]{1,50})")
 PAYMENT_ACCOUNTS_EXAMPLE = "GBP=090 EUR=091 *=615"
 MAX_PAYMENT_ACCOUNTS = 500
 SECRET_PREFIXES = ("sk_", "rk_", "whsec_")
-SHOWN_STRIPE_FIELDS = ("account_id", "publishable_key", "payment_accounts")
+SHOWN_STRIPE_FIELDS = ("publishable_key", "payment_accounts")
 """The card payment settings that are not secret, so a form shows them back."""
 
 
@@ -226,7 +225,8 @@ class StripeChange(BaseModel):
     """`sk_...` (or a restricted `rk_...`); empty keeps the stored key."""
     remove_secret_key: bool = False
     account_id: str = ""
-    """`acct_...` for Connect; empty for none."""
+    """Refused when given: a Connect account is linked only through Stripe's own sign-in
+    (duely.web.stripe_connect), so nobody can name another business's account."""
     publishable_key: str = ""
     webhook_secret: str = ""
     """`whsec_...` of the business's own webhook endpoint; empty keeps the stored one."""
@@ -265,8 +265,11 @@ class StripeChange(BaseModel):
     @field_validator("account_id")
     @classmethod
     def _account_id(cls, value: str) -> str:
-        if value and not ACCOUNT_ID.fullmatch(value):
-            raise ValueError("a Stripe Connect account id looks like acct_1A2b3C4d5E6f7G8h")
+        if value:
+            raise ValueError(
+                "a Connect account is linked through Stripe's sign-in, not typed in: use "
+                "Connect with Stripe on the settings page"
+            )
         return value
 
     @field_validator("webhook_secret")
@@ -315,7 +318,6 @@ class StripeChange(BaseModel):
     def shown_fields(cls, organisation: Organisation) -> dict[str, str]:
         """The stored values of SHOWN_STRIPE_FIELDS, under this model's names."""
         return {
-            "account_id": organisation.stripe_account_id,
             "publishable_key": organisation.stripe_publishable_key,
             "payment_accounts": organisation.payment_accounts,
         }
@@ -329,7 +331,6 @@ class StripeChange(BaseModel):
             organisation.stripe_webhook_secret_encrypted = ""
         elif self.webhook_secret:
             organisation.stripe_webhook_secret_encrypted = box.encrypt(self.webhook_secret)
-        organisation.stripe_account_id = self.account_id
         organisation.stripe_publishable_key = self.publishable_key
         organisation.payment_accounts = self.payment_accounts
 

@@ -102,9 +102,15 @@ class SecurityHeaders:
     the settings; a response's own value of any of them is replaced, so there is one policy."""
 
     def __init__(self, settings: Settings) -> None:
-        # Connecting a Xero organisation posts to duely, which redirects to Xero's login, and
-        # browsers hold the redirect of a form post to form-action too. Only staff do that.
-        staff = _extend(DOCUMENT, {"form-action": (_origin(settings.xero_login_url),)})
+        # Connecting a Xero organisation (or a Stripe account) posts to duely, which redirects
+        # to Xero's login (Stripe's), and browsers hold the redirect of a form post to
+        # form-action too. Only staff do that.
+        ledgers = tuple(
+            dict.fromkeys(
+                _origin(u) for u in (settings.xero_login_url, settings.stripe_connect_url)
+            )
+        )
+        staff = _extend(DOCUMENT, {"form-action": ledgers})
         stripe_js = _origin(settings.stripe_js_url)
         # localstripe's fake Stripe.js fetches from its own origin and uses no frames.
         portal = _extend(

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from litestar_htmx import HTMXRequest
 from pydantic import ValidationError
 
 from duely.models import ChaseMode, Organisation, Role
+from duely.web import stripe_connect
 from duely.web.auth import requires_admin
 from duely.web.deps import DbSession, get_organisation
 from duely.web.organisation_settings import (
@@ -34,6 +35,7 @@ from duely.web.organisation_settings import (
     timezones,
 )
 from duely.web.pages.connections import PROFILE_KEY
+from duely.web.stripe_connect import stripe_connect_of
 
 
 def _htmx(request: Request) -> bool:
@@ -46,10 +48,15 @@ def _stripe_context(
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     saved: bool = False,
+    notice: str = "",
+    problem: str = "",
 ) -> dict[str, Any]:
     settings = request.app.state.settings
     return {
         "stripe": StripeView.of(settings, organisation),
+        "stripe_connect_available": stripe_connect_of(settings) is not None,
+        "stripe_notice": notice,
+        "stripe_problem": problem,
         "stripe_values": values if values is not None else StripeChange.shown_fields(organisation),
         "stripe_errors": errors or {},
         "stripe_saved": saved,
@@ -152,6 +159,47 @@ class OrganisationSettingsController(Controller):
             return _stripe_answer(request, organisation, stripe, status_code=422)
         await save_stripe(request, db_session, organisation, change)
         stripe = _stripe_context(request, organisation, saved=True)
+        return _stripe_answer(request, organisation, stripe)
+
+    # --- Stripe Connect: linking the business's own Stripe account through Stripe ---------
+
+    @post("/stripe/connect", guards=[requires_admin])
+    async def connect_stripe(self, request: Request, db_session: DbSession) -> Response:
+        organisation = await get_organisation(db_session, request.user.organisation_id)
+        try:
+            url = stripe_connect.start(request, organisation)
+        except stripe_connect.ConnectProblem as problem:
+            stripe = _stripe_context(request, organisation, problem=str(problem))
+            return _stripe_answer(request, organisation, stripe, status_code=409)
+        if _htmx(request):  # htmx follows redirects itself: have the browser go
+            return Response("", status_code=200, headers={"HX-Redirect": url})
+        return Redirect(url, status_code=303)
+
+    @get("/stripe/connected", guards=[requires_admin])
+    async def stripe_connected(self, request: Request, db_session: DbSession) -> Template:
+        """Where Stripe sends the admin back, with a code (or an error) and our state (read
+        from the query directly: `state` is a name Litestar keeps for itself)."""
+        organisation = await get_organisation(db_session, request.user.organisation_id)
+        names = ("code", "state", "error", "error_description")
+        query = {name: request.query_params.get(name) for name in names}
+        try:
+            account_id = await stripe_connect.finish(request, db_session, organisation, query)
+        except stripe_connect.ConnectProblem as problem:
+            stripe = _stripe_context(request, organisation, problem=str(problem))
+            return _stripe_answer(request, organisation, stripe, status_code=409)
+        notice = f"Stripe account {account_id} linked: card payments go to it."
+        stripe = _stripe_context(request, organisation, notice=notice)
+        return _stripe_answer(request, organisation, stripe)
+
+    @post("/stripe/disconnect", guards=[requires_admin])
+    async def disconnect_stripe(self, request: Request, db_session: DbSession) -> Template:
+        organisation = await get_organisation(db_session, request.user.organisation_id)
+        try:
+            notice = await stripe_connect.disconnect(request, db_session, organisation)
+        except stripe_connect.ConnectProblem as problem:
+            stripe = _stripe_context(request, organisation, problem=str(problem))
+            return _stripe_answer(request, organisation, stripe, status_code=409)
+        stripe = _stripe_context(request, organisation, notice=notice)
         return _stripe_answer(request, organisation, stripe)
 
 
