@@ -7,10 +7,12 @@ is generated once into the data directory when it is not given.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -173,6 +175,46 @@ class Settings(BaseSettings):
     def explicitly_set(self, field: str) -> bool:
         """True when the value came from the environment rather than a default."""
         return field in self.model_fields_set
+
+    @property
+    def serves_only_this_machine(self) -> bool:
+        """Whether the public URL is loopback: the one-command demo, a developer's machine."""
+        host = urlsplit(self.public_url).hostname or ""
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    def demo_secrets_in_use(self) -> list[str]:
+        """The variables whose secret is still the demo's, published in this repository."""
+        fields = type(self).model_fields
+        return [
+            f"DUELY_{name.upper()}"
+            for name in DEMO_SECRETS
+            if getattr(self, name) == fields[name].default
+        ]
+
+    def refuse_demo_secrets(self) -> None:
+        """Anyone can read the demo's secrets here: with them, anyone could sign a Xero
+        webhook or a Twilio STOP/START. A process others can reach does not start on them."""
+        names = self.demo_secrets_in_use()
+        if names and not self.serves_only_this_machine:
+            raise DemoSecretsRefused(
+                f"duely will not start at {self.public_url} while {', '.join(names)} "
+                f"{'holds' if len(names) == 1 else 'hold'} the demo's published value: set "
+                "each to the real service's secret (any long random value for a service "
+                "you do not use)."
+            )
+
+
+DEMO_SECRETS = ("xero_client_secret", "xero_webhook_key", "twilio_auth_token")
+"""Settings whose default is a demo credential (the sandboxes' own), not a secret."""
+
+
+class DemoSecretsRefused(SystemExit):
+    """Raised at start-up (SystemExit: a clear message and no traceback)."""
 
 
 MIN_SECRET_LENGTH = 32

@@ -135,4 +135,5 @@ async def run_worker(settings: Settings) -> None:
 
 
 def main(settings: Settings) -> None:
+    settings.refuse_demo_secrets()
     asyncio.run(run_worker(settings))

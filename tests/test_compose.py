@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from sqlalchemy.engine import make_url
 
-from duely.settings import Settings
+from duely.settings import DEMO_SECRETS, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
@@ -61,6 +61,14 @@ def test_temporal_names_match_settings_defaults():
 
 def test_secret_key_is_required():
     assert ENV["DUELY_SECRET_KEY"].startswith("${DUELY_SECRET_KEY:?")
+
+
+def test_no_demo_secret_can_reach_production():
+    """Issue 12, finding 2: compose left the Twilio token and the Xero webhook key at their
+    published demo values, so anyone could sign a STOP/START or a Xero webhook."""
+    for name in DEMO_SECRETS:
+        variable = f"DUELY_{name.upper()}"
+        assert ENV[variable].startswith(f"${{{variable}:?"), f"{variable} is not required"
 
 
 def test_database_url_points_at_the_postgresql_service():

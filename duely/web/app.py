@@ -134,6 +134,7 @@ def _page_errors(request: Request, error: HTTPException) -> Response:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings()
+    settings.refuse_demo_secrets()
     secret = settings.resolved_secret_key
     logging.getLogger("uvicorn.access").addFilter(HIDE_LINK_TOKENS)  # once: same filter object
 
