@@ -47,7 +47,7 @@ def ensure_user(
         email=email,
         name=name,
         role=role,
-        password_hash=hash_password(password),
+        password_hash=hash_password(password, email),
     )
     session.add(user)
     session.flush()

@@ -15,12 +15,91 @@ _hasher = PasswordHasher()
 # Verifying against this when the email is unknown keeps login timing the same either way.
 _DUMMY_HASH = _hasher.hash("duely-timing-equaliser")
 
-MIN_PASSWORD_LENGTH = 8
+MIN_PASSWORD_LENGTH = 10
+# The passwords people reach for first, which guessing tries first (written for duely, in
+# lower case; a password is compared after lower-casing and dropping a trailing number).
+COMMON_PASSWORDS = frozenset(
+    (
+        "password",
+        "passw0rd",
+        "p@ssword",
+        "p@ssw0rd",
+        "passwordpassword",
+        "password1",
+        "mypassword",
+        "123456789",
+        "1234567890",
+        "0123456789",
+        "12345678910",
+        "0987654321",
+        "1122334455",
+        "1q2w3e4r5t",
+        "qwertyuiop",
+        "qwertyuiop1",
+        "qwerty123456",
+        "asdfghjkl",
+        "asdfghjkl1",
+        "zxcvbnm123",
+        "1qaz2wsx3edc",
+        "iloveyou123",
+        "letmein123",
+        "welcome123",
+        "welcome1234",
+        "changeme123",
+        "administrator",
+        "admin12345",
+        "adminadmin1",
+        "trustno1234",
+        "sunshine123",
+        "football123",
+        "baseball123",
+        "superman123",
+        "princess123",
+        "starwars123",
+        "dragon12345",
+        "monkey12345",
+        "master12345",
+        "shadow12345",
+        "michael1234",
+        "jennifer123",
+        "abc1234567",
+        "abcdefghij",
+        "abcd123456",
+        "qazwsxedcrfv",
+        "computer123",
+        "internet123",
+        "whatever123",
+        "secret1234",
+        "default123",
+        "duelyduely",
+        "collections",
+        "invoices123",
+        "accounting1",
+    )
+)  # fmt: skip
 
 
-def hash_password(password: str) -> str:
+def password_problem(password: str, email: str = "") -> str | None:
+    """Why a password is too easy to guess, in words for the person choosing it; None when
+    it will do."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+        return f"A password has at least {MIN_PASSWORD_LENGTH} characters."
+    folded = password.lower()
+    if folded in COMMON_PASSWORDS or folded.rstrip("0123456789!") in COMMON_PASSWORDS:
+        return "That password is among the first any attacker tries: choose another."
+    if len(set(folded)) <= 2:
+        return "A password needs more than one or two different characters."
+    if folded in "0123456789012345678901234567890" or folded in "abcdefghijklmnopqrstuvwxyz":
+        return "A run of consecutive characters is guessed at once: choose another."
+    if email and folded == email.lower():
+        return "A password should not be your email address."
+    return None
+
+
+def hash_password(password: str, email: str = "") -> str:
+    problem = password_problem(password, email)
+    if problem:
+        raise ValueError(problem)
     return _hasher.hash(password)
 
 

@@ -230,7 +230,11 @@ async def test_a_payment_naming_another_organisations_invoice_shows_no_number(
 async def test_portal_link_opens_the_customers_portal(client, db, settings, org_a):
     acme = add_customer(db, org_a.id, "Acme Widgets")
     add_invoice(db, acme, "INV-7", 10)
-    headers = await api_token(client, org_a.viewer)
+    # Issue 12, finding 7: a viewer could mint one and act as the customer through it.
+    viewer = await api_token(client, org_a.viewer)
+    refused = await client.get(f"/api/v1/customers/{acme.id}/portal-link", headers=viewer)
+    assert refused.status_code == 403
+    headers = await api_token(client, org_a.collector)
     before = datetime.now(UTC)
     response = await client.get(f"/api/v1/customers/{acme.id}/portal-link", headers=headers)
     assert response.status_code == 200, response.text

@@ -7,8 +7,10 @@ the DATA. So an error raised here always means the server did not take the messa
 process that died after `on_hand_over` leaves a record saying "maybe": see
 duely.activities.outbox.
 
-DUELY_SMTP_URL: `smtp://user:password@host:port` (STARTTLS when the server offers it) or
-`smtps://...` (TLS from the first byte, usually port 465). Empty: no mail server; messages
+DUELY_SMTP_URL: `smtp://user:password@host:port` (STARTTLS when the server offers it, and
+required before a password is sent) or `smtps://...` (TLS from the first byte, usually port
+465). A server on a trusted network that offers no TLS takes a password only when the URL says
+so: `smtp://user:password@host:port?allow_plaintext_auth=1`. Empty: no mail server; messages
 stay in the in-app outbox.
 """
 
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formataddr, make_msgid
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
@@ -70,6 +72,8 @@ class SmtpServer:
     username: str | None
     password: str | None
     implicit_tls: bool
+    allow_plaintext_auth: bool = False
+    """Only when the URL says so: a password over a connection anyone on the path can read."""
 
     @classmethod
     def from_url(cls, url: str) -> SmtpServer:
@@ -79,12 +83,14 @@ class SmtpServer:
                 f"DUELY_SMTP_URL must look like smtp://user:pass@host:port, got {url!r}"
             )
         implicit_tls = parts.scheme == "smtps"
+        options = parse_qs(parts.query)
         return cls(
             host=parts.hostname,
             port=parts.port or (465 if implicit_tls else 25),
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             implicit_tls=implicit_tls,
+            allow_plaintext_auth=options.get("allow_plaintext_auth", [""])[0] in ("1", "true"),
         )
 
 
@@ -113,6 +119,13 @@ class Mailer:
         try:
             await smtp.connect()
             if server.username:
+                if not (smtp.get_transport_info("sslcontext") or server.allow_plaintext_auth):
+                    raise MailError(
+                        "the mail server offers no TLS, so duely will not send it the password "
+                        "in clear: use smtps://, a server with STARTTLS, or (on a trusted "
+                        "network only) add ?allow_plaintext_auth=1 to DUELY_SMTP_URL",
+                        permanent=True,
+                    )
                 await smtp.login(server.username, server.password or "")
             await smtp.mail(email.sender_address)
             for recipient in email.recipients:

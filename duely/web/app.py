@@ -73,7 +73,7 @@ PUBLIC_PATHS = ["^/static/", "^/schema", "^/webhooks/", "^/pay/", "^/unsubscribe
 # Unsubscribe links carry their own signed token, and mail clients POST to them (RFC 8058).
 CSRF_EXEMPT_PATHS = [f"^{API_PREFIX}", "^/webhooks/", "^/unsubscribe/"]
 # Password guessing is slowed per client address on the two endpoints that take a password.
-PASSWORD_ENDPOINTS = {"/login", "/api/v1/auth/token"}
+PASSWORD_ENDPOINTS = {"/login", "/api/v1/auth/token", "/account/password"}
 PASSWORD_ATTEMPTS_PER_MINUTE = 20
 # Customer links carry their credential in the path: logs show the path without it.
 TOKEN_IN_PATH = re.compile(r"^/(pay|unsubscribe)/[^/?]+")

@@ -14,6 +14,7 @@ from duely.chasing.chase_state import ChaseView
 from duely.links import LIFETIMES_DAYS, PORTAL, LinkTarget, link
 from duely.models import Customer, Invoice, InvoiceStatus
 from duely.web.api.paging import Page, PageRequest, fetch_page
+from duely.web.auth import requires_collector
 from duely.web.chasing import live_view, needs_live_view
 from duely.web.deps import DbSession, get_organisation, get_owned
 from duely.web.receivables import (
@@ -133,11 +134,13 @@ class CustomerController(Controller):
             contacts=[ContactOut.model_validate(c) for c in contacts],
         )
 
-    @get("/{customer_id:int}/portal-link")
+    @get("/{customer_id:int}/portal-link", guards=[requires_collector])
     async def portal_link(
         self, request: Request, db_session: DbSession, customer_id: FromPath[int]
     ) -> PortalLink:
-        """A fresh signed link to the customer's payment portal, to send them by hand."""
+        """A fresh signed link to the customer's payment portal, to send them by hand.
+        Collectors and admins only: whoever holds it acts as the customer (promises to pay,
+        disputes), which a viewer may not."""
         customer = await get_owned(db_session, Customer, customer_id, request.user.organisation_id)
         settings = request.app.state.settings
         # Taken before the link is signed, so the expiry told is never later than the real one.

@@ -18,7 +18,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from duely.models import Role, User, utcnow
-from duely.security import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from duely.security import hash_password, password_problem, verify_password
 from duely.web.api.auth import (
     MAX_TOKEN_DAYS,
     mint_token,
@@ -68,8 +68,9 @@ def _htmx(request: Request) -> bool:
 def _password_problem(user: User, form: PasswordForm) -> str | None:
     if not verify_password(user.password_hash, form.current_password):
         return "Your current password is not the one you typed."
-    if len(form.new_password) < MIN_PASSWORD_LENGTH:
-        return f"A password has at least {MIN_PASSWORD_LENGTH} characters."
+    problem = password_problem(form.new_password, user.email)
+    if problem:
+        return problem
     if form.new_password != form.new_password_again:
         return "The two new passwords differ."
     if form.new_password == form.current_password:
@@ -169,7 +170,7 @@ class AccountController(Controller):
                 status_code=422,
                 password={"password_error": problem},
             )
-        user.password_hash = hash_password(data.new_password)
+        user.password_hash = hash_password(data.new_password, user.email)
         db_session.add(user)
         await db_session.commit()
         ended = await end_sessions(db_session, user.id, keep=current_session_row(request))
