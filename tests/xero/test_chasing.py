@@ -196,6 +196,8 @@ async def test_paid_in_xero_at_send_time_sends_nothing(
     assert db.get(Invoice, invoice.id).status == "paid"
 
 
+# SQLite only: the message's claim is tested on both databases in tests/test_delivery.py.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_killing_the_worker_mid_send_delivers_exactly_one_email(
     connected_tenant, dev_server_env, chasing_settings, smtp_server, db, org_a, tmp_path
 ):

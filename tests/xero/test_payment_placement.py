@@ -506,6 +506,9 @@ async def test_a_claim_left_by_a_dead_worker_runs_out(mirrored, xero_settings, d
 # --- one thank-you per payment, not per invoice ---------------------------------------------
 
 
+# SQLite only: one of the slowest tests; the thank-you's claim is the message's, tested on both
+# databases in tests/test_delivery.py.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_one_card_payment_for_two_invoices_sends_one_thank_you(
     takes_cards, worker, synced, duely, dev_server_env, smtp_server, db, org_a
 ):
