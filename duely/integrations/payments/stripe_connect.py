@@ -78,7 +78,9 @@ class StripeConnect:
             answer = response.json()
         except ValueError:
             answer = {}
-        if response.status_code != 200 or not isinstance(answer, dict):
-            error = answer.get("error_description") or answer.get("error") if answer else ""
-            raise ConnectRefused(error or f"Stripe answered {response.status_code}")
+        if not isinstance(answer, dict):
+            answer = {}
+        if response.status_code != 200 or not answer:
+            said = answer.get("error_description") or answer.get("error")
+            raise ConnectRefused(said or f"Stripe answered {response.status_code}")
         return answer
