@@ -8,13 +8,19 @@ import logging
 from temporalio.client import Client, Schedule, ScheduleAlreadyRunningError, ScheduleUpdate
 
 from duely.settings import Settings
+from duely.temporal_codec import data_converter
 
 log = logging.getLogger(__name__)
 
 
 async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+    """Payloads are encrypted with the secret key's codec (duely.temporal_codec); a worker
+    built on this client (duely.worker.build_worker) uses the client's converter too."""
     return await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, lazy=lazy
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        lazy=lazy,
+        data_converter=data_converter(settings.resolved_secret_key),
     )
 
 

@@ -78,6 +78,10 @@ def temporal_dev_server_command(settings: Settings) -> list[str]:
         settings.temporal_namespace,
         "--log-level",
         "warn",
+        # Payloads are encrypted (duely.temporal_codec): the UI asks duely's codec endpoint,
+        # which decrypts them for a signed-in admin (duely.web.codec).
+        "--ui-codec-endpoint",
+        f"{settings.public_url.rstrip('/')}/codec",
         *search_attribute_cli_flags(),
     ]
 

@@ -28,6 +28,7 @@ from duely.payments.redispatch import keep_dispatching
 from duely.settings import Settings
 from duely.stripe_sweep_schedule import ensure_stripe_sweep_schedule
 from duely.temporal_client import connect_with_retry
+from duely.temporal_codec import encrypts_with
 from duely.workflows.chase import InvoiceChaseWorkflow
 from duely.workflows.health import HealthCheckWorkflow
 from duely.workflows.outbox import CustomerOutboxWorkflow
@@ -59,6 +60,14 @@ def build_worker(
     client: Client, settings: Settings, db: Database, ledgers: Ledgers, **options
 ) -> Worker:
     """Activities are built once here with their clients injected; tests build the same."""
+    # A worker encodes with its client's converter: one without the codec would write
+    # customers' names and addresses into histories in clear (duely.temporal_codec).
+    if not encrypts_with(client.data_converter, settings.resolved_secret_key):
+        raise ValueError(
+            "the worker's Temporal client does not encrypt payloads with DUELY_SECRET_KEY: "
+            "connect it with duely.temporal_client.connect (in tests, with "
+            "duely.temporal_codec.data_converter and the settings' secret key)"
+        )
     health = HealthActivities(db)
     sync = LedgerSyncActivities(settings, db, ledgers)
     chasing = ChaseActivities(settings, db, ledgers)

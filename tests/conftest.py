@@ -35,6 +35,7 @@ from duely.db import make_sync_engine
 from duely.migrate import upgrade
 from duely.models import Role
 from duely.settings import Settings
+from duely.temporal_codec import data_converter
 from duely.web.app import create_app
 from duely.workflows.names import SEARCH_ATTRIBUTES
 from tests.serving import free_port
@@ -44,6 +45,8 @@ POSTGRES_URL = os.environ.get("DUELY_TEST_POSTGRES_URL", "")
 PASSWORD = "correct horse battery"
 # Nothing listens here: the app's Temporal calls fail fast unless a test brings a server.
 NO_TEMPORAL = "127.0.0.1:1"
+# The tests' settings and their Temporal clients share it: payloads are encrypted with it.
+SECRET_KEY = "test-secret-key-not-for-production"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -115,7 +118,7 @@ def settings(tmp_path, database_url) -> Settings:
     return Settings(
         home=tmp_path,
         database_url=database_url,
-        secret_key="test-secret-key-not-for-production",
+        secret_key=SECRET_KEY,
         temporal_address=NO_TEMPORAL,
         temporal_task_queue=f"duely-test-{uuid.uuid4().hex[:8]}",
     )
@@ -198,11 +201,13 @@ async def api_token(client: AsyncTestClient, email: str, password: str = PASSWOR
 # --- Temporal --------------------------------------------------------------------------------
 
 
-async def start_time_skipping() -> WorkflowEnvironment:
+async def start_time_skipping(secret_key: str = SECRET_KEY) -> WorkflowEnvironment:
     """Temporal's Java test server: timers fire as soon as nothing else can happen. Its clock
-    only moves forward, so a test that needs particular dates starts its own."""
+    only moves forward, so a test that needs particular dates starts its own. Its client (and
+    the workers built on it) encrypt payloads as duely's do, with `secret_key`."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(BIN / "temporal-test-server")
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+        data_converter=data_converter(secret_key),
     )
     # The chase workflows upsert duely's search attributes; the test server must know them.
     await env.client.operator_service.add_search_attributes(
@@ -227,6 +232,7 @@ async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=data_converter(SECRET_KEY),
     )
     yield env
     await env.shutdown()

@@ -39,6 +39,7 @@ from duely.web.api.integration_health import IntegrationHealthController
 from duely.web.api.paging import provide_page_request
 from duely.web.api.payments import PaymentController
 from duely.web.auth import API_PREFIX, AuthMiddleware
+from duely.web.codec import CODEC_PATH, codec_router
 from duely.web.deps import provide_db_session
 from duely.web.pages.account import AccountController
 from duely.web.pages.chase import ChaseController, customer_chasing
@@ -71,7 +72,8 @@ STATIC_DIR = PACKAGE_DIR / "web" / "static"
 PUBLIC_PATHS = ["^/static/", "^/schema", "^/webhooks/", "^/pay/", "^/unsubscribe/"]
 # Webhooks are verified by their signatures; the API authenticates by bearer token only.
 # Unsubscribe links carry their own signed token, and mail clients POST to them (RFC 8058).
-CSRF_EXEMPT_PATHS = [f"^{API_PREFIX}", "^/webhooks/", "^/unsubscribe/"]
+# The Temporal UI posts JSON to the codec cross-origin, without a token (see duely.web.codec).
+CSRF_EXEMPT_PATHS = [f"^{API_PREFIX}", "^/webhooks/", "^/unsubscribe/", f"^{CODEC_PATH}/"]
 # Password guessing is slowed per client address on the two endpoints that take a password.
 PASSWORD_ENDPOINTS = {"/login", "/api/v1/auth/token", "/account/password"}
 PASSWORD_ATTEMPTS_PER_MINUTE = 20
@@ -190,6 +192,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PortalController,
             api_router,
             payments_api_router,
+            codec_router,
             create_static_files_router(path="/static", directories=[STATIC_DIR]),
         ],
         lifespan=[lifespan],

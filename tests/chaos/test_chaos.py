@@ -35,7 +35,6 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
 
 from duely import chase_control
 from duely.chase_control import Action
@@ -54,6 +53,7 @@ from duely.sandbox.xero.ratelimit import RateLimits
 from duely.security import SecretBox
 from duely.settings import Settings
 from duely.sync_schedules import request_sync
+from duely.temporal_client import connect
 from duely.web.app import create_app
 from duely.workflows import names
 from tests.chaos.conftest import Workers
@@ -706,7 +706,7 @@ async def test_restarting_the_temporal_server_mid_schedule_loses_and_doubles_no_
     outages: list[float] = []
     try:
         workers.start()
-        client = await Client.connect(server.address)
+        client = await connect(restart_settings)  # as the workers do: encrypted payloads
         await synced_once(client, restart_settings, db, connection)
         db.expire_all()
         invoices = db.exec(select(Invoice).where(Invoice.status == "open")).all()
@@ -756,7 +756,7 @@ async def test_restarting_the_temporal_server_mid_schedule_loses_and_doubles_no_
         await asyncio.sleep(SECOND_OUTAGE_SECONDS)  # the outage itself, not a wait for a result
         await server.start()
         outages.append(time.monotonic() - down)
-        client = await Client.connect(server.address)
+        client = await connect(restart_settings)  # as the workers do: encrypted payloads
 
         def mentioned() -> Counter:
             return Counter(
