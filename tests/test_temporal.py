@@ -12,6 +12,7 @@ from duely.web.app import create_app
 from duely.worker import build_worker
 from duely.workflows.health import HealthCheckWorkflow
 from duely.workflows.names import SEARCH_ATTRIBUTES, health_check_workflow_id
+from tests.conftest import login
 
 
 async def _health_check(client, settings):
@@ -57,6 +58,9 @@ async def test_healthz_reports_temporal_and_a_polling_worker(dev_server_env, set
     )
     db = Database(settings.resolved_database_url)
     async with AsyncTestClient(app=create_app(settings)) as client:
+        public = await client.get("/healthz")
+        assert (public.status_code, public.text) == (200, "ok")
+        await login(client, org_a.admin)  # the details are an admin's only
         idle = (await client.get("/healthz")).json()
         assert idle["database"]["ok"] and idle["temporal"]["ok"]
         async with build_worker(dev_server_env.client, settings, db, Ledgers(settings, db)):
@@ -67,7 +71,10 @@ async def test_healthz_reports_temporal_and_a_polling_worker(dev_server_env, set
     assert busy.json()["temporal"]["workers"] >= 1
 
 
-async def test_healthz_says_what_is_down(client):
+async def test_healthz_says_what_is_down_to_an_admin_only(client, org_a):
+    public = await client.get("/healthz")
+    assert (public.status_code, public.text) == (503, "not ok")
+    await login(client, org_a.admin)
     response = await client.get("/healthz")
     assert response.status_code == 503
     body = response.json()

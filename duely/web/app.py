@@ -16,6 +16,7 @@ from litestar.exceptions import (
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
+    ServiceUnavailableException,
 )
 from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
@@ -27,6 +28,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from sqlalchemy.exc import DataError
 
 import duely
 from duely.db import Database
@@ -36,9 +38,10 @@ from duely.settings import Settings
 from duely.temporal_client import TemporalConnection
 from duely.web.api import api_router
 from duely.web.api.integration_health import IntegrationHealthController
-from duely.web.api.paging import provide_page_request
+from duely.web.api.paging import number_out_of_range, provide_page_request
 from duely.web.api.payments import PaymentController
 from duely.web.auth import API_PREFIX, AuthMiddleware
+from duely.web.chasing import ChaseEngineDown
 from duely.web.codec import CODEC_PATH, codec_router
 from duely.web.deps import provide_db_session
 from duely.web.pages.account import AccountController
@@ -134,6 +137,16 @@ def _page_errors(request: Request, error: HTTPException) -> Response:
     )
 
 
+def _number_out_of_range(request: Request, error: OverflowError | DataError) -> Response:
+    return _page_errors(request, number_out_of_range(request, error))
+
+
+def _chase_engine_down(request: Request, down: ChaseEngineDown) -> Response:
+    """What a handler left uncaught: 503, for pages (HTML) and the API (JSON) alike."""
+    message = f"The chase engine (Temporal) could not be reached: {down}. Try again in a moment."
+    return _page_errors(request, ServiceUnavailableException(message))
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings()
     settings.refuse_demo_secrets()
@@ -221,6 +234,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             NotAuthorizedException: _page_errors,
             PermissionDeniedException: _page_errors,
             NotFoundException: _page_errors,
+            OverflowError: _number_out_of_range,  # a number too large for the database
+            DataError: _number_out_of_range,
+            ChaseEngineDown: _chase_engine_down,
         },
         # An unexpected error must leave a traceback in the log, not just a 500 for the user.
         logging_config=LoggingConfig(

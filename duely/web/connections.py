@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from duely.models import Connection, SyncRun
 from duely.sync_schedules import request_sync
+from duely.web.chasing import SIGNAL_SECONDS, chase_engine
 
 
 async def latest_run(session: AsyncSession, connection_id: int) -> SyncRun | None:
@@ -22,7 +23,19 @@ async def latest_run(session: AsyncSession, connection_id: int) -> SyncRun | Non
     ).first()
 
 
-async def sync_soon(request: Request, connection: Connection) -> None:
-    """Sync now, or right after the pass that is running."""
+async def sync_soon(
+    request: Request, connection: Connection, seconds: float = SIGNAL_SECONDS
+) -> None:
+    """Sync now, or right after the pass that is running. ChaseEngineDown when Temporal, which
+    runs the syncs, cannot be reached within `seconds`: then nothing was asked for, and the
+    connection's scheduled syncs carry on once Temporal is back."""
     state = request.app.state
-    await request_sync(await state.temporal(), state.settings, connection)
+    async with chase_engine(state, seconds) as client:
+        await request_sync(client, state.settings, connection)
+
+
+SYNC_ENGINE_DOWN = (
+    "The sync could not be requested: the engine that runs syncs (Temporal) could not be "
+    "reached ({reason}). Nothing was changed; try again in a moment."
+)
+"""What a person is told when "Sync now" meets ChaseEngineDown."""

@@ -22,7 +22,7 @@ from duely.payments.stripe_accounts import stripe_account_of
 from duely.security import SecretBox
 from duely.settings import Settings
 from duely.statement_schedules import ensure_statement_schedule
-from duely.web.chasing import retry_waiting_payments
+from duely.web.chasing import ChaseEngineDown, chase_engine, retry_waiting_payments
 
 CURRENCIES = (
     "AUD",
@@ -176,25 +176,52 @@ def error_messages(error) -> dict[str, str]:
     return messages
 
 
+STATEMENT_TIMING = ("statement_day", "timezone", "send_window_start")
+"""What the statement schedule is made of (duely.statement_schedules)."""
+
+
 async def save_settings(
     request: Request,
     session: AsyncSession,
     organisation: Organisation,
     cleaned: OrganisationSettings,
 ) -> None:
-    """Write the settings; switching chasing on starts the chase of every open invoice, and
-    the statement schedule follows the statement day, zone and window."""
-    was_off = organisation.chase_mode == ChaseMode.OFF
-    had_statements = organisation.statement_day is not None
+    """Write the settings (with whatever else the caller changed on `organisation`), and tell
+    the chase engine (Temporal) what follows from them: switching chasing on starts the chase
+    of every open invoice, and the statement schedule follows the statement day, zone and
+    window.
+
+    When that needs the chase engine and it cannot be reached, ChaseEngineDown is raised and
+    nothing is saved: nothing would start the chases or move the schedule later, so saving
+    anyway would show chasing on while no invoice is chased. Should the engine fail half-way,
+    the organisation is written back as it was stored (a schedule already moved then stays
+    moved until the next save)."""
+    starts_chasing = (
+        organisation.chase_mode == ChaseMode.OFF and cleaned.chase_mode != ChaseMode.OFF
+    )
+    reschedules = (organisation.statement_day, cleaned.statement_day) != (None, None) and any(
+        getattr(organisation, name) != getattr(cleaned, name) for name in STATEMENT_TIMING
+    )
     cleaned.apply_to(organisation)
-    await session.commit()
+    if not (starts_chasing or reschedules):
+        await session.commit()
+        return
     state = request.app.state
-    if was_off and cleaned.chase_mode != ChaseMode.OFF:
-        await start_all_chases(
-            await state.temporal(), state.settings.temporal_task_queue, organisation.id
-        )
-    if had_statements or organisation.statement_day is not None:
-        await ensure_statement_schedule(await state.temporal(), state.settings, organisation)
+    async with state.db.session() as other:
+        stored = (await other.get(Organisation, organisation.id)).model_dump()
+    try:
+        async with chase_engine(state) as client:
+            if reschedules:
+                await ensure_statement_schedule(client, state.settings, organisation)
+            await session.commit()
+            if starts_chasing:  # after the commit: the chases read the organisation as stored
+                await start_all_chases(client, state.settings.temporal_task_queue, organisation.id)
+    except ChaseEngineDown:
+        # Back as stored, in this session too (written again if the commit above happened):
+        # the caller's later commits must not save this request's changes after all.
+        organisation.sqlmodel_update(stored)
+        await session.commit()
+        raise
 
 
 # --- card payments (Stripe) ------------------------------------------------------------------

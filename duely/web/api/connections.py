@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from litestar import Controller, Request, get, post
+from litestar.exceptions import ServiceUnavailableException
 from litestar.params import FromPath
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import select
@@ -12,7 +13,8 @@ from sqlmodel import select
 from duely.models import Connection
 from duely.web.api.paging import Page
 from duely.web.auth import requires_collector
-from duely.web.connections import latest_run, sync_soon
+from duely.web.chasing import ChaseEngineDown
+from duely.web.connections import SYNC_ENGINE_DOWN, latest_run, sync_soon
 from duely.web.deps import DbSession, get_owned
 
 
@@ -75,9 +77,13 @@ class ConnectionApiController(Controller):
     async def sync_now(
         self, request: Request, db_session: DbSession, connection_id: FromPath[int]
     ) -> SyncRequested:
-        """Sync now, or right after the sync that is running."""
+        """Sync now, or right after the sync that is running; 503, with nothing requested,
+        when the engine that runs syncs (Temporal) is out of reach."""
         connection = await get_owned(
             db_session, Connection, connection_id, request.user.organisation_id
         )
-        await sync_soon(request, connection)
+        try:
+            await sync_soon(request, connection)
+        except ChaseEngineDown as down:
+            raise ServiceUnavailableException(SYNC_ENGINE_DOWN.format(reason=down)) from down
         return SyncRequested(connection_id=connection.id)

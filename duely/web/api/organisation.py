@@ -3,6 +3,9 @@
 Card payment settings sit under `stripe`. Secrets are write-only: `PATCH` takes
 `stripe.secret_key` and `stripe.webhook_secret` (left out or empty: keep the stored one;
 `remove_secret_key` / `remove_webhook_secret`: clear it), and no answer ever contains them.
+
+A change that needs the chase engine (switching chasing on, moving the statement schedule) is
+refused with 503, nothing saved, while the engine cannot be reached.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, patch
-from litestar.exceptions import ValidationException
+from litestar.exceptions import ServiceUnavailableException, ValidationException
 from litestar.params import JSONBody
 from pydantic import ValidationError
 
@@ -18,7 +21,7 @@ from duely.models import Organisation
 from duely.security import SecretBox
 from duely.settings import Settings
 from duely.web.auth import requires_admin
-from duely.web.chasing import retry_waiting_payments
+from duely.web.chasing import ChaseEngineDown, retry_waiting_payments
 from duely.web.deps import DbSession, get_organisation
 from duely.web.organisation_settings import (
     OrganisationSettings,
@@ -83,7 +86,13 @@ class OrganisationController(Controller):
             # Applied before save_settings, whose one commit then keeps both or neither.
             box = SecretBox(request.app.state.settings.resolved_secret_key)
             stripe_change.apply_to(organisation, box)
-        await save_settings(request, db_session, organisation, cleaned)
+        try:
+            await save_settings(request, db_session, organisation, cleaned)
+        except ChaseEngineDown as down:
+            raise ServiceUnavailableException(
+                f"The chase engine could not be reached ({down}), and these settings need it: "
+                "nothing was changed. Try again in a moment."
+            ) from down
         if stripe_change is not None:
             await retry_waiting_payments(request.app.state, db_session, organisation.id)
         return _out(request.app.state.settings, organisation)

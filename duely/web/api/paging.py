@@ -1,12 +1,21 @@
-"""The list envelope and paging every API list shares."""
+"""The list envelope and paging every API list shares, and what the app answers when the
+database refuses a number from a request as out of range."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from litestar import Request
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    InternalServerException,
+    NotFoundException,
+)
 from litestar.params import Parameter
 from sqlalchemy import func
+from sqlalchemy.exc import DataError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -14,6 +23,14 @@ from sqlmodel.sql.expression import SelectOfScalar
 T = TypeVar("T")
 
 MAX_PAGE_SIZE = 500
+MAX_ID = 2**31 - 1
+"""The largest id a row can have: ids are INTEGER columns, 32-bit on PostgreSQL."""
+MAX_BIGINT = 2**63 - 1
+"""The largest amount, offset or other whole number the databases hold (64-bit)."""
+MAX_PAGE = MAX_BIGINT // MAX_PAGE_SIZE
+"""Past this page the rows before it could not be counted (OFFSET is a 64-bit number)."""
+OUT_OF_RANGE_SQLSTATE = "22003"
+"""PostgreSQL's numeric_value_out_of_range."""
 
 
 @dataclass
@@ -27,7 +44,7 @@ class PageRequest:
 
 
 def provide_page_request(
-    page: int = Parameter(ge=1, default=1, description="1-based page number"),
+    page: int = Parameter(ge=1, le=MAX_PAGE, default=1, description="1-based page number"),
     page_size: int = Parameter(ge=1, le=MAX_PAGE_SIZE, default=50, description="rows per page"),
 ) -> PageRequest:
     return PageRequest(page=page, page_size=page_size)
@@ -50,3 +67,23 @@ async def fetch_page(
     ).one()
     rows = (await session.exec(statement.offset(paging.offset).limit(paging.page_size))).all()
     return list(rows), total
+
+
+def number_out_of_range(request: Request, error: OverflowError | DataError) -> HTTPException:
+    """What to answer when the database refuses a number from the request as too large for
+    its column (SQLite's driver raises OverflowError past 64 bits, PostgreSQL SQLSTATE 22003
+    past an INTEGER id's 32): an id in the path names nothing (404), any other number is bad
+    input (400). Registered once for the whole app, this covers every path id, filter and
+    page, on both databases with their different limits, where checking each parameter
+    would need each route to know its columns' sizes. Any other DataError is a fault (500)."""
+    if isinstance(error, DataError) and (
+        getattr(error.orig, "sqlstate", None) != OUT_OF_RANGE_SQLSTATE
+    ):
+        return InternalServerException()
+    for value in request.path_params.values():
+        if isinstance(value, int) and abs(value) > MAX_ID:
+            return NotFoundException(f"Nothing has the id {value}: no id is that large.")
+    return ClientException(
+        f"A number in this request is out of range: ids go up to {MAX_ID}, other whole "
+        f"numbers to {MAX_BIGINT}."
+    )

@@ -24,13 +24,15 @@ from duely.ledger_connect import (
 )
 from duely.models import Connection, SyncRun
 from duely.web.auth import requires_admin, requires_collector
-from duely.web.chasing import retry_waiting_payments
-from duely.web.connections import latest_run, sync_soon
+from duely.web.chasing import ChaseEngineDown, retry_waiting_payments
+from duely.web.connections import SYNC_ENGINE_DOWN, latest_run, sync_soon
 from duely.web.deps import DbSession, get_owned
 
 OAUTH_SESSION_KEY = "xero_oauth"
 PENDING_GRANT_KEY = "xero_pending_grant"
 PROFILE_KEY = "ledger_profile"
+SYNC_REFUSED = '<div class="sync-progress"><p class="error" role="alert">{{ refusal }}</p></div>'
+"""In place of a sync's progress (connections/progress.html) when none could be asked for."""
 
 
 def _grant_to_session(grant: Grant, box) -> dict:
@@ -152,7 +154,17 @@ class ConnectionsController(Controller):
         connection = await get_owned(
             db_session, Connection, connection_id, request.user.organisation_id
         )
-        await sync_soon(request, connection)
+        try:
+            await sync_soon(request, connection)
+        except ChaseEngineDown as down:
+            refusal = SYNC_ENGINE_DOWN.format(reason=down)
+            if request.htmx:
+                # htmx swaps 2xx and 422 only (base.html): the refusal must still reach the
+                # place where the sync's progress shows.
+                return Template(
+                    template_str=SYNC_REFUSED, context={"refusal": refusal}, status_code=200
+                )
+            return _problem("Sync not requested", refusal, status_code=503)
         if request.htmx:
             return Template(
                 "connections/progress.html",
@@ -174,9 +186,11 @@ class ConnectionsController(Controller):
         )
 
 
-def _problem(title: str, detail: str) -> Template:
+def _problem(title: str, detail: str, status_code: int = 400) -> Template:
     return Template(
-        "connections/problem.html", context={"title": title, "detail": detail}, status_code=400
+        "connections/problem.html",
+        context={"title": title, "detail": detail},
+        status_code=status_code,
     )
 
 

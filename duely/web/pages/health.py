@@ -1,16 +1,22 @@
-"""`/healthz`: can duely reach its database, Temporal, and is a worker polling?"""
+"""`/healthz`: can duely reach its database, Temporal, and is a worker polling?
+
+Anyone may ask, and gets only the verdict: 200 "ok" or 503 "not ok", as plain text. What is
+behind it (the Temporal address, worker count, error texts) describes the installation, so
+only a signed-in admin gets it, as JSON."""
 
 from __future__ import annotations
 
 import asyncio
 
-from litestar import Request, Response, get
+from litestar import MediaType, Request, Response, get
 from sqlalchemy import text
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from duely.db import Database
+from duely.models import Role, User
+from duely.web.auth import SESSION_USER_KEY
 
 PROBE_TIMEOUT_SECONDS = 3
 
@@ -50,9 +56,30 @@ async def _temporal(request: Request) -> dict:
         }
 
 
+async def _asked_by_an_admin(request: Request, db: Database) -> bool:
+    """Whether the session is a signed-in admin's. The route is public, so sign-in is not
+    required, only looked at; the database having just answered, it is asked who that is."""
+    session = request.scope.get("session")
+    user_id = session.get(SESSION_USER_KEY) if isinstance(session, dict) else None
+    if not user_id:
+        return False
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS), db.session() as rows:
+            user = await rows.get(User, user_id)
+    except Exception:  # noqa: BLE001 - the database failing now: nobody is known
+        return False
+    return user is not None and user.role == Role.ADMIN
+
+
 @get("/healthz", opt={"exclude_from_auth": True})
-async def healthz(request: Request) -> Response[dict]:
-    database, temporal = await asyncio.gather(_database(request.app.state.db), _temporal(request))
+async def healthz(request: Request) -> Response:
+    db = request.app.state.db
+    database, temporal = await asyncio.gather(_database(db), _temporal(request))
     healthy = database["ok"] and temporal["ok"]
+    status_code = 200 if healthy else 503
+    if not (database["ok"] and await _asked_by_an_admin(request, db)):
+        return Response(
+            "ok" if healthy else "not ok", media_type=MediaType.TEXT, status_code=status_code
+        )
     body = {"status": "ok" if healthy else "degraded", "database": database, "temporal": temporal}
-    return Response(body, status_code=200 if healthy else 503)
+    return Response(body, status_code=status_code)

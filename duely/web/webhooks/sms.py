@@ -3,7 +3,8 @@
 Twilio posts the message form-encoded and signs it: `X-Twilio-Signature` is base64(HMAC-SHA1(
 the URL Twilio was given + every POST parameter's name and value sorted by name), keyed with
 the account's auth token). That URL is duely's public one (`DUELY_PUBLIC_URL` + the path),
-not whatever host a proxy in front of duely reports. A missing or wrong signature gets 403.
+not whatever host a proxy in front of duely reports. A missing or wrong signature gets 403,
+and a body that is not a URL-encoded form (Twilio sends nothing else) 415, unread.
 
 STOP and its synonyms opt the sender's customers out of texts, START and UNSTOP opt them back
 in to texts (email opt-outs stand), and their running chases are told (see duely/opt_outs.py);
@@ -18,6 +19,7 @@ import hmac
 import logging
 
 from litestar import Request, Response, post
+from litestar.enums import RequestEncodingType
 
 from duely.integrations.sms import twilio_signature
 from duely.opt_outs import opt_in_by_phone, opt_out_by_phone, reply_keyword
@@ -37,12 +39,17 @@ def signed_url(request: Request) -> str:
 
 @post("/webhooks/sms", opt={"exclude_from_auth": True, "exclude_from_csrf": True}, status_code=200)
 async def sms_webhook(request: Request, db_session: DbSession) -> Response:
+    if request.content_type[0] != RequestEncodingType.URL_ENCODED:
+        # Twilio posts URL-encoded forms only: anything else is not parsed at all.
+        return Response(b"", status_code=415)
     form = await request.form()
     params = [(name, str(value)) for name, value in form.multi_items()]
     settings = request.app.state.settings
     expected = twilio_signature(signed_url(request), params, settings.twilio_auth_token)
     given = request.headers.get("x-twilio-signature", "")
-    if not given or not hmac.compare_digest(expected, given):
+    # As bytes: compare_digest refuses str with non-ASCII characters, which a forger can send.
+    signed = hmac.compare_digest(expected.encode(), given.encode())
+    if not (given and settings.twilio_auth_token and signed):  # no token: anyone could sign
         return Response(b"", status_code=403)
     fields = dict(params)
     keyword = reply_keyword(fields.get("Body", ""))
