@@ -52,9 +52,9 @@ class OutgoingEmail:
 
     def as_message(self) -> EmailMessage:
         message = EmailMessage()
-        message["From"] = formataddr((self.sender_name, self.sender_address))
+        message["From"] = formataddr((_one_line(self.sender_name), self.sender_address))
         message["To"] = ", ".join(self.recipients)
-        message["Subject"] = self.subject
+        message["Subject"] = _one_line(self.subject)
         domain = self.sender_address.rpartition("@")[2] or "duely.local"
         message["Message-ID"] = make_msgid(idstring=self.message_key, domain=domain)
         if self.unsubscribe_url:
@@ -63,6 +63,12 @@ class OutgoingEmail:
             message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         message.set_content(self.body)
         return message
+
+
+def _one_line(text: str) -> str:
+    """A header value on one line: settings refuse line breaks, but one stored before that (or
+    a template's subject) must not break the email."""
+    return " ".join(text.split())
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,10 @@ class OrganisationSettings(BaseModel):
     @field_validator("name", "sender_name")
     @classmethod
     def _strip(cls, value: str) -> str:
+        # Both go into email headers (From, the signature): a line break there would end
+        # the header early and break every email the organisation sends.
+        if any(ord(char) < 32 or ord(char) == 127 for char in value):
+            raise ValueError("a name is one line: no line breaks or control characters")
         return value.strip()
 
     @field_validator("country")
