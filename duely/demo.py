@@ -14,6 +14,7 @@ from duely.models import Connection, Organisation
 from duely.sandbox.xero.consent import allow_access
 from duely.security import SecretBox
 from duely.settings import Settings
+from duely.sync_schedules import request_sync
 from duely.temporal_client import connect_with_retry
 
 # The demo organisation's own Stripe account on localstripe (which takes any `sk_...`). Published
@@ -82,10 +83,10 @@ async def connect_demo_ledger(settings: Settings) -> bool:
         grant = await redeem_xero_code(
             ledgers, settings, answer["code"], authorization.code_verifier
         )
-        temporal = await connect_with_retry(settings)
-        await connect_xero_tenant(
-            db, ledgers, temporal, settings, organisation.id, grant, grant.tenants[0].tenant_id
+        connection = await connect_xero_tenant(
+            db, ledgers, organisation.id, grant, grant.tenants[0].tenant_id
         )
+        await request_sync(await connect_with_retry(settings), settings, connection)
         return True
     finally:
         await ledgers.aclose()

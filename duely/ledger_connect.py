@@ -7,7 +7,6 @@ import logging
 from dataclasses import dataclass
 
 import httpx
-from temporalio.client import Client
 
 from duely.db import Database
 from duely.integrations.ledgers.base import LedgerError, LedgerOrganisation
@@ -16,7 +15,6 @@ from duely.integrations.ledgers.oauth_tokens import OAuthTokens
 from duely.integrations.ledgers.xero.oauth import XeroTenant
 from duely.models import Connection, Provider
 from duely.settings import Settings
-from duely.sync_schedules import request_sync
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +39,11 @@ async def redeem_xero_code(
 
 
 async def connect_xero_tenant(
-    db: Database,
-    ledgers: Ledgers,
-    temporal: Client,
-    settings: Settings,
-    organisation_id: int,
-    grant: Grant,
-    tenant_id: str,
+    db: Database, ledgers: Ledgers, organisation_id: int, grant: Grant, tenant_id: str
 ) -> Connection:
-    """Store the chosen tenant's connection, drop the others from the grant, start syncing."""
+    """Store the chosen tenant's connection and drop the others from the grant. The caller
+    then asks for the first sync (duely.sync_schedules.request_sync): the grant is kept even
+    when Temporal cannot be reached, since its one-time code cannot be redeemed again."""
     tenant = next(t for t in grant.tenants if t.tenant_id == tenant_id)
     async with db.session() as session:
         connection = await save_connection(
@@ -67,7 +61,6 @@ async def connect_xero_tenant(
                 await ledgers.xero_oauth.disconnect(grant.tokens.access_token, other.connection_id)
             except httpx.HTTPError as error:  # hygiene only: the chosen tenant works anyway
                 log.warning("could not drop Xero tenant %s from the grant: %s", other.name, error)
-    await request_sync(temporal, settings, connection)
     return connection
 
 

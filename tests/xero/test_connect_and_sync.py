@@ -3,6 +3,7 @@ against the sandbox, with a real worker on Temporal's dev server."""
 
 import random
 
+import httpx
 import pytest
 from sqlmodel import func, select
 
@@ -17,8 +18,10 @@ from duely.models import (
 )
 from duely.sandbox.xero.faults import FaultRule
 from duely.sync_schedules import request_sync
-from tests.conftest import api_token
+from duely.web.app import create_app
+from tests.conftest import NO_TEMPORAL, api_token
 from tests.sandbox.xero_contract import assert_request_matches_spec
+from tests.serving import serve, shut
 from tests.xero.conftest import (
     connect_directly,
     connect_through_oauth,
@@ -186,3 +189,25 @@ async def test_ten_thousand_invoices_sync_and_match_the_ledger(
     due = db.exec(select(func.sum(Invoice.amount_due))).one()
     assert due == sum(i.amount_due for i in expected.values())
     assert not xero.limiter.refused
+
+
+async def test_connecting_while_temporal_is_down_keeps_the_connection_and_says_so(
+    xero, xero_settings, duely_port, db, org_a
+):
+    """Issue 12: finishing the Xero connection answered 500 with Temporal down, and the
+    one-time code was spent. Now the connection is kept and the person is told to sync later."""
+    xero.add_tenant("Offline Widgets Ltd", 5, seed=9)
+    settings = xero_settings.model_copy(update={"temporal_address": NO_TEMPORAL})
+    served = await serve(create_app(settings), duely_port)
+    try:
+        async with httpx.AsyncClient(base_url=served.url, timeout=30) as duely:
+            callback = await connect_through_oauth(duely, org_a.admin)
+            assert callback.status_code == 302, callback.text
+            page = await duely.get(callback.headers["location"])
+    finally:
+        await shut(served)
+    assert page.status_code == 200
+    assert "Connected, but the first sync could not start" in page.text
+    assert "Press Sync now" in page.text
+    (connection,) = db.exec(select(Connection).where(Connection.organisation_id == org_a.id))
+    assert connection.tenant_name == "Offline Widgets Ltd"

@@ -31,6 +31,10 @@ from duely.web.deps import DbSession, get_owned
 OAUTH_SESSION_KEY = "xero_oauth"
 PENDING_GRANT_KEY = "xero_pending_grant"
 PROFILE_KEY = "ledger_profile"
+FIRST_SYNC_WAITS = (
+    "Connected, but the first sync could not start: the engine that runs syncs (Temporal) "
+    "could not be reached ({reason}). Press Sync now on the Connections page once it is back."
+)
 SYNC_REFUSED = '<div class="sync-progress"><p class="error" role="alert">{{ refusal }}</p></div>'
 """In place of a sync's progress (connections/progress.html) when none could be asked for."""
 
@@ -198,20 +202,21 @@ async def _finish(request: Request, grant: Grant, tenant_id: str) -> Redirect:
     """Connect, then send the user to confirm their settings while the first sync runs."""
     state = request.app.state
     connection = await connect_xero_tenant(
-        state.db,
-        state.ledgers,
-        await state.temporal(),
-        state.settings,
-        request.user.organisation_id,
-        grant,
-        tenant_id,
+        state.db, state.ledgers, request.user.organisation_id, grant, tenant_id
     )
+    try:
+        await sync_soon(request, connection)
+        sync_problem = ""
+    except ChaseEngineDown as down:
+        # Connected all the same: the grant is kept, and "Sync now" asks again later.
+        sync_problem = FIRST_SYNC_WAITS.format(reason=down)
     async with state.db.session() as session:  # a reconnect may unblock waiting payments
         await retry_waiting_payments(state, session, connection.organisation_id)
     profile = await ledger_profile(state.ledgers, connection)
     request.session[PROFILE_KEY] = {
         "connection_id": connection.id,
         "tenant_name": connection.tenant_name,
+        "sync_problem": sync_problem,
         **(asdict(profile) if profile else {}),
     }
     return Redirect("/settings/organisation?connected=1")
