@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections import Counter
 
@@ -485,3 +486,12 @@ async def test_healthz_tells_the_public_only_ok_or_not(client, org_a):
     assert body["status"] == "degraded" and body["database"] == {"ok": True}
     assert body["temporal"]["ok"] is False and body["temporal"]["address"] == "127.0.0.1:1"
     assert body["temporal"]["error"]
+
+
+async def test_a_refusal_the_app_means_leaves_no_traceback_in_the_log(client, org_a, caplog):
+    """Every 404 and 400 logged a whole traceback, burying the real errors."""
+    headers = await api_token(client, org_a.viewer)
+    with caplog.at_level(logging.INFO):
+        assert (await client.get("/api/v1/invoices/123456", headers=headers)).status_code == 404
+        assert (await client.get("/api/v1/invoices?page=0", headers=headers)).status_code == 400
+    no_traceback(caplog)

@@ -80,6 +80,9 @@ CSRF_EXEMPT_PATHS = [f"^{API_PREFIX}", "^/webhooks/", "^/unsubscribe/", f"^{CODE
 # Password guessing is slowed per client address on the two endpoints that take a password.
 PASSWORD_ENDPOINTS = {"/login", "/api/v1/auth/token", "/account/password"}
 PASSWORD_ATTEMPTS_PER_MINUTE = 20
+ANSWERED_REFUSALS = {400, 401, 404, 405, 413, 415, 422, 429, 503}
+"""Answered on purpose, logged without a traceback. 403 keeps its line: a refused CSRF token or
+role is worth seeing."""
 # Customer links carry their credential in the path: logs show the path without it.
 TOKEN_IN_PATH = re.compile(r"^/(pay|unsubscribe)/[^/?]+")
 
@@ -240,7 +243,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         # An unexpected error must leave a traceback in the log, not just a 500 for the user.
         logging_config=LoggingConfig(
-            log_exceptions="always", exception_logging_handler=_log_exception
+            log_exceptions="always",
+            exception_logging_handler=_log_exception,
+            # A refusal the app meant (a 404, a bad field, a page that needs signing in) is
+            # answered, not an error: no traceback for those, so real ones stand out.
+            disable_stack_trace=ANSWERED_REFUSALS,
         ),
         openapi_config=OpenAPIConfig(
             title="duely",
