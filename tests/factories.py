@@ -8,6 +8,7 @@ from duely.models import (
     Connection,
     Customer,
     Invoice,
+    Message,
     Payment,
     PaymentSource,
     PaymentStatus,
@@ -116,3 +117,20 @@ def add_connection(db, org_id: int, tenant: str, **fields) -> Connection:
     db.add(connection)
     db.commit()
     return connection
+
+
+def add_message(db, customer: Customer, key: str, status: str = "sent", **fields) -> Message:
+    """An outbox row for `customer` (a sent email unless `fields` say otherwise)."""
+    message = Message(
+        organisation_id=customer.organisation_id,
+        customer_id=customer.id,
+        unique_key=f"test:{customer.organisation_id}:{key}",
+        recipients="ap@example.test",
+        subject=f"Message {key}",
+        body="Dear customer, ...",
+        status=status,
+        **fields,
+    )
+    db.add(message)
+    db.commit()
+    return message

@@ -93,7 +93,11 @@ def requires(minimum: Role) -> Guard:
     """A guard that lets through users whose role is at least `minimum`."""
 
     def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-        user: CurrentUser = connection.user
+        # A request the middleware let through unauthenticated (an OPTIONS, a public path)
+        # has no user at all: refuse it instead of failing on `connection.user` (a 500).
+        user: CurrentUser | None = connection.scope.get("user")
+        if user is None:
+            raise NotAuthorizedException("Sign in to continue.")
         if not user.has_role(minimum):
             raise PermissionDeniedException(f"This needs the {minimum.value} role.")
 

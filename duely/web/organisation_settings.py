@@ -74,14 +74,19 @@ WEEKDAYS = (
 )
 
 
+# How /schema documents a time of day: Litestar's default for `time` is an ISO 8601 duration,
+# which the "09:00:00" the API answers is not.
+CLOCK_TIME = {"format": None, "pattern": r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?$"}
+
+
 class OrganisationSettings(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     country: str
     subdivision: str = ""
     timezone: str
     base_currency: str
-    send_window_start: time
-    send_window_end: time
+    send_window_start: time = Field(json_schema_extra=CLOCK_TIME)
+    send_window_end: time = Field(json_schema_extra=CLOCK_TIME)
     send_days: str = "12345"
     chase_mode: ChaseMode
     sender_name: str = Field(default="", max_length=200)

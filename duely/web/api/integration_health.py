@@ -146,9 +146,11 @@ def _payments(section: Section) -> PaymentsSection:
 class IntegrationHealthController(Controller):
     path = "/integration-health"
     tags = ["integration health"]
-    guards = [requires_collector]
+    # Guards sit on each handler, not on the controller: Litestar gives a controller's guards
+    # to the OPTIONS handler it generates too, and OPTIONS is never authenticated, so a guard
+    # there found no user and answered 500.
 
-    @get("/")
+    @get("/", guards=[requires_collector])
     async def show(self, request: Request, db_session: DbSession) -> IntegrationHealthOut:
         health = await integration_health(db_session, request.user.organisation_id)
         return IntegrationHealthOut(
@@ -181,7 +183,7 @@ class IntegrationHealthController(Controller):
             ),
         )
 
-    @post("/alerts/{alert_id:int}/seen", status_code=200)
+    @post("/alerts/{alert_id:int}/seen", guards=[requires_collector], status_code=200)
     async def mark_seen(
         self, request: Request, db_session: DbSession, alert_id: FromPath[int]
     ) -> AlertOut:

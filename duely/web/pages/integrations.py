@@ -42,9 +42,11 @@ def _context(organisation: Organisation, **sections: Any) -> dict[str, Any]:
 class IntegrationsController(Controller):
     path = "/integrations"
     include_in_schema = False
-    guards = [requires_collector]
+    # Guards sit on each handler, not on the controller: Litestar gives a controller's guards
+    # to the OPTIONS handler it generates too, and OPTIONS is never authenticated, so a guard
+    # there found no user and answered 500.
 
-    @get("/", name="integrations")
+    @get("/", guards=[requires_collector], name="integrations")
     async def show(self, request: Request, db_session: DbSession) -> Template:
         organisation = await get_organisation(db_session, request.user.organisation_id)
         health = await integration_health(db_session, organisation.id)
@@ -56,7 +58,7 @@ class IntegrationsController(Controller):
         )
         return Template("integrations/index.html", context=context)
 
-    @post("/alerts/{alert_id:int}/seen", status_code=200)
+    @post("/alerts/{alert_id:int}/seen", guards=[requires_collector], status_code=200)
     async def mark_seen(
         self, request: HTMXRequest, db_session: DbSession, alert_id: FromPath[int]
     ) -> Template | Redirect:

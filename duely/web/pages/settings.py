@@ -132,9 +132,12 @@ class OrganisationSettingsController(Controller):
         try:
             cleaned = OrganisationSettings.model_validate(submitted)
         except ValidationError as error:
+            # The form again as typed. The template reads every field, so one the post left
+            # out shows what is stored (it used to be a 500).
+            shown = OrganisationSettings.of(organisation).model_dump(mode="json") | submitted
             stripe = _stripe_context(request, organisation)
             return _form(
-                request, submitted, error_messages(error), False, status_code=422, stripe=stripe
+                request, shown, error_messages(error), False, status_code=422, stripe=stripe
             )
         await save_settings(request, db_session, organisation, cleaned)
         request.session.pop(PROFILE_KEY, None)
