@@ -37,7 +37,7 @@ from duely.chasing.reminders import (
     Verdict,
 )
 from duely.chasing.send_times import next_send_moment, wall_time_to_utc
-from duely.chasing.templates import context_for, render
+from duely.chasing.templates import TemplateTooLarge, context_for, render
 from duely.db import Database
 from duely.delivery import Delivery
 from duely.integrations.ledgers.base import LedgerAuthError, LedgerError
@@ -393,7 +393,11 @@ class OutboxActivities:
         else:
             recipients = []
         lines = [invoices[r.invoice_id] for r in group]
-        message.subject, message.body = await self._text(lead, people, lines, today)
+        refused = ""
+        try:
+            message.subject, message.body = await self._text(lead, people, lines, today)
+        except TemplateTooLarge as error:  # it would be as large at every retry: fail it now
+            message.subject, message.body, refused = lead.step_label, "", str(error)
         message.channel = channel
         message.recipients = ", ".join(recipients)
         message.status = (
@@ -404,6 +408,8 @@ class OutboxActivities:
             what = "a phone number" if channel == Channel.SMS else "an email address"
             message.status = MessageStatus.FAILED
             message.error = f"{customer.name} has no contact with {what}"
+        if refused:
+            message.status, message.error = MessageStatus.FAILED, refused
 
     async def _text(
         self, lead: ReminderRequest, people: _Customer, invoices: list[Invoice], today: date
@@ -431,7 +437,7 @@ class OutboxActivities:
             )
         person = next((c for c in people.contacts if c.kind == ContactKind.NORMAL), None)
         context = context_for(organisation, customer, person, invoices, payment_link, today)
-        rendered = render(template.subject, template.body, context)
+        rendered = await asyncio.to_thread(render, template.subject, template.body, context)
         if lead.channel == Channel.SMS:
             # A text is the subject line and the link; the carrier handles STOP.
             return (

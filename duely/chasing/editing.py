@@ -9,6 +9,7 @@ can be added after the commit in one place.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -646,7 +647,8 @@ async def check_template_input(
         errors.fields["tone"] = "Choose friendly, firm or final."
     if len(data.subject) > 500:
         errors.fields["subject"] = "Keep the subject under 500 characters."
-    errors.problems = check_template(data.subject, data.body)
+    # It waits for a renderer process: off the event loop.
+    errors.problems = await asyncio.to_thread(check_template, data.subject, data.body)
     return errors
 
 

@@ -1,26 +1,82 @@
 """Reminder emails from the organisation's own templates: rendered in Jinja's sandbox, checked
 on save against a sample customer so that a mistake never reaches a customer at send time.
+
+Any signed-in person can preview a template, so filling one in is bounded: each rendering runs
+in a renderer process of its own that is stopped after RENDER_SECONDS and has a memory
+ceiling, and inside it the sandbox caps loops, range(), text made with `*` or `+`, and the
+length of what comes out. Breaking a limit is a TemplateTooLarge saying which, in words for
+the person editing the template.
 """
 
 from __future__ import annotations
 
+import atexit
+import builtins
 import difflib
+import io
+import os
+import pickle
 import re
+import resource
+import select
+import subprocess
+import sys
+import threading
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from datetime import date
 from functools import lru_cache
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, BinaryIO, TypeVar
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2 import exceptions as jinja_errors
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, TemplateAssertionError
+from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
 from duely.aging import days_overdue
 from duely.money import format_money
+
+# --- limits --------------------------------------------------------------------------------------
+# A real reminder is a few hundred words about at most a few hundred invoices and fills in within
+# milliseconds. Each limit is far beyond that, and low enough that no template can hold up the
+# web server or a worker (security issue 12).
+
+RENDER_SECONDS = 2.0
+"""How long filling in one template may take; a real one takes a few milliseconds."""
+RENDER_MEMORY_MB = 256
+"""Memory one rendering may take beyond the renderer's own; 100 kB of text needs under 1 MB."""
+RENDERS_AT_ONCE = 4
+"""Renderer processes at a time: many heavy previews at once wait their turn rather than take
+every CPU and RENDERS_AT_ONCE * RENDER_MEMORY_MB of memory at most."""
+MAX_LOOP_STEPS = 10_000
+"""Steps of all loops of one template together (a loop in a loop multiplies): listing every
+open invoice of a customer with two thousand of them, a few fields each, stays under it."""
+MAX_RANGE = 1_000
+"""Numbers one range() may count: a reminder has little use for counting at all."""
+MAX_TEXT = 100_000
+"""Characters (or list items) that `*` or `+` may make: no more than a whole body may hold."""
+MAX_SUBJECT = 500
+"""Characters of a filled-in subject: the outbox keeps 500, and mail clients show about 80."""
+MAX_BODY = 100_000
+"""Characters of a filled-in body, about 15,000 words: a combined email listing a thousand
+invoices is a fifth of it."""
+
+
+class TemplateTooLarge(Exception):
+    """Filling the template in broke one of the limits above; the words say which."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)  # only `why`, so that it crosses from the renderer process intact
+        self.why = why
+
+    def __str__(self) -> str:
+        return f"The template is too large to send: {self.why}."
 
 
 @dataclass(frozen=True)
@@ -120,6 +176,10 @@ class UnknownPlaceholder(UndefinedError):
         super().__init__(f"unknown placeholder {placeholder!r}")
         self.placeholder = placeholder
 
+    def __reduce__(self) -> tuple[type, tuple[str]]:
+        # Rebuilt from the placeholder alone when it comes back from the renderer process.
+        return (type(self), (self.placeholder,))
+
 
 class _Fields(SimpleNamespace):
     """One placeholder object (`invoice`, `contact`, ...) that knows its own name."""
@@ -146,12 +206,96 @@ class _StrictPlaceholders(StrictUndefined):
         return f"{owner}.{self._undefined_name}" if owner else str(self._undefined_name)
 
 
+@dataclass
+class _Budget:
+    loop_steps: int = 0
+
+
+_BUDGET: ContextVar[_Budget] = ContextVar("template_budget")
+"""What the rendering under way has spent; `_fill` starts each rendering with a fresh one."""
+_CHARGED = "_charged_loop"
+"""The filter every `{% for %}` is compiled through (see `_LoopsCharged`)."""
+
+
+class _Charged:
+    """The items of one loop, each step charged to the rendering's budget."""
+
+    def __init__(self, items: Any) -> None:
+        self._items = items
+
+    def __len__(self) -> int:  # so that `loop.length` does not read the items twice
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Any]:
+        budget = _BUDGET.get()
+        for item in self._items:
+            budget.loop_steps += 1
+            if budget.loop_steps > MAX_LOOP_STEPS:
+                raise TemplateTooLarge(
+                    f"loops may repeat at most {MAX_LOOP_STEPS:,} times in all"
+                    " (a loop inside a loop multiplies)"
+                )
+            yield item
+
+
+class _LoopsCharged(CodeGenerator):
+    """Compiles `{% for x in items %}` as `{% for x in items|_charged_loop %}`: the sandbox has
+    no hook for loops, and one loop of a small list inside another soon runs for ever."""
+
+    def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:
+        for loop in node.find_all(nodes.For):
+            loop.iter = nodes.Filter(loop.iter, _CHARGED, [], [], None, None, lineno=loop.lineno)
+        super().visit_Template(node, frame)
+
+
+def _range(*args: int) -> range:
+    numbers = range(*args)
+    try:
+        too_many = len(numbers) > MAX_RANGE
+    except OverflowError:  # more numbers than Python can count
+        too_many = True
+    if too_many:
+        raise TemplateTooLarge(f"range() may count at most {MAX_RANGE:,} numbers")
+    return numbers
+
+
+def _length_made(operator: str, left: Any, right: Any) -> int:
+    """How long `left <operator> right` would be for text and lists (0 for numbers)."""
+    sequences = (str, list, tuple)
+    if operator == "+" and isinstance(left, sequences) and isinstance(right, sequences):
+        return len(left) + len(right)
+    if operator == "*":
+        for sequence, times in ((left, right), (right, left)):
+            if isinstance(sequence, sequences) and isinstance(times, int):
+                return len(sequence) * times
+    return 0
+
+
 class _ReminderSandbox(ImmutableSandboxedEnvironment):
-    # One template must not be able to stall every organisation's sending with 9**9**9.
-    intercepted_binops = frozenset({"**"})
+    code_generator_class = _LoopsCharged
+    # `*` and `+` are measured before they run: 'x' * 10**9 is one step, not a loop.
+    intercepted_binops = frozenset({"**", "*", "+"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.globals["range"] = _range  # instead of the sandbox's own, which allows 100,000
+        self.filters[_CHARGED] = _Charged
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        raise SecurityError("raising to a power is not allowed in a template")
+        if operator == "**":
+            # One template must not be able to stall every organisation's sending with 9**9**9.
+            raise SecurityError("raising to a power is not allowed in a template")
+        if _length_made(operator, left, right) > MAX_TEXT:
+            raise TemplateTooLarge(
+                f"text or a list made with {operator} may hold at most {MAX_TEXT:,}"
+                " characters or items"
+            )
+        return super().call_binop(context, operator, left, right)
+
+    def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(obj, LoopContext) and args:  # `loop(children)` in a recursive loop
+            args = (_Charged(args[0]), *args[1:])
+        return super().call(context, obj, *args, **kwargs)
 
 
 _MARKS_HINT = "Check that each {{ is closed by }} and each {% by %}, on this line or above."
@@ -193,19 +337,20 @@ def format_date(day: date) -> str:
 
 
 def render(subject: str, body: str, context: ReminderContext) -> RenderedMessage:
-    """Fill a template in for one customer. Raises Jinja's errors; `check_template` on save
-    is what keeps them from happening here.
+    """Fill a template in for one customer. Raises TemplateTooLarge when it breaks a limit and
+    Jinja's errors otherwise; `check_template` on save is what keeps them from happening here.
+
+    It waits for a renderer process (up to RENDER_SECONDS): call it off the event loop.
     """
-    variables = _variables(context)
-    return RenderedMessage(
-        subject=" ".join(_compiled(subject).render(variables).split()),
-        body=re.sub(r"\n{3,}", "\n\n", _compiled(body).render(variables)).strip(),
-    )
+    return _isolated(_render_here, subject, body, context)
 
 
 def check_template(subject: str, body: str) -> list[TemplateProblem]:
-    """Every problem a person must fix before saving, in words they can act on."""
-    return _check_part("subject", subject) + _check_part("body", body)
+    """Every problem a person must fix before saving, in words they can act on.
+
+    Like `render`, it waits for renderer processes: call it off the event loop.
+    """
+    return _checked("subject", subject) + _checked("body", body)
 
 
 def sample_context(multi: bool) -> ReminderContext:
@@ -224,6 +369,203 @@ def sample_context(multi: bool) -> ReminderContext:
         sender=Sender("Priya Shah", "Harbour Lane Supplies Ltd"),
         today=date(2026, 11, 17),
     )
+
+
+# --- renderer processes --------------------------------------------------------------------------
+# Why processes: a thread cannot be stopped, and one step of a template can run long or take
+# gigabytes before any check of ours has a say (`'x'|center(10**9)`, `'{:>999999999}'.format(1)`,
+# `~` doubling a text kept in a namespace). A process can be killed on time and given a memory
+# ceiling. Each renderer is a fresh interpreter running `_serve` (multiprocessing's would import
+# the main program, the whole web app, again in every renderer), kept for the next rendering
+# unless one overstays or dies. It gets no secrets (only the environment Python itself needs),
+# and what it answers is unpickled only into the few types an answer holds: a template that
+# escaped the sandbox would hold a process with nothing to take and no way back into the app.
+
+RENDERER_START_SECONDS = 60
+"""How long a new renderer may take to start (a busy machine), before its clock starts."""
+_RENDERER = [sys.executable, "-c", f"from {__name__} import _serve; _serve()"]
+_READY = "ready"
+_idle: list[_Renderer] = []
+_idle_lock = threading.Lock()
+_slots = threading.BoundedSemaphore(RENDERS_AT_ONCE)
+_T = TypeVar("_T")
+
+
+class _Overstayed(Exception):
+    pass
+
+
+class _Answer(pickle.Unpickler):
+    """Unpickles what a renderer answers: results, problems and errors, nothing else."""
+
+    OURS = frozenset(
+        {"RenderedMessage", "TemplateProblem", "TemplateTooLarge", "UnknownPlaceholder"}
+    )
+    ERRORS_FROM = {"builtins": builtins, jinja_errors.__name__: jinja_errors}
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = getattr(self.ERRORS_FROM.get(module), name, None)
+        is_error = isinstance(found, type) and issubclass(found, Exception)
+        if not (is_error or (module == __name__ and name in self.OURS)):
+            raise pickle.UnpicklingError(f"a renderer may not answer with {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _renderer_environment() -> dict[str, str]:
+    """The app's environment without its secrets (DUELY_SECRET_KEY, database URLs...)."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name.startswith("PYTHON") or name in {"PATH", "LANG", "LC_ALL", "TZ", "VIRTUAL_ENV"}
+    }
+
+
+class _Renderer:
+    """One renderer process: send it `(work, args)`, it answers `(done, result or error)`."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen(
+            _RENDERER,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=_renderer_environment(),
+        )
+        try:
+            started = self._answer(RENDERER_START_SECONDS) == _READY
+        except (_Overstayed, EOFError, pickle.UnpicklingError):
+            started = False
+        if not started:
+            self.stop()
+            raise RuntimeError("the template renderer did not start")
+
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def ask(self, work: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
+        pickle.dump((work, args), self._process.stdin)
+        self._process.stdin.flush()
+        return self._answer(RENDER_SECONDS)
+
+    def _answer(self, seconds: float) -> Any:
+        ready, _, _ = select.select([self._process.stdout], [], [], seconds)
+        if not ready:
+            raise _Overstayed
+        return _Answer(self._process.stdout).load()  # EOFError if it died
+
+    def stop(self) -> None:
+        self._process.kill()
+        self._process.wait()
+        self._process.stdin.close()
+        self._process.stdout.close()
+
+
+def _isolated(work: Callable[..., _T], *args: Any) -> _T:
+    """`work(*args)` in a renderer process, stopped after RENDER_SECONDS; its errors are
+    raised here as it raised them."""
+    with _slots:
+        with _idle_lock:
+            renderer = _idle.pop() if _idle else None
+        if renderer is None or not renderer.alive:
+            renderer = _Renderer()
+        try:
+            done, outcome = renderer.ask(work, args)
+        except _Overstayed:
+            renderer.stop()
+            slow = f"it takes longer than {RENDER_SECONDS:g} seconds to fill in"
+            raise TemplateTooLarge(slow) from None
+        except (EOFError, OSError, pickle.UnpicklingError):  # it died, or lost its mind
+            renderer.stop()
+            raise TemplateTooLarge("filling it in stopped the renderer") from None
+        with _idle_lock:
+            _idle.append(renderer)
+    if done:
+        return outcome
+    raise outcome
+
+
+@atexit.register
+def _stop_renderers() -> None:
+    with _idle_lock:
+        while _idle:
+            _idle.pop().stop()
+
+
+def _serve() -> None:
+    """A renderer process: does each `(work, args)` read from stdin, answering on stdout."""
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # whatever is printed goes to the logs, not into the answers
+    _limit_memory()
+    _send(answers, _READY)
+    while True:
+        try:
+            work, args = pickle.load(sys.stdin.buffer)  # noqa: S301 - from the app itself
+        except EOFError:  # the app has gone
+            return
+        try:
+            outcome = (True, work(*args))
+        except Exception as error:  # noqa: BLE001 - every error goes back to be raised there
+            outcome = (False, error)
+        _send(answers, outcome)
+
+
+def _send(answers: BinaryIO, outcome: Any) -> None:
+    try:
+        data = pickle.dumps(outcome)
+        _Answer(io.BytesIO(data)).load()  # what the app could not read back...
+    except Exception:  # noqa: BLE001 - ...goes back as the error's words
+        error = outcome[1]
+        data = pickle.dumps((False, RuntimeError(f"{type(error).__name__}: {error}")))
+    answers.write(data)
+    answers.flush()
+
+
+def _limit_memory() -> None:
+    """Past RENDER_MEMORY_MB more than it uses now, Python raises MemoryError in the renderer
+    rather than the machine running short. (Without /proc, as on macOS, only time is limited.)
+    """
+    try:
+        with open("/proc/self/statm") as statm:
+            in_use = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    ceiling = in_use + RENDER_MEMORY_MB * 2**20
+    if hard != resource.RLIM_INFINITY:
+        ceiling = min(ceiling, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (ceiling, hard))
+
+
+# --- in the renderer process ---------------------------------------------------------------------
+
+_MOST = {"subject": MAX_SUBJECT, "body": MAX_BODY}
+
+
+def _render_here(subject: str, body: str, context: ReminderContext) -> RenderedMessage:
+    variables = _variables(context)
+    return RenderedMessage(
+        subject=" ".join(_fill("subject", subject, variables).split()),
+        body=re.sub(r"\n{3,}", "\n\n", _fill("body", body, variables)).strip(),
+    )
+
+
+def _fill(part: str, source: str, variables: dict[str, Any]) -> str:
+    """The part filled in with a fresh loop budget, refused once it grows past its limit."""
+    most, length, chunks = _MOST[part], 0, []
+    budget = _BUDGET.set(_Budget())
+    try:
+        for chunk in _compiled(source).generate(variables):
+            length += len(chunk)
+            if length > most:
+                raise TemplateTooLarge(f"the {part} may be at most {most:,} characters long")
+            chunks.append(chunk)
+    except MemoryError:
+        raise TemplateTooLarge(
+            f"it needs more than {RENDER_MEMORY_MB} MB of memory to fill in"
+        ) from None
+    finally:
+        _BUDGET.reset(budget)
+    return "".join(chunks)
 
 
 @lru_cache(maxsize=256)
@@ -268,6 +610,13 @@ def _and_list(items: list[str]) -> str:
     return " and ".join(filter(None, (", ".join(items[:-1]), items[-1])))
 
 
+def _checked(part: str, source: str) -> list[TemplateProblem]:
+    try:
+        return _isolated(_check_part, part, source)
+    except TemplateTooLarge as exc:  # the renderer was stopped: too slow, or it died
+        return [TemplateProblem(part, str(exc))]
+
+
 def _check_part(part: str, source: str) -> list[TemplateProblem]:
     if not source.strip():
         return [TemplateProblem(part, f"The {part} is empty.")]
@@ -280,7 +629,7 @@ def _check_part(part: str, source: str) -> list[TemplateProblem]:
     problems = _misspelt(part, _ENV.parse(source))
     for multi in (False, True):
         try:
-            _compiled(source).render(_variables(sample_context(multi)))
+            _fill(part, source, _variables(sample_context(multi)))
         except UnknownPlaceholder as exc:
             # Rendering stops at the first gap; the reading above already named it in the
             # template's own words (`item.numbr`, not `invoice.numbr`) if it could.
@@ -290,6 +639,9 @@ def _check_part(part: str, source: str) -> list[TemplateProblem]:
                 problems.append(_unknown(part, line, owner, name, _FIELDS.get(owner, _ANY_NAME)))
         except SecurityError as exc:
             problems.append(_failed(part, exc, "This is not allowed in a template"))
+        except TemplateTooLarge as exc:
+            line = _template_line(exc)
+            problems.append(TemplateProblem(part, f"{_at(line)}{exc}", line))
         except Exception as exc:  # any failure on the sample would fail at send time too
             problems.append(_failed(part, exc, "This could not be filled in"))
     return list(dict.fromkeys(problems))

@@ -4,10 +4,15 @@ Every save runs `check_template`; a template with a problem is never saved, and 
 shown beside the subject or body they belong to. The preview renders the unsaved text against
 the sample customers (one invoice, several) and, on request, against one real customer's open
 invoices. Everyone may preview; only admins save or delete.
+
+Checking and rendering wait for a renderer process (bounded in time and size, see
+duely.chasing.templates), so they run in a worker thread: a heavy template typed into the
+editor never holds up the event loop, and so the rest of the server.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +37,7 @@ from duely.chasing.templates import (
     PLACEHOLDERS,
     ReminderContext,
     TemplateProblem,
+    TemplateTooLarge,
     check_template,
     render,
     sample_context,
@@ -82,9 +88,11 @@ class PreviewPane:
     error: str = ""
 
 
-def _pane(title: str, data: TemplateInput, context: ReminderContext) -> PreviewPane:
+async def _pane(title: str, data: TemplateInput, context: ReminderContext) -> PreviewPane:
     try:
-        message = render(data.subject, data.body, context)
+        message = await asyncio.to_thread(render, data.subject, data.body, context)
+    except TemplateTooLarge as error:  # it says so itself
+        return PreviewPane(title, error=str(error))
     except Exception as error:  # noqa: BLE001 - real data may trip what the samples did not
         return PreviewPane(title, error=f"This could not be filled in: {error}")
     return PreviewPane(title, message.subject, message.body)
@@ -104,12 +112,14 @@ async def _preview(
 ) -> dict[str, Any]:
     """The preview's context: problems (then nothing is rendered) or the rendered panes."""
     customer_id = _chosen_id(customer_raw)
-    problems: list[TemplateProblem] = check_template(data.subject, data.body)
+    problems: list[TemplateProblem] = await asyncio.to_thread(
+        check_template, data.subject, data.body
+    )
     panes: list[PreviewPane] = []
     if not problems:
         panes = [
-            _pane("One invoice (sample customer)", data, sample_context(multi=False)),
-            _pane("Several invoices (sample customer)", data, sample_context(multi=True)),
+            await _pane("One invoice (sample customer)", data, sample_context(multi=False)),
+            await _pane("Several invoices (sample customer)", data, sample_context(multi=True)),
         ]
         if customer_id is not None:
             customer = await get_owned(db_session, Customer, customer_id, organisation.id)
@@ -117,7 +127,7 @@ async def _preview(
             context = await real_context(db_session, organisation, customer, link)
             title = f"{customer.name} (real data)"
             panes.append(
-                _pane(title, data, context)
+                await _pane(title, data, context)
                 if context
                 else PreviewPane(title, error="This customer has no open invoices now.")
             )
