@@ -2,26 +2,16 @@
 on save against a sample customer so that a mistake never reaches a customer at send time.
 
 Any signed-in person can preview a template, so filling one in is bounded: each rendering runs
-in a renderer process of its own that is stopped after RENDER_SECONDS and has a memory
-ceiling, and inside it the sandbox caps loops, range(), text made with `*` or `+`, and the
-length of what comes out. Breaking a limit is a TemplateTooLarge saying which, in words for
+in a process of its own (duely.chasing.isolation) that is stopped after RENDER_SECONDS and has
+a memory ceiling, and inside it the sandbox caps loops, range(), text made with `*` or `+`,
+and the length of what comes out. Breaking a limit is a TemplateTooLarge saying which, in words for
 the person editing the template.
 """
 
 from __future__ import annotations
 
-import atexit
-import builtins
 import difflib
-import io
-import os
-import pickle
 import re
-import resource
-import select
-import subprocess
-import sys
-import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
@@ -29,10 +19,9 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from functools import lru_cache
 from types import SimpleNamespace
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta, nodes
-from jinja2 import exceptions as jinja_errors
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, TemplateAssertionError
 from jinja2.runtime import LoopContext
@@ -40,6 +29,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
 from duely.aging import days_overdue
+from duely.chasing.isolation import MEMORY_MB, Died, Overstayed, run_isolated
 from duely.money import format_money
 
 # --- limits --------------------------------------------------------------------------------------
@@ -48,12 +38,8 @@ from duely.money import format_money
 # web server or a worker (security issue 12).
 
 RENDER_SECONDS = 2.0
-"""How long filling in one template may take; a real one takes a few milliseconds."""
-RENDER_MEMORY_MB = 256
-"""Memory one rendering may take beyond the renderer's own; 100 kB of text needs under 1 MB."""
-RENDERS_AT_ONCE = 4
-"""Renderer processes at a time: many heavy previews at once wait their turn rather than take
-every CPU and RENDERS_AT_ONCE * RENDER_MEMORY_MB of memory at most."""
+"""How long filling in one template may take; a real one takes a few milliseconds. (Its
+memory is bounded too: duely.chasing.isolation.MEMORY_MB.)"""
 MAX_LOOP_STEPS = 10_000
 """Steps of all loops of one template together (a loop in a loop multiplies): listing every
 open invoice of a customer with two thousand of them, a few fields each, stays under it."""
@@ -298,6 +284,7 @@ class _ReminderSandbox(ImmutableSandboxedEnvironment):
         return super().call(context, obj, *args, **kwargs)
 
 
+_T = TypeVar("_T")
 _MARKS_HINT = "Check that each {{ is closed by }} and each {% by %}, on this line or above."
 
 # Plain text: no HTML escaping; block tags on their own line leave no blank line behind.
@@ -345,6 +332,19 @@ def render(subject: str, body: str, context: ReminderContext) -> RenderedMessage
     return _isolated(_render_here, subject, body, context)
 
 
+def _isolated(work: Callable[..., _T], *args: Any) -> _T:
+    """`work(*args)` in a process of its own (duely.chasing.isolation), stopped after
+    RENDER_SECONDS."""
+    try:
+        return run_isolated(RENDER_SECONDS, work, *args)
+    except Overstayed:
+        raise TemplateTooLarge(
+            f"it takes longer than {RENDER_SECONDS:g} seconds to fill in"
+        ) from None
+    except Died:
+        raise TemplateTooLarge("filling it in stopped the renderer") from None
+
+
 def check_template(subject: str, body: str) -> list[TemplateProblem]:
     """Every problem a person must fix before saving, in words they can act on.
 
@@ -371,171 +371,6 @@ def sample_context(multi: bool) -> ReminderContext:
     )
 
 
-# --- renderer processes --------------------------------------------------------------------------
-# Why processes: a thread cannot be stopped, and one step of a template can run long or take
-# gigabytes before any check of ours has a say (`'x'|center(10**9)`, `'{:>999999999}'.format(1)`,
-# `~` doubling a text kept in a namespace). A process can be killed on time and given a memory
-# ceiling. Each renderer is a fresh interpreter running `_serve` (multiprocessing's would import
-# the main program, the whole web app, again in every renderer), kept for the next rendering
-# unless one overstays or dies. It gets no secrets (only the environment Python itself needs),
-# and what it answers is unpickled only into the few types an answer holds: a template that
-# escaped the sandbox would hold a process with nothing to take and no way back into the app.
-
-RENDERER_START_SECONDS = 60
-"""How long a new renderer may take to start (a busy machine), before its clock starts."""
-_RENDERER = [sys.executable, "-c", f"from {__name__} import _serve; _serve()"]
-_READY = "ready"
-_idle: list[_Renderer] = []
-_idle_lock = threading.Lock()
-_slots = threading.BoundedSemaphore(RENDERS_AT_ONCE)
-_T = TypeVar("_T")
-
-
-class _Overstayed(Exception):
-    pass
-
-
-class _Answer(pickle.Unpickler):
-    """Unpickles what a renderer answers: results, problems and errors, nothing else."""
-
-    OURS = frozenset(
-        {"RenderedMessage", "TemplateProblem", "TemplateTooLarge", "UnknownPlaceholder"}
-    )
-    ERRORS_FROM = {"builtins": builtins, jinja_errors.__name__: jinja_errors}
-
-    def find_class(self, module: str, name: str) -> Any:
-        found = getattr(self.ERRORS_FROM.get(module), name, None)
-        is_error = isinstance(found, type) and issubclass(found, Exception)
-        if not (is_error or (module == __name__ and name in self.OURS)):
-            raise pickle.UnpicklingError(f"a renderer may not answer with {module}.{name}")
-        return super().find_class(module, name)
-
-
-def _renderer_environment() -> dict[str, str]:
-    """The app's environment without its secrets (DUELY_SECRET_KEY, database URLs...)."""
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if name.startswith("PYTHON") or name in {"PATH", "LANG", "LC_ALL", "TZ", "VIRTUAL_ENV"}
-    }
-
-
-class _Renderer:
-    """One renderer process: send it `(work, args)`, it answers `(done, result or error)`."""
-
-    def __init__(self) -> None:
-        self._process = subprocess.Popen(
-            _RENDERER,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=_renderer_environment(),
-        )
-        try:
-            started = self._answer(RENDERER_START_SECONDS) == _READY
-        except (_Overstayed, EOFError, pickle.UnpicklingError):
-            started = False
-        if not started:
-            self.stop()
-            raise RuntimeError("the template renderer did not start")
-
-    @property
-    def alive(self) -> bool:
-        return self._process.poll() is None
-
-    def ask(self, work: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
-        pickle.dump((work, args), self._process.stdin)
-        self._process.stdin.flush()
-        return self._answer(RENDER_SECONDS)
-
-    def _answer(self, seconds: float) -> Any:
-        ready, _, _ = select.select([self._process.stdout], [], [], seconds)
-        if not ready:
-            raise _Overstayed
-        return _Answer(self._process.stdout).load()  # EOFError if it died
-
-    def stop(self) -> None:
-        self._process.kill()
-        self._process.wait()
-        self._process.stdin.close()
-        self._process.stdout.close()
-
-
-def _isolated(work: Callable[..., _T], *args: Any) -> _T:
-    """`work(*args)` in a renderer process, stopped after RENDER_SECONDS; its errors are
-    raised here as it raised them."""
-    with _slots:
-        with _idle_lock:
-            renderer = _idle.pop() if _idle else None
-        if renderer is None or not renderer.alive:
-            renderer = _Renderer()
-        try:
-            done, outcome = renderer.ask(work, args)
-        except _Overstayed:
-            renderer.stop()
-            slow = f"it takes longer than {RENDER_SECONDS:g} seconds to fill in"
-            raise TemplateTooLarge(slow) from None
-        except (EOFError, OSError, pickle.UnpicklingError):  # it died, or lost its mind
-            renderer.stop()
-            raise TemplateTooLarge("filling it in stopped the renderer") from None
-        with _idle_lock:
-            _idle.append(renderer)
-    if done:
-        return outcome
-    raise outcome
-
-
-@atexit.register
-def _stop_renderers() -> None:
-    with _idle_lock:
-        while _idle:
-            _idle.pop().stop()
-
-
-def _serve() -> None:
-    """A renderer process: does each `(work, args)` read from stdin, answering on stdout."""
-    answers = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # whatever is printed goes to the logs, not into the answers
-    _limit_memory()
-    _send(answers, _READY)
-    while True:
-        try:
-            work, args = pickle.load(sys.stdin.buffer)  # noqa: S301 - from the app itself
-        except EOFError:  # the app has gone
-            return
-        try:
-            outcome = (True, work(*args))
-        except Exception as error:  # noqa: BLE001 - every error goes back to be raised there
-            outcome = (False, error)
-        _send(answers, outcome)
-
-
-def _send(answers: BinaryIO, outcome: Any) -> None:
-    try:
-        data = pickle.dumps(outcome)
-        _Answer(io.BytesIO(data)).load()  # what the app could not read back...
-    except Exception:  # noqa: BLE001 - ...goes back as the error's words
-        error = outcome[1]
-        data = pickle.dumps((False, RuntimeError(f"{type(error).__name__}: {error}")))
-    answers.write(data)
-    answers.flush()
-
-
-def _limit_memory() -> None:
-    """Past RENDER_MEMORY_MB more than it uses now, Python raises MemoryError in the renderer
-    rather than the machine running short. (Without /proc, as on macOS, only time is limited.)
-    """
-    try:
-        with open("/proc/self/statm") as statm:
-            in_use = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    ceiling = in_use + RENDER_MEMORY_MB * 2**20
-    if hard != resource.RLIM_INFINITY:
-        ceiling = min(ceiling, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (ceiling, hard))
-
-
 # --- in the renderer process ---------------------------------------------------------------------
 
 _MOST = {"subject": MAX_SUBJECT, "body": MAX_BODY}
@@ -560,9 +395,7 @@ def _fill(part: str, source: str, variables: dict[str, Any]) -> str:
                 raise TemplateTooLarge(f"the {part} may be at most {most:,} characters long")
             chunks.append(chunk)
     except MemoryError:
-        raise TemplateTooLarge(
-            f"it needs more than {RENDER_MEMORY_MB} MB of memory to fill in"
-        ) from None
+        raise TemplateTooLarge(f"it needs more than {MEMORY_MB} MB of memory to fill in") from None
     finally:
         _BUDGET.reset(budget)
     return "".join(chunks)
