@@ -88,14 +88,7 @@ EXPECTED = {
     ("POST", "/unsubscribe/{token:str}"): PUBLIC,  # mail clients post here (RFC 8058)
     # The API's documentation and the stylesheets and scripts every page loads.
     ("GET", "/schema"): PUBLIC,
-    ("GET", "/schema/elements"): PUBLIC,
-    ("GET", "/schema/oauth2-redirect.html"): PUBLIC,
     ("GET", "/schema/openapi.json"): PUBLIC,
-    ("GET", "/schema/openapi.yaml"): PUBLIC,
-    ("GET", "/schema/openapi.yml"): PUBLIC,
-    ("GET", "/schema/rapidoc"): PUBLIC,
-    ("GET", "/schema/redoc"): PUBLIC,
-    ("GET", "/schema/swagger"): PUBLIC,
     ("GET", "/schema/{path:str}"): PUBLIC,
     ("GET", "/static/{file_path:path}"): PUBLIC,
     ("HEAD", "/static/{file_path:path}"): PUBLIC,

@@ -243,3 +243,13 @@ def test_the_template_check_finds_each_kind_of_inline_code():
         "<style>p { color: red }</style>",
     ):
         assert inline_code(snippet), snippet
+
+
+async def test_the_api_schema_is_served_as_json_with_no_script_from_elsewhere(client):
+    """/schema was Redoc's page, loading its script from a CDN that the CSP (rightly) refuses:
+    a blank page. It is the OpenAPI document itself."""
+    for path in ("/schema", "/schema/openapi.json"):
+        answer = await client.get(path)
+        assert answer.status_code == 200
+        assert answer.json()["info"]["title"] == "duely"
+        assert "<script" not in answer.text

@@ -22,6 +22,7 @@ from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.htmx import HTMXPlugin, HTMXRequest
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -253,6 +254,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title="duely",
             version=duely.__version__,
             path="/schema",
+            # The schema itself, as JSON: Litestar's default page loads a viewer from a CDN,
+            # which the CSP refuses (and which no duely page should depend on).
+            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(
