@@ -4,21 +4,37 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HTMX   := duely/web/static/vendor/htmx.min.js
+# Exact versions, with hashes, of everything make run and make test need (every extra).
+LOCK   := requirements.lock
 # Browser tests drive Debian's Chromium (Playwright never downloads a browser of its own).
 CHROMIUM := /usr/bin/chromium
 # Tests also run against PostgreSQL when a server answers here (or DUELY_TEST_POSTGRES_URL is set).
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install run test lint bench clean
+.PHONY: install lock run test lint bench clean
 
 install: $(STAMP) $(HTMX)
 
-$(STAMP): pyproject.toml
+# Every machine gets the same versions from the lock (pip checks the hashes); duely itself then
+# goes in without resolving anything, since the lock already holds its dependencies.
+$(STAMP): $(LOCK) pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "duely needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
+
+# Re-resolve the lock from pyproject.toml's ranges after changing a dependency. uv keeps every
+# locked version that still fits, so a refresh changes only what it must; take upgrades with
+# `make lock LOCK_FLAGS=--upgrade` (or `--upgrade-package NAME`). Universal (markers for other
+# systems) from Python 3.11 on, so one file serves every developer's machine; uv is the locked
+# one from the dev extra. The next make run or make test installs the new lock.
+LOCK_FLAGS ?=
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra sandbox --universal \
+		--python-version 3.11 --generate-hashes --custom-compile-command "make lock" \
+		--quiet $(LOCK_FLAGS) -o $(LOCK)
 
 $(HTMX): package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts
