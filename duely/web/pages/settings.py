@@ -172,8 +172,7 @@ class OrganisationSettingsController(Controller):
         try:
             url = stripe_connect.start(request, organisation)
         except stripe_connect.ConnectProblem as problem:
-            stripe = _stripe_context(request, organisation, problem=str(problem))
-            return _stripe_answer(request, organisation, stripe, status_code=409)
+            return _stripe_said(request, organisation, problem=str(problem))
         if _htmx(request):  # htmx follows redirects itself: have the browser go
             return Response("", status_code=200, headers={"HX-Redirect": url})
         return Redirect(url, status_code=303)
@@ -188,11 +187,9 @@ class OrganisationSettingsController(Controller):
         try:
             account_id = await stripe_connect.finish(request, db_session, organisation, query)
         except stripe_connect.ConnectProblem as problem:
-            stripe = _stripe_context(request, organisation, problem=str(problem))
-            return _stripe_answer(request, organisation, stripe, status_code=409)
+            return _stripe_said(request, organisation, problem=str(problem))
         notice = f"Stripe account {account_id} linked: card payments go to it."
-        stripe = _stripe_context(request, organisation, notice=notice)
-        return _stripe_answer(request, organisation, stripe)
+        return _stripe_said(request, organisation, notice=notice)
 
     @post("/stripe/disconnect", guards=[requires_admin])
     async def disconnect_stripe(self, request: Request, db_session: DbSession) -> Template:
@@ -200,10 +197,16 @@ class OrganisationSettingsController(Controller):
         try:
             notice = await stripe_connect.disconnect(request, db_session, organisation)
         except stripe_connect.ConnectProblem as problem:
-            stripe = _stripe_context(request, organisation, problem=str(problem))
-            return _stripe_answer(request, organisation, stripe, status_code=409)
-        stripe = _stripe_context(request, organisation, notice=notice)
-        return _stripe_answer(request, organisation, stripe)
+            return _stripe_said(request, organisation, problem=str(problem))
+        return _stripe_said(request, organisation, notice=notice)
+
+
+def _stripe_said(
+    request: Request, organisation: Organisation, notice: str = "", problem: str = ""
+) -> Template:
+    """The card payments form with what Connect has to say (409 for a problem)."""
+    stripe = _stripe_context(request, organisation, notice=notice, problem=problem)
+    return _stripe_answer(request, organisation, stripe, status_code=409 if problem else 200)
 
 
 def _stripe_answer(
