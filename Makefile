@@ -11,7 +11,7 @@ CHROMIUM := /usr/bin/chromium
 # Tests also run against PostgreSQL when a server answers here (or DUELY_TEST_POSTGRES_URL is set).
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install lock run test lint bench clean
+.PHONY: install lock run test test-fast lint bench clean
 
 install: $(STAMP) $(HTMX)
 
@@ -47,11 +47,18 @@ run: install
 $(CHROMIUM):
 	-apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-test: install $(CHROMIUM)
-	@if [ -z "$$DUELY_TEST_POSTGRES_URL" ] && $(BIN)/python -c 'import socket; socket.create_connection(("127.0.0.1", 5432), 1)' 2>/dev/null; then \
+# pytest, with DUELY_TEST_POSTGRES_URL set when it is not and a server answers on 5432.
+PYTEST = if [ -z "$$DUELY_TEST_POSTGRES_URL" ] && $(BIN)/python -c 'import socket; socket.create_connection(("127.0.0.1", 5432), 1)' 2>/dev/null; then \
 		export DUELY_TEST_POSTGRES_URL=$(TEST_POSTGRES_URL); \
 	fi; \
 	$(BIN)/pytest
+
+test: install $(CHROMIUM)
+	@$(PYTEST)
+
+# The quick loop while working: every test but the e2e and browser ones (`make test` runs all).
+test-fast: install
+	@$(PYTEST) -m "not e2e and not browser"
 
 lint: install
 	$(BIN)/ruff check .

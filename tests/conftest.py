@@ -38,6 +38,7 @@ from duely.settings import Settings
 from duely.temporal_codec import data_converter
 from duely.web.app import create_app
 from duely.workflows.names import SEARCH_ATTRIBUTES
+from tests.live import Live, running
 from tests.serving import free_port
 
 BIN = Path(sys.executable).parent
@@ -47,6 +48,28 @@ PASSWORD = "correct horse battery"
 NO_TEMPORAL = "127.0.0.1:1"
 # The tests' settings and their Temporal clients share it: payloads are encrypted with it.
 SECRET_KEY = "test-secret-key-not-for-production"
+
+
+# --- markers ---------------------------------------------------------------------------------
+
+E2E_FIXTURES = {"dev_server_env", "persistent_dev_server"}
+"""Real Temporal dev servers: a test that uses one, itself or through another fixture, is e2e."""
+E2E_FOLDERS = {"browser", "chaos"}
+"""Chromium driving `duely web`, and `duely worker` processes killed under load."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `e2e` (and `browser`) from what a test uses and where it lives, not from memory,
+    so that a new test cannot forget it: `make test-fast` leaves these out."""
+    tests = Path(__file__).parent
+    for item in items:
+        if not item.path.is_relative_to(tests):
+            continue
+        folder = item.path.relative_to(tests).parts[0]
+        if folder == "browser":
+            item.add_marker(pytest.mark.browser)
+        if folder in E2E_FOLDERS or E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -236,6 +259,21 @@ async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
+
+
+@pytest.fixture
+def live_settings(settings, dev_server_env) -> Settings:
+    """The test's settings with Temporal at the dev server. A test module overrides it to add
+    what its worker needs (a mail server, a ledger), and `live` runs on what it returns."""
+    address = dev_server_env.client.service_client.config.target_host
+    return settings.model_copy(update={"temporal_address": address})
+
+
+@pytest_asyncio.fixture
+async def live(live_settings, db, dev_server_env) -> AsyncIterator[Live]:
+    """duely's web app on a socket and a worker, both on the dev server (tests/live.py)."""
+    async with running(live_settings, dev_server_env.client, db) as harness:
+        yield harness
 
 
 # --- mail ------------------------------------------------------------------------------------

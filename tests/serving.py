@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import httpx
 import uvicorn
 from litestar import Litestar
+
+from tests.waiting import eventually
 
 
 @dataclass
@@ -37,9 +42,8 @@ async def serve(app: Litestar, port: int = 0) -> Served:
     server = uvicorn.Server(config)
     task = asyncio.get_running_loop().create_task(server.serve())
     server.task = task  # type: ignore[attr-defined]
-    async with asyncio.timeout(10):
-        while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
-            await asyncio.sleep(0.01)
+    # uvicorn offers no event to wait on.
+    await eventually(lambda: server.started, "uvicorn did not start", seconds=10, every=0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     return Served(f"http://127.0.0.1:{port}", server)
 
@@ -47,3 +51,14 @@ async def serve(app: Litestar, port: int = 0) -> Served:
 async def shut(served: Served) -> None:
     served.server.should_exit = True
     await served.server.task  # type: ignore[attr-defined]
+
+
+@contextlib.asynccontextmanager
+async def browse(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """`app` on a loopback socket in this event loop, and a client with its own cookies."""
+    served = await serve(app)
+    try:
+        async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
+            yield client
+    finally:
+        await shut(served)

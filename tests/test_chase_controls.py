@@ -3,203 +3,30 @@ real worker: a person's instruction reaches the running InvoiceChaseWorkflow, th
 `GET /invoices/{id}` show what it did, and an outage of Temporal never breaks the page.
 
 The invoices here have no ledger connection (as from a CSV import) and fall due in ten days,
-so nothing is sent: these tests are about the controls, not the sending. duely is served on a
-real socket in the test's event loop, as the worker runs there too (Litestar's test client
-would block that loop for the length of each request, and with it the worker answering the
-page's query).
+so nothing is sent: these tests are about the controls, not the sending. The `live` fixture
+(tests/live.py) serves duely on a real socket in the test's event loop, where the worker runs.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import httpx
-import pytest_asyncio
-from litestar import Litestar
 from sqlmodel import Session
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError
 
 from duely import chase_control
-from duely.chasing.chase_state import ChaseView
-from duely.db import Database
-from duely.integrations.ledgers.connections import Ledgers
 from duely.integrations.sms import twilio_signature
 from duely.links import UNSUBSCRIBE, LinkTarget, make_token
 from duely.models import Contact, Customer, Invoice, Message, Schedule, ScheduleStep, utcnow
-from duely.settings import Settings
 from duely.web.app import create_app
-from duely.worker import build_worker
-from duely.workflows import names
 from tests.conftest import api_token, csrf_from, login
-from tests.factories import add_customer, today_in
-from tests.serving import free_port, serve, shut
+from tests.factories import today_in
+from tests.live import Live, add_open_invoice, open_invoice
+from tests.serving import browse, free_port
+from tests.waiting import eventually
 
 HTMX = {"HX-Request": "true"}
-WAIT_SECONDS = 30
-
-
-@dataclass
-class Live:
-    """duely's app and a worker on the dev server, and what the test started there."""
-
-    settings: Settings
-    temporal: Client
-    web: httpx.AsyncClient
-    db: Session
-    started: list[Invoice] = field(default_factory=list)
-
-    async def start(self, invoice: Invoice) -> None:
-        self.started.append(invoice)
-        await chase_control.tell_chase(self.temporal, self.settings.temporal_task_queue, invoice)
-        await self.state_is(invoice, "scheduled")
-
-    async def view(self, invoice: Invoice) -> ChaseView | None:
-        return await chase_control.view(self.temporal, invoice)
-
-    async def state_is(self, invoice: Invoice, state: str) -> ChaseView:
-        """Wait until the chase shows `state` (signals are handled a moment after sending)."""
-        view = None
-
-        async def reached() -> bool:
-            nonlocal view
-            view = await self.view(invoice)
-            return view is not None and view.state == state
-
-        await eventually(reached, f"chase of {invoice.number} never became {state}")
-        return view
-
-    async def finished(self, invoice: Invoice, result: str) -> None:
-        """Wait until the chase's workflow has ended (its view says so a moment earlier)."""
-        handle = self.temporal.get_workflow_handle(
-            names.chase_workflow_id(invoice.organisation_id, invoice.id)
-        )
-        async with asyncio.timeout(WAIT_SECONDS):
-            assert await handle.result() == result
-
-    async def signals(self, invoice: Invoice, name: str = "chasing_changed") -> int:
-        """How many `name` signals the invoice's chase's history holds. (One that arrives
-        during a workflow task joins the history when the task completes: see `told`.)"""
-        handle = self.temporal.get_workflow_handle(
-            names.chase_workflow_id(invoice.organisation_id, invoice.id)
-        )
-        history = await handle.fetch_history()
-        return sum(
-            1
-            for event in history.events
-            if event.workflow_execution_signaled_event_attributes.signal_name == name
-        )
-
-    async def told(self, invoice: Invoice, times: int) -> None:
-        """Wait until the chase has had `times` chasing_changed signals; fail on more."""
-
-        async def reached() -> bool:
-            count = await self.signals(invoice)
-            assert count <= times, f"chase of {invoice.number} told {count} times"
-            return count == times
-
-        await eventually(reached, f"chase of {invoice.number} was not told {times} times")
-
-    def invoice(self, invoice: Invoice) -> Invoice:
-        self.db.expire_all()
-        return self.db.get(Invoice, invoice.id)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], message: str) -> None:
-    try:
-        async with asyncio.timeout(WAIT_SECONDS):
-            while not await check():  # noqa: ASYNC110 - polling the server is the point
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(message) from None
-
-
-async def _forget(temporal: Client, invoices: list[Invoice]) -> None:
-    """The dev server outlives the test: end what this test started, so that a later test's
-    invoice with the same id (each test's database counts from 1) starts clean."""
-    ids = {names.chase_workflow_id(i.organisation_id, i.id) for i in invoices}
-    ids |= {names.outbox_workflow_id(i.organisation_id, i.customer_id) for i in invoices}
-    for workflow_id in ids:
-        handle = temporal.get_workflow_handle(workflow_id)
-        try:
-            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-                await handle.terminate("test over")
-        except RPCError:
-            pass  # never started, or already gone
-
-
-@contextlib.asynccontextmanager
-async def browse(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    """`app` on a loopback socket in this event loop, and a client with its own cookies."""
-    served = await serve(app)
-    try:
-        async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
-            yield client
-    finally:
-        await shut(served)
-
-
-@pytest_asyncio.fixture
-async def live(settings, db, dev_server_env) -> AsyncIterator[Live]:
-    settings = settings.model_copy(
-        update={
-            "temporal_address": dev_server_env.client.service_client.config.target_host,
-            "temporal_task_queue": f"chase-ui-{uuid.uuid4()}",
-        }
-    )
-    database = Database(settings.resolved_database_url)
-    ledgers = Ledgers(settings, database)
-    harness = None
-    try:
-        async with (
-            build_worker(dev_server_env.client, settings, database, ledgers),
-            browse(create_app(settings)) as web,
-        ):
-            harness = Live(settings, dev_server_env.client, web, db)
-            yield harness
-    finally:
-        if harness:
-            await _forget(dev_server_env.client, harness.started)
-        await ledgers.aclose()
-        await database.dispose()
-
-
-def open_invoice(db: Session, org_id: int, name: str = "Acme") -> Invoice:
-    """An open invoice due in ten days, of a customer with a contact. Its id is unique on the
-    shared dev server, where earlier tests' chases of "invoice 1" may linger."""
-    customer = add_customer(db, org_id, f"{name} {uuid.uuid4().hex[:6]}")
-    db.add(
-        Contact(
-            organisation_id=org_id,
-            customer_id=customer.id,
-            first_name="Sam",
-            email=f"sam@{name.lower()}.test",
-        )
-    )
-    return add_open_invoice(db, customer, f"INV-{name.upper()}")
-
-
-def add_open_invoice(db: Session, customer: Customer, number: str) -> Invoice:
-    invoice = Invoice(
-        id=10_000 + uuid.uuid4().int % 10**9,
-        organisation_id=customer.organisation_id,
-        customer_id=customer.id,
-        external_id=f"ext-{number}",
-        number=number,
-        issue_date=today_in(),
-        due_date=today_in() + timedelta(days=10),
-        currency="GBP",
-        total=42_000,
-        amount_due=42_000,
-    )
-    db.add(invoice)
-    db.commit()
-    return invoice
 
 
 def chase_card(html: str) -> str:

@@ -20,6 +20,7 @@ from duely.integrations.mail import Mailer
 from duely.integrations.sms import TwilioSms
 from duely.models import Message, MessageStatus, Organisation, utcnow
 from tests.factories import add_customer
+from tests.waiting import eventually
 
 IN_PROGRESS = "DeliveryInProgress"
 """The ApplicationError type of an attempt that found another attempt sending the message."""
@@ -109,12 +110,10 @@ async def test_the_claim_outlives_a_mail_server_slower_than_the_lease(
     first, second = (delivery(settings, database, smtp_url) for database in databases)
     sending = asyncio.create_task(first.deliver(await read(databases[0], queued.id), organisation))
 
-    async def handed_over() -> None:
-        while not catcher.received:  # noqa: ASYNC110 (the server runs in its own thread)
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(handed_over(), 10)
-    await asyncio.sleep(1.5)  # past the first lease: only renewals keep the claim alive
+    # The mail server runs in its own thread.
+    await eventually(lambda: catcher.received, "nothing reached the mail server", 10, every=0.05)
+    # Letting time pass is the point: past the first lease, only renewals keep the claim alive.
+    await asyncio.sleep(1.5)
     stale = await read(databases[1], queued.id)
     assert stale.status == MessageStatus.HANDING_OVER
     assert stale.claimed_until > utcnow()

@@ -12,31 +12,21 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 
-import pytest_asyncio
 from sqlmodel import select
 
 from duely import chase_control
-from duely.db import Database
-from duely.integrations.ledgers.connections import Ledgers
 from duely.links import PORTAL, UNSUBSCRIBE, LinkTarget, make_token
 from duely.models import Customer, Event, Invoice, Organisation
 from duely.sandbox.xero.faults import FaultRule
 from duely.settings import Settings
 from duely.web.app import create_app
-from duely.worker import build_worker
 from tests.conftest import csrf_from
 from tests.factories import add_customer, add_invoice, today_in
-from tests.test_chase_controls import (
-    Live,
-    _forget,
-    add_open_invoice,
-    browse,
-    eventually,
-    open_invoice,
-)
+from tests.live import add_open_invoice, open_invoice
+from tests.serving import browse
+from tests.waiting import eventually
 from tests.xero.conftest import connect_directly, duely_port, xero, xero_url  # noqa: F401
 
 HTMX = {"HX-Request": "true"}
@@ -441,32 +431,6 @@ async def test_posts_and_downloads_are_rate_limited(client, db, settings, org_a)
 
 
 # --- the customer's answers reach the chase ----------------------------------------------------
-
-
-@pytest_asyncio.fixture
-async def live(settings, db, dev_server_env):
-    """duely on a socket and a worker, both on the dev server (as in test_chase_controls)."""
-    settings = settings.model_copy(
-        update={
-            "temporal_address": dev_server_env.client.service_client.config.target_host,
-            "temporal_task_queue": f"portal-{uuid.uuid4()}",
-        }
-    )
-    database = Database(settings.resolved_database_url)
-    ledgers = Ledgers(settings, database)
-    harness = None
-    try:
-        async with (
-            build_worker(dev_server_env.client, settings, database, ledgers),
-            browse(create_app(settings)) as web,
-        ):
-            harness = Live(settings, dev_server_env.client, web, db)
-            yield harness
-    finally:
-        if harness:
-            await _forget(dev_server_env.client, harness.started)
-        await ledgers.aclose()
-        await database.dispose()
 
 
 async def test_promise_and_dispute_reach_the_chase(live, org_a):

@@ -21,6 +21,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from duely.chasing import templates
 from duely.chasing.templates import (
     MAX_BODY,
     RENDER_SECONDS,
@@ -47,6 +48,7 @@ from tests.conftest import csrf_from, login
 from tests.factories import add_invoice
 from tests.serving import serve, shut
 from tests.test_chasing_editors import HTMX, post, template_form, template_named
+from tests.waiting import eventually
 
 TOO_LARGE = "The template is too large to send: "
 
@@ -116,9 +118,20 @@ async def test_saving_a_probe_is_refused_with_its_problem(client, db, org_a, pro
     assert template_named(db, org_a.id, "Due today").body == template.body
 
 
-async def test_healthz_answers_while_a_slow_preview_is_stopped(settings, org_a):
+async def test_healthz_answers_while_a_slow_preview_is_stopped(settings, org_a, monkeypatch):
     """Through the real app on a real socket, in this test's event loop: a preview rendered on
     that loop would hold up the test too, and /healthz would only answer after it."""
+    rendering: list[tuple] = []  # what renderer processes are at work on now
+    real_run_isolated = templates.run_isolated
+
+    def run_isolated(seconds, work, *args):
+        rendering.append(args)
+        try:
+            return real_run_isolated(seconds, work, *args)
+        finally:
+            rendering.remove(args)
+
+    monkeypatch.setattr(templates, "run_isolated", run_isolated)
     served = await serve(create_app(settings))
     answered_at: dict[str, float] = {}
 
@@ -135,7 +148,11 @@ async def test_healthz_answers_while_a_slow_preview_is_stopped(settings, org_a):
             form = {"subject": "Hi", "body": SLOW}
             request = browser.post("/settings/templates/preview", data=form, headers=headers)
             preview = asyncio.create_task(ask("preview", request))
-            await asyncio.sleep(0.5)  # the preview is being rendered now
+            await eventually(
+                lambda: any(SLOW in args for args in rendering),
+                "the slow preview never reached a renderer",
+                every=0.01,
+            )
             health = await ask("healthz", browser.get("/healthz"))
             stopped = await preview
     finally:

@@ -52,10 +52,8 @@ async def test_dev_server_has_duelys_search_attributes(dev_server_env):
     assert expected.items() <= registered.items()
 
 
-async def test_healthz_reports_temporal_and_a_polling_worker(dev_server_env, settings, org_a):
-    settings = settings.model_copy(
-        update={"temporal_address": dev_server_env.client.service_client.config.target_host}
-    )
+async def test_healthz_reports_temporal_and_a_polling_worker(dev_server_env, live_settings, org_a):
+    settings = live_settings
     db = Database(settings.resolved_database_url)
     async with AsyncTestClient(app=create_app(settings)) as client:
         public = await client.get("/healthz")

@@ -33,7 +33,7 @@ from duely.security import SecretBox
 from duely.settings import Settings
 from duely.workflows.names import SEARCH_ATTRIBUTES
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e  # `duely up` as a process: the whole stack
 
 PASSWORD = "duely-demo"
 TEMPORAL = str(Path(sys.executable).parent / "temporal")

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from datetime import time as clock
 from pathlib import Path
@@ -28,6 +29,7 @@ from duely.settings import Settings
 from duely.up import Stack
 from tests.chasing.conftest import customer_with_contact
 from tests.factories import add_invoice
+from tests.waiting import eventually
 from tests.xero.conftest import forget_this_tests_workflows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,22 +58,11 @@ def worker_process(settings: Settings, home: Path) -> subprocess.Popen:
         )
 
 
-async def until(condition, seconds: float = 30, every: float = 0.1):
-    async with asyncio.timeout(seconds):
-        while not (result := await condition()):  # noqa: ASYNC110 (polls other processes)
-            await asyncio.sleep(every)
-        return result
-
-
 @pytest_asyncio.fixture
-async def live_settings(settings, dev_server_env, smtp_server) -> Settings:
+async def live_settings(live_settings, dev_server_env, smtp_server) -> AsyncIterator[Settings]:
+    """The dev server's settings (tests/conftest.py), with the test's mail server."""
     _, smtp_url = smtp_server
-    yield settings.model_copy(
-        update={
-            "temporal_address": dev_server_env.client.service_client.config.target_host,
-            "smtp_url": smtp_url,
-        }
-    )
+    yield live_settings.model_copy(update={"smtp_url": smtp_url})
     await forget_this_tests_workflows(dev_server_env.client)
 
 
@@ -97,7 +88,7 @@ async def test_sigterm_lets_the_email_in_flight_finish(
         async def handed_over():
             return [r for r in catcher.received if "INV-DRAIN" in r.message.get_content()]
 
-        await until(handed_over, seconds=30)
+        await eventually(handed_over, "the worker never handed the email over", seconds=30)
         # The server has the text and has not answered yet: a deploy stops the worker now.
         stopped_at = time.monotonic()
         worker.send_signal(signal.SIGTERM)

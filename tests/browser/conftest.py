@@ -73,6 +73,12 @@ def demo_web(tmp_path: Path, arrange: Callable[[str, int], None] | None = None) 
         server.wait(timeout=10)
 
 
+@pytest.fixture
+def web_url(tmp_path) -> Iterator[str]:
+    """`duely web` on the demo organisation; a module overrides it to arrange more first."""
+    yield from demo_web(tmp_path)
+
+
 async def sign_in_on_the_way_to(page: Page, web_url: str, path: str) -> None:
     """Open `path` signed out, get sent to the login form, sign in as the demo admin, land on
     `path` with htmx (a deferred script) listening."""

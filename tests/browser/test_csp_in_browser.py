@@ -8,7 +8,6 @@ These tests expect violations, so they open Chromium themselves rather than thro
 
 from collections.abc import AsyncIterator
 
-import pytest
 import pytest_asyncio
 from playwright.async_api import Page, async_playwright, expect
 
@@ -16,17 +15,12 @@ from tests.browser.conftest import (
     CHROMIUM,
     CHROMIUM_FLAGS,
     csp_violations,
-    demo_web,
     requires_chromium,
     sign_in_on_the_way_to,
 )
+from tests.waiting import eventually
 
 pytestmark = requires_chromium
-
-
-@pytest.fixture
-def web_url(tmp_path):
-    yield from demo_web(tmp_path)
 
 
 @pytest_asyncio.fixture
@@ -41,13 +35,9 @@ async def page() -> AsyncIterator[Page]:
             await browser.close()
 
 
-async def reported(violations: list[str], page: Page) -> list[str]:
-    """The violations, once Chromium has had a moment to report them."""
-    for _ in range(20):
-        if violations:
-            break
-        await page.wait_for_timeout(100)
-    return violations
+async def reported(violations: list[str]) -> list[str]:
+    """The violations, once Chromium has reported any (a moment after the fact)."""
+    return await eventually(lambda: violations, "Chromium reported no violation", seconds=2)
 
 
 async def test_another_page_cannot_frame_a_staff_page(web_url, page):
@@ -55,7 +45,7 @@ async def test_another_page_cannot_frame_a_staff_page(web_url, page):
     await expect(page.get_by_text("Save settings")).to_be_visible()  # signed in: the victim
     violations = csp_violations(page)
     await page.set_content(f'<iframe src="{web_url}/settings/organisation"></iframe>')
-    [violation] = await reported(violations, page)
+    [violation] = await reported(violations)
     assert "frame-ancestors 'none'" in violation
     await expect(page.frame_locator("iframe").get_by_text("Save settings")).to_have_count(0)
 
@@ -70,6 +60,6 @@ async def test_an_injected_inline_script_does_not_run_and_is_reported(web_url, p
             document.body.append(script);
         }"""
     )
-    [violation] = await reported(violations, page)
+    [violation] = await reported(violations)
     assert "script-src 'self'" in violation
     assert await page.evaluate("window.injected") is None

@@ -3,24 +3,17 @@
 Runs `duely web` as its own process and drives Debian's Chromium with Playwright.
 """
 
-import pytest
 from playwright.async_api import async_playwright, expect
 
 from tests.browser.conftest import (
     CHROMIUM,
     CHROMIUM_FLAGS,
     csp_violations,
-    demo_web,
     requires_chromium,
     sign_in_on_the_way_to,
 )
 
 pytestmark = requires_chromium
-
-
-@pytest.fixture
-def web_url(tmp_path):
-    yield from demo_web(tmp_path)
 
 
 async def test_sign_in_and_edit_settings_with_htmx(web_url, tmp_path):

@@ -25,6 +25,7 @@ import re
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -60,6 +61,7 @@ from tests.chaos.conftest import Workers
 from tests.conftest import Received
 from tests.serving import serve, shut
 from tests.stripe_webhooks import WEBHOOK_SECRET, body_of, payment_succeeded, signature_header
+from tests.waiting import eventually
 from tests.xero.conftest import WEBHOOK_KEY, connect_directly, forget_this_tests_workflows
 
 pytestmark = [pytest.mark.chaos, pytest.mark.devserver, pytest.mark.timeout(420)]
@@ -129,15 +131,9 @@ def duely_settings(settings: Settings, xero_url: str, temporal_address: str, **m
     )
 
 
-async def until(condition, seconds: float, every: float = 0.5, why=lambda: ""):
-    """Poll `condition` (async) until it returns something truthy; fail after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while True:
-        if result := await condition():
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"not settled within {seconds:.0f} s: {why()}")
-        await asyncio.sleep(every)
+def and_the_log(what: str, workers: Workers) -> Callable[[], str]:
+    """A failure message ending with the newest worker's log, as it is when the wait fails."""
+    return lambda: f"{what}; the newest worker's log:\n{workers.log_tail()}"
 
 
 async def synced_once(client, settings: Settings, db, connection, seconds: float = 90) -> None:
@@ -150,7 +146,7 @@ async def synced_once(client, settings: Settings, db, connection, seconds: float
         db.rollback()
         return done
 
-    (run,) = await until(finished, seconds, every=0.2, why=lambda: "the first sync")
+    (run,) = await eventually(finished, "the first sync never finished", seconds, every=0.2)
     assert run.status == "succeeded", run.error
 
 
@@ -499,7 +495,7 @@ async def test_killing_the_worker_during_a_payment_storm_loses_and_doubles_nothi
         async def first_reminders():
             return [a for a in catcher.received if key_of(a).startswith("reminder.")]
 
-        await until(first_reminders, 60, every=0.05, why=workers.log_tail)
+        await eventually(first_reminders, and_the_log("no reminder went out", workers), 60, 0.05)
         storm_began = time.monotonic()
         killing = asyncio.create_task(kill_at_random(workers, random.Random(STORM_SEED + 1)))
         await deliver_storm(web.url, bodies, delivered)
@@ -545,7 +541,7 @@ async def test_killing_the_worker_during_a_payment_storm_loses_and_doubles_nothi
             return all(f"thanks:{org_a.id}:{p.payment_id}" in thanks for p in storm.payments)
 
         try:
-            await until(quiet, QUIET_SECONDS, why=what_is_missing)
+            await eventually(quiet, what_is_missing, QUIET_SECONDS, every=0.5)
         except BaseException:
             print(await chases_of(client, org_a.id, [by_id[i] for i in expected_paid], db))
             raise
@@ -733,7 +729,7 @@ async def test_restarting_the_temporal_server_mid_schedule_loses_and_doubles_no_
                 views[invoice.id] = view
             return views
 
-        views = await until(all_waiting, 30, why=lambda: "chases waiting for the window")
+        views = await eventually(all_waiting, "not every chase waits for the window", 30, every=0.5)
         assert {datetime.fromisoformat(v.next_send_at) for v in views.values()} == {opens_at}
         assert catcher.received == []
 
@@ -750,7 +746,7 @@ async def test_restarting_the_temporal_server_mid_schedule_loses_and_doubles_no_
         async def first_reminder():
             return catcher.received
 
-        await until(first_reminder, 60, every=0.05, why=lambda: workers.log_tail())
+        await eventually(first_reminder, and_the_log("no reminder went out", workers), 60, 0.05)
         down = time.monotonic()
         server.stop()
         await asyncio.sleep(SECOND_OUTAGE_SECONDS)  # the outage itself, not a wait for a result
@@ -790,7 +786,7 @@ async def test_restarting_the_temporal_server_mid_schedule_loses_and_doubles_no_
             return not live and set(mentioned()) >= set(expected) and len(heard) >= len(expected)
 
         try:
-            await until(all_reminded, 90, why=what_is_missing)
+            await eventually(all_reminded, what_is_missing, 90, every=0.5)
         except BaseException:
             for number in sorted(set(expected) - set(mentioned()))[:3]:
                 invoice = expected[number]
@@ -895,13 +891,13 @@ async def test_a_part_payment_is_thanked_once(
             db.rollback()
             return row.status == "recorded"
 
-        await until(placed, 60, why=workers.log_tail)
+        await eventually(placed, and_the_log("the payment was never placed", workers), 60, 0.5)
         assert len(ledger_payments(tenant)[payment.reference(invoice.id)]) == 1
 
         async def thanked():
             return [a for a in catcher.received if key_of(a).startswith("thanks.")]
 
-        (thanks,) = await until(thanked, 15, why=lambda: "no thank-you for the part payment")
+        (thanks,) = await eventually(thanked, "no thank-you for the part payment", 15, every=0.5)
     finally:
         workers.stop_all()
         await shut(web)
@@ -987,7 +983,7 @@ async def test_a_reminder_read_before_a_payment_is_not_sent_after_it_is_placed(
         async def reading():
             return held_read.taken
 
-        await until(reading, 30, every=0.05, why=lambda: "the outbox never re-read the invoice")
+        await eventually(reading, "the outbox never re-read the invoice", 30, every=0.05)
         payment = Planned(
             f"pi_stale{uuid.uuid4().hex[:18]}",
             invoice.customer_id,
@@ -1071,7 +1067,7 @@ async def test_a_hand_over_cut_short_is_marked_uncertain_even_when_nothing_is_le
         async def handed_over():
             return catcher.received
 
-        await until(handed_over, 60, every=0.05, why=workers.log_tail)
+        await eventually(handed_over, and_the_log("nothing was handed over", workers), 60, 0.05)
         workers.kill()  # ... and the worker dies mid-hand-over
         catcher.delay = 0
         workers.start()

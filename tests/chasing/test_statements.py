@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date
 
 import pytest
-import pytest_asyncio
 from sqlmodel import select
 from temporalio.client import ScheduleRange
 from temporalio.service import RPCError
 
 from duely.chasing.statements import statement_body
 from duely.chasing.templates import InvoiceLine
-from duely.db import Database
-from duely.integrations.ledgers.connections import Ledgers
 from duely.models import Message, Organisation, utcnow
 from duely.statement_schedules import ensure_statement_schedule, statement_schedule_id
-from duely.worker import build_worker
 from duely.workflows.statements import StatementRunWorkflow
 from tests.chasing.conftest import customer_with_contact
 from tests.factories import add_invoice
@@ -45,23 +40,19 @@ def test_a_statement_lists_what_is_owed_with_totals_per_currency():
     assert "http://127.0.0.1:8000/pay/t" in body
 
 
-@pytest_asyncio.fixture
-async def live(dev_server_env, settings, smtp_server) -> AsyncIterator[tuple]:
-    """A worker on the dev server (real time: a second run lands in the same month)."""
-    catcher, smtp_url = smtp_server
-    settings = settings.model_copy(update={"smtp_url": smtp_url})
-    database = Database(settings.resolved_database_url)
-    ledgers = Ledgers(settings, database)
-    try:
-        async with build_worker(dev_server_env.client, settings, database, ledgers):
-            yield dev_server_env.client, settings.temporal_task_queue, catcher
-    finally:
-        await ledgers.aclose()
-        await database.dispose()
+@pytest.fixture
+def live_settings(live_settings, smtp_server):
+    """The `live` worker's settings (real time: a second run lands in the same month), with
+    the test's mail server."""
+    _, smtp_url = smtp_server
+    return live_settings.model_copy(update={"smtp_url": smtp_url})
 
 
-async def test_a_statement_run_sends_one_per_owing_customer_once_a_month(live, org_a, db):
-    client, task_queue, catcher = live
+async def test_a_statement_run_sends_one_per_owing_customer_once_a_month(
+    live, smtp_server, org_a, db
+):
+    client, task_queue = live.temporal, live.settings.temporal_task_queue
+    catcher, _ = smtp_server
     owing = customer_with_contact(db, org_a.id, "owing")
     add_invoice(db, owing, "INV-S1", 10, amount=12_000)
     add_invoice(db, owing, "INV-S2", -5, amount=3_000, currency="EUR")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from sqlmodel import select
+from temporalio.service import RPCError, RPCStatusCode
 
 from duely.db import Database
 from duely.integrations.ledgers.connections import Ledgers, save_connection
@@ -29,6 +29,7 @@ from duely.web.app import create_app
 from duely.worker import build_worker
 from tests.conftest import login
 from tests.serving import free_port, serve, shut
+from tests.waiting import eventually
 
 WEBHOOK_KEY = "test-webhook-key"
 
@@ -61,11 +62,10 @@ async def xero_url(xero) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def xero_settings(settings, xero_url, dev_server_env, duely_port):
-    return settings.model_copy(
+def xero_settings(live_settings, xero_url, duely_port):
+    return live_settings.model_copy(
         update={
             "public_url": f"http://127.0.0.1:{duely_port}",
-            "temporal_address": dev_server_env.client.service_client.config.target_host,
             "xero_client_id": "duely-test",
             "xero_client_secret": "duely-test-secret",
             "xero_webhook_key": WEBHOOK_KEY,
@@ -106,7 +106,11 @@ async def forget_this_tests_workflows(client) -> None:
     async for schedule in await client.list_schedules():
         await client.get_schedule_handle(schedule.id).delete()
     async for execution in client.list_workflows('ExecutionStatus="Running"'):
-        await client.get_workflow_handle(execution.id, run_id=execution.run_id).terminate()
+        try:
+            await client.get_workflow_handle(execution.id, run_id=execution.run_id).terminate()
+        except RPCError as error:  # it ended after the (eventually consistent) list was read
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
 
 
 @pytest_asyncio.fixture
@@ -136,16 +140,16 @@ async def connect_through_oauth(
 
 async def wait_for_runs(db, connection_id: int, count: int, seconds: float = 60) -> list[SyncRun]:
     """Wait until `count` sync runs of the connection have finished; returns them in order."""
-    async with asyncio.timeout(seconds):
-        while True:
-            db.expire_all()
-            runs = db.exec(
-                select(SyncRun).where(SyncRun.connection_id == connection_id).order_by(SyncRun.id)
-            ).all()
-            finished = [r for r in runs if r.status != SyncStatus.RUNNING]
-            if len(finished) >= count:
-                return finished
-            await asyncio.sleep(0.1)
+
+    def finished() -> list[SyncRun] | None:
+        db.expire_all()
+        runs = db.exec(
+            select(SyncRun).where(SyncRun.connection_id == connection_id).order_by(SyncRun.id)
+        ).all()
+        done = [r for r in runs if r.status != SyncStatus.RUNNING]
+        return done if len(done) >= count else None
+
+    return await eventually(finished, f"{count} sync run(s) never finished", seconds=seconds)
 
 
 def only_connection(db) -> Connection:

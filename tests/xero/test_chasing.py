@@ -21,6 +21,7 @@ from duely.sandbox.xero.ledger import Ledger
 from duely.sync_schedules import request_sync
 from duely.workflows import names
 from tests.conftest import api_token
+from tests.waiting import eventually
 from tests.xero.conftest import (
     connect_directly,
     forget_this_tests_workflows,
@@ -92,13 +93,6 @@ async def running_chases(client, task_queue: str) -> list:
     return [execution async for execution in client.list_workflows(query)]
 
 
-async def until(condition, seconds: float = 30, every: float = 0.2):
-    async with asyncio.timeout(seconds):
-        while not (result := await condition()):  # noqa: ASYNC110 (polls other processes)
-            await asyncio.sleep(every)
-        return result
-
-
 async def test_sync_starts_one_chase_per_open_invoice(
     worker, synced, dev_server_env, chasing_settings, db, org_a
 ):
@@ -110,7 +104,7 @@ async def test_sync_starts_one_chase_per_open_invoice(
         chases = await running_chases(client, queue)
         return chases if len(chases) == len(invoices) else None
 
-    chases = await until(all_visible)
+    chases = await eventually(all_visible, f"not every one of {len(invoices)} chases started")
     assert {c.id for c in chases} == {
         names.chase_workflow_id(org_a.id, invoice.id) for invoice in invoices
     }
@@ -122,7 +116,7 @@ async def test_sync_starts_one_chase_per_open_invoice(
         found = (await handle.describe()).typed_search_attributes
         return found if found.get(names.CHASE_STATE) == "scheduled" else None
 
-    attributes = await until(scheduled)
+    attributes = await eventually(scheduled, "the chase never said it was scheduled")
     assert attributes.get(names.ORG) == str(org_a.id)
     assert attributes.get(names.CUSTOMER) == str(invoice.customer_id)
     assert attributes.get(names.INVOICE_NUMBER) == invoice.number
@@ -155,7 +149,7 @@ async def test_send_now_delivers_a_real_email(
     async def delivered():
         return [r for r in catcher.received if invoice.number in r.message.get_content()]
 
-    (email,) = await until(delivered)
+    (email,) = await eventually(delivered, "the reminder never reached the mail server")
 
     async def marked_sent():
         # The server keeps the message before duely hears its "250": wait for duely's record.
@@ -164,7 +158,7 @@ async def test_send_now_delivers_a_real_email(
         message = db.exec(query).one()
         return message if message.status == "sent" else None
 
-    message = await until(marked_sent)
+    message = await eventually(marked_sent, "duely never marked the reminder sent")
     assert email.recipients == [r.strip() for r in message.recipients.split(",")]
     assert email.message["List-Unsubscribe"]
 
@@ -173,7 +167,7 @@ async def test_send_now_delivers_a_real_email(
         query = select(Event).where(Event.invoice_id == invoice.id, Event.kind == "reminder_sent")
         return db.exec(query).first()
 
-    event = await until(on_timeline)
+    event = await eventually(on_timeline, "the reminder never reached the timeline")
     assert event.message_id == message.id
 
 
@@ -216,7 +210,7 @@ async def test_killing_the_worker_mid_send_delivers_exactly_one_email(
         async def handed_over():
             return [r for r in catcher.received if invoice.number in r.message.get_content()]
 
-        await until(handed_over, seconds=60)
+        await eventually(handed_over, "the worker never handed the email over", seconds=60)
         doomed.send_signal(signal.SIGKILL)
         doomed.wait(timeout=10)
         catcher.delay = 0
@@ -229,7 +223,7 @@ async def test_killing_the_worker_mid_send_delivers_exactly_one_email(
 
         # The survivor's retry waits out the dead worker's delivery claim (DELIVERY_LEASE, 30 s
         # from its last renewal) before it may call the hand-over uncertain: ~31 s here.
-        message = await until(settled, seconds=90)
+        message = await eventually(settled, "the survivor never settled the message", seconds=90)
     finally:
         for process in (doomed, survivor):
             if process and process.poll() is None:
@@ -266,4 +260,4 @@ async def test_switching_chasing_on_starts_every_open_invoice(
     async def all_started():
         return len(await running_chases(client, queue)) == expected
 
-    await until(all_started)
+    await eventually(all_started, f"not all {expected} open invoices are being chased")

@@ -20,7 +20,7 @@ import pytest
 from sqlmodel import select
 
 from duely.integrations.payments.stripe import StripeGateway
-from duely.models import Invoice, Organisation, Payment
+from duely.models import Invoice, Organisation, Payment, WebhookEvent
 from duely.payments.allocations import Allocation, Share, to_metadata
 from duely.payments.stripe_accounts import stripe_account_of
 from duely.security import SecretBox
@@ -29,11 +29,11 @@ from duely.workflows.stripe_sweep import StripeSweepWorkflow
 from tests.conftest import api_token, csrf_from
 from tests.stripe_fake import DECLINED, SUCCEEDS
 from tests.stripe_webhooks import WEBHOOK_SECRET
+from tests.waiting import eventually
 from tests.xero.test_chasing import (  # noqa: F401 - fixtures, used by name
     connected_tenant,
     open_invoices,
     synced,
-    until,
 )
 
 PAYMENT_LINK = re.compile(r"(http://127\.0\.0\.1:\d+/pay/[^\s\"'<>]+)")
@@ -105,7 +105,7 @@ async def test_a_reminders_link_is_paid_by_card_and_lands_once_in_xero(
     async def reminded():
         return mentions(catcher.received, invoice)
 
-    (reminder,) = await until(reminded)
+    (reminder,) = await eventually(reminded, "the reminder never reached the mail server")
     link = PAYMENT_LINK.search(reminder.message.get_body(("plain",)).get_content()).group(1)
 
     async with httpx.AsyncClient(timeout=30) as customer:
@@ -121,8 +121,14 @@ async def test_a_reminders_link_is_paid_by_card_and_lands_once_in_xero(
             headers=csrf,
         )
         assert declined.status_code == 402, declined.text
-        await asyncio.sleep(2)  # localstripe's payment_intent.payment_failed has arrived
-        db.expire_all()
+
+        def failure_heard() -> WebhookEvent | None:  # localstripe posts it a second later
+            db.expire_all()
+            failed = WebhookEvent.event_type == "payment_intent.payment_failed"
+            row = db.exec(select(WebhookEvent).where(failed)).first()
+            return row if row and row.processed_at else None
+
+        await eventually(failure_heard, "duely never took in the card's failure", FEW_SECONDS)
         assert db.exec(select(Payment)).all() == []
         assert payments_in_xero(tenant, invoice) == []
         assert db.get(Invoice, invoice.id).status == "open"
@@ -144,7 +150,9 @@ async def test_a_reminders_link_is_paid_by_card_and_lands_once_in_xero(
     async def booked_in_xero():
         return payments_in_xero(tenant, invoice)
 
-    (booked,) = await until(booked_in_xero, seconds=FEW_SECONDS, every=0.05)
+    (booked,) = await eventually(
+        booked_in_xero, "the payment never reached Xero", seconds=FEW_SECONDS, every=0.05
+    )
     print(f"card payment to Xero payment: {time.monotonic() - clicked:.2f}s")
     assert (booked.amount, booked.currency) == (due, invoice.currency)
     assert booked.reference == f"duely:{paid.json()['payment_intent']}:{invoice.id}"
@@ -166,7 +174,9 @@ async def test_a_reminders_link_is_paid_by_card_and_lands_once_in_xero(
     # No further reminder: nothing is left to send one, and asking for one is refused.
     again = await duely.post(f"/api/v1/invoices/{invoice.id}/actions/send-now", headers=staff)
     assert again.status_code == 409, again.text
-    await asyncio.sleep(2)  # more than the outbox's gathering second
+    # Letting time pass is the point: more than the outbox's gathering second, so that a
+    # reminder sent despite the payment would be here by now.
+    await asyncio.sleep(2)
     later = [r for r in mentions(catcher.received, invoice) if r is not reminder]
     thanks = f"Thank you for your payment to {db.get(Organisation, org_a.id).name}"
     assert [r.message["Subject"] for r in later] == [thanks]

@@ -19,10 +19,10 @@ from duely.chasing.chase_state import ChaseState
 from duely.models import Event, Payment
 from duely.workflows import names
 from tests.conftest import api_token
+from tests.waiting import eventually
 from tests.xero.test_chasing import (  # noqa: F401 - fixtures, used by name
     connected_tenant,
     synced,
-    until,
     xero_settings,
 )
 from tests.xero.test_payment_placement import (  # noqa: F401 - fixtures, used by name
@@ -50,7 +50,7 @@ async def test_stopping_a_chase_with_a_payment_waiting_keeps_the_payment(
     async def waiting():  # the ledger would not take it: no account for card payments yet
         return await alert_of(db, "ledger_configuration")
 
-    await until(waiting, seconds=20)
+    await eventually(waiting, "the payment never waited for an account", seconds=20)
     client = dev_server_env.client
     await chase_control.act(client, invoice, Action.STOP, by="ann@alpha.test")
 
@@ -59,7 +59,7 @@ async def test_stopping_a_chase_with_a_payment_waiting_keeps_the_payment(
         events = db.exec(select(Event).where(Event.invoice_id == invoice.id)).all()
         return any(event.kind == "stopped" for event in events)
 
-    await until(stop_heard, seconds=20)
+    await eventually(stop_heard, "the chase never heard the stop", seconds=20)
     handle = client.get_workflow_handle(names.chase_workflow_id(org_a.id, invoice.id))
     assert (await handle.describe()).status.name == "RUNNING"
     view = await chase_control.view(client, invoice)
@@ -80,11 +80,11 @@ async def test_stopping_a_chase_with_a_payment_waiting_keeps_the_payment(
         row = db.exec(select(Payment).where(Payment.external_id == payment_id)).one()
         return row.status == "recorded"
 
-    await until(placed, seconds=30)
+    await eventually(placed, "the waiting payment was never placed", seconds=30)
     assert len(ledger_payments(tenant, f"duely:{payment_id}:{invoice.id}")) == 1
 
     async def ended():
         return (await handle.describe()).status.name == "COMPLETED"
 
-    await until(ended, seconds=20)
+    await eventually(ended, "the chase never ended", seconds=20)
     assert await handle.result() == ChaseState.STOPPED

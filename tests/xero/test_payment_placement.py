@@ -18,7 +18,7 @@ from datetime import timedelta
 import pytest
 import pytest_asyncio
 from sqlalchemy import update
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -45,11 +45,11 @@ from duely.workflows import names
 from tests.conftest import api_token, login
 from tests.factories import add_customer, add_invoice
 from tests.stripe_webhooks import WEBHOOK_SECRET, payment_succeeded
+from tests.waiting import eventually
 from tests.xero.conftest import connect_directly
 from tests.xero.test_chasing import (  # noqa: F401 - fixtures, used by name
     connected_tenant,
     synced,
-    until,
     xero_settings,
 )
 from tests.xero.test_payments import (
@@ -134,7 +134,7 @@ async def test_missing_payment_account_is_a_configuration_problem_not_retried(
         return await alert_of(db, "ledger_configuration")
 
     # Within seconds, not after half an hour of retries.
-    alert = await until(alerted, seconds=20)
+    alert = await eventually(alerted, "no alert about the ledger's configuration", seconds=20)
     assert alert.invoice_id == invoice.id
     assert "no Xero account is set for card payments in" in alert.detail
     assert "Settings > Organisation > Card payments (Stripe)" in alert.detail
@@ -182,7 +182,7 @@ async def test_a_revoked_ledger_grant_is_a_configuration_problem_not_retried(
     async def alerted():
         return await alert_of(db, "ledger_configuration")
 
-    alert = await until(alerted, seconds=20)
+    alert = await eventually(alerted, "no alert about the lost connection", seconds=20)
     assert "Reconnect Xero on the Connections page" in alert.detail
     assert "duely tries again by itself every hour" in alert.detail
     assert ledger_payments(tenant, f"duely:{payment_id}:{invoice.id}") == []
@@ -283,7 +283,7 @@ async def test_card_payment_on_invoice_without_ledger_connection_is_recorded(
     async def thanked():
         return [r for r in catcher.received if "Thank you for your payment" in r.message["Subject"]]
 
-    (thanks,) = await until(thanked)
+    (thanks,) = await eventually(thanked, "no thank-you reached the mail server")
     assert thanks.recipients == ["fran@file-import.test"]
     assert "CSV-17" in thanks.message.get_body(("plain",)).get_content()
 
@@ -303,7 +303,7 @@ async def test_card_payment_on_invoice_without_ledger_connection_is_recorded(
     assert len(db.exec(select(Payment).where(Payment.external_id == payment_id)).all()) == 1
     # A webhook delivered again is a duplicate: still one thank-you.
     assert (await deliver(duely, paid)).status_code == 200
-    await asyncio.sleep(1)
+    await asyncio.sleep(1)  # letting time pass is the point: a second thank-you would be here
     assert len(await thanked()) == 1
 
 
@@ -320,7 +320,7 @@ async def test_a_part_payment_without_a_ledger_leaves_the_rest_due(
         row = db.exec(select(Payment).where(Payment.external_id == payment_id)).first()
         return row if row and row.status == "recorded" else None
 
-    await until(recorded)
+    await eventually(recorded, "the part payment was never recorded")
     db.expire_all()
     after = db.get(Invoice, invoice.id)
     assert (after.amount_due, after.status) == (23_45, "open")
@@ -335,7 +335,7 @@ async def test_a_part_payment_without_a_ledger_leaves_the_rest_due(
         row = db.exec(select(Payment).where(Payment.external_id == too_much)).first()
         return row if row and row.status == "unmatched" else None
 
-    row = await until(unmatched)
+    row = await eventually(unmatched, "the payment of more than is due was not unmatched")
     assert "more than the GBP 23.45 still due on CSV-17" in row.reason
     assert db.get(Invoice, invoice.id).amount_due == 23_45
 
@@ -440,7 +440,16 @@ async def test_two_overlapping_placements_write_once(mirrored, xero, xero_settin
             asyncio.create_task(first.place(busy[0])),
             asyncio.create_task(second.place(busy[1])),
         ]
-        await asyncio.sleep(0.3)
+
+        def both_busy() -> bool:
+            """Each worker has claimed its busy share, and so starts its round at once: long
+            before a share given to it below (read and claimed first) reaches its queue."""
+            db.expire_all()
+            ids = ["pi_busy_a", "pi_busy_b"]
+            rows = db.exec(select(Payment).where(col(Payment.external_id).in_(ids))).all()
+            return len(rows) == 2 and all(row.placing_until is not None for row in rows)
+
+        await eventually(both_busy, "the workers never began their busy rounds", every=0.01)
         fates = await asyncio.gather(
             first.place(shared),
             first.place(with_other),
@@ -529,8 +538,9 @@ async def test_one_card_payment_for_two_invoices_sends_one_thank_you(
     async def thanked():
         return thanks()
 
-    await until(thanked)
-    await asyncio.sleep(3)  # a second thank-you, if any, would be on its way by now
+    await eventually(thanked, "no thank-you reached the mail server")
+    # Letting time pass is the point: a second thank-you, if any, would be on its way by now.
+    await asyncio.sleep(3)
     db.expire_all()
     (message,) = db.exec(select(Message).where(Message.kind == "thank_you")).all()
     assert message.status == "sent"

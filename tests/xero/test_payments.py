@@ -43,13 +43,13 @@ from tests.stripe_webhooks import (
     refunded,
     signature_header,
 )
+from tests.waiting import eventually
 from tests.xero.conftest import forget_this_tests_workflows, worker_process
 from tests.xero.test_chasing import (  # noqa: F401 - fixtures, used by name
     connected_tenant,
     open_invoices,
     sync_once,
     synced,
-    until,
     xero_settings,
 )
 
@@ -119,9 +119,11 @@ async def chase_result(client, org_id: int, invoice: Invoice, seconds: float = 6
     """The chase's result once it has ended. Polled with describe: a long-polled `result()`
     on a loaded dev server can end in "context deadline exceeded" instead of waiting on."""
     handle = client.get_workflow_handle(names.chase_workflow_id(org_id, invoice.id))
-    async with asyncio.timeout(seconds):
-        while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:  # noqa: ASYNC110 - the server is what is polled
-            await asyncio.sleep(0.2)
+
+    async def ended() -> bool:
+        return (await handle.describe()).status != WorkflowExecutionStatus.RUNNING
+
+    await eventually(ended, f"the chase of {invoice.number} never ended", seconds, every=0.2)
     return await handle.result()
 
 
@@ -166,7 +168,7 @@ async def test_every_event_three_times_shuffled_gives_one_ledger_payment_per_inv
         sent = db.exec(select(Message).where(Message.kind == "thank_you")).all()
         return sent if sent and sent[0].status == "sent" else None
 
-    (thanks,) = await until(thanked)
+    (thanks,) = await eventually(thanked, "no thank-you was sent")
     assert first.number in thanks.body and second.number in thanks.body
     assert any("Thank you for your payment" in r.message["Subject"] for r in catcher.received)
     kinds = db.exec(select(Event.kind).where(Event.invoice_id == first.id)).all()
@@ -194,7 +196,7 @@ async def test_a_part_payment_reduces_what_is_due_and_chasing_goes_on(
         row = db.exec(select(Payment).where(Payment.external_id == payment_id)).one()
         return row if row.status == "recorded" else None
 
-    await until(recorded)
+    await eventually(recorded, "the part payment was never recorded")
     assert len(ledger_payments(tenant, f"duely:{payment_id}:{invoice.id}")) == 1
     db.expire_all()
     assert db.get(Invoice, invoice.id).amount_due == due - part
@@ -206,7 +208,7 @@ async def test_a_part_payment_reduces_what_is_due_and_chasing_goes_on(
         view = await handle.query("view", result_type=ChaseView)
         return view if view.amount_due == due - part else None
 
-    view = await until(still_chasing)
+    view = await eventually(still_chasing, "the chase never heard of the part payment")
     assert view.state == "scheduled"
     assert (await handle.describe()).status.name == "RUNNING"
 
@@ -366,7 +368,7 @@ async def test_killing_the_worker_after_the_ledger_call_still_gives_one_payment(
         async def written():
             return ledger_payments(tenant, reference)
 
-        await until(written, seconds=60, every=0.05)
+        await eventually(written, "Xero never booked the payment", seconds=60, every=0.05)
         doomed.send_signal(signal.SIGKILL)
         doomed.wait(timeout=10)
         xero.faults.clear()

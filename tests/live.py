@@ -1,0 +1,168 @@
+"""duely as it runs, on the real Temporal dev server: the web app on a loopback socket and a
+worker, both in the test's event loop (Litestar's test client would block that loop for the
+length of each request, and with it the worker answering the page's queries). The `live`
+fixture in tests/conftest.py hands a test one `Live`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import httpx
+from sqlmodel import Session
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
+
+from duely import chase_control
+from duely.chasing.chase_state import ChaseView
+from duely.db import Database
+from duely.integrations.ledgers.connections import Ledgers
+from duely.models import Contact, Customer, Invoice
+from duely.settings import Settings
+from duely.web.app import create_app
+from duely.worker import build_worker
+from duely.workflows import names
+from tests.factories import add_customer, today_in
+from tests.serving import browse
+from tests.waiting import eventually
+
+WAIT_SECONDS = 30
+
+
+@dataclass
+class Live:
+    """duely's app and a worker on the dev server, and what the test started there."""
+
+    settings: Settings
+    temporal: Client
+    web: httpx.AsyncClient
+    db: Session
+    started: list[Invoice] = field(default_factory=list)
+
+    async def start(self, invoice: Invoice) -> None:
+        self.started.append(invoice)
+        await chase_control.tell_chase(self.temporal, self.settings.temporal_task_queue, invoice)
+        await self.state_is(invoice, "scheduled")
+
+    async def view(self, invoice: Invoice) -> ChaseView | None:
+        return await chase_control.view(self.temporal, invoice)
+
+    async def state_is(self, invoice: Invoice, state: str) -> ChaseView:
+        """Wait until the chase shows `state` (signals are handled a moment after sending)."""
+
+        async def reached() -> ChaseView | None:
+            view = await self.view(invoice)
+            return view if view is not None and view.state == state else None
+
+        return await eventually(
+            reached, f"chase of {invoice.number} never became {state}", WAIT_SECONDS
+        )
+
+    async def finished(self, invoice: Invoice, result: str) -> None:
+        """Wait until the chase's workflow has ended (its view says so a moment earlier)."""
+        handle = self.temporal.get_workflow_handle(
+            names.chase_workflow_id(invoice.organisation_id, invoice.id)
+        )
+        async with asyncio.timeout(WAIT_SECONDS):
+            assert await handle.result() == result
+
+    async def signals(self, invoice: Invoice, name: str = "chasing_changed") -> int:
+        """How many `name` signals the invoice's chase's history holds. (One that arrives
+        during a workflow task joins the history when the task completes: see `told`.)"""
+        handle = self.temporal.get_workflow_handle(
+            names.chase_workflow_id(invoice.organisation_id, invoice.id)
+        )
+        history = await handle.fetch_history()
+        return sum(
+            1
+            for event in history.events
+            if event.workflow_execution_signaled_event_attributes.signal_name == name
+        )
+
+    async def told(self, invoice: Invoice, times: int) -> None:
+        """Wait until the chase has had `times` chasing_changed signals; fail on more."""
+
+        async def reached() -> bool:
+            count = await self.signals(invoice)
+            assert count <= times, f"chase of {invoice.number} told {count} times"
+            return count == times
+
+        await eventually(
+            reached, f"chase of {invoice.number} was not told {times} times", WAIT_SECONDS
+        )
+
+    def invoice(self, invoice: Invoice) -> Invoice:
+        self.db.expire_all()
+        return self.db.get(Invoice, invoice.id)
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, temporal: Client, db: Session) -> AsyncIterator[Live]:
+    """A worker and the app on `settings`; afterwards, the chases the test started end."""
+    database = Database(settings.resolved_database_url)
+    ledgers = Ledgers(settings, database)
+    harness = None
+    try:
+        async with (
+            build_worker(temporal, settings, database, ledgers),
+            browse(create_app(settings)) as web,
+        ):
+            harness = Live(settings, temporal, web, db)
+            yield harness
+    finally:
+        if harness:
+            await forget(temporal, harness.started)
+        await ledgers.aclose()
+        await database.dispose()
+
+
+async def forget(temporal: Client, invoices: list[Invoice]) -> None:
+    """The dev server outlives the test: end what this test started, so that a later test's
+    invoice with the same id (each test's database counts from 1) starts clean."""
+    ids = {names.chase_workflow_id(i.organisation_id, i.id) for i in invoices}
+    ids |= {names.outbox_workflow_id(i.organisation_id, i.customer_id) for i in invoices}
+    for workflow_id in ids:
+        handle = temporal.get_workflow_handle(workflow_id)
+        try:
+            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("test over")
+        except RPCError:
+            pass  # never started, or already gone
+
+
+def open_invoice(db: Session, org_id: int, name: str = "Acme") -> Invoice:
+    """An open invoice due in ten days, of a customer with a contact. Its id is unique on the
+    shared dev server, where earlier tests' chases of "invoice 1" may linger."""
+    customer = add_customer(db, org_id, f"{name} {uuid.uuid4().hex[:6]}")
+    db.add(
+        Contact(
+            organisation_id=org_id,
+            customer_id=customer.id,
+            first_name="Sam",
+            email=f"sam@{name.lower()}.test",
+        )
+    )
+    return add_open_invoice(db, customer, f"INV-{name.upper()}")
+
+
+def add_open_invoice(db: Session, customer: Customer, number: str) -> Invoice:
+    invoice = Invoice(
+        id=10_000 + uuid.uuid4().int % 10**9,
+        organisation_id=customer.organisation_id,
+        customer_id=customer.id,
+        external_id=f"ext-{number}",
+        number=number,
+        issue_date=today_in(),
+        due_date=today_in() + timedelta(days=10),
+        currency="GBP",
+        total=42_000,
+        amount_due=42_000,
+    )
+    db.add(invoice)
+    db.commit()
+    return invoice
