@@ -164,7 +164,10 @@ async def test_healthz_answers_while_a_slow_preview_is_stopped(settings, org_a, 
     assert problems_shown(stopped) == [f"Body: {TOO_LARGE}{TOO_SLOW}."]
 
 
-@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="memory is capped via /proc")
+@pytest.mark.skipif(
+    not Path("/proc/self/statm").exists(),
+    reason="/proc/self/statm is missing (not Linux): the memory ceiling is read from /proc",
+)
 def test_a_template_needing_too_much_memory_is_refused():
     # One step, in C, that neither loops nor multiplies: only the renderer's ceiling stops it.
     [problem] = check_template("Hi", "{{ '{:>900000000}'.format(invoice.number)|length }}")

@@ -847,6 +847,30 @@ async def test_restarting_the_temporal_server_mid_schedule_loses_and_doubles_no_
 # --- what the storm showed (fixed in fbd9529): a part payment was never thanked --------------
 
 
+async def quiet_tenant(
+    settings, xero, xero_url, duely_port, smtp_url, client, db, org_id, name: str, seed: int
+):
+    """The reproductions' stack: card payments on, a tenant of 40 invoices due in 60 days (so
+    nothing is sent unless a test asks), connected. Returns its settings, tenant, connection."""
+    zone = midday_zone()
+    quiet_settings = duely_settings(
+        settings,
+        xero_url,
+        client.service_client.config.target_host,
+        public_url=f"http://127.0.0.1:{duely_port}",
+        smtp_url=smtp_url,
+        outbox_gather_seconds=1,
+    )
+    open_for_chasing(db, org_id, zone)
+    take_cards(db, org_id, quiet_settings)
+    tenant = xero.add_tenant(name, 40, seed=seed, customers=8)
+    later = datetime.now(zone).date() + timedelta(days=60)
+    for invoice in tenant.invoices.values():
+        xero.store.update_invoice(tenant.tenant_id, invoice.invoice_id, {"due_date": later})
+    connection = await connect_directly(xero, quiet_settings, org_id, tenant, "duely-test")
+    return quiet_settings, tenant, connection
+
+
 @ONLY_SQLITE
 async def test_a_part_payment_is_thanked_once(
     settings, xero, xero_url, duely_port, smtp_server, worker_home, dev_server_env, db, org_a
@@ -855,22 +879,18 @@ async def test_a_part_payment_is_thanked_once(
     catcher, smtp_url = smtp_server
     client = dev_server_env.client
     xero.limiter.limits = ROOMY
-    zone = midday_zone()
-    part_settings = duely_settings(
+    part_settings, tenant, connection = await quiet_tenant(
         settings,
+        xero,
         xero_url,
-        client.service_client.config.target_host,
-        public_url=f"http://127.0.0.1:{duely_port}",
-        smtp_url=smtp_url,
-        outbox_gather_seconds=1,
+        duely_port,
+        smtp_url,
+        client,
+        db,
+        org_a.id,
+        "Part Payments Ltd",
+        1103,
     )
-    open_for_chasing(db, org_a.id, zone)
-    take_cards(db, org_a.id, part_settings)
-    tenant = xero.add_tenant("Part Payments Ltd", 40, seed=1103, customers=8)
-    later = datetime.now(zone).date() + timedelta(days=60)  # nothing else is sent meanwhile
-    for invoice in tenant.invoices.values():
-        xero.store.update_invoice(tenant.tenant_id, invoice.invoice_id, {"due_date": later})
-    connection = await connect_directly(xero, part_settings, org_a.id, tenant, "duely-test")
     workers = Workers(part_settings, worker_home)
     web = await serve(create_app(part_settings), duely_port)
     try:
@@ -952,22 +972,18 @@ async def test_a_reminder_read_before_a_payment_is_not_sent_after_it_is_placed(
     client = dev_server_env.client
     xero.limiter.limits = ROOMY
     xero.identity.app("duely-test").webhook_url = ""  # no sync comes to the rescue
-    zone = midday_zone()
-    stale_settings = duely_settings(
+    stale_settings, tenant, connection = await quiet_tenant(
         settings,
+        xero,
         xero_url,
-        client.service_client.config.target_host,
-        public_url=f"http://127.0.0.1:{duely_port}",
-        smtp_url=smtp_url,
-        outbox_gather_seconds=1,
+        duely_port,
+        smtp_url,
+        client,
+        db,
+        org_a.id,
+        "Late Answers Ltd",
+        1104,
     )
-    open_for_chasing(db, org_a.id, zone)
-    take_cards(db, org_a.id, stale_settings)
-    tenant = xero.add_tenant("Late Answers Ltd", 40, seed=1104, customers=8)
-    later = datetime.now(zone).date() + timedelta(days=60)  # nothing is sent unless asked
-    for invoice in tenant.invoices.values():
-        xero.store.update_invoice(tenant.tenant_id, invoice.invoice_id, {"due_date": later})
-    connection = await connect_directly(xero, stale_settings, org_a.id, tenant, "duely-test")
     workers = Workers(stale_settings, worker_home)
     web = await serve(create_app(stale_settings), duely_port)
     try:
@@ -1037,22 +1053,9 @@ async def test_a_hand_over_cut_short_is_marked_uncertain_even_when_nothing_is_le
     catcher, smtp_url = smtp_server
     client = dev_server_env.client
     xero.limiter.limits = ROOMY
-    zone = midday_zone()
-    cut_settings = duely_settings(
-        settings,
-        xero_url,
-        client.service_client.config.target_host,
-        public_url=f"http://127.0.0.1:{duely_port}",
-        smtp_url=smtp_url,
-        outbox_gather_seconds=1,
+    cut_settings, tenant, connection = await quiet_tenant(
+        settings, xero, xero_url, duely_port, smtp_url, client, db, org_a.id, "Cut Short Ltd", 1105
     )
-    open_for_chasing(db, org_a.id, zone)
-    take_cards(db, org_a.id, cut_settings)
-    tenant = xero.add_tenant("Cut Short Ltd", 40, seed=1105, customers=8)
-    later = datetime.now(zone).date() + timedelta(days=60)  # nothing is sent unless asked
-    for invoice in tenant.invoices.values():
-        xero.store.update_invoice(tenant.tenant_id, invoice.invoice_id, {"due_date": later})
-    connection = await connect_directly(xero, cut_settings, org_a.id, tenant, "duely-test")
     workers = Workers(cut_settings, worker_home)
     web = await serve(create_app(cut_settings), duely_port)
     try:
