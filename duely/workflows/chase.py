@@ -109,6 +109,10 @@ reminder, never two steps on consecutive days."""
 THANK_EVERY_PAYMENT = "thank-every-payment"
 """Patch: a card payment that leaves something due is thanked too (it was only when it
 settled the invoice)."""
+CONTINUE_WHEN_ANSWERED = "continue-when-answered"
+"""Patch: a chase continues as new only once the outbox has answered its request (it
+continued straight after requesting, so a run that was still starting had to answer the
+outbox's hand-over question)."""
 TRUSTED_ENGINE = "trusted-engine"
 """Patch: payments before ending, holds withdraw a queued request, instructions change a
 queued request, the outbox's hand-over check, the calendar read in an activity."""
@@ -127,6 +131,14 @@ class InvoiceChaseWorkflow:
         self._wake_at: datetime | None = None
         self._unsaved: list[HistoryEntry] = []
         self._published: tuple = ()
+
+    def _may_continue_as_new(self) -> bool:
+        """Never with a payment waiting to be placed, nor while a request of this run waits in
+        the outbox: the outbox asks at the moment of sending, and the run that asked answers.
+        (History grows by a handful of events while it waits; Temporal's hard limit is far.)"""
+        if self._memory.payments_waiting:
+            return False
+        return self._memory.awaiting is None or not workflow.patched(CONTINUE_WHEN_ANSWERED)
 
     @cached_property
     def _v2(self) -> bool:
@@ -185,7 +197,7 @@ class InvoiceChaseWorkflow:
                     "every step of the schedule went out",
                 )
             await self._publish()
-            if history_is_long(start.history_limit) and not memory.payments_waiting:
+            if history_is_long(start.history_limit) and self._may_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._publish()  # what the handlers wrote meanwhile
                 workflow.continue_as_new(replace(start, memory=memory))

@@ -299,7 +299,33 @@ async def continue_as_new(r: Recording) -> None:
     await write_runs(r, outbox_id, first_outbox_run, "outbox")
 
 
-async def write_runs(r: Recording, workflow_id: str, run_id: str | None, what: str) -> None:
+async def continue_when_answered(r: Recording) -> None:
+    """Patch continue-when-answered: a chase whose history is long requests a reminder, waits
+    for the outbox's answer, and only then continues as new (it continued straight after
+    requesting). Two invoices of one customer walk the Standard schedule's first steps."""
+    customer = customer_with_contact(r.db, r.org_id, "answered")
+    invoices = [add_invoice(r.db, customer, f"INV-A{n}", 0, due_date=DUE) for n in (1, 2)]
+    first_runs = {}
+    for invoice in invoices:
+        handle = await r.client.start_workflow(
+            InvoiceChaseWorkflow.run,
+            ChaseStart(r.org_id, invoice.id, customer.id, history_limit=40),
+            id=r.chase_id(invoice),
+            task_queue=r.settings.temporal_task_queue,
+        )
+        first_runs[invoice.id] = handle.first_execution_run_id
+    outbox_id = names.outbox_workflow_id(r.org_id, customer.id)
+    await r.until(at_london(date(2027, 3, 12), 12, 10))
+    first_outbox_run = (await r.client.get_workflow_handle(outbox_id).describe()).run_id
+    await r.until(at_london(date(2027, 3, 19), 12))
+    for n, invoice in enumerate(invoices, 1):
+        await write_runs(r, r.chase_id(invoice), first_runs[invoice.id], f"chase_{n}")
+    await write_runs(r, outbox_id, first_outbox_run, "outbox", at_least=1)
+
+
+async def write_runs(
+    r: Recording, workflow_id: str, run_id: str | None, what: str, at_least: int = 2
+) -> None:
     """Every run of a workflow, following its continue-as-new chain from `run_id`."""
     count = 0
     while run_id:
@@ -308,7 +334,7 @@ async def write_runs(r: Recording, workflow_id: str, run_id: str | None, what: s
         history = await r.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
         continued = history.events[-1].workflow_execution_continued_as_new_event_attributes
         run_id = continued.new_execution_run_id
-    if count < 2:
+    if count < at_least:
         raise SystemExit(f"{workflow_id} did not continue as new")
 
 
@@ -317,6 +343,7 @@ SCENARIOS: dict[str, Callable[[Recording], Awaitable[None]]] = {
     "payments_and_silence": payments_and_silence,
     "thank_every_payment": thank_every_payment,
     "continue_as_new": continue_as_new,
+    "continue_when_answered": continue_when_answered,
 }
 
 

@@ -21,7 +21,7 @@ from temporalio.worker import Replayer
 from duely.chasing import send_times
 from duely.temporal_codec import data_converter
 from duely.worker import ALL_WORKFLOWS, WORKFLOW_RUNNER
-from duely.workflows.chase import THANK_EVERY_PAYMENT, TRUSTED_ENGINE
+from duely.workflows.chase import CONTINUE_WHEN_ANSWERED, THANK_EVERY_PAYMENT, TRUSTED_ENGINE
 from duely.workflows.outbox import SEND_NOW
 from tests.replay.record import SECRET_KEY
 
@@ -68,7 +68,7 @@ def patches(text: str) -> set[str]:
 
 def test_every_patch_has_histories_recorded_by_its_code():
     recorded = set().union(*(patches(text) for text in RECORDED.values()))
-    assert {TRUSTED_ENGINE, SEND_NOW, THANK_EVERY_PAYMENT} <= recorded
+    assert {TRUSTED_ENGINE, SEND_NOW, THANK_EVERY_PAYMENT, CONTINUE_WHEN_ANSWERED} <= recorded
 
 
 def test_there_is_a_history_for_each_chase_workflow():
