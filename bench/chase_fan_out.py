@@ -19,16 +19,16 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.setup import bench_settings
-from duely.accounts import ensure_organisation
+from duely.accounts.organisations import ensure_organisation
 from duely.activities.fan_out import CONCURRENCY
-from duely.chase_control import start_all_chases
-from duely.db import Database, make_sync_engine
+from duely.chase.control import start_all_chases
+from duely.core.db import Database, make_sync_engine
+from duely.core.temporal.names import SEARCH_ATTRIBUTES
 from duely.integrations.ledgers.connections import Ledgers
 from duely.migrate import upgrade
 from duely.models import Customer, Invoice
 from duely.settings import Settings
 from duely.worker import build_worker
-from duely.workflows.names import SEARCH_ATTRIBUTES
 
 INVOICES = 5_000
 CUSTOMERS = 500

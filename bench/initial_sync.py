@@ -14,16 +14,16 @@ from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
 from bench.setup import bench_settings, bench_xero
-from duely.accounts import ensure_organisation
-from duely.db import Database, make_sync_engine
+from duely.accounts.organisations import ensure_organisation
+from duely.core.db import Database, make_sync_engine
+from duely.core.temporal.names import SEARCH_ATTRIBUTES
 from duely.integrations.ledgers.connections import Ledgers
+from duely.ledgers.sync_schedule import request_sync
 from duely.migrate import upgrade
 from duely.models import Invoice, SyncRun, SyncStatus
 from duely.sandbox import create_sandbox_app
 from duely.sandbox.xero import XeroSandbox
-from duely.sync_schedules import request_sync
 from duely.worker import build_worker
-from duely.workflows.names import SEARCH_ATTRIBUTES
 from tests.serving import serve, shut
 from tests.xero.conftest import connect_directly
 

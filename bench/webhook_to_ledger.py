@@ -34,21 +34,21 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.setup import bench_settings, bench_xero
-from duely.accounts import ensure_organisation
-from duely.db import Database, make_sync_engine
+from duely.accounts.organisations import ensure_organisation
+from duely.core.db import Database, make_sync_engine
+from duely.core.security import SecretBox
+from duely.core.temporal.names import SEARCH_ATTRIBUTES
 from duely.integrations.ledgers.connections import Ledgers
+from duely.ledgers.sync_schedule import request_sync
 from duely.migrate import upgrade
 from duely.models import Invoice, Payment, PaymentStatus, SyncRun, SyncStatus
 from duely.payments.allocations import Allocation, Share, to_metadata
 from duely.payments.redispatch import keep_dispatching
 from duely.sandbox import create_sandbox_app
 from duely.sandbox.xero import XeroSandbox
-from duely.security import SecretBox
 from duely.settings import Settings
-from duely.sync_schedules import request_sync
 from duely.web.app import create_app
 from duely.worker import build_worker
-from duely.workflows.names import SEARCH_ATTRIBUTES
 from tests.serving import serve, shut
 from tests.stripe_webhooks import body_of, payment_succeeded, signature_header
 from tests.xero.conftest import connect_directly

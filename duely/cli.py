@@ -68,7 +68,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_createuser(settings: Settings, args: argparse.Namespace) -> None:
-    from duely.accounts import create_user
+    from duely.accounts.organisations import create_user
 
     password = _read_password(args.password_stdin)
     try:
@@ -83,7 +83,7 @@ def cmd_createuser(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
-    from duely.accounts import seed_demo
+    from duely.accounts.organisations import seed_demo
 
     org_id = seed_demo(settings.resolved_database_url, settings.demo_email, settings.demo_password)
     print(

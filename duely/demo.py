@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from duely.accounts import DEMO_ORGANISATION
-from duely.db import Database, make_sync_engine
+from duely.accounts.organisations import DEMO_ORGANISATION
+from duely.core.db import Database, make_sync_engine
+from duely.core.security import SecretBox
+from duely.core.temporal.client import connect_with_retry
 from duely.integrations.ledgers.connections import Ledgers
-from duely.ledger_connect import connect_xero_tenant, redeem_xero_code, xero_redirect_uri
+from duely.ledgers.connect import connect_xero_tenant, redeem_xero_code, xero_redirect_uri
+from duely.ledgers.sync_schedule import request_sync
 from duely.models import Connection, Organisation
 from duely.sandbox.xero.consent import allow_access
-from duely.security import SecretBox
 from duely.settings import Settings
-from duely.sync_schedules import request_sync
-from duely.temporal_client import connect_with_retry
 
 # The demo organisation's own Stripe account on localstripe (which takes any `sk_...`). Published
 # demo values, never real keys; `duely up` registers its webhook with the same secret.

@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from duely.db import make_sync_engine
+from duely.core.db import make_sync_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

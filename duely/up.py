@@ -27,11 +27,11 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from duely.accounts import seed_demo
+from duely.accounts.organisations import seed_demo
+from duely.core.temporal.names import search_attribute_cli_flags
 from duely.demo import DEMO_STRIPE_WEBHOOK_SECRET, configure_demo_stripe, connect_demo_ledger
 from duely.migrate import upgrade
 from duely.settings import Settings
-from duely.workflows.names import search_attribute_cli_flags
 
 STARTUP_TIMEOUT_SECONDS = 60
 STOP_GRACE_SECONDS = 10
@@ -78,7 +78,7 @@ def temporal_dev_server_command(settings: Settings) -> list[str]:
         settings.temporal_namespace,
         "--log-level",
         "warn",
-        # Payloads are encrypted (duely.temporal_codec): the UI asks duely's codec endpoint,
+        # Payloads are encrypted (duely.core.temporal.codec): the UI asks duely's codec endpoint,
         # which decrypts them for a signed-in admin (duely.web.codec).
         "--ui-codec-endpoint",
         f"{settings.public_url.rstrip('/')}/codec",

@@ -11,7 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from duely.activities.chasing import ChaseActivities
+from duely.activities.chase import ChaseActivities
 from duely.activities.fan_out import FanOutActivities
 from duely.activities.health import HealthActivities
 from duely.activities.outbox import OutboxActivities
@@ -19,16 +19,16 @@ from duely.activities.payments import PaymentActivities
 from duely.activities.statements import StatementActivities
 from duely.activities.stripe_sweep import StripeSweepActivities
 from duely.activities.sync import LedgerSyncActivities
-from duely.db import Database
-from duely.delivery import Delivery
+from duely.core.db import Database
+from duely.core.temporal.client import connect_with_retry
+from duely.core.temporal.codec import encrypts_with
 from duely.integrations.ledgers.connections import Ledgers
 from duely.integrations.mail import Mailer
 from duely.integrations.sms import TwilioSms
+from duely.outbox.delivery import Delivery
 from duely.payments.redispatch import keep_dispatching
+from duely.payments.stripe_sweep_schedule import ensure_stripe_sweep_schedule
 from duely.settings import Settings
-from duely.stripe_sweep_schedule import ensure_stripe_sweep_schedule
-from duely.temporal_client import connect_with_retry
-from duely.temporal_codec import encrypts_with
 from duely.workflows.chase import InvoiceChaseWorkflow
 from duely.workflows.health import HealthCheckWorkflow
 from duely.workflows.outbox import CustomerOutboxWorkflow
@@ -52,7 +52,9 @@ ALL_WORKFLOWS = [
 # duely.chasing's send-time arithmetic runs inside workflows: passed through, `holidays` keeps
 # one calendar cache for every run and ZoneInfo stays the real class (see send_times' notes).
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("holidays", "duely.chasing")
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        "holidays", "duely.chase", "duely.outbox"
+    )
 )
 
 
@@ -61,12 +63,12 @@ def build_worker(
 ) -> Worker:
     """Activities are built once here with their clients injected; tests build the same."""
     # A worker encodes with its client's converter: one without the codec would write
-    # customers' names and addresses into histories in clear (duely.temporal_codec).
+    # customers' names and addresses into histories in clear (duely.core.temporal.codec).
     if not encrypts_with(client.data_converter, settings.resolved_secret_key):
         raise ValueError(
             "the worker's Temporal client does not encrypt payloads with DUELY_SECRET_KEY: "
-            "connect it with duely.temporal_client.connect (in tests, with "
-            "duely.temporal_codec.data_converter and the settings' secret key)"
+            "connect it with duely.core.temporal.client.connect (in tests, with "
+            "duely.core.temporal.codec.data_converter and the settings' secret key)"
         )
     health = HealthActivities(db)
     sync = LedgerSyncActivities(settings, db, ledgers)

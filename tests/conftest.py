@@ -29,15 +29,15 @@ from sqlmodel import Session
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
-from duely import security
-from duely.accounts import ensure_organisation, ensure_user
-from duely.db import make_sync_engine
+from duely.accounts.organisations import ensure_organisation, ensure_user
+from duely.core import security
+from duely.core.db import make_sync_engine
+from duely.core.temporal.codec import data_converter
+from duely.core.temporal.names import SEARCH_ATTRIBUTES
 from duely.migrate import upgrade
 from duely.models import Role
 from duely.settings import Settings
-from duely.temporal_codec import data_converter
 from duely.web.app import create_app
-from duely.workflows.names import SEARCH_ATTRIBUTES
 from tests.live import Live, running
 from tests.serving import free_port
 

@@ -18,15 +18,15 @@ from sqlmodel import Session
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from duely import chase_control
-from duely.chasing.chase_state import ChaseView
-from duely.db import Database
+from duely.chase import control as chase_control
+from duely.chase.state import ChaseView
+from duely.core.db import Database
+from duely.core.temporal import names
 from duely.integrations.ledgers.connections import Ledgers
 from duely.models import Contact, Customer, Invoice
 from duely.settings import Settings
 from duely.web.app import create_app
 from duely.worker import build_worker
-from duely.workflows import names
 from tests.factories import add_customer, today_in
 from tests.serving import browse
 from tests.waiting import eventually

@@ -2,7 +2,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from duely.aging import BUCKET_NAMES, bucket_of, days_overdue, due_date_range
+from duely.receivables.aging import BUCKET_NAMES, bucket_of, days_overdue, due_date_range
 
 TODAY = date(2026, 11, 22)
 

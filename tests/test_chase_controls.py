@@ -15,9 +15,9 @@ from datetime import timedelta
 import httpx
 from sqlmodel import Session
 
-from duely import chase_control
+from duely.chase import control as chase_control
+from duely.core.links import UNSUBSCRIBE, LinkTarget, make_token
 from duely.integrations.sms import twilio_signature
-from duely.links import UNSUBSCRIBE, LinkTarget, make_token
 from duely.models import Contact, Customer, Invoice, Message, Schedule, ScheduleStep, utcnow
 from duely.web.app import create_app
 from tests.conftest import api_token, csrf_from, login

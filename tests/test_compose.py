@@ -89,7 +89,7 @@ def test_startup_order():
 def test_admin_tools_create_every_search_attribute():
     from temporalio.common import SearchAttributeIndexedValueType as T
 
-    from duely.workflows.names import SEARCH_ATTRIBUTES
+    from duely.core.temporal.names import SEARCH_ATTRIBUTES
 
     cli_type = {T.KEYWORD: "Keyword", T.DOUBLE: "Double", T.DATETIME: "Datetime"}
     tools = SERVICES["temporal-admin-tools"]

@@ -2,8 +2,8 @@
 
 from sqlmodel import select
 
-from duely.chasing.templates import check_template
 from duely.models import Schedule, ScheduleStep, Template
+from duely.reminders.rendering import check_template
 
 
 def test_a_new_organisation_gets_the_default_chasing_set_up(db, org_a, org_b):

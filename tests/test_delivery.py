@@ -13,12 +13,12 @@ import pytest
 import pytest_asyncio
 from temporalio.exceptions import ApplicationError
 
-from duely import delivery as delivery_module
-from duely.db import Database
-from duely.delivery import Delivery
+from duely.core.db import Database
 from duely.integrations.mail import Mailer
 from duely.integrations.sms import TwilioSms
 from duely.models import Message, MessageStatus, Organisation, utcnow
+from duely.outbox import delivery as delivery_module
+from duely.outbox.delivery import Delivery
 from tests.factories import add_customer
 from tests.waiting import eventually
 

@@ -20,9 +20,9 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import update
 from sqlmodel import select
 
+from duely.core.security import SecretBox
 from duely.integrations.sms import twilio_signature
 from duely.models import ChaseMode, Connection, Organisation, WebhookEvent
-from duely.security import SecretBox
 from duely.web.api.paging import MAX_PAGE
 from duely.web.app import create_app
 from duely.web.webhooks import UNREADABLE

@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.exc import StatementError
 from sqlmodel import SQLModel
 
-from duely.db import make_sync_engine
+from duely.core.db import make_sync_engine
 from duely.migrate import upgrade
 from duely.models import Customer, Invoice, Organisation
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from duely.models import Channel, Customer, utcnow
-from duely.opt_outs import channel_opt_out_reason, channels_opt_out_reason
+from duely.outbox.opt_outs import channel_opt_out_reason, channels_opt_out_reason
 from tests.conftest import api_token, csrf_from, login
 from tests.factories import add_customer, add_invoice
 

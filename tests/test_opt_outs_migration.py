@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
-from duely.db import make_sync_engine
+from duely.core.db import make_sync_engine
 from duely.migrate import upgrade
 from duely.models import Channel, Customer
 from duely.models.base import UTCDateTime
-from duely.opt_outs import channel_opt_out_reason
+from duely.outbox.opt_outs import channel_opt_out_reason
 from tests.conftest import POSTGRES_URL, _pg_admin
 
 OPTED_OUT_AT = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)

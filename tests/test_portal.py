@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
-from duely import chase_control
-from duely.links import PORTAL, UNSUBSCRIBE, LinkTarget, make_token
+from duely.chase import control as chase_control
+from duely.core.links import PORTAL, UNSUBSCRIBE, LinkTarget, make_token
 from duely.models import Customer, Event, Invoice, Organisation
 from duely.sandbox.xero.faults import FaultRule
 from duely.settings import Settings

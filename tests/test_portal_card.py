@@ -18,9 +18,9 @@ import pytest_asyncio
 from litestar.testing import AsyncTestClient
 from sqlmodel import select
 
+from duely.core.security import SecretBox
 from duely.models import Event, Invoice, Organisation
 from duely.payments.allocations import Allocation, Share, from_metadata, to_metadata
-from duely.security import SecretBox
 from duely.web.app import create_app
 from tests.conftest import csrf_from
 from tests.factories import add_customer, add_invoice

@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from duely.core.money import format_money
 from duely.models import Contact, Customer, Event, Invoice, Organisation, utcnow
-from duely.money import format_money
 from tests.conftest import login
 from tests.factories import add_customer, add_invoice, today_in
 

@@ -35,7 +35,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
-from duely.links import PORTAL, UNSUBSCRIBE, LinkTarget, make_token
+from duely.core.links import PORTAL, UNSUBSCRIBE, LinkTarget, make_token
+from duely.core.security import new_api_token
 from duely.models import (
     ApiToken,
     Customer,
@@ -46,7 +47,6 @@ from duely.models import (
     User,
     utcnow,
 )
-from duely.security import new_api_token
 from duely.web.app import PUBLIC_PATHS, create_app
 from duely.web.auth import requires_admin, requires_collector
 from tests.conftest import Org, api_token, csrf_from, login

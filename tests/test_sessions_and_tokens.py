@@ -22,8 +22,8 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
-from duely.accounts import ensure_organisation, ensure_user
-from duely.db import make_sync_engine
+from duely.accounts.organisations import ensure_organisation, ensure_user
+from duely.core.db import make_sync_engine
 from duely.migrate import _config, upgrade
 from duely.models import ApiToken, Role, User, UTCDateTime, WebSession, utcnow
 from duely.web.app import create_app

@@ -13,14 +13,15 @@ import pytest_asyncio
 from litestar.datastructures import State
 from sqlmodel import select
 
+from duely.core.links import UNSUBSCRIBE, LinkTarget, make_token
+from duely.core.temporal.client import TemporalConnection
 from duely.integrations.sms import SmsError, TwilioSms, normalise_phone, twilio_signature
-from duely.links import UNSUBSCRIBE, LinkTarget, make_token
 from duely.models import Channel, Contact, Customer, utcnow
-from duely.opt_outs import channel_opt_out_reason, opt_out_by_phone, reply_keyword
+from duely.outbox.opt_outs import channel_opt_out_reason, opt_out_by_phone, reply_keyword
 from duely.sandbox import create_sandbox_app
 from duely.sandbox.twilio import TwilioSandbox
-from duely.temporal_client import TemporalConnection
 from duely.web.app import create_app
+from duely.web.chase import tell_chases
 from tests.factories import add_customer
 from tests.serving import free_port, serve, shut
 
@@ -416,13 +417,14 @@ async def test_a_tampered_body_is_refused(db, customers, duely):
 
 
 async def test_opt_out_by_phone_returns_the_customers(settings, db, customers):
-    from duely.db import Database
+    from duely.core.db import Database
 
     database = Database(settings.resolved_database_url)
     state = State({"temporal": TemporalConnection(settings)})  # unreachable: nobody to tell
     async with database.session() as session:
-        ids = await opt_out_by_phone(state, session, "+44 7700 900123")
-        assert await opt_out_by_phone(state, session, "+1 555 0000") == []
+        tell = tell_chases(state)
+        ids = await opt_out_by_phone(tell, session, "+44 7700 900123")
+        assert await opt_out_by_phone(tell, session, "+1 555 0000") == []
     await database.dispose()
 
     assert sorted(ids) == sorted([customers["acme"].id, customers["bolt"].id])

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from duely.core.security import SecretBox
 from duely.models import Organisation
 from duely.payments.stripe_accounts import payment_account_for, stripe_account_of
-from duely.security import SecretBox
 from tests.conftest import api_token, csrf_from, login
 
 SECRET_KEY = "sk_test_51AlphaSecretKeyDoNotShow9XyZ"

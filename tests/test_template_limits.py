@@ -21,8 +21,9 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from duely.chasing import templates
-from duely.chasing.templates import (
+from duely.models import Event, ScheduleStep, Template
+from duely.reminders import rendering as templates
+from duely.reminders.rendering import (
     MAX_BODY,
     RENDER_SECONDS,
     ContactPerson,
@@ -34,10 +35,9 @@ from duely.chasing.templates import (
     render,
     sample_context,
 )
-from duely.models import Event, ScheduleStep, Template
 from duely.web.app import create_app
 from duely.web.pages.templates_editor import STARTER
-from tests.chasing.conftest import (  # noqa: F401 - `harness` is a fixture used below
+from tests.chase.conftest import (  # noqa: F401 - `harness` is a fixture used below
     DUE,
     at_london,
     customer_with_contact,

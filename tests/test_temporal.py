@@ -6,12 +6,12 @@ from litestar.testing import AsyncTestClient
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 
-from duely.db import Database
+from duely.core.db import Database
+from duely.core.temporal.names import SEARCH_ATTRIBUTES, health_check_workflow_id
 from duely.integrations.ledgers.connections import Ledgers
 from duely.web.app import create_app
 from duely.worker import build_worker
 from duely.workflows.health import HealthCheckWorkflow
-from duely.workflows.names import SEARCH_ATTRIBUTES, health_check_workflow_id
 from tests.conftest import login
 
 

@@ -1,6 +1,6 @@
 """Security issue 12: no customer's name or email in a workflow history in clear.
 
-Every payload duely hands to Temporal is encrypted (duely.temporal_codec), so the Temporal Web
+Every payload duely hands to Temporal is encrypted (duely.core.temporal.codec), so the Temporal Web
 UI shows ciphertext; duely's codec endpoint (duely.web.codec) decrypts for signed-in admins, for
 the Temporal UI's origin alone. Histories recorded before the codec still replay: the replay
 tests (tests/replay) run them through the same codec.
@@ -24,26 +24,26 @@ from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
-from duely.db import Database
-from duely.integrations.ledgers.connections import Ledgers
-from duely.models import Contact
-from duely.temporal_codec import (
+from duely.core.db import Database
+from duely.core.temporal import names
+from duely.core.temporal.codec import (
     ENCODING,
     KEY_ID,
     EncryptionCodec,
     PayloadDecryptionError,
     data_converter,
 )
+from duely.integrations.ledgers.connections import Ledgers
+from duely.models import Contact
 from duely.up import temporal_dev_server_command
 from duely.web.codec import ui_origin
 from duely.worker import ALL_WORKFLOWS, WORKFLOW_RUNNER, build_worker
-from duely.workflows import names
-from tests.chasing import conftest as chasing
-from tests.chasing.conftest import DUE, at_london, customer_with_contact, english_org
+from tests.chase import conftest as chasing
+from tests.chase.conftest import DUE, at_london, customer_with_contact, english_org
 from tests.conftest import login
 from tests.factories import add_invoice
 
-# The chase harness fixture: tests/chasing/conftest.py reaches only the tests under it.
+# The chase harness fixture: tests/chase/conftest.py reaches only the tests under it.
 harness = chasing.harness
 
 # --- what a raw history holds ----------------------------------------------------------------

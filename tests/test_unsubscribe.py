@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from duely.links import PORTAL, UNSUBSCRIBE, LinkTarget, make_token
+from duely.core.links import PORTAL, UNSUBSCRIBE, LinkTarget, make_token
 from duely.models import Customer
 from tests.factories import add_customer, add_invoice
 

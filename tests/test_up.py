@@ -22,16 +22,16 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from duely.accounts import DEMO_ORGANISATION, seed_demo
-from duely.db import make_sync_engine
+from duely.accounts.organisations import DEMO_ORGANISATION, seed_demo
+from duely.core.db import make_sync_engine
+from duely.core.security import SecretBox
+from duely.core.temporal.names import SEARCH_ATTRIBUTES
 from duely.demo import DEMO_PAYMENT_ACCOUNTS, configure_demo_stripe
 from duely.migrate import upgrade
 from duely.models import Organisation
 from duely.payments.stripe_accounts import payment_account_for, stripe_account_of
 from duely.sandbox.xero.sandbox import DEMO_INVOICES, DEMO_SEED, DEMO_TENANT_NAME, XeroSandbox
-from duely.security import SecretBox
 from duely.settings import Settings
-from duely.workflows.names import SEARCH_ATTRIBUTES
 
 pytestmark = pytest.mark.e2e  # `duely up` as a process: the whole stack
 

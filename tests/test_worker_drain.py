@@ -22,12 +22,12 @@ import pytest_asyncio
 import yaml
 from sqlmodel import select
 
-from duely import chase_control
-from duely.chase_control import Action
+from duely.chase import control as chase_control
+from duely.chase.control import Action
 from duely.models import Message, Organisation
 from duely.settings import Settings
 from duely.up import Stack
-from tests.chasing.conftest import customer_with_contact
+from tests.chase.conftest import customer_with_contact
 from tests.factories import add_invoice
 from tests.waiting import eventually
 from tests.xero.conftest import forget_this_tests_workflows

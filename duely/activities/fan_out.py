@@ -16,8 +16,8 @@ from sqlmodel import select
 from temporalio import activity
 
 from duely.activities.sync import SyncPlan
-from duely.chase_control import tell_chase
-from duely.db import Database
+from duely.chase.control import tell_chase
+from duely.core.db import Database
 from duely.models import ChaseMode, Invoice, InvoiceStatus, Organisation
 
 BATCH = 500

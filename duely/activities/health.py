@@ -8,7 +8,7 @@ from sqlalchemy import func
 from sqlmodel import select
 from temporalio import activity
 
-from duely.db import Database
+from duely.core.db import Database
 from duely.models import Organisation
 
 

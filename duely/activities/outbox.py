@@ -5,7 +5,7 @@ batch of reminders.
 server that is down), so every step is idempotent:
 - the message is found by its unique key (kind + customer + local day), which is also what
   caps reminders at one a day: a key taken by another batch means "already reminded today";
-- its status says how far delivery got (see duely.delivery), so a retry resumes it and never
+- its status says how far delivery got (see duely.outbox.delivery), so a retry resumes it and never
   sends it twice.
 """
 
@@ -23,11 +23,38 @@ from temporalio.client import WorkflowQueryFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from duely.activities.chasing import customer_off_reason, invoice_facts, window_of
+from duely.activities.chase import window_of
 from duely.activities.errors import as_application_error
 from duely.activities.heartbeat import heartbeating
-from duely.chasing.plan import PROMISE_GRACE_DAYS, WindowSpec
-from duely.chasing.reminders import (
+from duely.chase.eligibility import (
+    customer_off_reason,
+    invoice_facts,
+    why_not_chase,
+    why_not_chase_in_ledger,
+)
+from duely.chase.plan import WindowSpec
+from duely.core.db import Database
+from duely.core.links import PORTAL, UNSUBSCRIBE, LinkTarget, link
+from duely.integrations.ledgers.base import LedgerAuthError, LedgerError
+from duely.integrations.ledgers.connections import Ledgers
+from duely.ledgers.mirror import Scope, upsert_invoices
+from duely.models import (
+    Channel,
+    Connection,
+    Contact,
+    ContactKind,
+    Customer,
+    Invoice,
+    Message,
+    MessageKind,
+    MessageStatus,
+    Organisation,
+    Template,
+    utcnow,
+)
+from duely.outbox.delivery import Delivery
+from duely.outbox.opt_outs import channel_opt_out_reason
+from duely.outbox.requests import (
     BatchResult,
     HandOverAnswer,
     HandOverCheck,
@@ -36,30 +63,8 @@ from duely.chasing.reminders import (
     ReminderRequest,
     Verdict,
 )
-from duely.chasing.send_times import next_send_moment, wall_time_to_utc
-from duely.chasing.templates import TemplateTooLarge, context_for, render
-from duely.db import Database
-from duely.delivery import Delivery
-from duely.integrations.ledgers.base import LedgerAuthError, LedgerError
-from duely.integrations.ledgers.connections import Ledgers
-from duely.ledger_mirror import Scope, upsert_invoices
-from duely.links import PORTAL, UNSUBSCRIBE, LinkTarget, link
-from duely.models import (
-    Channel,
-    Connection,
-    Contact,
-    ContactKind,
-    Customer,
-    Invoice,
-    InvoiceStatus,
-    Message,
-    MessageKind,
-    MessageStatus,
-    Organisation,
-    Template,
-    utcnow,
-)
-from duely.opt_outs import channel_opt_out_reason
+from duely.outbox.send_times import next_send_moment, wall_time_to_utc
+from duely.reminders.rendering import TemplateTooLarge, context_for, render
 from duely.settings import Settings
 
 VERDICT_OF_STATUS = {
@@ -84,34 +89,6 @@ class _Customer:
     organisation: Organisation
     customer: Customer
     contacts: list[Contact]
-
-
-def why_not_chase_in_ledger(invoice: Invoice) -> str:
-    """What the ledger (and the invoice's own switch) say against chasing it; empty when
-    nothing. Holds are the chase's to say, at hand-over."""
-    if invoice.status == InvoiceStatus.VOIDED:
-        return "the invoice was voided"
-    if invoice.status == InvoiceStatus.PAID or invoice.amount_due <= 0:
-        return "the invoice is paid"
-    if invoice.status != InvoiceStatus.OPEN:
-        return f"the invoice is {invoice.status}"
-    if not invoice.chasing_enabled:
-        return "chasing is switched off for this invoice"
-    return ""
-
-
-def why_not_chase(invoice: Invoice, local_day: date) -> str:
-    """Why this invoice must be left out of today's reminder, judged by the database mirror
-    alone: only for chases too old to answer the hand-over check."""
-    reason = why_not_chase_in_ledger(invoice)
-    if reason:
-        return reason
-    if invoice.disputed:
-        return "the invoice is disputed"
-    promised = invoice.expected_payment_date
-    if promised and local_day <= promised + timedelta(days=PROMISE_GRACE_DAYS):
-        return f"payment is promised for {promised.isoformat()}"
-    return ""
 
 
 class OutboxActivities:

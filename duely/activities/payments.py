@@ -24,8 +24,8 @@ from temporalio.exceptions import ApplicationError
 
 from duely.activities.errors import as_application_error
 from duely.activities.heartbeat import heartbeating
-from duely.db import Database
-from duely.delivery import Delivery
+from duely.core.db import Database
+from duely.core.money import to_major
 from duely.integrations.ledgers.base import LedgerError, LedgerInvoice
 from duely.integrations.ledgers.connections import Ledgers
 from duely.models import (
@@ -45,10 +45,10 @@ from duely.models import (
     PaymentStatus,
     utcnow,
 )
-from duely.money import to_major
-from duely.opt_outs import channel_opt_out_reason
+from duely.outbox.delivery import Delivery
+from duely.outbox.opt_outs import channel_opt_out_reason
 from duely.payments import placing_claims
-from duely.payments.ledger_trouble import CONFIGURATION, CONNECTIONS, what_to_do
+from duely.payments.ledger_trouble import CONNECTIONS, what_to_do
 from duely.payments.placing import (
     ALREADY_RECORDED,
     RECORDED,
@@ -61,6 +61,9 @@ from duely.payments.stripe_accounts import payment_account_for
 from duely.payments.unledgered import record_in_duely
 from duely.settings import Settings
 
+LEDGER_CONFIGURATION = "LedgerConfiguration"
+"""The ApplicationError type of a configuration problem (non-retryable): the chase tells
+integration health and waits for a person instead of retrying."""
 PLACEMENT_IN_PROGRESS = "PlacementInProgress"
 """The ApplicationError type of an attempt that found another one placing the payment."""
 CONFIGURATION_ALERT = "ledger_configuration"
@@ -133,7 +136,7 @@ class PaymentActivities:
                 f"that ledger again on {CONNECTIONS}"
             )
             await self._failed_attempt(share, "no such ledger connection", todo, tried=True)
-            raise ApplicationError(todo, type=CONFIGURATION, non_retryable=True)
+            raise ApplicationError(todo, type=LEDGER_CONFIGURATION, non_retryable=True)
         held = await placing_claims.claim(self._db, row.id)
         if held is None:
             return await self._claimed_elsewhere(share)
@@ -161,7 +164,9 @@ class PaymentActivities:
                     )
                     await self._failed_attempt(share, str(error), todo)
                     if todo:
-                        problem = ApplicationError(todo, type=CONFIGURATION, non_retryable=True)
+                        problem = ApplicationError(
+                            todo, type=LEDGER_CONFIGURATION, non_retryable=True
+                        )
                         raise problem from error
                     raise as_application_error(error) from error
                 if placed.outcome == UNMATCHED:

@@ -10,12 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from temporalio import activity
 
-from duely.activities.chasing import customer_off_reason
-from duely.chasing.statements import statement_body, statement_subject
-from duely.chasing.templates import InvoiceLine
-from duely.db import Database
-from duely.delivery import Delivery
-from duely.links import PORTAL, LinkTarget, link
+from duely.chase.eligibility import customer_off_reason
+from duely.core.db import Database
+from duely.core.links import PORTAL, LinkTarget, link
 from duely.models import (
     Channel,
     Contact,
@@ -28,8 +25,11 @@ from duely.models import (
     MessageStatus,
     Organisation,
 )
-from duely.opt_outs import channel_opt_out_reason
+from duely.outbox.delivery import Delivery
+from duely.outbox.opt_outs import channel_opt_out_reason
+from duely.reminders.rendering import InvoiceLine
 from duely.settings import Settings
+from duely.statements.statement import statement_body, statement_subject
 
 
 @dataclass

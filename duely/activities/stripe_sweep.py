@@ -9,7 +9,7 @@ import time
 from sqlmodel import or_, select
 from temporalio import activity
 
-from duely.db import Database
+from duely.core.db import Database
 from duely.integrations.payments.stripe import StripeError, StripeGateway
 from duely.models import Organisation
 from duely.payments import inbox

@@ -12,10 +12,10 @@ from temporalio.exceptions import ApplicationError
 
 from duely.activities.errors import as_application_error
 from duely.activities.heartbeat import heartbeating
-from duely.db import Database
+from duely.core.db import Database
 from duely.integrations.ledgers.base import LedgerError
 from duely.integrations.ledgers.connections import Ledgers
-from duely.ledger_mirror import Scope, upsert_contacts, upsert_invoices
+from duely.ledgers.mirror import Scope, upsert_contacts, upsert_invoices
 from duely.models import (
     Connection,
     ConnectionStatus,

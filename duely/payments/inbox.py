@@ -20,9 +20,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from duely import chase_control
-from duely.chasing.chase_state import PaymentNotice
-from duely.db import Database
+from duely.chase import control as chase_control
+from duely.chase.state import PaymentNotice
+from duely.core.db import Database
 from duely.models import (
     Alert,
     Event,

@@ -13,8 +13,6 @@ from __future__ import annotations
 from duely.integrations.ledgers.base import LedgerAuthError, LedgerError, LedgerRejected
 from duely.payments.placing import NoPaymentAccount
 
-CONFIGURATION = "LedgerConfiguration"
-"""The ApplicationError type of a configuration problem (non-retryable)."""
 CARD_PAYMENT_SETTINGS = "Settings > Organisation > Card payments (Stripe)"
 CONNECTIONS = "the Connections page"
 

@@ -23,6 +23,7 @@ import asyncio
 from dataclasses import dataclass, replace
 from datetime import date
 
+from duely.core.money import to_major
 from duely.integrations.ledgers.base import (
     LedgerError,
     LedgerInvoice,
@@ -31,7 +32,6 @@ from duely.integrations.ledgers.base import (
     RecordedPayment,
 )
 from duely.models import InvoiceStatus
-from duely.money import to_major
 
 RECORDED, ALREADY_RECORDED, UNMATCHED = "recorded", "already recorded", "unmatched"
 MOST_AT_ONCE = 25

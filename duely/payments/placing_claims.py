@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, update
 from sqlmodel import col
 
-from duely.db import Database
+from duely.core.db import Database
 from duely.models import Payment, PaymentStatus, utcnow
 
 CLAIM_LEASE = timedelta(seconds=60)

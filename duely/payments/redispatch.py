@@ -9,7 +9,7 @@ import logging
 
 from temporalio.client import Client
 
-from duely.db import Database
+from duely.core.db import Database
 from duely.payments import inbox
 
 log = logging.getLogger(__name__)

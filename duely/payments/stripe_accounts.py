@@ -8,9 +8,9 @@ the platform's Connect endpoint secret.
 
 from __future__ import annotations
 
+from duely.core.security import SecretBox
 from duely.integrations.payments.stripe import StripeAccount
 from duely.models import Organisation
-from duely.security import SecretBox
 from duely.settings import Settings
 
 

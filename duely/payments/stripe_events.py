@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from duely.money import to_major
+from duely.core.money import to_major
 
 PAYMENT_EVENTS = ("payment_intent.succeeded", "checkout.session.completed")
 REVERSAL_EVENTS = ("charge.refunded", "charge.dispute.created", "charge.dispute.closed")

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from sqlalchemy import case, update
 from sqlmodel import col
 
-from duely.db import Database
+from duely.core.db import Database
+from duely.core.money import to_major
 from duely.models import Invoice, InvoiceStatus, Payment, PaymentStatus, utcnow
-from duely.money import to_major
 from duely.payments.placing import ALREADY_RECORDED, RECORDED, UNMATCHED
 
 

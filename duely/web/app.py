@@ -32,17 +32,17 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy.exc import DataError
 
 import duely
-from duely.db import Database
+from duely.core.db import Database
+from duely.core.security import derive_key
+from duely.core.temporal.client import TemporalConnection
 from duely.integrations.ledgers.connections import Ledgers
-from duely.security import derive_key
 from duely.settings import Settings
-from duely.temporal_client import TemporalConnection
 from duely.web.api import api_router
 from duely.web.api.integration_health import IntegrationHealthController
 from duely.web.api.paging import number_out_of_range, provide_page_request
 from duely.web.api.payments import PaymentController
 from duely.web.auth import API_PREFIX, AuthMiddleware
-from duely.web.chasing import ChaseEngineDown
+from duely.web.chase import ChaseEngineDown
 from duely.web.codec import CODEC_PATH, codec_router
 from duely.web.deps import provide_db_session
 from duely.web.pages.account import AccountController

@@ -18,9 +18,9 @@ from litestar.types import Guard
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from duely.db import Database
+from duely.core.db import Database
+from duely.core.security import api_token_digest
 from duely.models import ApiToken, Role, User, utcnow
-from duely.security import api_token_digest
 from duely.web.sessions import SESSION_USER_KEY
 
 API_PREFIX = "/api/"

@@ -1,6 +1,6 @@
 """The Temporal Web UI's codec endpoint: `POST /codec/decode` and `POST /codec/encode`.
 
-Workflow histories hold payloads encrypted by duely.temporal_codec, so the Temporal UI (the
+Workflow histories hold payloads encrypted by duely.core.temporal.codec, so the Temporal UI (the
 operators' console) shows ciphertext until it asks here: it posts a history's payloads and a
 signed-in admin gets them back decrypted (encode is the reverse, for input typed into the UI).
 The protocol is Temporal's remote codec: a JSON body `{"payloads": [...]}` holding Payloads in
@@ -31,8 +31,8 @@ from litestar.exceptions import (
 )
 from temporalio.api.common.v1 import Payload, Payloads
 
+from duely.core.temporal.codec import EncryptionCodec, PayloadDecryptionError
 from duely.settings import Settings
-from duely.temporal_codec import EncryptionCodec, PayloadDecryptionError
 from duely.web.auth import requires_admin
 
 CODEC_PATH = "/codec"

@@ -7,9 +7,9 @@ from litestar import Request
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from duely.ledgers.sync_schedule import request_sync
 from duely.models import Connection, SyncRun
-from duely.sync_schedules import request_sync
-from duely.web.chasing import SIGNAL_SECONDS, chase_engine
+from duely.web.chase import SIGNAL_SECONDS, chase_engine
 
 
 async def latest_run(session: AsyncSession, connection_id: int) -> SyncRun | None:

@@ -34,7 +34,7 @@ from duely.models import (
     WebhookEvent,
     utcnow,
 )
-from duely.web.receivables import customer_names
+from duely.receivables.queries import customer_names
 
 T = TypeVar("T")
 

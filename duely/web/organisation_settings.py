@@ -16,13 +16,13 @@ from litestar import Request
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from duely.chase_control import start_all_chases
+from duely.chase.control import start_all_chases
+from duely.core.security import SecretBox
 from duely.models import ChaseMode, Organisation
 from duely.payments.stripe_accounts import stripe_account_of
-from duely.security import SecretBox
 from duely.settings import Settings
-from duely.statement_schedules import ensure_statement_schedule
-from duely.web.chasing import ChaseEngineDown, chase_engine, retry_waiting_payments
+from duely.statements.schedule import ensure_statement_schedule
+from duely.web.chase import ChaseEngineDown, chase_engine, retry_waiting_payments
 
 CURRENCIES = (
     "AUD",
@@ -186,7 +186,7 @@ def error_messages(error) -> dict[str, str]:
 
 
 STATEMENT_TIMING = ("statement_day", "timezone", "send_window_start")
-"""What the statement schedule is made of (duely.statement_schedules)."""
+"""What the statement schedule is made of (duely.statements.schedule)."""
 
 
 async def save_settings(

@@ -21,11 +21,11 @@ from litestar.datastructures import State
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from duely import chase_control
-from duely.chase_control import Action, NotChasing
-from duely.links import PORTAL, BadLink, linked_customer
+from duely.chase import control as chase_control
+from duely.chase.control import Action, NotChasing
+from duely.core.links import PORTAL, BadLink, linked_customer
 from duely.models import Customer, Event, Invoice, InvoiceStatus, Organisation
-from duely.web.chasing import SIGNAL_SECONDS, ChaseEngineDown, chase_engine
+from duely.web.chase import SIGNAL_SECONDS, ChaseEngineDown, chase_engine
 
 log = logging.getLogger(__name__)
 

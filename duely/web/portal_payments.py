@@ -31,9 +31,9 @@ from litestar.datastructures import State
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from duely.core.money import format_money
 from duely.integrations.payments.stripe import CardPayment, StripeAccount, StripeGateway
 from duely.models import Event, Invoice, Organisation
-from duely.money import format_money
 from duely.payments.allocations import Allocation, Share, to_metadata
 from duely.payments.stripe_accounts import stripe_account_of
 from duely.settings import Settings

@@ -25,8 +25,8 @@ from sqlalchemy import delete, update
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from duely.core.security import new_session_id, session_id_digest
 from duely.models import User, WebSession, utcnow
-from duely.security import new_session_id, session_id_digest
 
 SESSION_USER_KEY = "user_id"
 # A working day's gap keeps the session; a weekend away ends it.

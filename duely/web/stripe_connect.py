@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from duely.integrations.payments.stripe_connect import ConnectRefused, StripeConnect
 from duely.models import Organisation
 from duely.settings import Settings
-from duely.web.chasing import retry_waiting_payments
+from duely.web.chase import retry_waiting_payments
 
 STATE_KEY = "stripe_connect"
 STATE_SECONDS = 600

@@ -11,7 +11,7 @@ Rules worth knowing:
   sent; the ones it replaces are written on the timeline as passed over, never sent late.
 - A step the outbox answered, whatever the answer, is never requested again.
 - Holds stack: a payment waiting > stopped > settled > chasing off > disputed > paused >
-  promised (duely.chasing.holds). A chase never ends while a payment waits to be placed.
+  promised (duely.chase.holds). A chase never ends while a payment waits to be placed.
 - The outbox asks the chase at the moment of sending (`hand_over`) whether its request still
   applies and which step applies now: the chase's own state is the authority, not a mirror.
 
@@ -30,7 +30,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from duely.activities.chasing import (
+    from duely.activities.chase import (
         ChaseActivities,
         ChaseNote,
         OutboxHandOver,
@@ -38,25 +38,15 @@ with workflow.unsafe.imports_passed_through():
         PromiseToPay,
     )
     from duely.activities.payments import (
+        LEDGER_CONFIGURATION,
         PLACE_PAYMENT,
         UNMATCHED,
         PaymentActivities,
         PaymentShare,
         PaymentTrouble,
     )
-    from duely.chasing.chase_state import (
-        ENDING,
-        ChaseAction,
-        ChaseMemory,
-        ChaseStart,
-        ChaseState,
-        ChaseView,
-        HistoryEntry,
-        PaymentNotice,
-        PlannedSendView,
-    )
-    from duely.chasing.holds import Hold, hold_of
-    from duely.chasing.plan import (
+    from duely.chase.holds import Hold, hold_of
+    from duely.chase.plan import (
         PROMISE_GRACE_DAYS,
         ChasePlan,
         InvoiceFacts,
@@ -69,17 +59,27 @@ with workflow.unsafe.imports_passed_through():
         send_label,
         sends_of,
     )
-    from duely.chasing.reminders import (
+    from duely.chase.state import (
+        ENDING,
+        ChaseAction,
+        ChaseMemory,
+        ChaseStart,
+        ChaseState,
+        ChaseView,
+        HistoryEntry,
+        PaymentNotice,
+        PlannedSendView,
+    )
+    from duely.core.money import to_major
+    from duely.core.temporal import names
+    from duely.outbox.requests import (
         HandOverAnswer,
         HandOverCheck,
         ReminderOutcome,
         ReminderRequest,
         Verdict,
     )
-    from duely.chasing.send_times import wall_time_to_utc
-    from duely.money import to_major
-    from duely.payments.ledger_trouble import CONFIGURATION as LEDGER_CONFIGURATION
-    from duely.workflows import names
+    from duely.outbox.send_times import wall_time_to_utc
     from duely.workflows.history import history_is_long
 
 OUTBOX_PATIENCE = timedelta(days=10)

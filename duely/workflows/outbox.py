@@ -25,8 +25,8 @@ from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from duely.activities.outbox import OutboxActivities, SendMoment
-    from duely.chasing.plan import WindowSpec
-    from duely.chasing.reminders import (
+    from duely.chase.plan import WindowSpec
+    from duely.outbox.requests import (
         BatchResult,
         OutboxStart,
         ReminderBatch,
@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
         ReminderRequest,
         Verdict,
     )
-    from duely.chasing.send_times import next_send_moment, wall_time_to_utc
+    from duely.outbox.send_times import next_send_moment, wall_time_to_utc
     from duely.workflows.history import history_is_long
 
 QUICK = {"start_to_close_timeout": timedelta(seconds=30)}

@@ -1,5 +1,5 @@
 """StatementRunWorkflow: an organisation's monthly statements, started by its Temporal
-Schedule on the statement day (see duely.statement_schedules)."""
+Schedule on the statement day (see duely.statements.schedule)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from duely.activities.statements import StatementActivities, StatementRun, StatementsSent
-    from duely.chasing.send_times import zone_named
+    from duely.outbox.send_times import zone_named
 
 
 @workflow.defn

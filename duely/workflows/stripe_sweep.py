@@ -1,6 +1,6 @@
 """StripeSweepWorkflow: the periodic catch-up of Stripe events missed as webhooks, started by
 the `stripe-sweep` Temporal Schedule that every worker keeps in place
-(duely.stripe_sweep_schedule)."""
+(duely.payments.stripe_sweep_schedule)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.async_api import ConsoleMessage, Page, async_playwright, expect
 
-from duely.accounts import seed_demo
+from duely.accounts.organisations import seed_demo
 from duely.migrate import upgrade
 from tests.serving import free_port
 

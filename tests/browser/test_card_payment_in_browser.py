@@ -12,9 +12,9 @@ import pytest
 from playwright.async_api import Page, expect
 from sqlmodel import Session, select
 
-from duely.db import make_sync_engine
+from duely.core.db import make_sync_engine
+from duely.core.links import PORTAL, LinkTarget, link
 from duely.demo import configure_demo_stripe
-from duely.links import PORTAL, LinkTarget, link
 from duely.models import Customer, Event, Invoice, utcnow
 from duely.settings import Settings
 from tests.browser.conftest import demo_web, page_at, requires_chromium

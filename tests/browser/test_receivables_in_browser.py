@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import async_playwright, expect
 from sqlmodel import Session
 
-from duely.db import make_sync_engine
+from duely.core.db import make_sync_engine
 from duely.models import Contact, Customer, Invoice, utcnow
 from tests.browser.conftest import (
     CHROMIUM,

@@ -20,8 +20,8 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
+from duely.core.temporal.names import search_attribute_cli_flags
 from duely.settings import Settings
-from duely.workflows.names import search_attribute_cli_flags
 from tests.serving import free_port
 from tests.xero.conftest import (  # noqa: F401 - fixtures, used by name
     duely_port,

@@ -37,9 +37,13 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from temporalio.api.enums.v1 import EventType
 
-from duely import chase_control
-from duely.chase_control import Action
-from duely.chasing.chase_state import ChaseView
+from duely.chase import control as chase_control
+from duely.chase.control import Action
+from duely.chase.state import ChaseView
+from duely.core.security import SecretBox
+from duely.core.temporal import names
+from duely.core.temporal.client import connect
+from duely.ledgers.sync_schedule import request_sync
 from duely.models import (
     Contact,
     Event,
@@ -51,12 +55,8 @@ from duely.models import (
 )
 from duely.payments.allocations import Allocation, Share, to_metadata
 from duely.sandbox.xero.ratelimit import RateLimits
-from duely.security import SecretBox
 from duely.settings import Settings
-from duely.sync_schedules import request_sync
-from duely.temporal_client import connect
 from duely.web.app import create_app
-from duely.workflows import names
 from tests.chaos.conftest import Workers
 from tests.conftest import Received
 from tests.serving import serve, shut

@@ -32,19 +32,19 @@ from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from duely import chase_control
-from duely.chase_control import Action
-from duely.chasing.chase_state import ChaseStart, PaymentNotice
-from duely.db import Database, make_sync_engine
+from duely.chase import control as chase_control
+from duely.chase.control import Action
+from duely.chase.state import ChaseStart, PaymentNotice
+from duely.core.db import Database, make_sync_engine
+from duely.core.temporal import names
 from duely.integrations.ledgers.connections import Ledgers
 from duely.migrate import upgrade
 from duely.models import Invoice, Organisation
 from duely.settings import Settings
 from duely.worker import build_worker
-from duely.workflows import names
 from duely.workflows.chase import InvoiceChaseWorkflow
 from duely.workflows.statements import StatementRunWorkflow
-from tests.chasing.conftest import DUE, at_london, customer_with_contact
+from tests.chase.conftest import DUE, at_london, customer_with_contact
 from tests.conftest import MailCatcher, make_org, start_time_skipping
 from tests.factories import add_invoice
 from tests.serving import free_port

@@ -18,8 +18,8 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from duely.chasing import send_times
-from duely.temporal_codec import data_converter
+from duely.core.temporal.codec import data_converter
+from duely.outbox import send_times
 from duely.worker import ALL_WORKFLOWS, WORKFLOW_RUNNER
 from duely.workflows.chase import CONTINUE_WHEN_ANSWERED, THANK_EVERY_PAYMENT, TRUSTED_ENGINE
 from duely.workflows.outbox import SEND_NOW

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from duely.aging import BUCKET_NAMES, bucket_of
+from duely.receivables.aging import BUCKET_NAMES, bucket_of
 from duely.sandbox.xero.seed import seed_ledger
 from duely.sandbox.xero.store import XeroStore
 

@@ -16,7 +16,8 @@ import pytest_asyncio
 from sqlmodel import select
 from temporalio.service import RPCError, RPCStatusCode
 
-from duely.db import Database
+from duely.core.db import Database
+from duely.core.security import SecretBox
 from duely.integrations.ledgers.connections import Ledgers, save_connection
 from duely.integrations.ledgers.oauth_tokens import OAuthTokens
 from duely.models import Connection, Provider, SyncRun, SyncStatus, utcnow
@@ -24,7 +25,6 @@ from duely.sandbox import create_sandbox_app
 from duely.sandbox.xero import XeroSandbox
 from duely.sandbox.xero.consent import allow_access
 from duely.sandbox.xero.webhooks import WebhookSettings
-from duely.security import SecretBox
 from duely.web.app import create_app
 from duely.worker import build_worker
 from tests.conftest import login

@@ -14,12 +14,12 @@ import pytest
 import pytest_asyncio
 from sqlmodel import select
 
-from duely import chase_control
-from duely.chase_control import Action
+from duely.chase import control as chase_control
+from duely.chase.control import Action
+from duely.core.temporal import names
+from duely.ledgers.sync_schedule import request_sync
 from duely.models import Event, Invoice, Message, Organisation
 from duely.sandbox.xero.ledger import Ledger
-from duely.sync_schedules import request_sync
-from duely.workflows import names
 from tests.conftest import api_token
 from tests.waiting import eventually
 from tests.xero.conftest import (

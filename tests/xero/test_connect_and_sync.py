@@ -7,6 +7,7 @@ import httpx
 import pytest
 from sqlmodel import func, select
 
+from duely.ledgers.sync_schedule import request_sync
 from duely.models import (
     ChaseMode,
     Connection,
@@ -17,7 +18,6 @@ from duely.models import (
     SyncStatus,
 )
 from duely.sandbox.xero.faults import FaultRule
-from duely.sync_schedules import request_sync
 from duely.web.app import create_app
 from tests.conftest import NO_TEMPORAL, api_token
 from tests.sandbox.xero_contract import assert_request_matches_spec

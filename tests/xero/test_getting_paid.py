@@ -19,12 +19,12 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from duely.core.security import SecretBox
+from duely.core.temporal import names
 from duely.integrations.payments.stripe import StripeGateway
 from duely.models import Invoice, Organisation, Payment, WebhookEvent
 from duely.payments.allocations import Allocation, Share, to_metadata
 from duely.payments.stripe_accounts import stripe_account_of
-from duely.security import SecretBox
-from duely.workflows import names
 from duely.workflows.stripe_sweep import StripeSweepWorkflow
 from tests.conftest import api_token, csrf_from
 from tests.stripe_fake import DECLINED, SUCCEEDS

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import update
 
-from duely.db import Database
+from duely.core.db import Database
 from duely.integrations.ledgers.base import LedgerRejected, PaymentToRecord
 from duely.integrations.ledgers.connections import Ledgers
 from duely.models import Connection, utcnow

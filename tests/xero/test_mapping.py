@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from duely.core.money import to_major, to_minor
 from duely.integrations.ledgers.rate_limit import TenantRateLimiter
 from duely.integrations.ledgers.xero.mapping import (
     contact_from_xero,
@@ -13,7 +14,6 @@ from duely.integrations.ledgers.xero.mapping import (
     organisation_from_xero,
     parse_instant,
 )
-from duely.money import to_major, to_minor
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,11 @@ import uuid
 
 from sqlmodel import select
 
-from duely import chase_control
-from duely.chase_control import Action
-from duely.chasing.chase_state import ChaseState
+from duely.chase import control as chase_control
+from duely.chase.control import Action
+from duely.chase.state import ChaseState
+from duely.core.temporal import names
 from duely.models import Event, Payment
-from duely.workflows import names
 from tests.conftest import api_token
 from tests.waiting import eventually
 from tests.xero.test_chasing import (  # noqa: F401 - fixtures, used by name

@@ -23,8 +23,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from duely.activities.payments import PaymentActivities, PaymentShare
-from duely.db import Database
+from duely.activities.payments import LEDGER_CONFIGURATION, PaymentActivities, PaymentShare
+from duely.core.db import Database
+from duely.core.security import SecretBox
+from duely.core.temporal import names
 from duely.integrations.ledgers.base import LedgerAuthError, LedgerRejected, LedgerUnavailable
 from duely.integrations.ledgers.connections import Ledgers
 from duely.models import (
@@ -36,12 +38,10 @@ from duely.models import (
     Payment,
     utcnow,
 )
-from duely.payments.ledger_trouble import CONFIGURATION, what_to_do
+from duely.payments.ledger_trouble import what_to_do
 from duely.payments.placing import ALREADY_RECORDED, RECORDED, NoPaymentAccount
 from duely.payments.placing_claims import CLAIM_LEASE
 from duely.sandbox.xero.faults import FaultRule
-from duely.security import SecretBox
-from duely.workflows import names
 from tests.conftest import api_token, login
 from tests.factories import add_customer, add_invoice
 from tests.stripe_webhooks import WEBHOOK_SECRET, payment_succeeded
@@ -147,7 +147,7 @@ async def test_missing_payment_account_is_a_configuration_problem_not_retried(
     assert "Card payments (Stripe)" in row.reason
     workflow_id = names.chase_workflow_id(org_a.id, invoice.id)
     failures = await place_payment_failures(dev_server_env.client, workflow_id)
-    assert [(kind, final) for _, kind, final in failures] == [(CONFIGURATION, True)]
+    assert [(kind, final) for _, kind, final in failures] == [(LEDGER_CONFIGURATION, True)]
 
     # The chase holds the payment and tries again in an hour (not at once, not never).
     handle = dev_server_env.client.get_workflow_handle(workflow_id)
@@ -191,7 +191,7 @@ async def test_a_revoked_ledger_grant_is_a_configuration_problem_not_retried(
     failures = await place_payment_failures(
         dev_server_env.client, names.chase_workflow_id(org_a.id, invoice.id)
     )
-    assert [(kind, final) for _, kind, final in failures] == [(CONFIGURATION, True)]
+    assert [(kind, final) for _, kind, final in failures] == [(LEDGER_CONFIGURATION, True)]
 
     headers = await api_token(duely, org_a.collector)
     health = (await duely.get("/api/v1/integration-health", headers=headers)).json()

@@ -23,15 +23,15 @@ from sqlalchemy import update
 from sqlmodel import select
 from temporalio.client import WorkflowExecutionStatus
 
-from duely.chasing.chase_state import ChaseView
-from duely.db import Database
+from duely.chase.state import ChaseView
+from duely.core.db import Database
+from duely.core.security import SecretBox
+from duely.core.temporal import names
 from duely.models import Alert, Event, Invoice, Message, Organisation, Payment, WebhookEvent
 from duely.payments import inbox
 from duely.payments.allocations import Allocation, Share, to_metadata
 from duely.sandbox.xero.faults import FaultRule
-from duely.security import SecretBox
 from duely.web.app import create_app
-from duely.workflows import names
 from tests.conftest import api_token
 from tests.factories import add_customer, add_invoice
 from tests.serving import serve, shut

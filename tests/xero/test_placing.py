@@ -13,7 +13,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from duely.db import Database
+from duely.core.db import Database
 from duely.integrations.ledgers.base import LedgerRejected, LedgerUnavailable, PaymentToRecord
 from duely.integrations.ledgers.connections import Ledgers
 from duely.payments.placing import (

@@ -7,7 +7,7 @@ from sqlmodel import func, select
 from temporalio.testing import ActivityEnvironment
 
 from duely.activities.sync import LedgerSyncActivities, PassProgress
-from duely.db import Database
+from duely.core.db import Database
 from duely.integrations.ledgers.connections import Ledgers
 from duely.models import Connection, Invoice, utcnow
 

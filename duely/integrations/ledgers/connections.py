@@ -16,14 +16,14 @@ import httpx
 from sqlmodel import select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from duely.db import Database
+from duely.core.db import Database
+from duely.core.security import SecretBox
 from duely.integrations.ledgers.base import Ledger, LedgerAuthError
 from duely.integrations.ledgers.oauth_tokens import OAuthTokens, TokenKeeper
 from duely.integrations.ledgers.rate_limit import TenantRateLimiter
 from duely.integrations.ledgers.xero.api import XeroLedger
 from duely.integrations.ledgers.xero.oauth import XeroEndpoints, XeroOAuth
 from duely.models import Connection, ConnectionStatus, Provider, utcnow
-from duely.security import SecretBox
 from duely.settings import Settings
 
 

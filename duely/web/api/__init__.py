@@ -4,7 +4,7 @@ from litestar import Router
 from litestar.di import Provide
 
 from duely.web.api.auth import AuthTokenController
-from duely.web.api.chasing import (
+from duely.web.api.chase import (
     ChaseActionController,
     CustomerChasingController,
     OutboxApiController,

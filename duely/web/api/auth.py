@@ -17,8 +17,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
+from duely.core.security import new_api_token, verify_password
 from duely.models import ApiToken, Role, User, utcnow
-from duely.security import new_api_token, verify_password
 from duely.web.api.paging import Page, PageRequest, fetch_page
 from duely.web.auth import CurrentUser
 from duely.web.deps import DbSession

@@ -13,7 +13,7 @@ from sqlmodel import select
 from duely.models import Connection
 from duely.web.api.paging import Page
 from duely.web.auth import requires_collector
-from duely.web.chasing import ChaseEngineDown
+from duely.web.chase import ChaseEngineDown
 from duely.web.connections import SYNC_ENGINE_DOWN, latest_run, sync_soon
 from duely.web.deps import DbSession, get_owned
 

@@ -17,11 +17,11 @@ from litestar.exceptions import ServiceUnavailableException, ValidationException
 from litestar.params import JSONBody
 from pydantic import ValidationError
 
+from duely.core.security import SecretBox
 from duely.models import Organisation
-from duely.security import SecretBox
 from duely.settings import Settings
 from duely.web.auth import requires_admin
-from duely.web.chasing import ChaseEngineDown, retry_waiting_payments
+from duely.web.chase import ChaseEngineDown, retry_waiting_payments
 from duely.web.deps import DbSession, get_organisation
 from duely.web.organisation_settings import (
     OrganisationSettings,

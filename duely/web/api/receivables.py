@@ -10,14 +10,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from pydantic import BaseModel, ConfigDict
 
-from duely.chasing.chase_state import ChaseView
-from duely.links import LIFETIMES_DAYS, PORTAL, LinkTarget, link
+from duely.chase.state import ChaseView
+from duely.core.links import LIFETIMES_DAYS, PORTAL, LinkTarget, link
 from duely.models import Customer, Invoice, InvoiceStatus
-from duely.web.api.paging import Page, PageRequest, fetch_page
-from duely.web.auth import requires_collector
-from duely.web.chasing import live_view, needs_live_view
-from duely.web.deps import DbSession, get_organisation, get_owned
-from duely.web.receivables import (
+from duely.receivables.queries import (
     Bucket,
     InvoiceFilters,
     customer_contacts,
@@ -27,6 +23,10 @@ from duely.web.receivables import (
     invoices_query,
     organisation_today,
 )
+from duely.web.api.paging import Page, PageRequest, fetch_page
+from duely.web.auth import requires_collector
+from duely.web.chase import live_view, needs_live_view
+from duely.web.deps import DbSession, get_organisation, get_owned
 
 
 class ContactOut(BaseModel):

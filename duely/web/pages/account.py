@@ -17,8 +17,8 @@ from litestar.response import Redirect, Template
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from duely.core.security import hash_password, password_problem, verify_password
 from duely.models import Role, User, utcnow
-from duely.security import hash_password, password_problem, verify_password
 from duely.web.api.auth import (
     MAX_TOKEN_DAYS,
     mint_token,

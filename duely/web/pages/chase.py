@@ -19,8 +19,9 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
 from duely.models import Customer, Invoice, InvoiceStatus, Organisation
+from duely.receivables.queries import organisation_today
 from duely.web.auth import requires_collector
-from duely.web.chasing import (
+from duely.web.chase import (
     ACTION_DONE,
     FORCING,
     Action,
@@ -36,7 +37,6 @@ from duely.web.chasing import (
 )
 from duely.web.deps import DbSession, get_organisation, get_owned
 from duely.web.pages.receivables import formatters, invoice_page_context, wants_fragment
-from duely.web.receivables import organisation_today
 
 START = "start"
 REFRESHES = 3

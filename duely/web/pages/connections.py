@@ -15,7 +15,7 @@ from sqlmodel import select
 from duely.integrations.ledgers.base import LedgerAuthError
 from duely.integrations.ledgers.oauth_tokens import OAuthTokens
 from duely.integrations.ledgers.xero.oauth import XeroTenant
-from duely.ledger_connect import (
+from duely.ledgers.connect import (
     Grant,
     connect_xero_tenant,
     ledger_profile,
@@ -24,7 +24,7 @@ from duely.ledger_connect import (
 )
 from duely.models import Connection, SyncRun
 from duely.web.auth import requires_admin, requires_collector
-from duely.web.chasing import ChaseEngineDown, retry_waiting_payments
+from duely.web.chase import ChaseEngineDown, retry_waiting_payments
 from duely.web.connections import SYNC_ENGINE_DOWN, latest_run, sync_soon
 from duely.web.deps import DbSession, get_owned
 

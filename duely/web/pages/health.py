@@ -14,7 +14,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-from duely.db import Database
+from duely.core.db import Database
 from duely.models import Role, User
 from duely.web.auth import SESSION_USER_KEY
 

@@ -7,11 +7,11 @@ from litestar.response import Template
 from sqlalchemy import func
 from sqlmodel import select
 
-from duely.aging import BUCKET_NAMES
 from duely.models import Connection, Customer
+from duely.receivables.aging import BUCKET_NAMES
+from duely.receivables.queries import aging_by_currency, organisation_today
 from duely.web.deps import DbSession, get_organisation
 from duely.web.pages.receivables import formatters
-from duely.web.receivables import aging_by_currency, organisation_today
 
 
 @get("/", name="home")

@@ -1,5 +1,5 @@
 """The customer page's opt-outs: a collector or an admin clears the customer's opt-out of email
-or of texts, when the customer asked them to (duely/opt_outs.py keeps the rule and tells the
+or of texts, when the customer asked them to (duely/outbox/opt_outs.py keeps the rule and tells the
 customer's running chases). A plain post is answered with a redirect back to the customer page;
 through htmx, the opt-outs swap in place."""
 
@@ -12,8 +12,9 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
 from duely.models import Customer
-from duely.opt_outs import FIELDS, WORDS, clear_opt_out
+from duely.outbox.opt_outs import FIELDS, WORDS, clear_opt_out
 from duely.web.auth import requires_collector
+from duely.web.chase import tell_chases
 from duely.web.deps import DbSession, get_organisation, get_owned
 from duely.web.pages.receivables import formatters, wants_fragment
 
@@ -31,7 +32,7 @@ async def clear_customer_opt_out(
     if channel not in FIELDS:
         raise HTTPException(status_code=400, detail=f"Customers cannot opt out of {channel!r}.")
     warning = await clear_opt_out(
-        request.app.state, db_session, customer, channel, by=request.user.email
+        tell_chases(request.app.state), db_session, customer, channel, by=request.user.email
     )
     if not wants_fragment(request):
         return Redirect(f"/customers/{customer.id}", status_code=303)

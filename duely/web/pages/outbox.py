@@ -18,8 +18,9 @@ from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Template
 
 from duely.models import Message, Role
+from duely.receivables.queries import customer_names
 from duely.web.auth import requires_collector
-from duely.web.chasing import (
+from duely.web.chase import (
     OUTBOX_CHANNELS,
     OUTBOX_KINDS,
     OUTBOX_STATUSES,
@@ -32,7 +33,6 @@ from duely.web.chasing import (
 from duely.web.deps import DbSession, get_organisation, get_owned
 from duely.web.pages.paging import fetch_shown_page, page_number, pager
 from duely.web.pages.receivables import formatters, wants_fragment
-from duely.web.receivables import customer_names
 
 STATUS_LABELS = {
     "queued": "Queued",

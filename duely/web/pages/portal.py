@@ -29,10 +29,11 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from duely.core.money import decimals
 from duely.integrations.ledgers.base import LedgerError
 from duely.integrations.payments.stripe import CardDeclined, StripeError
 from duely.models import Connection
-from duely.money import decimals
+from duely.receivables.queries import organisation_today
 from duely.web.deps import DbSession
 from duely.web.pages.receivables import format_day, formatters, wants_fragment
 from duely.web.portal import (
@@ -60,7 +61,6 @@ from duely.web.portal_payments import (
     pay_by_card,
     read_card_request,
 )
-from duely.web.receivables import organisation_today
 
 PORTAL_PREFIX = "/pay/"
 PDF_SECONDS = 20

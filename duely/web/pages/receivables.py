@@ -17,16 +17,11 @@ from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.response import Template
 
-from duely.aging import BUCKET_NAMES
-from duely.chasing.editing import schedule_choices
+from duely.core.money import format_money
 from duely.models import Customer, Invoice, InvoiceStatus, Organisation
 from duely.models.organisation import customer_is_chased
-from duely.money import format_money
-from duely.web.api.paging import PageRequest, fetch_page
-from duely.web.chasing import chase_card
-from duely.web.deps import DbSession, get_organisation, get_owned
-from duely.web.pages.paging import PAGE_SIZE, fetch_shown_page, page_number, pager
-from duely.web.receivables import (
+from duely.receivables.aging import BUCKET_NAMES
+from duely.receivables.queries import (
     InvoiceFilters,
     count_invoices,
     customer_balances,
@@ -40,6 +35,11 @@ from duely.web.receivables import (
     invoices_query,
     organisation_today,
 )
+from duely.reminders.editing import schedule_choices
+from duely.web.api.paging import PageRequest, fetch_page
+from duely.web.chase import chase_card
+from duely.web.deps import DbSession, get_organisation, get_owned
+from duely.web.pages.paging import PAGE_SIZE, fetch_shown_page, page_number, pager
 
 CUSTOMER_CHOICES = 500
 """A filter menu longer than this is no use; beyond it, people search by name instead."""

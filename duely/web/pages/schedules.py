@@ -15,7 +15,9 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from duely.chasing.editing import (
+from duely.models import Customer, Organisation, Role, Schedule
+from duely.receivables.queries import organisation_today
+from duely.reminders.editing import (
     CHANNEL_LABELS,
     RECIPIENT_LABELS,
     CleanStep,
@@ -41,12 +43,10 @@ from duely.chasing.editing import (
     steps_from_form,
     validate_steps,
 )
-from duely.models import Customer, Organisation, Role, Schedule
 from duely.web.auth import requires_admin
-from duely.web.chasing import customer_plan_changed
+from duely.web.chase import customer_plan_changed
 from duely.web.deps import DbSession, get_organisation, get_owned
 from duely.web.organisation_settings import countries
-from duely.web.receivables import organisation_today
 
 PREVIEW_DAYS_AHEAD = 14
 EARLIEST_DUE, LATEST_DUE = date(1990, 1, 1), date(2100, 12, 31)
@@ -194,7 +194,7 @@ class SchedulesController(Controller):
     ) -> Template:
         org_id = request.user.organisation_id
         return Template(
-            "chasing/schedules.html",
+            "reminders/schedules.html",
             context={
                 "summaries": await schedule_summaries(db_session, org_id),
                 "step_summary": step_summary,
@@ -233,7 +233,7 @@ class SchedulesController(Controller):
     ) -> Template:
         organisation, schedule = await _owned_schedule(request, db_session, schedule_id)
         context = await _page_context(request, db_session, organisation, schedule, raw_due=due_date)
-        return Template("chasing/schedule.html", context=context)
+        return Template("reminders/schedule.html", context=context)
 
     @get("/{schedule_id:int}/preview")
     async def preview(
@@ -245,7 +245,8 @@ class SchedulesController(Controller):
     ) -> Template:
         organisation, schedule = await _owned_schedule(request, db_session, schedule_id)
         context = await _preview_context(db_session, organisation, schedule, due_date)
-        return Template("chasing/_schedule_preview.html", context={"schedule": schedule, **context})
+        context = {"schedule": schedule, **context}
+        return Template("reminders/_schedule_preview.html", context=context)
 
     @post("/{schedule_id:int}/steps", guards=[requires_admin])
     async def edit_steps(
@@ -273,7 +274,7 @@ class SchedulesController(Controller):
         context = await _page_context(
             request, db_session, organisation, schedule, rows, errors, **state
         )
-        name = "chasing/_steps_form.html" if is_fragment(request) else "chasing/schedule.html"
+        name = "reminders/_steps_form.html" if is_fragment(request) else "reminders/schedule.html"
         return Template(name, context=context, status_code=status_code, headers=headers)
 
     @post("/{schedule_id:int}/rename", guards=[requires_admin])
@@ -289,7 +290,7 @@ class SchedulesController(Controller):
                 request, db_session, organisation, schedule, page_error=str(refusal)
             )
             context["renamed_to"] = name
-            return Template("chasing/schedule.html", context=context, status_code=422)
+            return Template("reminders/schedule.html", context=context, status_code=422)
         return go_to(request, f"/settings/schedules/{schedule.id}")
 
     @post("/{schedule_id:int}/default", guards=[requires_admin])
@@ -311,7 +312,7 @@ class SchedulesController(Controller):
             context = await _page_context(
                 request, db_session, organisation, schedule, page_error=str(refusal)
             )
-            return Template("chasing/schedule.html", context=context, status_code=409)
+            return Template("reminders/schedule.html", context=context, status_code=409)
         return go_to(request, "/settings/schedules?deleted=true")
 
 
@@ -344,7 +345,7 @@ async def customer_schedule(
             return Response(content=error, status_code=422, media_type="text/plain")
         return Redirect(f"/customers/{customer.id}", status_code=303)
     return Template(
-        "chasing/customer_schedule.html",
+        "reminders/customer_schedule.html",
         context={
             "customer": customer,
             "schedule_choices": await org_schedules(db_session, org_id),

@@ -6,7 +6,7 @@ the sample customers (one invoice, several) and, on request, against one real cu
 invoices. Everyone may preview; only admins save or delete.
 
 Checking and rendering wait for a renderer process (bounded in time and size, see
-duely.chasing.templates), so they run in a worker thread: a heavy template typed into the
+duely.reminders.rendering), so they run in a worker thread: a heavy template typed into the
 editor never holds up the event loop, and so the rest of the server.
 """
 
@@ -20,7 +20,9 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from duely.chasing.editing import (
+from duely.models import Customer, Organisation
+from duely.models import Template as MessageTemplate
+from duely.reminders.editing import (
     TONES,
     Refused,
     TemplateErrors,
@@ -33,7 +35,7 @@ from duely.chasing.editing import (
     save_template,
     template_usage,
 )
-from duely.chasing.templates import (
+from duely.reminders.rendering import (
     PLACEHOLDERS,
     ReminderContext,
     TemplateProblem,
@@ -42,8 +44,6 @@ from duely.chasing.templates import (
     render,
     sample_context,
 )
-from duely.models import Customer, Organisation
-from duely.models import Template as MessageTemplate
 from duely.web.auth import requires_admin
 from duely.web.deps import DbSession, get_organisation, get_owned
 from duely.web.pages.schedules import can_edit, form_data, go_to, is_fragment
@@ -169,7 +169,7 @@ async def _editor(
 
 
 def _editor_response(request: Request, context: dict[str, Any], status_code: int = 200):
-    name = "chasing/_template_form.html" if is_fragment(request) else "chasing/template.html"
+    name = "reminders/_template_form.html" if is_fragment(request) else "reminders/template.html"
     return Template(name, context=context, status_code=status_code)
 
 
@@ -183,7 +183,7 @@ class TemplatesController(Controller):
     ) -> Template:
         org_id = request.user.organisation_id
         return Template(
-            "chasing/templates.html",
+            "reminders/templates.html",
             context={
                 "templates": await org_templates(db_session, org_id),
                 "usage": await template_usage(db_session, org_id),
@@ -196,7 +196,7 @@ class TemplatesController(Controller):
     async def new(self, request: Request, db_session: DbSession) -> Template:
         organisation = await get_organisation(db_session, request.user.organisation_id)
         context = await _editor(request, db_session, organisation, None, STARTER)
-        return Template("chasing/template.html", context=context, status_code=200)
+        return Template("reminders/template.html", context=context, status_code=200)
 
     @post("/new", guards=[requires_admin])
     async def create(self, request: Request, db_session: DbSession) -> Template | Response:
@@ -215,7 +215,7 @@ class TemplatesController(Controller):
         context = await _editor(
             request, db_session, organisation, template, TemplateInput.of(template), saved=saved
         )
-        return Template("chasing/template.html", context=context, status_code=200)
+        return Template("reminders/template.html", context=context, status_code=200)
 
     @post("/{template_id:int}", guards=[requires_admin])
     async def update(
@@ -267,7 +267,7 @@ class TemplatesController(Controller):
                 TemplateInput.of(template),
                 page_error=str(refusal),
             )
-            return Template("chasing/template.html", context=context, status_code=409)
+            return Template("reminders/template.html", context=context, status_code=409)
         return go_to(request, "/settings/templates?deleted=true")
 
     @post("/preview")
@@ -279,7 +279,7 @@ class TemplatesController(Controller):
         customer_raw = submitted.get("preview_customer_id", "")
         if is_fragment(request):
             context = await _preview(request, db_session, organisation, data, customer_raw)
-            return Template("chasing/_template_preview.html", context=context, status_code=200)
+            return Template("reminders/_template_preview.html", context=context, status_code=200)
         # Without JavaScript the Preview button posts the whole form here: show the editor
         # again, as typed, with the preview filled in.
         template_id = _chosen_id(submitted.get("template_id", ""))
@@ -289,4 +289,4 @@ class TemplatesController(Controller):
         context = await _editor(
             request, db_session, organisation, template, data, None, customer_raw
         )
-        return Template("chasing/template.html", context=context, status_code=200)
+        return Template("reminders/template.html", context=context, status_code=200)

@@ -3,7 +3,7 @@
 
 GET asks "stop payment reminders?" and changes nothing (mail scanners follow links); POST,
 from the page's button or a mail client's RFC 8058 one-click request (body
-`List-Unsubscribe=One-Click`), opts the customer out of email and texts (duely/opt_outs.py,
+`List-Unsubscribe=One-Click`), opts the customer out of email and texts (duely/outbox/opt_outs.py,
 which also tells the customer's running chases).
 """
 
@@ -16,9 +16,10 @@ from litestar import Request, get, post
 from litestar.params import FromPath
 from litestar.response import Template
 
-from duely.links import UNSUBSCRIBE, BadLink, linked_customer
+from duely.core.links import UNSUBSCRIBE, BadLink, linked_customer
 from duely.models import Customer, Organisation
-from duely.opt_outs import opt_out_customer
+from duely.outbox.opt_outs import opt_out_customer
+from duely.web.chase import tell_chases
 from duely.web.deps import DbSession
 from duely.web.pages.receivables import formatters
 
@@ -101,7 +102,7 @@ async def unsubscribe(request: Request, db_session: DbSession, token: FromPath[s
         recipient = await _recipient(request, db_session, token)
     except _Invalid as invalid:
         return _invalid(str(invalid))
-    await opt_out_customer(request.app.state, db_session, recipient.customer)
+    await opt_out_customer(tell_chases(request.app.state), db_session, recipient.customer)
     return Template(
         "unsubscribe/done.html",
         context={**formatters(recipient.organisation), "recipient": recipient},

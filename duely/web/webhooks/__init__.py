@@ -13,7 +13,7 @@ import logging
 
 from sqlalchemy.exc import IntegrityError
 
-from duely.db import Database
+from duely.core.db import Database
 from duely.models import WebhookEvent, utcnow
 
 log = logging.getLogger(__name__)

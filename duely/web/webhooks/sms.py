@@ -7,8 +7,8 @@ not whatever host a proxy in front of duely reports. A missing or wrong signatur
 and a body that is not a URL-encoded form (Twilio sends nothing else) 415, unread.
 
 STOP and its synonyms opt the sender's customers out of texts, START and UNSTOP opt them back
-in to texts (email opt-outs stand), and their running chases are told (see duely/opt_outs.py);
-Twilio has already stopped or resumed delivery by then. Any other
+in to texts (email opt-outs stand), and their running chases are told (see
+duely/outbox/opt_outs.py); Twilio has already stopped or resumed delivery by then. Any other
 reply is acknowledged and ignored for now. The answer is empty TwiML: duely replies nothing
 (Twilio sends its own confirmation of STOP and START).
 """
@@ -22,7 +22,8 @@ from litestar import Request, Response, post
 from litestar.enums import RequestEncodingType
 
 from duely.integrations.sms import twilio_signature
-from duely.opt_outs import opt_in_by_phone, opt_out_by_phone, reply_keyword
+from duely.outbox.opt_outs import opt_in_by_phone, opt_out_by_phone, reply_keyword
+from duely.web.chase import tell_chases
 from duely.web.deps import DbSession
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ async def sms_webhook(request: Request, db_session: DbSession) -> Response:
     keyword = reply_keyword(fields.get("Body", ""))
     sender = fields.get("From", "")
     if keyword == "stop" and sender:
-        await opt_out_by_phone(request.app.state, db_session, sender)
+        await opt_out_by_phone(tell_chases(request.app.state), db_session, sender)
     elif keyword == "start" and sender:
-        await opt_in_by_phone(request.app.state, db_session, sender)
+        await opt_in_by_phone(tell_chases(request.app.state), db_session, sender)
     return Response(EMPTY_TWIML, media_type="application/xml", status_code=200)

@@ -27,7 +27,7 @@ from duely.payments.stripe_accounts import webhook_secrets_of
 from duely.payments.stripe_events import MoneyIn, read_event
 from duely.settings import Settings
 from duely.web.api.paging import MAX_BIGINT, MAX_ID
-from duely.web.chasing import ChaseEngineDown, chase_engine
+from duely.web.chase import ChaseEngineDown, chase_engine
 from duely.web.webhooks import keep_unreadable
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from litestar import Request, Response, post
 from sqlmodel import col, select
 
 from duely.models import Connection, ConnectionStatus, Provider
-from duely.web.chasing import ChaseEngineDown
+from duely.web.chase import ChaseEngineDown
 from duely.web.connections import sync_soon
 from duely.web.deps import DbSession
 from duely.web.webhooks import keep_unreadable

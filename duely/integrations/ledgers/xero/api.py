@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 
 import httpx
 
+from duely.core.money import to_major
 from duely.integrations.ledgers.base import (
     Changes,
     LedgerAuthError,
@@ -27,7 +28,6 @@ from duely.integrations.ledgers.xero.mapping import (
     invoice_from_xero,
     organisation_from_xero,
 )
-from duely.money import to_major
 
 PAGE_SIZE = 1000
 IDS_PER_CALL = 50

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 
+from duely.core.money import to_minor
 from duely.integrations.ledgers.base import (
     LedgerContact,
     LedgerInvoice,
@@ -12,7 +13,6 @@ from duely.integrations.ledgers.base import (
     LedgerPerson,
 )
 from duely.models import InvoiceStatus
-from duely.money import to_minor
 
 _MS_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
 

@@ -1,1 +1,0 @@
-"""The chase domain: pure rules shared by workflows and the UI (no I/O)."""

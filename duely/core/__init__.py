@@ -1,0 +1,2 @@
+"""What every feature stands on: the database, money, security, signed links and Temporal
+plumbing."""

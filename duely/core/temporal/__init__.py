@@ -1,0 +1,2 @@
+"""Temporal plumbing: the one client connection, the payload codec, every workflow id and search
+attribute."""

@@ -1,0 +1,73 @@
+"""Connecting an organisation to its ledger: redeem the OAuth code, pick the tenant, start
+syncing. The web callback and the demo seed of `duely up` both go through here."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import httpx
+
+from duely.core.db import Database
+from duely.integrations.ledgers.base import LedgerError, LedgerOrganisation
+from duely.integrations.ledgers.connections import Ledgers, save_connection
+from duely.integrations.ledgers.oauth_tokens import OAuthTokens
+from duely.integrations.ledgers.xero.oauth import XeroTenant
+from duely.models import Connection, Provider
+from duely.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Grant:
+    tokens: OAuthTokens
+    tenants: list[XeroTenant]
+
+
+def xero_redirect_uri(settings: Settings) -> str:
+    return f"{settings.public_url}/connections/xero/callback"
+
+
+async def redeem_xero_code(
+    ledgers: Ledgers, settings: Settings, code: str, code_verifier: str
+) -> Grant:
+    tokens = await ledgers.xero_oauth.exchange_code(
+        code, xero_redirect_uri(settings), code_verifier
+    )
+    return Grant(tokens, await ledgers.xero_oauth.tenants(tokens.access_token))
+
+
+async def connect_xero_tenant(
+    db: Database, ledgers: Ledgers, organisation_id: int, grant: Grant, tenant_id: str
+) -> Connection:
+    """Store the chosen tenant's connection and drop the others from the grant. The caller
+    then asks for the first sync (duely.ledgers.sync_schedule.request_sync): the grant is kept even
+    when Temporal cannot be reached, since its one-time code cannot be redeemed again."""
+    tenant = next(t for t in grant.tenants if t.tenant_id == tenant_id)
+    async with db.session() as session:
+        connection = await save_connection(
+            session,
+            ledgers.box,
+            organisation_id=organisation_id,
+            provider=Provider.XERO,
+            tenant_id=tenant.tenant_id,
+            tenant_name=tenant.name,
+            tokens=grant.tokens,
+        )
+    for other in grant.tenants:
+        if other.tenant_id != tenant_id:
+            try:
+                await ledgers.xero_oauth.disconnect(grant.tokens.access_token, other.connection_id)
+            except httpx.HTTPError as error:  # hygiene only: the chosen tenant works anyway
+                log.warning("could not drop Xero tenant %s from the grant: %s", other.name, error)
+    return connection
+
+
+async def ledger_profile(ledgers: Ledgers, connection: Connection) -> LedgerOrganisation | None:
+    """What the ledger says about the business, to pre-fill the settings to confirm."""
+    try:
+        return await ledgers.open(connection).organisation()
+    except LedgerError as error:
+        log.warning("could not read the ledger's organisation profile: %s", error)
+        return None

@@ -1,0 +1,52 @@
+"""Each ledger connection's sync schedule in Temporal, and "sync now" through it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+from duely.core.temporal.client import put_schedule
+from duely.core.temporal.names import ORG, sync_schedule_id, sync_workflow_id
+from duely.models import Connection
+from duely.settings import Settings
+from duely.workflows.sync import LedgerSyncWorkflow, SyncRequest
+
+
+async def ensure_sync_schedule(client: Client, settings: Settings, connection: Connection) -> None:
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            LedgerSyncWorkflow.run,
+            SyncRequest(connection.id),
+            id=sync_workflow_id(connection.id),
+            task_queue=settings.temporal_task_queue,
+            typed_search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(ORG, str(connection.organisation_id))]
+            ),
+        ),
+        spec=ScheduleSpec(
+            intervals=[
+                ScheduleIntervalSpec(every=timedelta(minutes=settings.sync_interval_minutes))
+            ]
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        state=ScheduleState(note=f"ledger sync of connection {connection.id}"),
+    )
+    await put_schedule(client, sync_schedule_id(connection.id), schedule)
+
+
+async def request_sync(client: Client, settings: Settings, connection: Connection) -> None:
+    """Sync as soon as possible: now, or right after the pass that is running."""
+    await ensure_sync_schedule(client, settings, connection)
+    handle = client.get_schedule_handle(sync_schedule_id(connection.id))
+    await handle.trigger(overlap=ScheduleOverlapPolicy.BUFFER_ONE)

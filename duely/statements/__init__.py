@@ -1,0 +1,1 @@
+"""Monthly statements: what one lists and the schedule that sends them."""
