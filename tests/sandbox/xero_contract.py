@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
@@ -37,12 +38,25 @@ SPEC_DIR = Path(
         Path(__file__).resolve().parents[3] / "shared" / "apis" / "xero",
     )
 )
+SPEC_FILES = ("xero_accounting.yaml", "xero-identity.yaml", "xero-webhooks.yaml")
 XERO_SERVER = "https://api.xero.com"  # the specs' own server URL; nothing is ever sent there
 ACCOUNTING_PREFIX = "/api.xro/2.0"
 SANDBOX_PREFIX = "/xero"
 
 
+def require_xero_specs() -> None:
+    """Skip the calling test when Xero's API description files are not here: they are Xero's
+    (github.com/XeroAPI/Xero-OpenAPI), kept beside the checkout rather than copied into it."""
+    missing = [n for n in SPEC_FILES if not (SPEC_DIR / n).is_file()]
+    if missing:
+        pytest.skip(
+            f"Xero's OpenAPI descriptions ({', '.join(missing)}) are not in {SPEC_DIR} "
+            "(../shared/apis/xero beside the checkout, or DUELY_XERO_SPEC_DIR)"
+        )
+
+
 def _load(name: str) -> dict:
+    require_xero_specs()
     with (SPEC_DIR / name).open("rb") as stream:
         safe_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C one is 10x faster
         return yaml.load(stream, Loader=safe_loader)  # noqa: S506 - a safe loader

@@ -20,7 +20,7 @@ from duely.models import (
 from duely.sandbox.xero.faults import FaultRule
 from duely.web.app import create_app
 from tests.conftest import NO_TEMPORAL, api_token
-from tests.sandbox.xero_contract import assert_request_matches_spec
+from tests.sandbox.xero_contract import assert_request_matches_spec, require_xero_specs
 from tests.serving import serve, shut
 from tests.xero.conftest import (
     connect_directly,
@@ -82,7 +82,17 @@ async def test_connect_confirm_settings_and_first_sync(xero, worker, duely, db, 
         t in stored.access_token_encrypted for t in tokens
     )
 
-    # Every request the connector sent matches an operation of Xero's spec.
+
+async def test_every_request_of_a_connect_and_sync_matches_xeros_spec(
+    xero, worker, duely, db, org_a
+):
+    require_xero_specs()
+    xero.add_tenant("Spec Widgets Ltd", 40, seed=6)
+    callback = await connect_through_oauth(duely, org_a.admin)
+    assert callback.status_code == 302, callback.text
+    [run] = await wait_for_runs(db, only_connection(db).id, 1)
+    assert run.status == SyncStatus.SUCCEEDED
+
     accounting = [r for r in worker.requests if "/api.xro/2.0/" in r.url.path]
     assert accounting
     for request in accounting:
