@@ -49,8 +49,9 @@ ALL_WORKFLOWS = [
     StripeSweepWorkflow,
 ]
 
-# duely.chasing's send-time arithmetic runs inside workflows: passed through, `holidays` keeps
-# one calendar cache for every run and ZoneInfo stays the real class (see send_times' notes).
+# duely.chase's rules and duely.outbox's send-time arithmetic run inside workflows: passed
+# through, `holidays` keeps one calendar cache for every run and ZoneInfo stays the real class
+# (see send_times' notes).
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(
         "holidays", "duely.chase", "duely.outbox"

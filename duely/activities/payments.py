@@ -25,20 +25,17 @@ from temporalio.exceptions import ApplicationError
 from duely.activities.errors import as_application_error
 from duely.activities.heartbeat import heartbeating
 from duely.core.db import Database
-from duely.core.money import to_major
+from duely.core.money import format_money
 from duely.integrations.ledgers.base import LedgerError, LedgerInvoice
 from duely.integrations.ledgers.connections import Ledgers
 from duely.models import (
     Alert,
     Channel,
     Connection,
-    Contact,
-    ContactKind,
     Customer,
     Invoice,
     Message,
     MessageKind,
-    MessageStatus,
     Organisation,
     Payment,
     PaymentSource,
@@ -46,6 +43,7 @@ from duely.models import (
     utcnow,
 )
 from duely.outbox.delivery import Delivery
+from duely.outbox.messages import contacts_of, email_addresses, keep_email_once, message_by_key
 from duely.outbox.opt_outs import channel_opt_out_reason
 from duely.payments import placing_claims
 from duely.payments.ledger_trouble import CONNECTIONS, what_to_do
@@ -195,8 +193,8 @@ class PaymentActivities:
         else:
             done = "recorded" if booked.outcome == RECORDED else "was already recorded"
             detail = (
-                f"{_money(share)} {done} in duely; {number} is not linked to a ledger, "
-                "so record the payment in your accounts too"
+                f"{format_money(share.amount, share.currency)} {done} in duely; {number} is not "
+                "linked to a ledger, so record the payment in your accounts too"
             )
         return Placement(booked.outcome, detail, booked.amount_due, booked.status)
 
@@ -215,9 +213,9 @@ class PaymentActivities:
             await session.commit()
             where = f"in {provider.title()} (payment {placed.ledger_payment_id})"
             detail = (
-                f"{_money(share)} recorded {where}"
+                f"{format_money(share.amount, share.currency)} recorded {where}"
                 if placed.outcome == RECORDED
-                else f"{_money(share)} was already recorded {where}"
+                else f"{format_money(share.amount, share.currency)} was already recorded {where}"
             )
             return Placement(placed.outcome, detail, invoice.amount_due, invoice.status)
 
@@ -258,7 +256,7 @@ class PaymentActivities:
         async with self._db.session() as session:
             invoice = await session.get(Invoice, share.invoice_id)
             row = await _payment_row(session, share, invoice)
-            paid = f"{_money(share)} paid by card for {invoice.number}"
+            paid = f"{format_money(share.amount, share.currency)} paid by card for {invoice.number}"
             if row.reason:
                 kind = CONFIGURATION_ALERT
                 detail = (
@@ -306,9 +304,7 @@ class PaymentActivities:
         async with self._db.session() as session:
             organisation = await session.get(Organisation, share.organisation_id)
         async with self._db.session() as session:
-            existing = (
-                await session.exec(select(Message).where(Message.unique_key == key))
-            ).first()
+            existing = await message_by_key(session, key)
             if existing is None:
                 existing = await self._thank_you(session, organisation, share, key)
         if existing is not None:
@@ -319,13 +315,7 @@ class PaymentActivities:
         customer = await session.get(Customer, invoice.customer_id)
         if channel_opt_out_reason(customer, Channel.EMAIL):
             return None
-        contacts = list(
-            await session.exec(
-                select(Contact).where(
-                    Contact.customer_id == customer.id, Contact.kind == ContactKind.NORMAL
-                )
-            )
-        )
+        contacts = await contacts_of(session, customer)
         shares = list(
             await session.exec(
                 select(Payment, Invoice)
@@ -340,16 +330,14 @@ class PaymentActivities:
         )
         total = sum(payment.amount for payment, _ in shares) or share.amount
         numbers = ", ".join(paid.number for _, paid in shares) or invoice.number
-        recipients = [contact.email for contact in contacts if contact.email]
-        sender = organisation.sender_name or organisation.name
         greeting = contacts[0].first_name if contacts and contacts[0].first_name else customer.name
-        amount = f"{share.currency} {to_major(total, share.currency):,.2f}"
+        amount = format_money(total, share.currency)
         owing = [paid for _, paid in shares if paid.amount_due > 0 and paid.status == "open"]
         if owing:  # a part payment: thanked too, and what remains said plainly
             left = sum(paid.amount_due for paid in owing)
             rest = (
-                f"It has been recorded against your account; {share.currency} "
-                f"{to_major(left, share.currency):,.2f} remains due on "
+                "It has been recorded against your account; "
+                f"{format_money(left, share.currency)} remains due on "
                 f"{', '.join(paid.number for paid in owing)}."
             )
         else:
@@ -363,25 +351,16 @@ class PaymentActivities:
             channel=Channel.EMAIL,
             kind=MessageKind.THANK_YOU,
             unique_key=key,
-            recipients=", ".join(recipients),
+            recipients=email_addresses(contacts),
             subject=f"Thank you for your payment to {organisation.name}",
             body=(
                 f"Dear {greeting},\n\n"
                 f"Thank you for your payment of {amount} for {numbers}. {rest}\n\n"
-                f"Kind regards,\n{sender}\n"
+                f"Kind regards,\n{organisation.sender}\n"
             ),
         )
-        if not recipients:
-            message.status = MessageStatus.FAILED
-            message.error = f"{customer.name} has no contact with an email address"
-        session.add(message)
-        try:
-            await session.commit()
-        except IntegrityError:  # another invoice of the same payment wrote it first
-            await session.rollback()
-            return (await session.exec(select(Message).where(Message.unique_key == key))).first()
-        await session.refresh(message)
-        return message
+        # Another invoice of the same payment may write it first: then that one is sent.
+        return await keep_email_once(session, message, customer)
 
 
 async def _payment_row(session, share: PaymentShare, invoice: Invoice | None) -> Payment:
@@ -421,7 +400,7 @@ def _settled(share: PaymentShare, row: Payment, invoice: Invoice) -> Placement |
     if row.status in (PaymentStatus.RECORDED, PaymentStatus.REFUNDED):
         return Placement(
             ALREADY_RECORDED,
-            f"{_money(share)} was already recorded",
+            f"{format_money(share.amount, share.currency)} was already recorded",
             invoice.amount_due,
             invoice.status,
         )
@@ -433,8 +412,8 @@ def _settled(share: PaymentShare, row: Payment, invoice: Invoice) -> Placement |
 def _in_progress(share: PaymentShare, invoice: Invoice, wait: timedelta) -> ApplicationError:
     """Retryable: another attempt is placing this payment right now; try when its claim ends."""
     return ApplicationError(
-        f"{_money(share)} for {invoice.number} is being placed by another attempt right now; "
-        "this one waits for it and writes nothing",
+        f"{format_money(share.amount, share.currency)} for {invoice.number} is being placed by "
+        "another attempt right now; this one waits for it and writes nothing",
         type=PLACEMENT_IN_PROGRESS,
         next_retry_delay=wait,
     )
@@ -444,10 +423,6 @@ def _paid_on(share: PaymentShare, organisation: Organisation):
     """The ledger books calendar days: the day the money arrived where the business is."""
     arrived = datetime.fromisoformat(share.paid_at) if share.paid_at else utcnow()
     return arrived.astimezone(ZoneInfo(organisation.timezone)).date()
-
-
-def _money(share: PaymentShare) -> str:
-    return f"{share.currency} {to_major(share.amount, share.currency):,}"
 
 
 PLACE_PAYMENT = {

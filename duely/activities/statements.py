@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from temporalio import activity
 
@@ -15,17 +14,15 @@ from duely.core.db import Database
 from duely.core.links import PORTAL, LinkTarget, link
 from duely.models import (
     Channel,
-    Contact,
-    ContactKind,
     Customer,
     Invoice,
     InvoiceStatus,
     Message,
     MessageKind,
-    MessageStatus,
     Organisation,
 )
 from duely.outbox.delivery import Delivery
+from duely.outbox.messages import contacts_of, email_addresses, keep_email_once, message_by_key
 from duely.outbox.opt_outs import channel_opt_out_reason
 from duely.reminders.rendering import InvoiceLine
 from duely.settings import Settings
@@ -98,18 +95,10 @@ class StatementActivities:
         day = date.fromisoformat(run.local_day)
         key = f"statement:{customer.id}:{day:%Y-%m}"
         async with self._db.session() as session:
-            existing = (
-                await session.exec(select(Message).where(Message.unique_key == key))
-            ).first()
+            existing = await message_by_key(session, key)
             if existing:
                 return existing  # delivery resumes it, or leaves it as it is
-            contacts = list(
-                await session.exec(
-                    select(Contact).where(
-                        Contact.customer_id == customer.id, Contact.kind == ContactKind.NORMAL
-                    )
-                )
-            )
+            contacts = await contacts_of(session, customer)
             invoices = list(
                 await session.exec(
                     select(Invoice).where(
@@ -119,8 +108,6 @@ class StatementActivities:
                     )
                 )
             )
-            recipients = [c.email for c in contacts if c.email]
-            sender = organisation.sender_name or organisation.name
             portal = link(
                 self._settings.public_url,
                 self._settings.resolved_secret_key,
@@ -133,7 +120,7 @@ class StatementActivities:
                 channel=Channel.EMAIL,
                 kind=MessageKind.STATEMENT,
                 unique_key=key,
-                recipients=", ".join(recipients),
+                recipients=email_addresses(contacts),
                 subject=statement_subject(organisation.name, customer.name, day),
                 body=statement_body(
                     customer.name,
@@ -143,21 +130,9 @@ class StatementActivities:
                         for i in invoices
                     ],
                     portal,
-                    sender,
+                    organisation.sender,
                     day,
                 ),
                 created_at=datetime.fromisoformat(run.sending_at),
             )
-            if not recipients:
-                message.status = MessageStatus.FAILED
-                message.error = f"{customer.name} has no contact with an email address"
-            session.add(message)
-            try:
-                await session.commit()
-            except IntegrityError:  # a parallel attempt wrote it first
-                await session.rollback()
-                return (
-                    await session.exec(select(Message).where(Message.unique_key == key))
-                ).first()
-            await session.refresh(message)
-            return message
+            return await keep_email_once(session, message, customer)

@@ -73,6 +73,24 @@ MAX_TOKEN_LENGTH = 512
 """Ours are about 70 characters; anything far longer is not worth decoding."""
 
 
+TOKEN_IN_ADDRESS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+"""Headers of the pages at a link's address (portal, unsubscribe): the token keeps them out of
+caches and search engines. Their Referrer-Policy (none) is set with the security headers."""
+
+
+@dataclass(frozen=True)
+class LinkedCustomer:
+    """Whom a link is for: a customer of an organisation."""
+
+    organisation: Organisation
+    customer: Customer
+
+    @property
+    def sender(self) -> str:
+        """The name the organisation's reminders and pages go out under."""
+        return self.organisation.sender
+
+
 async def linked_customer(
     session: AsyncSession, secret_key: str, purpose: str, token: str, nobody: str
 ) -> tuple[Organisation, Customer]:

@@ -2,46 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-    ScheduleState,
-)
+from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverlapPolicy
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from duely.core.temporal.client import put_schedule
 from duely.core.temporal.names import ORG, sync_schedule_id, sync_workflow_id
+from duely.core.temporal.schedules import every, put_schedule
 from duely.models import Connection
 from duely.settings import Settings
 from duely.workflows.sync import LedgerSyncWorkflow, SyncRequest
 
 
 async def ensure_sync_schedule(client: Client, settings: Settings, connection: Connection) -> None:
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            LedgerSyncWorkflow.run,
-            SyncRequest(connection.id),
-            id=sync_workflow_id(connection.id),
-            task_queue=settings.temporal_task_queue,
-            typed_search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(ORG, str(connection.organisation_id))]
-            ),
+    action = ScheduleActionStartWorkflow(
+        LedgerSyncWorkflow.run,
+        SyncRequest(connection.id),
+        id=sync_workflow_id(connection.id),
+        task_queue=settings.temporal_task_queue,
+        typed_search_attributes=TypedSearchAttributes(
+            [SearchAttributePair(ORG, str(connection.organisation_id))]
         ),
-        spec=ScheduleSpec(
-            intervals=[
-                ScheduleIntervalSpec(every=timedelta(minutes=settings.sync_interval_minutes))
-            ]
-        ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-        state=ScheduleState(note=f"ledger sync of connection {connection.id}"),
     )
+    note = f"ledger sync of connection {connection.id}"
+    schedule = every(settings.sync_interval_minutes, action, note)
     await put_schedule(client, sync_schedule_id(connection.id), schedule)
 
 

@@ -79,6 +79,11 @@ class Organisation(SQLModel, table=True):
     ("*" for any other currency)."""
     created_at: datetime = timestamp()
 
+    @property
+    def sender(self) -> str:
+        """The name reminders, statements and the portal go out under."""
+        return self.sender_name or self.name
+
 
 class User(OrgScoped, table=True):
     __tablename__ = "users"

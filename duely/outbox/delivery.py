@@ -255,7 +255,7 @@ class Delivery:
         secret = self._settings.resolved_secret_key
         target = LinkTarget(organisation.id, message.customer_id)
         email = OutgoingEmail(
-            sender_name=organisation.sender_name or organisation.name,
+            sender_name=organisation.sender,
             sender_address=organisation.sender_email or self._settings.mail_from,
             recipients=tuple(r.strip() for r in message.recipients.split(",")),
             subject=message.subject,

@@ -313,7 +313,7 @@ def context_for(
             for i in invoices
         ),
         payment_link=payment_link,
-        sender=Sender(organisation.sender_name or organisation.name, organisation.name),
+        sender=Sender(organisation.sender, organisation.name),
         today=today,
     )
 

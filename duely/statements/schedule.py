@@ -16,7 +16,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from duely.core.temporal.client import put_schedule
+from duely.core.temporal.schedules import put_schedule
 from duely.models import Organisation
 from duely.settings import Settings
 

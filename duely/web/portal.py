@@ -23,8 +23,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from duely.chase import control as chase_control
 from duely.chase.control import Action, NotChasing
-from duely.core.links import PORTAL, BadLink, linked_customer
-from duely.models import Customer, Event, Invoice, InvoiceStatus, Organisation
+from duely.core.links import PORTAL, BadLink, LinkedCustomer, linked_customer
+from duely.models import Event, Invoice, InvoiceStatus
 from duely.web.chase import SIGNAL_SECONDS, ChaseEngineDown, chase_engine
 
 log = logging.getLogger(__name__)
@@ -60,15 +60,8 @@ class BadPortalInput(ValueError):
 
 
 @dataclass(frozen=True)
-class Visit:
+class Visit(LinkedCustomer):
     """Whose portal this is."""
-
-    organisation: Organisation
-    customer: Customer
-
-    @property
-    def sender(self) -> str:
-        return self.organisation.sender_name or self.organisation.name
 
     @property
     def contact_email(self) -> str:

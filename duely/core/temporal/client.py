@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from temporalio.client import Client, Schedule, ScheduleAlreadyRunningError, ScheduleUpdate
+from temporalio.client import Client
 
 from duely.core.temporal.codec import data_converter
 from duely.settings import Settings
@@ -57,14 +57,3 @@ class TemporalConnection:
                 if self._client is None:
                     self._client = await connect(self._settings)
         return self._client
-
-
-async def put_schedule(client: Client, schedule_id: str, schedule: Schedule) -> None:
-    """Create the schedule, or bring an existing one up to date (its timing, workflow or task
-    queue may have changed since it was made)."""
-    try:
-        await client.create_schedule(schedule_id, schedule)
-    except ScheduleAlreadyRunningError:
-        await client.get_schedule_handle(schedule_id).update(
-            lambda _: ScheduleUpdate(schedule=schedule)
-        )

@@ -29,6 +29,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from duely.core.links import TOKEN_IN_ADDRESS
 from duely.core.money import decimals
 from duely.integrations.ledgers.base import LedgerError
 from duely.integrations.payments.stripe import CardDeclined, StripeError
@@ -77,13 +78,9 @@ CARD_FAILED = (
 PDF_NAME = re.compile(r"^(\d{1,12})\.pdf$")
 UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
-# The token is in the address: keep it out of caches and search engines. The security headers
-# (no Referer, never framed, the Content-Security-Policy that lets Stripe.js in) are set for
-# every response in one place, duely/web/security_headers.py.
-HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Robots-Tag": "noindex",
-}
+# The token is in the address. The security headers (no Referer, never framed, the
+# Content-Security-Policy that lets Stripe.js in) are set for every response in one place.
+HEADERS = TOKEN_IN_ADDRESS
 
 
 def _is_portal_work(request: Request) -> bool:

@@ -35,7 +35,7 @@ from duely.receivables.queries import (
     invoices_query,
     organisation_today,
 )
-from duely.reminders.editing import schedule_choices
+from duely.reminders.schedules import schedule_choices
 from duely.web.api.paging import PageRequest, fetch_page
 from duely.web.chase import chase_card
 from duely.web.deps import DbSession, get_organisation, get_owned

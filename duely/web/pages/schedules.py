@@ -17,22 +17,14 @@ from litestar.response import Redirect, Template
 
 from duely.models import Customer, Organisation, Role, Schedule
 from duely.receivables.queries import organisation_today
-from duely.reminders.editing import (
-    CHANNEL_LABELS,
-    RECIPIENT_LABELS,
-    CleanStep,
-    Refused,
-    StepErrors,
-    StepInput,
-    apply_step_action,
+from duely.reminders.naming import Refused, clean_name
+from duely.reminders.schedules import (
     assign_schedule,
-    clean_name,
     create_schedule,
     customers_on,
     delete_schedule,
     make_default,
     org_schedules,
-    org_templates,
     plan_sends,
     rename_schedule,
     save_steps,
@@ -40,9 +32,18 @@ from duely.reminders.editing import (
     schedule_summaries,
     send_window,
     step_summary,
+)
+from duely.reminders.steps import (
+    CHANNEL_LABELS,
+    RECIPIENT_LABELS,
+    CleanStep,
+    StepErrors,
+    StepInput,
+    apply_step_action,
     steps_from_form,
     validate_steps,
 )
+from duely.reminders.template_editing import org_templates
 from duely.web.auth import requires_admin
 from duely.web.chase import customer_plan_changed
 from duely.web.deps import DbSession, get_organisation, get_owned

@@ -22,9 +22,18 @@ from litestar.response import Template
 
 from duely.models import Customer, Organisation
 from duely.models import Template as MessageTemplate
-from duely.reminders.editing import (
-    TONES,
-    Refused,
+from duely.reminders.naming import Refused
+from duely.reminders.rendering import (
+    PLACEHOLDERS,
+    ReminderContext,
+    TemplateProblem,
+    TemplateTooLarge,
+    check_template,
+    render,
+    sample_context,
+)
+from duely.reminders.steps import TONES
+from duely.reminders.template_editing import (
     TemplateErrors,
     TemplateInput,
     check_template_input,
@@ -34,15 +43,6 @@ from duely.reminders.editing import (
     real_context,
     save_template,
     template_usage,
-)
-from duely.reminders.rendering import (
-    PLACEHOLDERS,
-    ReminderContext,
-    TemplateProblem,
-    TemplateTooLarge,
-    check_template,
-    render,
-    sample_context,
 )
 from duely.web.auth import requires_admin
 from duely.web.deps import DbSession, get_organisation, get_owned

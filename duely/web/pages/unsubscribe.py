@@ -16,30 +16,20 @@ from litestar import Request, get, post
 from litestar.params import FromPath
 from litestar.response import Template
 
-from duely.core.links import UNSUBSCRIBE, BadLink, linked_customer
-from duely.models import Customer, Organisation
+from duely.core.links import TOKEN_IN_ADDRESS, UNSUBSCRIBE, BadLink, LinkedCustomer, linked_customer
 from duely.outbox.opt_outs import opt_out_customer
 from duely.web.chase import tell_chases
 from duely.web.deps import DbSession
 from duely.web.pages.receivables import formatters
 
-# The token is in the address: keep it out of caches, search engines and other sites' logs.
-HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex",
-}
+# The token is in the address (no Referer either: duely/web/security_headers.py).
+HEADERS = TOKEN_IN_ADDRESS
 PUBLIC = {"exclude_from_auth": True}
 
 
 @dataclass(frozen=True)
-class Recipient:
-    organisation: Organisation
-    customer: Customer
-
-    @property
-    def sender(self) -> str:
-        return self.organisation.sender_name or self.organisation.name
+class Recipient(LinkedCustomer):
+    """Whom an unsubscribe link is for."""
 
     @property
     def stopped_since(self) -> datetime | None:
