@@ -12,14 +12,26 @@ from datetime import timedelta
 import pytest
 import pytest_asyncio
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
+from duely.activities.payments import PaymentActivities, PaymentShare
 from duely.core.db import Database
+from duely.integrations.ledgers.connections import Ledgers
 from duely.integrations.mail import Mailer
 from duely.integrations.sms import TwilioSms
-from duely.models import Message, MessageStatus, Organisation, utcnow
+from duely.models import (
+    Contact,
+    Message,
+    MessageStatus,
+    Organisation,
+    Payment,
+    PaymentSource,
+    PaymentStatus,
+    utcnow,
+)
 from duely.outbox import delivery as delivery_module
 from duely.outbox.delivery import Delivery
-from tests.factories import add_customer
+from tests.factories import add_customer, add_invoice
 from tests.waiting import eventually
 
 IN_PROGRESS = "DeliveryInProgress"
@@ -189,3 +201,41 @@ async def test_a_refusal_releases_the_claim_for_the_next_retry(
     row = await attempt.deliver(row, organisation)
     assert (row.status, row.attempts) == (MessageStatus.SENT, 2)
     assert len(catcher.received) == 1
+
+
+async def test_a_part_payment_in_yen_is_thanked_in_whole_yen(settings, smtp_server, db, org_a):
+    """The thank-you says what was paid and what remains as a person reads the currency:
+    yen have no minor unit (it once said "JPY 5,000.00")."""
+    catcher, smtp_url = smtp_server
+    customer = add_customer(db, org_a.id, "Kyoto Trading")
+    db.add(Contact(organisation_id=org_a.id, customer_id=customer.id, email="ap@kyoto.test"))
+    invoice = add_invoice(db, customer, "JP-7", 0, amount=12_000, currency="JPY")
+    invoice.amount_due = 7_000
+    db.add(
+        Payment(
+            organisation_id=org_a.id,
+            invoice_id=invoice.id,
+            invoice_ref=str(invoice.id),
+            customer_id=customer.id,
+            amount=5_000,
+            currency="JPY",
+            source=PaymentSource.STRIPE,
+            external_id="pi_yen",
+            status=PaymentStatus.RECORDED,
+        )
+    )
+    db.commit()
+    database = Database(settings.resolved_database_url)
+    try:
+        activities = PaymentActivities(
+            settings, database, Ledgers(settings, database), delivery(settings, database, smtp_url)
+        )
+        share = PaymentShare(org_a.id, invoice.id, "pi_yen", 5_000, "JPY", utcnow().isoformat())
+        await ActivityEnvironment().run(activities.thank_for_payment, share)
+    finally:
+        await database.dispose()
+
+    (thanks,) = catcher.received
+    body = thanks.message.get_body(("plain",)).get_content()
+    assert "Thank you for your payment of JPY 5,000 for JP-7." in body
+    assert "JPY 7,000 remains due on JP-7." in body
