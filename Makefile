@@ -60,9 +60,11 @@ test: install $(CHROMIUM)
 test-fast: install
 	@$(PYTEST) -m "not e2e and not browser"
 
+# The type checker's settings and the modules it holds to them: pyproject.toml's [tool.mypy].
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python -m bench

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -63,12 +64,12 @@ async def tell_chase(
     """What sync does for each changed invoice: start the chase of an open invoice (or re-plan
     the running one), and let a running chase of a paid or voided one end. With `start_new`
     False only running chases hear of it. Returns the workflow id when it runs."""
-    workflow_id = names.chase_workflow_id(invoice.organisation_id, invoice.id)
+    workflow_id = _workflow_id(invoice)
     facts = invoice_facts(invoice)
     if start_new and should_chase(invoice):
         await client.start_workflow(
             "InvoiceChaseWorkflow",
-            ChaseStart(invoice.organisation_id, invoice.id, invoice.customer_id),
+            ChaseStart(invoice.organisation_id, _id(invoice), invoice.customer_id),
             id=workflow_id,
             task_queue=task_queue,
             start_signal="invoice_changed",
@@ -92,8 +93,8 @@ async def tell_payment(
     (or never ran) is started for it, so every payment is placed or found unplaceable."""
     await client.start_workflow(
         "InvoiceChaseWorkflow",
-        ChaseStart(invoice.organisation_id, invoice.id, invoice.customer_id, only_payments=True),
-        id=names.chase_workflow_id(invoice.organisation_id, invoice.id),
+        ChaseStart(invoice.organisation_id, _id(invoice), invoice.customer_id, only_payments=True),
+        id=_workflow_id(invoice),
         task_queue=task_queue,
         start_signal="payment_received",
         start_signal_args=[payment],
@@ -111,11 +112,10 @@ async def act(
     until: str | None = None,
 ) -> None:
     """A person's instruction; raises NotChasing when no chase runs for the invoice."""
-    handle = client.get_workflow_handle(
-        names.chase_workflow_id(invoice.organisation_id, invoice.id)
-    )
+    handle = client.get_workflow_handle(_workflow_id(invoice))
+    payload: PromiseToPay | ChaseAction
     if action == Action.PROMISE:
-        payload = PromiseToPay(invoice.id, until or "", by)
+        payload = PromiseToPay(_id(invoice), until or "", by)
     else:
         payload = ChaseAction(by=by, reason=reason, until=until)
     try:
@@ -169,9 +169,10 @@ async def view(client: Client, invoice: Invoice) -> ChaseView | None:
     if status not in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED):
         return None
     try:
-        return await _handle(client, invoice).query(
+        state: ChaseView = await _handle(client, invoice).query(
             "view", result_type=ChaseView, rpc_timeout=QUERY_TIMEOUT
         )
+        return state
     except WorkflowQueryFailedError:
         return None
     except RPCError as error:
@@ -190,8 +191,19 @@ def _search_attributes(invoice: Invoice) -> TypedSearchAttributes:
     )
 
 
-def _handle(client: Client, invoice: Invoice) -> WorkflowHandle:
-    return client.get_workflow_handle(names.chase_workflow_id(invoice.organisation_id, invoice.id))
+def _handle(client: Client, invoice: Invoice) -> WorkflowHandle[Any, Any]:
+    return client.get_workflow_handle(_workflow_id(invoice))
+
+
+def _id(invoice: Invoice) -> int:
+    """The invoice's id: every invoice a chase is told of was read from the database."""
+    if invoice.id is None:
+        raise ValueError(f"invoice {invoice.number} is not saved yet: it has no chase")
+    return invoice.id
+
+
+def _workflow_id(invoice: Invoice) -> str:
+    return names.chase_workflow_id(invoice.organisation_id, _id(invoice))
 
 
 async def start_all_chases(client: Client, task_queue: str, organisation_id: int) -> None:

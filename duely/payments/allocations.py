@@ -7,7 +7,9 @@ characters, so the shares are spread over `duely_invoices`, `duely_invoices_2`, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 ORG_KEY = "duely_org"
 CUSTOMER_KEY = "duely_customer"
@@ -56,19 +58,19 @@ def to_metadata(allocation: Allocation) -> dict[str, str]:
     return metadata
 
 
-def is_duelys(metadata: dict | None) -> bool:
+def is_duelys(metadata: Mapping[str, Any] | None) -> bool:
     """Whether duely's payment page made this payment (other payments carry none of this)."""
-    return bool(metadata) and ORG_KEY in metadata
+    return bool(metadata and ORG_KEY in metadata)
 
 
-def organisation_of(metadata: dict | None) -> int | None:
+def organisation_of(metadata: Mapping[str, Any] | None) -> int | None:
     try:
         return int((metadata or {})[ORG_KEY])
     except (KeyError, TypeError, ValueError):
         return None
 
 
-def from_metadata(metadata: dict | None) -> Allocation:
+def from_metadata(metadata: Mapping[str, Any] | None) -> Allocation:
     """The allocation a payment carries; BadAllocation when it carries none (a payment made
     outside duely) or something unreadable."""
     metadata = metadata or {}

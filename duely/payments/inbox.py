@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -52,7 +53,9 @@ an answer in seconds, and a kept event is dispatched again anyway."""
 TEMPORAL_DOWN = (RPCError, RuntimeError, OSError, TimeoutError)
 
 
-async def keep(db: Database, event: dict, organisation_id: int | None) -> tuple[WebhookEvent, bool]:
+async def keep(
+    db: Database, event: dict[str, Any], organisation_id: int | None
+) -> tuple[WebhookEvent, bool]:
     """Store the event once by its id. Returns the row and whether it is new."""
     event_id = str(event.get("id", ""))[:200]
     row = WebhookEvent(
@@ -116,7 +119,7 @@ async def dispatch_kept(
                     col(WebhookEvent.processed_at).is_(None),
                     WebhookEvent.received_at < utcnow() - older_than,
                 )
-                .order_by(WebhookEvent.id)
+                .order_by(col(WebhookEvent.id))
                 .limit(500)
             )
         )
@@ -136,6 +139,8 @@ async def mark_failed(db: Database, row: WebhookEvent, error: str) -> None:
 async def _mark(db: Database, row: WebhookEvent, error: str = "") -> None:
     async with db.session() as session:
         stored = await session.get(WebhookEvent, row.id)
+        if stored is None:  # kept before it is dispatched, and never deleted
+            raise LookupError(f"Stripe event {row.event_id} is not kept any more")
         stored.attempts += 1
         stored.last_error = error
         if not error:
@@ -164,7 +169,7 @@ async def _place(
     except BadAllocation as error:
         allocation, problem = None, str(error)
     async with db.session() as session:
-        if problem:
+        if problem or allocation is None:  # no allocation: the problem says why
             await _payment_row(
                 session, organisation_id, money, "", money.amount, unmatched_because=problem
             )
@@ -312,7 +317,7 @@ async def _payments_of(
     )
 
 
-async def organisation_of_event(session: AsyncSession, event: dict) -> int | None:
+async def organisation_of_event(session: AsyncSession, event: dict[str, Any]) -> int | None:
     """Which organisation an (as yet unverified) event is about, to pick the secret that
     must have signed it: a Connect account's one owner, else the metadata duely wrote, or a
     payment duely already knows.

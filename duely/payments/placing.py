@@ -20,11 +20,13 @@ written, never guessed.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
 from duely.core.money import to_major
 from duely.integrations.ledgers.base import (
+    Ledger,
     LedgerError,
     LedgerInvoice,
     LedgerRejected,
@@ -69,7 +71,9 @@ class Placed:
     """The invoice as the ledger holds it once this share is in (None: not in the ledger)."""
 
 
-async def place_together(ledger, shares: list[Share], provider: str) -> list[Placed | LedgerError]:
+async def place_together(
+    ledger: Ledger, shares: list[Share], provider: str
+) -> list[Placed | LedgerError]:
     """Each share's fate, in order. A failed read fails them all (LedgerError raised); a
     failed write fails its own share only. The shares are for different invoices: each is
     judged against its invoice as read."""
@@ -81,7 +85,7 @@ async def place_together(ledger, shares: list[Share], provider: str) -> list[Pla
     }
     found = await ledger.find_payments([share.reference for share in shares])
     fates: list[Placed | LedgerError] = []
-    writing: list[int] = []
+    writing: list[tuple[int, Placed]] = []  # each share to write: its place in fates, its fate
     for share in shares:
         current = invoices.get(share.invoice_external_id)
         if share.reference in found:
@@ -95,18 +99,21 @@ async def place_together(ledger, shares: list[Share], provider: str) -> list[Pla
                     "set one under Settings, Card payments"
                 )
             )
+        elif current is None:  # never: unplaceable() answers for an invoice the ledger lacks
+            raise AssertionError(f"{share.invoice_number} is not in the ledger, yet placeable")
         else:
             left = current.amount_due - share.amount
             status = InvoiceStatus.PAID if left == 0 else current.status
-            fates.append(Placed(RECORDED, after=replace(current, amount_due=left, status=status)))
-            writing.append(len(fates) - 1)
+            recorded = Placed(RECORDED, after=replace(current, amount_due=left, status=status))
+            fates.append(recorded)
+            writing.append((len(fates) - 1, recorded))
     if writing:
         answers = await asyncio.gather(
-            *(_write(ledger, shares[n]) for n in writing), return_exceptions=True
+            *(_write(ledger, shares[n]) for n, _ in writing), return_exceptions=True
         )
-        for n, answer in zip(writing, answers, strict=True):
+        for (n, recorded), answer in zip(writing, answers, strict=True):
             if isinstance(answer, RecordedPayment):
-                fates[n] = replace(fates[n], ledger_payment_id=answer.external_id)
+                fates[n] = replace(recorded, ledger_payment_id=answer.external_id)
             elif isinstance(answer, LedgerError):
                 fates[n] = answer
             else:  # a bug, not the ledger's answer
@@ -155,7 +162,7 @@ def idempotency_key(share: Share) -> str:
     return share.reference
 
 
-async def _write(ledger, share: Share) -> RecordedPayment:
+async def _write(ledger: Ledger, share: Share) -> RecordedPayment:
     """One share, one write: the request (and so its key) is the same whatever else is placed
     in the same round. Raises the ledger's refusal of it."""
     payment = _to_record(share)
@@ -170,24 +177,25 @@ class LedgerWriteQueue:
     shares that arrive meanwhile go in the next one."""
 
     def __init__(self) -> None:
-        self._waiting: list[tuple[Share, asyncio.Future]] = []
-        self._rounds: asyncio.Task | None = None
+        self._waiting: list[tuple[Share, asyncio.Future[Placed]]] = []
+        self._rounds: asyncio.Task[None] | None = None
 
-    async def place(self, ledger, share: Share, provider: str) -> Placed:
+    async def place(self, ledger: Ledger, share: Share, provider: str) -> Placed:
         """The share's fate; raises its LedgerError. Cancelling the caller leaves the share
         out of any round not yet begun."""
-        fate: asyncio.Future = asyncio.get_running_loop().create_future()
+        fate: asyncio.Future[Placed] = asyncio.get_running_loop().create_future()
         self._waiting.append((share, fate))
         if self._rounds is None:
             self._rounds = asyncio.create_task(self._run_rounds(ledger, provider))
         return await fate
 
-    async def _run_rounds(self, ledger, provider: str) -> None:
+    async def _run_rounds(self, ledger: Ledger, provider: str) -> None:
         try:
             while self._waiting:
                 taken = self._next_round()
                 if not taken:
                     continue
+                fates: Sequence[Placed | Exception]
                 try:
                     fates = await place_together(ledger, [share for share, _ in taken], provider)
                 except Exception as error:  # noqa: BLE001 - handed to every caller of the round
@@ -202,12 +210,12 @@ class LedgerWriteQueue:
         finally:
             self._rounds = None
 
-    def _next_round(self) -> list[tuple[Share, asyncio.Future]]:
+    def _next_round(self) -> list[tuple[Share, asyncio.Future[Placed]]]:
         """Up to MOST_AT_ONCE waiting shares, one per invoice: a second share for an invoice
         waits for the next round, to be judged against the invoice the first one left."""
-        taken: list[tuple[Share, asyncio.Future]] = []
+        taken: list[tuple[Share, asyncio.Future[Placed]]] = []
         invoices: set[str] = set()
-        waiting: list[tuple[Share, asyncio.Future]] = []
+        waiting: list[tuple[Share, asyncio.Future[Placed]]] = []
         for share, fate in self._waiting:
             if fate.done():  # its caller gave up
                 continue

@@ -73,6 +73,8 @@ async def kept(db: Database, held: Claim) -> AsyncIterator[Claim]:
     (taken over after it ran out), the block is cancelled and ClaimLost raised: this attempt
     must not write what another is writing."""
     owner = asyncio.current_task()
+    if owner is None:
+        raise RuntimeError("a claim is kept by a task: kept() must run inside one")
     done = asyncio.Event()
 
     async def renew() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from duely.core.money import to_major
 
@@ -25,7 +26,7 @@ class MoneyIn:
     """The PaymentIntent (`pi_...`)."""
     amount: int
     currency: str
-    metadata: dict
+    metadata: dict[str, Any]
     paid_at: datetime
 
 
@@ -40,7 +41,7 @@ class MoneyInQuestion:
     detail: str
 
 
-def read_event(event: dict) -> MoneyIn | MoneyInQuestion | None:
+def read_event(event: dict[str, Any]) -> MoneyIn | MoneyInQuestion | None:
     kind = event.get("type", "")
     thing = (event.get("data") or {}).get("object") or {}
     at = datetime.fromtimestamp(int(event.get("created") or 0), UTC)
@@ -91,7 +92,7 @@ def read_event(event: dict) -> MoneyIn | MoneyInQuestion | None:
     return None
 
 
-def _id(value) -> str:
+def _id(value: object) -> str:
     """Stripe sends a related object as its id, or expanded as the object itself."""
     if isinstance(value, dict):
         return str(value.get("id", ""))

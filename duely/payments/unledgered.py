@@ -11,14 +11,18 @@ unmatched, for a person, as with a ledger.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import case, update
 from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from duely.core.db import Database
 from duely.core.money import to_major
 from duely.models import Invoice, InvoiceStatus, Payment, PaymentStatus, utcnow
 from duely.payments.placing import ALREADY_RECORDED, RECORDED, UNMATCHED
+
+Row = TypeVar("Row", Invoice, Payment)
 
 
 @dataclass(frozen=True)
@@ -67,11 +71,11 @@ async def record_in_duely(
             )
             if taken.rowcount == 1:
                 await session.commit()
-                invoice = await session.get(Invoice, invoice_id, populate_existing=True)
+                invoice = await _fresh(session, Invoice, invoice_id)
                 return Booked(RECORDED, "", invoice.amount_due, invoice.status)
         await session.rollback()
-        invoice = await session.get(Invoice, invoice_id, populate_existing=True)
-        payment = await session.get(Payment, payment_id, populate_existing=True)
+        invoice = await _fresh(session, Invoice, invoice_id)
+        payment = await _fresh(session, Payment, payment_id)
         if payment.status in (PaymentStatus.RECORDED, PaymentStatus.REFUNDED):
             return Booked(ALREADY_RECORDED, "", invoice.amount_due, invoice.status)
         if payment.status == PaymentStatus.UNMATCHED:
@@ -83,9 +87,18 @@ async def record_in_duely(
             .values(status=PaymentStatus.UNMATCHED, reason=reason, updated_at=now)
         )
         await session.commit()
-        payment = await session.get(Payment, payment_id, populate_existing=True)
+        payment = await _fresh(session, Payment, payment_id)
         outcome = UNMATCHED if payment.status == PaymentStatus.UNMATCHED else ALREADY_RECORDED
         return Booked(outcome, payment.reason, invoice.amount_due, invoice.status)
+
+
+async def _fresh(session: AsyncSession, model: type[Row], row_id: int) -> Row:
+    """The row as the database holds it now. The payment row and its invoice exist: the
+    caller read both before asking for the payment to be recorded."""
+    row = await session.get(model, row_id, populate_existing=True)
+    if row is None:
+        raise LookupError(f"{model.__name__} {row_id} is not in the database")
+    return row
 
 
 def why_not(invoice: Invoice, amount: int, currency: str) -> str:

@@ -35,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
         ChaseNote,
         OutboxHandOver,
         PlanRequest,
-        PromiseToPay,
     )
     from duely.activities.payments import (
         LEDGER_CONFIGURATION,
@@ -69,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
         HistoryEntry,
         PaymentNotice,
         PlannedSendView,
+        PromiseToPay,
     )
     from duely.core.money import to_major
     from duely.core.temporal import names
@@ -81,28 +81,31 @@ with workflow.unsafe.imports_passed_through():
     )
     from duely.outbox.send_times import wall_time_to_utc
     from duely.workflows.history import history_is_long
+    from duely.workflows.options import ActivityOptions, ActivityTimeouts, timeouts
 
 OUTBOX_PATIENCE = timedelta(days=10)
 """How long to wait for the outbox's answer (it may wait out a holiday weekend and the
 one-a-day cap) before moving on without it."""
 HISTORY_KEPT = 200
-QUICK = {"start_to_close_timeout": timedelta(seconds=30)}
+QUICK: ActivityOptions = {"start_to_close_timeout": timedelta(seconds=30)}
 PAYMENT_RETRY = timedelta(hours=1)
 """How long a payment the ledger would not take waits before it is tried again."""
-THANKS = {
+THANKS: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=60),
     "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=10)),
 }
-LEDGER_CALL = {
+LEDGER_CALL: ActivityOptions = {
     "start_to_close_timeout": timedelta(minutes=2),
     "schedule_to_close_timeout": timedelta(days=1),
 }
-PROMISE_WRITE = {
+PROMISE_WRITE: ActivityOptions = {
     "start_to_close_timeout": timedelta(minutes=2),
     "schedule_to_close_timeout": timedelta(minutes=10),
 }
 """The loop writes a promise to the ledger; a ledger that is down for longer is said so on the
 timeline (the promise holds in duely regardless)."""
+PLACING: ActivityTimeouts = timeouts(**PLACE_PAYMENT)
+"""PLACE_PAYMENT (kept beside the activity) as typed options."""
 HOLD_LOOKAHEAD = timedelta(days=2)
 """When a hold ends, a due step whose successor falls due within this waits for it: one
 reminder, never two steps on consecutive days."""
@@ -126,11 +129,11 @@ class InvoiceChaseWorkflow:
         self._sends: list[Send] = []
         self._dirty = False
         self._replan = False
-        self._state = ChaseState.SCHEDULED
+        self._state: str = ChaseState.SCHEDULED
         self._reason = ""
         self._wake_at: datetime | None = None
         self._unsaved: list[HistoryEntry] = []
-        self._published: tuple = ()
+        self._published: tuple[str, int, str] | tuple[()] = ()
 
     def _may_continue_as_new(self) -> bool:
         """Never with a payment waiting to be placed, nor while a request of this run waits in
@@ -190,7 +193,7 @@ class InvoiceChaseWorkflow:
             self._wake_at = hold.until if hold.held else move.wake_at
             if memory.awaiting:
                 self._state = ChaseState.QUEUED
-                self._wake_at = self._instant(memory.awaiting_since) + OUTBOX_PATIENCE
+                self._wake_at = self._awaited_since + OUTBOX_PATIENCE
             elif not hold.held and move.wake_at is None:
                 self._state, self._reason = (
                     ChaseState.FINISHED,
@@ -224,7 +227,7 @@ class InvoiceChaseWorkflow:
 
     def _hold(self) -> Hold:
         memory = self._memory
-        hold = hold_of(memory, self._facts, self._plan.off_reason, self._start_of, workflow.now())
+        hold = hold_of(memory, self._facts, self._loaded.off_reason, self._start_of, workflow.now())
         if hold.pause_ended:
             memory.paused, memory.paused_until, memory.pause_reason = False, None, ""
             self._note("resumed", "the pause ended")
@@ -251,11 +254,13 @@ class InvoiceChaseWorkflow:
         lookahead = timedelta(0)
         if memory.held:
             # Counted from when the reminder would actually go out (the next send window).
-            lookahead = HOLD_LOOKAHEAD + (goes_out(self._plan, now) - now)
+            lookahead = HOLD_LOOKAHEAD + (goes_out(self._loaded, now) - now)
         return next_move(self._sends, handled, now, lookahead)
 
     async def _request(self, move: Move) -> None:
         send = move.send
+        if send is None:
+            raise ValueError("a move with nothing to send was requested")
         for skipped in move.passed_over:
             self._pass_over(skipped, send)
         request = self._reminder_request(send, move.urgent)
@@ -306,6 +311,8 @@ class InvoiceChaseWorkflow:
 
     async def _write_promise(self) -> None:
         action, self._memory.promise_to_write = self._memory.promise_to_write, None
+        if action is None:
+            return  # the loop calls this only when a promise waits to be written
         # Written back to the ledger as the expected payment date, so the books show it too.
         try:
             await workflow.execute_activity_method(
@@ -376,7 +383,7 @@ class InvoiceChaseWorkflow:
             self._wake_at = hold_until if self._state != ChaseState.SCHEDULED else move.wake_at
             if memory.awaiting:
                 self._state = ChaseState.QUEUED
-                self._wake_at = self._instant(memory.awaiting_since) + OUTBOX_PATIENCE
+                self._wake_at = self._awaited_since + OUTBOX_PATIENCE
             elif self._state == ChaseState.SCHEDULED and move.wake_at is None:
                 self._state, self._reason = (
                     ChaseState.FINISHED,
@@ -405,7 +412,7 @@ class InvoiceChaseWorkflow:
         return self._state
 
     def _hold_before_trusted_engine(self) -> tuple[str, str, datetime | None]:
-        memory, plan = self._memory, self._plan
+        memory = self._memory
         facts = self._facts
         if memory.stopped:
             return ChaseState.STOPPED, "chasing was stopped", None
@@ -420,8 +427,8 @@ class InvoiceChaseWorkflow:
                 "a payment is being recorded in the ledger",
                 self._instant(retry) if retry else None,
             )
-        if plan.off_reason:
-            return ChaseState.OFF, plan.off_reason, None
+        if self._loaded.off_reason:
+            return ChaseState.OFF, self._loaded.off_reason, None
         if memory.disputed or facts.disputed:
             return ChaseState.DISPUTED, memory.dispute_reason or "the invoice is disputed", None
         if memory.paused:
@@ -558,7 +565,7 @@ class InvoiceChaseWorkflow:
             money = self._money(notice.amount, notice.currency)
             try:
                 placed = await workflow.execute_activity_method(
-                    PaymentActivities.place_payment, share, **PLACE_PAYMENT
+                    PaymentActivities.place_payment, share, **PLACING
                 )
             except ActivityError as error:
                 cause = str(error.cause or error)
@@ -742,7 +749,22 @@ class InvoiceChaseWorkflow:
 
     @property
     def _facts(self) -> InvoiceFacts:
-        return self._memory.facts or self._plan.invoice
+        return self._memory.facts or self._loaded.invoice
+
+    @property
+    def _loaded(self) -> ChasePlan:
+        """The plan, which the run reads before anything else (`_load_plan`)."""
+        if self._plan is None:
+            raise RuntimeError("the chase plan is not loaded yet")
+        return self._plan
+
+    @property
+    def _awaited_since(self) -> datetime:
+        """When the request waiting in the outbox was handed to it (set with `awaiting`)."""
+        since = self._memory.awaiting_since
+        if since is None:
+            raise RuntimeError("a request waits in the outbox with no time it was handed over")
+        return self._instant(since)
 
     def _wake(self) -> None:
         self._dirty = True
@@ -802,10 +824,10 @@ class InvoiceChaseWorkflow:
         await workflow.execute_activity_method(ChaseActivities.note_chase, note, **QUICK)
 
     def _patience_ran_out(self) -> bool:
-        return workflow.now() >= self._instant(self._memory.awaiting_since) + OUTBOX_PATIENCE
+        return workflow.now() >= self._awaited_since + OUTBOX_PATIENCE
 
     def _start_of(self, day: str, zone: str | None = None) -> datetime:
-        timezone = zone or self._plan.window.timezone
+        timezone = zone or self._loaded.window.timezone
         with workflow.unsafe.sandbox_unrestricted():
             return wall_time_to_utc(date.fromisoformat(day), time(0), timezone)
 

@@ -36,9 +36,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from duely.outbox.send_times import next_send_moment, wall_time_to_utc
     from duely.workflows.history import history_is_long
+    from duely.workflows.options import ActivityOptions
 
-QUICK = {"start_to_close_timeout": timedelta(seconds=30)}
-SENDING = {
+QUICK: ActivityOptions = {"start_to_close_timeout": timedelta(seconds=30)}
+SENDING: ActivityOptions = {
     "start_to_close_timeout": timedelta(minutes=5),
     # It heartbeats while it works: a worker that dies mid-send is noticed in seconds and the
     # batch resumes elsewhere from what its message row says.

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         SyncOutcome,
         SyncPlan,
     )
+    from duely.workflows.options import ActivityOptions
 
 
 @dataclass
@@ -38,7 +39,7 @@ class SyncSummary:
     skipped: str = ""
 
 
-PAGE_PASS = {
+PAGE_PASS: ActivityOptions = {
     "start_to_close_timeout": timedelta(hours=2),
     "schedule_to_close_timeout": timedelta(hours=6),
     # Pages heartbeat; a worker that dies mid-pass is noticed within a minute and the pass
@@ -46,7 +47,7 @@ PAGE_PASS = {
     "heartbeat_timeout": timedelta(minutes=1),
     "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=5)),
 }
-BOOKKEEPING = {"start_to_close_timeout": timedelta(seconds=30)}
+BOOKKEEPING: ActivityOptions = {"start_to_close_timeout": timedelta(seconds=30)}
 
 
 @workflow.defn
