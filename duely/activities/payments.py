@@ -26,6 +26,7 @@ from duely.activities.errors import as_application_error
 from duely.activities.heartbeat import heartbeating
 from duely.core.db import Database
 from duely.core.money import format_money
+from duely.core.temporal.options import ActivityTimeouts
 from duely.integrations.ledgers.base import LedgerError, LedgerInvoice
 from duely.integrations.ledgers.connections import Ledgers
 from duely.models import (
@@ -50,11 +51,14 @@ from duely.payments.ledger_trouble import CONNECTIONS, what_to_do
 from duely.payments.placing import (
     ALREADY_RECORDED,
     RECORDED,
-    UNMATCHED,
     LedgerWriteQueue,
     Placed,
     Share,
 )
+from duely.payments.placing import (
+    UNMATCHED as UNMATCHED,  # the chase workflow reads it here (duely.payments reaches the db)
+)
+from duely.payments.records import add_once
 from duely.payments.stripe_accounts import payment_account_for
 from duely.payments.unledgered import record_in_duely
 from duely.settings import Settings
@@ -373,24 +377,22 @@ async def _payment_row(session, share: PaymentShare, invoice: Invoice | None) ->
     )
     row = (await session.exec(query)).first()
     if row is None:
-        row = Payment(
-            organisation_id=share.organisation_id,
-            invoice_id=invoice.id if invoice else None,
-            invoice_ref=str(share.invoice_id),
-            customer_id=invoice.customer_id if invoice else None,
-            amount=share.amount,
-            currency=share.currency,
-            source=PaymentSource.STRIPE,
-            external_id=share.payment_id,
-            paid_on=datetime.fromisoformat(share.paid_at).date() if share.paid_at else None,
+        written = await add_once(
+            session,
+            Payment(
+                organisation_id=share.organisation_id,
+                invoice_id=invoice.id if invoice else None,
+                invoice_ref=str(share.invoice_id),
+                customer_id=invoice.customer_id if invoice else None,
+                amount=share.amount,
+                currency=share.currency,
+                source=PaymentSource.STRIPE,
+                external_id=share.payment_id,
+                paid_on=datetime.fromisoformat(share.paid_at).date() if share.paid_at else None,
+            ),
         )
-        session.add(row)
-        try:
-            await session.commit()
-        except IntegrityError:  # another attempt wrote it first
-            await session.rollback()
-            if invoice is not None:  # the rollback expired it; callers go on using it
-                await session.refresh(invoice)
+        if not written and invoice is not None:  # the rollback expired it; callers use it
+            await session.refresh(invoice)
         row = (await session.exec(query)).one()
     return row
 
@@ -425,7 +427,7 @@ def _paid_on(share: PaymentShare, organisation: Organisation):
     return arrived.astimezone(ZoneInfo(organisation.timezone)).date()
 
 
-PLACE_PAYMENT = {
+PLACE_PAYMENT: ActivityTimeouts = {
     "start_to_close_timeout": timedelta(minutes=5),
     "heartbeat_timeout": timedelta(seconds=20),
     "schedule_to_close_timeout": timedelta(minutes=30),

@@ -42,6 +42,7 @@ from duely.payments.allocations import (
     is_duelys,
     organisation_of,
 )
+from duely.payments.records import add_once
 from duely.payments.stripe_events import MoneyIn, MoneyInQuestion, read_event
 
 log = logging.getLogger(__name__)
@@ -239,7 +240,8 @@ async def _payment_row(
 ) -> None:
     """One row per payment and invoice, created once."""
     invoice_id = int(invoice_ref) if invoice_ref and not unmatched_because else None
-    session.add(
+    await add_once(  # told before: the row stands as it is
+        session,
         Payment(
             organisation_id=organisation_id,
             invoice_id=invoice_id,
@@ -253,12 +255,8 @@ async def _payment_row(
             reason=unmatched_because,
             paid_on=money.paid_at.date(),
             updated_at=utcnow(),
-        )
+        ),
     )
-    try:
-        await session.commit()
-    except IntegrityError:  # told before: the row stands as it is
-        await session.rollback()
 
 
 # --- money in question --------------------------------------------------------------------

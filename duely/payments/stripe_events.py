@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from duely.core.money import to_major
+from duely.core.money import format_money
 
 PAYMENT_EVENTS = ("payment_intent.succeeded", "checkout.session.completed")
 REVERSAL_EVENTS = ("charge.refunded", "charge.dispute.created", "charge.dispute.closed")
@@ -100,4 +100,4 @@ def _id(value: object) -> str:
 
 
 def _money(amount: int, currency: str) -> str:
-    return f"{currency} {to_major(amount, currency):,}" if currency else str(amount)
+    return format_money(amount, currency) if currency else str(amount)

@@ -70,8 +70,9 @@ with workflow.unsafe.imports_passed_through():
         PlannedSendView,
         PromiseToPay,
     )
-    from duely.core.money import to_major
+    from duely.core.money import format_money, to_major
     from duely.core.temporal import names
+    from duely.core.temporal.options import ActivityOptions
     from duely.outbox.requests import (
         HandOverAnswer,
         HandOverCheck,
@@ -81,7 +82,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from duely.outbox.send_times import wall_time_to_utc
     from duely.workflows.history import history_is_long
-    from duely.workflows.options import ActivityOptions, ActivityTimeouts, timeouts
 
 OUTBOX_PATIENCE = timedelta(days=10)
 """How long to wait for the outbox's answer (it may wait out a holiday weekend and the
@@ -104,8 +104,6 @@ PROMISE_WRITE: ActivityOptions = {
 }
 """The loop writes a promise to the ledger; a ledger that is down for longer is said so on the
 timeline (the promise holds in duely regardless)."""
-PLACING: ActivityTimeouts = timeouts(**PLACE_PAYMENT)
-"""PLACE_PAYMENT (kept beside the activity) as typed options."""
 HOLD_LOOKAHEAD = timedelta(days=2)
 """When a hold ends, a due step whose successor falls due within this waits for it: one
 reminder, never two steps on consecutive days."""
@@ -464,7 +462,7 @@ class InvoiceChaseWorkflow:
         if before and before.amount_due != facts.amount_due and not facts.settled:
             self._note(
                 "amount_changed",
-                f"amount due is now {self._money(facts.amount_due, facts.currency)}",
+                f"amount due is now {format_money(facts.amount_due, facts.currency)}",
             )
         self._memory.facts = facts
         self._wake()
@@ -477,7 +475,7 @@ class InvoiceChaseWorkflow:
                 self._memory.payments_waiting.append(payment)
                 self._note(
                     "payment",
-                    f"{self._money(payment.amount, payment.currency)} paid by card "
+                    f"{format_money(payment.amount, payment.currency)} paid by card "
                     f"({payment.payment_id}); recording it in the ledger",
                 )
                 self._wake()
@@ -486,13 +484,13 @@ class InvoiceChaseWorkflow:
         facts = self._facts
         facts.amount_due = max(0, facts.amount_due - payment.amount)
         left = (
-            f"; {self._money(facts.amount_due, facts.currency)} still due"
+            f"; {format_money(facts.amount_due, facts.currency)} still due"
             if facts.amount_due
             else ""
         )
         self._note(
             "payment",
-            f"{self._money(payment.amount, payment.currency)} received ({payment.source}){left}",
+            f"{format_money(payment.amount, payment.currency)} received ({payment.source}){left}",
         )
         self._wake()
 
@@ -562,10 +560,10 @@ class InvoiceChaseWorkflow:
                 notice.currency,
                 notice.paid_at,
             )
-            money = self._money(notice.amount, notice.currency)
+            money = format_money(notice.amount, notice.currency)
             try:
                 placed = await workflow.execute_activity_method(
-                    PaymentActivities.place_payment, share, **PLACING
+                    PaymentActivities.place_payment, share, **PLACE_PAYMENT
                 )
             except ActivityError as error:
                 cause = str(error.cause or error)
@@ -587,7 +585,7 @@ class InvoiceChaseWorkflow:
                 self._note("payment_unmatched", f"{money} was not placed: {placed.detail}")
                 continue
             left = (
-                f"; {self._money(facts.amount_due, facts.currency)} still due"
+                f"; {format_money(facts.amount_due, facts.currency)} still due"
                 if not facts.settled
                 else ""
             )
@@ -847,7 +845,3 @@ class InvoiceChaseWorkflow:
     @staticmethod
     def _why(action: ChaseAction) -> str:
         return f": {action.reason}" if action.reason else ""
-
-    @staticmethod
-    def _money(amount: int, currency: str) -> str:
-        return f"{currency} {to_major(amount, currency):,}"

@@ -26,6 +26,7 @@ from temporalio.exceptions import ActivityError, FailureError
 with workflow.unsafe.imports_passed_through():
     from duely.activities.outbox import OutboxActivities, SendMoment
     from duely.chase.plan import WindowSpec
+    from duely.core.temporal.options import ActivityOptions
     from duely.outbox.requests import (
         BatchResult,
         OutboxStart,
@@ -36,7 +37,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from duely.outbox.send_times import next_send_moment, wall_time_to_utc
     from duely.workflows.history import history_is_long
-    from duely.workflows.options import ActivityOptions
 
 QUICK: ActivityOptions = {"start_to_close_timeout": timedelta(seconds=30)}
 SENDING: ActivityOptions = {

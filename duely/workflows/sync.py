@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         SyncOutcome,
         SyncPlan,
     )
-    from duely.workflows.options import ActivityOptions
+    from duely.core.temporal.options import ActivityOptions
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The options the workflows schedule their activities with, typed.
+"""The options workflows schedule activities with, typed.
 
 `workflow.execute_activity_method(..., **QUICK)` takes its timeouts and retry policy as keyword
 arguments; a TypedDict of them (not a plain dict) lets the type checker match the call to the
@@ -8,7 +8,7 @@ SDK's overloads, and so check the activity's argument and result types too.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TypedDict, Unpack
+from typing import TypedDict
 
 from temporalio.common import RetryPolicy
 
@@ -26,9 +26,3 @@ class ActivityOptions(ActivityTimeouts, total=False):
     """The timeouts and the retry policy."""
 
     retry_policy: RetryPolicy
-
-
-def timeouts(**given: Unpack[ActivityTimeouts]) -> ActivityTimeouts:
-    """Timeouts kept as a plain dict outside the workflows (beside the activity they are for),
-    as typed options: the same keys and values, in a new dict."""
-    return given
