@@ -1,6 +1,6 @@
 """duely's domain as SQLModel tables (DESIGN section 2). Import from here."""
 
-from duely.models.base import UTCDateTime, utcnow
+from duely.models.base import UTCDateTime, saved_id, utcnow
 from duely.models.chasing import (
     Channel,
     Event,
@@ -61,5 +61,6 @@ __all__ = [
     "User",
     "WebSession",
     "WebhookEvent",
+    "saved_id",
     "utcnow",
 ]

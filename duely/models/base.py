@@ -13,6 +13,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def saved_id(row: SQLModel) -> int:
+    """The id of a row that was saved (SQLModel types every id `int | None`, for a row not yet
+    inserted); a ValueError names the row otherwise."""
+    row_id = getattr(row, "id", None)
+    if not isinstance(row_id, int):
+        raise ValueError(f"{type(row).__name__} has not been saved: it has no id yet")
+    return row_id
+
+
 class UTCDateTime(TypeDecorator):
     """An aware UTC datetime on every backend (SQLite forgets the zone, PostgreSQL keeps it)."""
 

@@ -12,10 +12,12 @@ customer is never told "try again later" for something a person can act on.
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from litestar.datastructures import State
 from sqlmodel import col, select
@@ -25,6 +27,7 @@ from duely.chase import control as chase_control
 from duely.chase.control import Action, NotChasing
 from duely.core.links import PORTAL, BadLink, LinkedCustomer, linked_customer
 from duely.models import Event, Invoice, InvoiceStatus
+from duely.payments.card_payments import RecentAttempts
 from duely.web.chase import SIGNAL_SECONDS, ChaseEngineDown, chase_engine
 
 log = logging.getLogger(__name__)
@@ -317,3 +320,35 @@ def _log_told(what: str, visit: Visit, signalled: list[Invoice], untold: list[In
         len(signalled),
         len(untold),
     )
+
+
+PAYMENT_METHOD = re.compile(r"^(pm|card)_[A-Za-z0-9]{1,200}$")
+"""Stripe.js's `pm_...`; localstripe's fake Stripe.js gives a token's `card_...`."""
+
+
+# --- what the browser sent ---------------------------------------------------------------------
+
+
+def read_card_request(body: Any) -> tuple[list[str], str]:
+    """The invoice ids (as text, for `selected_invoices`) and the payment method id of
+    `{"invoices": [ids], "payment_method": "pm_..."}`."""
+    if not isinstance(body, dict):
+        raise BadPortalInput("invoice", "The request was not understood: reload the page.")
+    raw_ids = body.get("invoices")
+    if not isinstance(raw_ids, list) or len(raw_ids) > MAX_SELECTED:
+        raise BadPortalInput("invoice", "Tick the invoices you want to pay.")
+    ids = [str(i) for i in raw_ids if isinstance(i, int | str) and not isinstance(i, bool)]
+    if len(ids) != len(raw_ids):
+        raise BadPortalInput("invoice", "The request was not understood: reload the page.")
+    method = body.get("payment_method")
+    if not isinstance(method, str) or not PAYMENT_METHOD.match(method):
+        raise BadPortalInput("payment_method", "The card details were not understood.")
+    return ids, method
+
+
+def recent_attempts(state: State) -> RecentAttempts:
+    """This web process's recent card charges (a double click finds the first)."""
+    attempts = getattr(state, "card_attempts", None)
+    if attempts is None:
+        attempts = state.card_attempts = RecentAttempts()
+    return attempts

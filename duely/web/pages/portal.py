@@ -5,7 +5,7 @@ organisation. The page lists that customer's outstanding invoices (with their PD
 from the ledger) and lets the customer tell the business "I have already paid", "I'll pay on
 <date>" or "I dispute this" for the invoices they tick, and pay them by card when the business
 takes cards through Stripe (`pay/_payment.html` and `static/pay.js` in the page; `POST
-/pay/{token}/card` with the logic in `duely/web/portal_payments.py`).
+/pay/{token}/card` with the logic in `duely/payments/card_payments.py`).
 
 The forms are CSRF-protected like every other form (Litestar's CSRF cookie is set for anyone,
 signed in or not, on the GET that shows the page). Each action is a plain form post answered
@@ -32,8 +32,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from duely.core.links import TOKEN_IN_ADDRESS
 from duely.core.money import decimals
 from duely.integrations.ledgers.base import LedgerError
-from duely.integrations.payments.stripe import CardDeclined, StripeError
 from duely.models import Connection
+from duely.payments.card_payments import (
+    CardDeclined,
+    CardsNotTaken,
+    SeveralCurrencies,
+    StripeError,
+    card_setup,
+    outcome_message,
+    pay_by_card,
+)
 from duely.receivables.queries import organisation_today
 from duely.web.deps import DbSession
 from duely.web.pages.receivables import format_day, formatters, wants_fragment
@@ -50,17 +58,12 @@ from duely.web.portal import (
     outstanding_invoices,
     promise_limits,
     promise_to_pay,
+    read_card_request,
+    recent_attempts,
     record_says_paid,
     selected_invoices,
     totals_by_currency,
     visit_of,
-)
-from duely.web.portal_payments import (
-    CardsNotTaken,
-    card_setup,
-    outcome_message,
-    pay_by_card,
-    read_card_request,
 )
 
 PORTAL_PREFIX = "/pay/"
@@ -318,14 +321,15 @@ class PortalController(Controller):
         try:
             raw_ids, payment_method = read_card_request(body)
             invoices = await selected_invoices(db_session, visit, raw_ids)
+            state = request.app.state
             payment = await pay_by_card(
-                request.app.state, db_session, visit, invoices, payment_method
+                state.settings, recent_attempts(state), db_session, visit, invoices, payment_method
             )
         except NotYours:
             return _json(
                 404, "not_found", "That invoice is not one of the invoices this link shows."
             )
-        except BadPortalInput as bad:
+        except (BadPortalInput, SeveralCurrencies) as bad:
             return _json(400, "refused", str(bad))
         except CardsNotTaken as not_taken:
             return _json(409, "unavailable", str(not_taken))

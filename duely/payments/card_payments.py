@@ -1,4 +1,5 @@
-"""Paying invoices by card on the customer portal (`POST /pay/{token}/card`).
+"""Paying invoices by card on the customer portal (`POST /pay/{token}/card`, in
+duely/web/pages/portal.py, which reads the request and answers the page).
 
 The customer's browser turns the card into a payment method id with Stripe.js; this module
 creates and confirms one PaymentIntent for the ticked invoices in the business's own Stripe
@@ -19,32 +20,37 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography.fernet import InvalidToken
-from litestar.datastructures import State
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from duely.core.links import LinkedCustomer
 from duely.core.money import format_money
-from duely.integrations.payments.stripe import CardPayment, StripeAccount, StripeGateway
-from duely.models import Event, Invoice, Organisation
+from duely.integrations.payments.stripe import (
+    CardDeclined as CardDeclined,  # what pay_by_card raises, for its callers
+)
+from duely.integrations.payments.stripe import (
+    CardPayment,
+    StripeAccount,
+    StripeGateway,
+)
+from duely.integrations.payments.stripe import (
+    StripeError as StripeError,
+)
+from duely.models import Event, Invoice, Organisation, saved_id
 from duely.payments.allocations import Allocation, Share, to_metadata
 from duely.payments.stripe_accounts import stripe_account_of
 from duely.settings import Settings
-from duely.web.portal import MAX_SELECTED, BadPortalInput, Visit
 
 log = logging.getLogger(__name__)
 
 CARD_PAYMENT = "card_payment"
 """Event kind of a card payment made on the portal."""
-PAYMENT_METHOD = re.compile(r"^(pm|card)_[A-Za-z0-9]{1,200}$")
-"""Stripe.js's `pm_...`; localstripe's fake Stripe.js gives a token's `card_...`."""
 REMEMBER_SECONDS = 24 * 3600
 """As long as Stripe keeps an idempotency key."""
 REMEMBER_AT_MOST = 10_000
@@ -63,6 +69,10 @@ CONFIRM = "Your bank asks you to confirm this payment."
 
 class CardsNotTaken(Exception):
     """The organisation has no Stripe account duely can charge into."""
+
+
+class SeveralCurrencies(ValueError):
+    """Invoices in more than one currency ticked for one payment; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -91,42 +101,21 @@ def card_setup(settings: Settings, organisation: Organisation) -> CardSetup | No
     return CardSetup(account.publishable_key, settings.stripe_js_url)
 
 
-# --- what the browser sent ---------------------------------------------------------------------
-
-
-def read_card_request(body: Any) -> tuple[list[str], str]:
-    """The invoice ids (as text, for `selected_invoices`) and the payment method id of
-    `{"invoices": [ids], "payment_method": "pm_..."}`."""
-    if not isinstance(body, dict):
-        raise BadPortalInput("invoice", "The request was not understood: reload the page.")
-    raw_ids = body.get("invoices")
-    if not isinstance(raw_ids, list) or len(raw_ids) > MAX_SELECTED:
-        raise BadPortalInput("invoice", "Tick the invoices you want to pay.")
-    ids = [str(i) for i in raw_ids if isinstance(i, int | str) and not isinstance(i, bool)]
-    if len(ids) != len(raw_ids):
-        raise BadPortalInput("invoice", "The request was not understood: reload the page.")
-    method = body.get("payment_method")
-    if not isinstance(method, str) or not PAYMENT_METHOD.match(method):
-        raise BadPortalInput("payment_method", "The card details were not understood.")
-    return ids, method
-
-
 def single_currency(invoices: list[Invoice]) -> str:
     """One payment has one currency."""
     currencies = sorted({invoice.currency for invoice in invoices})
     if len(currencies) > 1:
-        raise BadPortalInput(
-            "invoice",
+        raise SeveralCurrencies(
             f"One card payment is in one currency: tick the invoices in {currencies[0]} or "
-            f"those in {' or '.join(currencies[1:])}, and pay each currency separately.",
+            f"those in {' or '.join(currencies[1:])}, and pay each currency separately."
         )
     return currencies[0]
 
 
-def allocation_of(visit: Visit, invoices: list[Invoice]) -> Allocation:
+def allocation_of(payer: LinkedCustomer, invoices: list[Invoice]) -> Allocation:
     """Each invoice's share is what duely's mirror says is due on it."""
-    shares = tuple(Share(invoice.id, invoice.amount_due) for invoice in invoices)
-    return Allocation(visit.organisation.id, visit.customer.id, shares)
+    shares = tuple(Share(saved_id(invoice), invoice.amount_due) for invoice in invoices)
+    return Allocation(saved_id(payer.organisation), saved_id(payer.customer), shares)
 
 
 def idempotency_key(allocation: Allocation, payment_method: str) -> str:
@@ -184,24 +173,19 @@ class RecentAttempts:
             self._done.popitem(last=False)
 
 
-def recent_attempts(state: State) -> RecentAttempts:
-    attempts = getattr(state, "card_attempts", None)
-    if attempts is None:
-        attempts = state.card_attempts = RecentAttempts()
-    return attempts
-
-
 async def pay_by_card(
-    state: State,
+    settings: Settings,
+    attempts: RecentAttempts,
     session: AsyncSession,
-    visit: Visit,
+    visit: LinkedCustomer,
     invoices: list[Invoice],
     payment_method: str,
 ) -> CardPayment:
     """Charge the card for what is due on `invoices` (already checked to be the customer's
-    and outstanding); CardsNotTaken, BadPortalInput (several currencies), CardDeclined or
-    StripeError otherwise. The attempt goes on each invoice's timeline."""
-    account = stripe_account(state.settings, visit.organisation)
+    and outstanding); CardsNotTaken, SeveralCurrencies, CardDeclined or StripeError otherwise.
+    `attempts` remembers this process's recent charges. The attempt goes on each invoice's
+    timeline."""
+    account = stripe_account(settings, visit.organisation)
     if account is None:
         raise CardsNotTaken(NOT_TAKEN)
     currency = single_currency(invoices)
@@ -220,7 +204,7 @@ async def pay_by_card(
                 description=f"{visit.sender}: {numbers}"[:500],
             )
 
-    payment = await recent_attempts(state).run(key, charge)
+    payment = await attempts.run(key, charge)
     await _record(session, visit, invoices, payment)
     log.info(
         "customer %s of organisation %s: card payment %s for %d invoice(s) is %s",
@@ -234,7 +218,7 @@ async def pay_by_card(
 
 
 async def _record(
-    session: AsyncSession, visit: Visit, invoices: list[Invoice], payment: CardPayment
+    session: AsyncSession, visit: LinkedCustomer, invoices: list[Invoice], payment: CardPayment
 ) -> None:
     """One line per invoice, once per PaymentIntent (a repeated click adds nothing)."""
     already = set(
@@ -267,8 +251,8 @@ async def _record(
             detail = f"{what} for {len(invoices)} invoices ({share} for this one), {payment.id}"
         session.add(
             Event(
-                organisation_id=visit.organisation.id,
-                invoice_id=invoice.id,
+                organisation_id=saved_id(visit.organisation),
+                invoice_id=saved_id(invoice),
                 kind=CARD_PAYMENT,
                 detail=detail,
             )
