@@ -160,7 +160,6 @@ WEB_STILL_CALLING_CLIENTS = {
     "duely.web.app",  # builds the ledger registry the features are handed: composition, not a call
     "duely.web.pages.connections",  # reads the OAuth grant's tokens and tenants
     "duely.web.pages.portal",  # catches the ledger's and Stripe's error types
-    "duely.web.stripe_connect",  # Stripe Connect OAuth
     "duely.web.webhooks.stripe",  # checks Stripe's signature
 }
 """Web modules that still import a ledger or Stripe client: to be moved behind payments/ and

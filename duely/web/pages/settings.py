@@ -15,6 +15,7 @@ from litestar_htmx import HTMXRequest
 from pydantic import ValidationError
 
 from duely.models import ChaseMode, Organisation, Role
+from duely.payments.connected_accounts import stripe_connect_of
 from duely.web import stripe_connect
 from duely.web.auth import requires_admin
 from duely.web.deps import DbSession, get_organisation
@@ -35,7 +36,6 @@ from duely.web.organisation_settings import (
     timezones,
 )
 from duely.web.pages.connections import PROFILE_KEY
-from duely.web.stripe_connect import stripe_connect_of
 
 
 def _htmx(request: Request) -> bool:
