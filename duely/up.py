@@ -25,6 +25,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from duely.accounts.organisations import seed_demo
@@ -164,7 +165,7 @@ class Stack:
                 return name
         return None
 
-    def wait_until(self, ready, what: str) -> None:
+    def wait_until(self, ready: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while not ready():
             if (dead := self.exited()) is not None:

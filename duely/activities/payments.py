@@ -13,12 +13,13 @@ one round of reads). An invoice no ledger holds is paid in duely itself
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -314,7 +315,9 @@ class PaymentActivities:
         if existing is not None:
             await self._delivery.deliver(existing, organisation)
 
-    async def _thank_you(self, session, organisation: Organisation, share: PaymentShare, key: str):
+    async def _thank_you(
+        self, session: AsyncSession, organisation: Organisation, share: PaymentShare, key: str
+    ) -> Message | None:
         invoice = await session.get(Invoice, share.invoice_id)
         customer = await session.get(Customer, invoice.customer_id)
         if channel_opt_out_reason(customer, Channel.EMAIL):
@@ -367,7 +370,9 @@ class PaymentActivities:
         return await keep_email_once(session, message, customer)
 
 
-async def _payment_row(session, share: PaymentShare, invoice: Invoice | None) -> Payment:
+async def _payment_row(
+    session: AsyncSession, share: PaymentShare, invoice: Invoice | None
+) -> Payment:
     """The payment's row for this invoice; the webhook normally wrote it already."""
     query = select(Payment).where(
         Payment.organisation_id == share.organisation_id,
@@ -421,7 +426,7 @@ def _in_progress(share: PaymentShare, invoice: Invoice, wait: timedelta) -> Appl
     )
 
 
-def _paid_on(share: PaymentShare, organisation: Organisation):
+def _paid_on(share: PaymentShare, organisation: Organisation) -> date:
     """The ledger books calendar days: the day the money arrived where the business is."""
     arrived = datetime.fromisoformat(share.paid_at) if share.paid_at else utcnow()
     return arrived.astimezone(ZoneInfo(organisation.timezone)).date()

@@ -9,6 +9,7 @@ from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
 from duely.models.base import OrgScoped, optional_timestamp, timestamp
+from duely.models.ledger import Customer
 
 
 class ChaseMode(StrEnum):
@@ -18,7 +19,7 @@ class ChaseMode(StrEnum):
     """Nothing is chased: e.g. while a new organisation reviews what it synced."""
 
 
-def customer_is_chased(organisation: Organisation, customer) -> bool:
+def customer_is_chased(organisation: Organisation, customer: Customer) -> bool:
     """A customer's own switch wins; without one, the organisation's mode decides."""
     if customer.chasing_enabled is not None:
         return customer.chasing_enabled

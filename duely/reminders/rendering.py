@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
-from jinja2.exceptions import SecurityError, TemplateAssertionError
+from jinja2.exceptions import SecurityError, TemplateAssertionError, TemplateRuntimeError
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
@@ -180,7 +180,13 @@ class _StrictPlaceholders(StrictUndefined):
 
     __slots__ = ()
 
-    def __init__(self, hint=None, obj=missing, name=None, exc=UndefinedError) -> None:
+    def __init__(
+        self,
+        hint: str | None = None,
+        obj: Any = missing,
+        name: str | None = None,
+        exc: type[TemplateRuntimeError] = UndefinedError,
+    ) -> None:
         # A hint means Jinja or the sandbox already explains the failure (SecurityError).
         super().__init__(hint, obj, name, exc if hint else UnknownPlaceholder)
 

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from duely.models import (
     Contact,
@@ -141,7 +142,7 @@ async def delete_template(session: AsyncSession, template: Template) -> None:
 # --- real data for the template preview ----------------------------------------------------------
 
 
-def _open_invoices(org_id: int):
+def _open_invoices(org_id: int) -> SelectOfScalar[Invoice]:
     return select(Invoice).where(
         Invoice.organisation_id == org_id,
         Invoice.status == InvoiceStatus.OPEN,

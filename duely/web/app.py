@@ -29,6 +29,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from litestar.types import Logger, Scope
 from sqlalchemy.exc import DataError
 
 import duely
@@ -104,7 +105,7 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIX)
 
 
-def _log_exception(logger: logging.Logger, scope, traceback: list[str]) -> None:
+def _log_exception(logger: Logger, scope: Scope, traceback: list[str]) -> None:
     """Litestar's exception log line, with any customer link's token left out."""
     path = TOKEN_IN_PATH.sub(r"/\1/<token>", scope["path"])
     logger.exception("Uncaught exception (connection_type=%s, path=%r):", scope["type"], path)

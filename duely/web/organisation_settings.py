@@ -13,7 +13,14 @@ import holidays
 from cryptography.fernet import InvalidToken
 from holidays.registry import COUNTRIES
 from litestar import Request
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from duely.chase.control import start_all_chases
@@ -176,7 +183,7 @@ class OrganisationSettings(BaseModel):
             setattr(organisation, field, value)
 
 
-def error_messages(error) -> dict[str, str]:
+def error_messages(error: ValidationError) -> dict[str, str]:
     """Pydantic errors as {field: message} for a form; model-level errors go under `form`."""
     messages: dict[str, str] = {}
     for item in error.errors():
@@ -437,7 +444,7 @@ def _not_ready_because(settings: Settings, organisation: Organisation, mode: Str
     return "no publishable key is set here or on the server (DUELY_STRIPE_PUBLISHABLE_KEY)"
 
 
-def stripe_error_messages(error) -> dict[str, str]:
+def stripe_error_messages(error: ValidationError) -> dict[str, str]:
     """Like `error_messages`; a model-level error (set and remove together) goes on the field."""
     messages = error_messages(error)
     form = messages.pop("form", "")

@@ -21,7 +21,7 @@ from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.middleware.session.base import BaseBackendConfig, BaseSessionBackend
 from litestar.types import Empty, Message, Scopes, ScopeSession
-from sqlalchemy import delete, update
+from sqlalchemy import ColumnElement, delete, update
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -66,7 +66,9 @@ def current_session_row(connection: ASGIConnection) -> int | None:
     return current.row_id if current else None
 
 
-def live(now: datetime, idle_seconds: int):
+def live(
+    now: datetime, idle_seconds: int
+) -> tuple[ColumnElement[bool], ColumnElement[bool], ColumnElement[bool]]:
     """The condition for a session that has not ended."""
     return (
         col(WebSession.revoked_at).is_(None),

@@ -23,8 +23,10 @@ import logging
 import math
 import re
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -364,7 +366,7 @@ class TwilioSandbox:
                 result = await self._post(account, message.status_callback, params)
                 self.callbacks.append(result)
 
-    def _spawn(self, coroutine) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         try:
             task = asyncio.get_running_loop().create_task(coroutine)
         except RuntimeError:

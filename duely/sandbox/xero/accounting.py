@@ -16,7 +16,7 @@ from duely.sandbox.xero.errors import not_found, query_parse_error
 from duely.sandbox.xero.fields import account_fields, contact_fields, credit_note_fields
 from duely.sandbox.xero.gateway import Access, access_of
 from duely.sandbox.xero.idempotency import MAX_KEY_LENGTH, IdempotencyMismatch
-from duely.sandbox.xero.ledger import Ledger
+from duely.sandbox.xero.ledger import Contact, Ledger
 from duely.sandbox.xero.listing import ListQuery, paginate, select
 from duely.sandbox.xero.representations import (
     account_json,
@@ -137,7 +137,7 @@ def _contacts(call: Call) -> Response:
     include_archived = query.flag("includeArchived") or bool(ids)
     term = query.get("searchTerm").lower()
 
-    def wanted(contact) -> bool:
+    def wanted(contact: Contact) -> bool:
         if ids and contact.contact_id not in ids:
             return False
         if contact.status == "ARCHIVED" and not include_archived:

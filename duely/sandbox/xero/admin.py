@@ -18,6 +18,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from duely.sandbox.xero.dates import parse_if_modified_since, parse_request_date
 from duely.sandbox.xero.faults import FaultRule
+from duely.sandbox.xero.identity import App
 from duely.sandbox.xero.ledger import ContactPerson, Ledger, Phone
 from duely.sandbox.xero.money import to_minor
 from duely.sandbox.xero.ratelimit import RateLimits
@@ -113,7 +114,7 @@ def _contact_changes(data: Body) -> dict:
     return changes
 
 
-def _app_json(app) -> dict:
+def _app_json(app: App) -> dict:
     body = asdict(app)
     body.pop("client_secret")
     return body

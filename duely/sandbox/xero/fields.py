@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from duely.sandbox.xero.ledger import Ledger
+from duely.sandbox.xero.ledger import Invoice, Ledger, Payment
 from duely.sandbox.xero.money import decimals
 from duely.sandbox.xero.where import Field
 
@@ -14,7 +14,7 @@ def _money(minor: int, currency: str) -> Decimal:
 
 
 def invoice_fields(ledger: Ledger) -> dict[str, Field]:
-    def contact_name(invoice):
+    def contact_name(invoice: Invoice) -> str:
         contact = ledger.contacts.get(invoice.contact_id)
         return contact.name if contact else ""
 
@@ -58,7 +58,7 @@ def contact_fields(ledger: Ledger) -> dict[str, Field]:
 
 
 def payment_fields(ledger: Ledger) -> dict[str, Field]:
-    def account_code(payment):
+    def account_code(payment: Payment) -> str:
         return ledger.accounts[payment.account_id].code
 
     return {

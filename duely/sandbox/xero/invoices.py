@@ -4,6 +4,7 @@ and POST /Invoices/{InvoiceID} (the expected payment date)."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
@@ -53,7 +54,7 @@ def _invoices(call: Call) -> Response:
     )
 
 
-def _updated(invoice: Invoice):
+def _updated(invoice: Invoice) -> datetime:
     return invoice.updated
 
 

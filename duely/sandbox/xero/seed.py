@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -367,7 +368,9 @@ def _invoice(seeder: _Seeder, sales_number: int, contact: Contact, is_bill: bool
     )
 
 
-def _settle(seeder, ledger: Ledger, invoice: Invoice, banks: dict, credit_numbers) -> None:
+def _settle(
+    seeder: _Seeder, ledger: Ledger, invoice: Invoice, banks: dict, credit_numbers: Iterator[int]
+) -> None:
     """Give an invoice its life so far: drafted, voided, paid (in part), credited or open."""
     rng = seeder.rng
     age = (seeder.today - invoice.date).days
@@ -406,7 +409,9 @@ def _settle(seeder, ledger: Ledger, invoice: Invoice, banks: dict, credit_number
         _credit(seeder, ledger, invoice, next(credit_numbers))
 
 
-def _pay(seeder, ledger: Ledger, invoice: Invoice, bank: Account, amount: int, day: date) -> None:
+def _pay(
+    seeder: _Seeder, ledger: Ledger, invoice: Invoice, bank: Account, amount: int, day: date
+) -> None:
     payment = Payment(
         payment_id=seeder.ids(),
         invoice_id=invoice.invoice_id,
@@ -422,7 +427,7 @@ def _pay(seeder, ledger: Ledger, invoice: Invoice, bank: Account, amount: int, d
     invoice.updated = max(invoice.updated, payment.updated)
 
 
-def _credit(seeder, ledger: Ledger, invoice: Invoice, number: int) -> None:
+def _credit(seeder: _Seeder, ledger: Ledger, invoice: Invoice, number: int) -> None:
     rng = seeder.rng
     amount = invoice.total * rng.randint(10, 50) // 100
     day = min(invoice.date + timedelta(days=rng.randint(3, 30)), seeder.today)

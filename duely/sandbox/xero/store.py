@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from duely.sandbox.xero.clock import SandboxClock
-from duely.sandbox.xero.ledger import SALES, Contact, Invoice, Ledger, Payment
+from duely.sandbox.xero.ledger import SALES, Account, Contact, Invoice, Ledger, Payment
 from duely.sandbox.xero.money import to_minor
 
 # Xero's own wording, so a connector that shows the message shows what Xero would say.
@@ -140,7 +140,7 @@ class XeroStore:
             return ledger.invoice_by_number(request.invoice_number)
         return None
 
-    def _find_account(self, ledger: Ledger, request: PaymentRequest):
+    def _find_account(self, ledger: Ledger, request: PaymentRequest) -> Account | None:
         if request.account_id:
             return ledger.accounts.get(request.account_id.lower())
         if request.account_code:

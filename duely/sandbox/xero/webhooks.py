@@ -227,7 +227,9 @@ class Webhooks:
         self._tasks.clear()
 
 
-async def _post_signed(client: httpx.AsyncClient, url: str, body: bytes, signature: str):
+async def _post_signed(
+    client: httpx.AsyncClient, url: str, body: bytes, signature: str
+) -> int | str:
     """The receiver's status code, or the network error's text."""
     try:
         response = await client.post(

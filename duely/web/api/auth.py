@@ -19,6 +19,7 @@ from sqlmodel.sql.expression import Select
 
 from duely.core.security import new_api_token, verify_password
 from duely.models import ApiToken, Role, User, utcnow
+from duely.settings import Settings
 from duely.web.api.paging import Page, PageRequest, fetch_page
 from duely.web.auth import CurrentUser
 from duely.web.deps import DbSession
@@ -69,7 +70,7 @@ def token_status(token: ApiToken, now: datetime | None = None) -> str:
     return "expired" if token.expires_at <= (now or utcnow()) else "active"
 
 
-def token_lifetime(settings, days: int | None) -> timedelta:
+def token_lifetime(settings: Settings, days: int | None) -> timedelta:
     """The lifetime asked for, or the server's default; refused beyond MAX_TOKEN_DAYS."""
     if days is None:
         return timedelta(seconds=settings.api_token_ttl_seconds)

@@ -12,6 +12,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 from sqlmodel import select
 
+from duely.core.security import SecretBox
 from duely.integrations.ledgers.base import LedgerAuthError
 from duely.integrations.ledgers.oauth_tokens import OAuthTokens
 from duely.integrations.ledgers.xero.oauth import XeroTenant
@@ -39,7 +40,7 @@ SYNC_REFUSED = '<div class="sync-progress"><p class="error" role="alert">{{ refu
 """In place of a sync's progress (connections/progress.html) when none could be asked for."""
 
 
-def _grant_to_session(grant: Grant, box) -> dict:
+def _grant_to_session(grant: Grant, box: SecretBox) -> dict:
     return {
         "access": box.encrypt(grant.tokens.access_token),
         "refresh": box.encrypt(grant.tokens.refresh_token),
@@ -48,7 +49,7 @@ def _grant_to_session(grant: Grant, box) -> dict:
     }
 
 
-def _grant_from_session(data: dict, box) -> Grant:
+def _grant_from_session(data: dict, box: SecretBox) -> Grant:
     tokens = OAuthTokens(
         box.decrypt(data["access"]),
         box.decrypt(data["refresh"]),

@@ -32,7 +32,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from duely.core.links import TOKEN_IN_ADDRESS
 from duely.core.money import decimals
 from duely.integrations.ledgers.base import LedgerError
-from duely.models import Connection
+from duely.models import Connection, Invoice
 from duely.payments.card_payments import (
     CardDeclined,
     CardsNotTaken,
@@ -197,7 +197,7 @@ async def _page_context(
     }
 
 
-def _names(invoices) -> str:
+def _names(invoices: list[Invoice]) -> str:
     numbers = [invoice.number or f"#{invoice.id}" for invoice in invoices]
     if len(numbers) == 1:
         return numbers[0]

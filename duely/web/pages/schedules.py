@@ -168,7 +168,9 @@ async def _page_context(
     }
 
 
-async def _owned_schedule(request: Request, db_session: DbSession, schedule_id: int):
+async def _owned_schedule(
+    request: Request, db_session: DbSession, schedule_id: int
+) -> tuple[Organisation, Schedule]:
     organisation = await get_organisation(db_session, request.user.organisation_id)
     schedule = await get_owned(db_session, Schedule, schedule_id, organisation.id)
     return organisation, schedule

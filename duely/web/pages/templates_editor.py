@@ -168,7 +168,7 @@ async def _editor(
     }
 
 
-def _editor_response(request: Request, context: dict[str, Any], status_code: int = 200):
+def _editor_response(request: Request, context: dict[str, Any], status_code: int = 200) -> Template:
     name = "reminders/_template_form.html" if is_fragment(request) else "reminders/template.html"
     return Template(name, context=context, status_code=status_code)
 

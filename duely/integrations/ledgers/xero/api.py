@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -117,7 +118,9 @@ class XeroLedger:
             return response
         raise LedgerRateLimited("Xero kept answering 429", LONGEST_WAIT_SECONDS)
 
-    async def _get(self, path: str, params: dict | None = None, since: datetime | None = None):
+    async def _get(
+        self, path: str, params: dict | None = None, since: datetime | None = None
+    ) -> dict[str, Any]:
         headers = {"If-Modified-Since": (since - CURSOR_OVERLAP).isoformat()} if since else {}
         response = await self._request("GET", path, params=params, headers=headers)
         return response.json()
@@ -125,7 +128,13 @@ class XeroLedger:
     # --- reading ----------------------------------------------------------------------------
 
     async def _changed(
-        self, path: str, key: str, params: dict, mapper, since: datetime | None, page: int
+        self,
+        path: str,
+        key: str,
+        params: dict,
+        mapper: Callable[[dict], LedgerContact | LedgerInvoice],
+        since: datetime | None,
+        page: int,
     ) -> AsyncIterator[Changes]:
         """Keyset paging on UpdatedDateUTC: each page's newest stamp is the next cursor, so
         records changed while we page are not skipped (they move behind the cursor)."""
