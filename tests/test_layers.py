@@ -7,6 +7,7 @@ that break it named. `pytest tests/test_layers.py` is the proof asked of every c
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -85,7 +86,7 @@ def cycles() -> list[list[str]]:
     return groups
 
 
-def reach(name: str, through: callable) -> set[str]:
+def reach(name: str, through: Callable[[str], bool]) -> set[str]:
     """Every module `name` reaches by following imports, as long as `through` allows."""
     seen, todo = set(), [name]
     while todo:

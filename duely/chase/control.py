@@ -24,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from duely.chase.eligibility import invoice_facts, should_chase
 from duely.chase.state import ChaseAction, ChaseStart, ChaseView, PaymentNotice, PromiseToPay
 from duely.core.temporal import names
-from duely.models import Invoice
+from duely.models import Invoice, saved_id
 
 QUERY_TIMEOUT = timedelta(seconds=5)
 
@@ -69,7 +69,7 @@ async def tell_chase(
     if start_new and should_chase(invoice):
         await client.start_workflow(
             "InvoiceChaseWorkflow",
-            ChaseStart(invoice.organisation_id, _id(invoice), invoice.customer_id),
+            ChaseStart(invoice.organisation_id, saved_id(invoice), invoice.customer_id),
             id=workflow_id,
             task_queue=task_queue,
             start_signal="invoice_changed",
@@ -93,7 +93,9 @@ async def tell_payment(
     (or never ran) is started for it, so every payment is placed or found unplaceable."""
     await client.start_workflow(
         "InvoiceChaseWorkflow",
-        ChaseStart(invoice.organisation_id, _id(invoice), invoice.customer_id, only_payments=True),
+        ChaseStart(
+            invoice.organisation_id, saved_id(invoice), invoice.customer_id, only_payments=True
+        ),
         id=_workflow_id(invoice),
         task_queue=task_queue,
         start_signal="payment_received",
@@ -115,7 +117,7 @@ async def act(
     handle = client.get_workflow_handle(_workflow_id(invoice))
     payload: PromiseToPay | ChaseAction
     if action == Action.PROMISE:
-        payload = PromiseToPay(_id(invoice), until or "", by)
+        payload = PromiseToPay(saved_id(invoice), until or "", by)
     else:
         payload = ChaseAction(by=by, reason=reason, until=until)
     try:
@@ -195,15 +197,8 @@ def _handle(client: Client, invoice: Invoice) -> WorkflowHandle[Any, Any]:
     return client.get_workflow_handle(_workflow_id(invoice))
 
 
-def _id(invoice: Invoice) -> int:
-    """The invoice's id: every invoice a chase is told of was read from the database."""
-    if invoice.id is None:
-        raise ValueError(f"invoice {invoice.number} is not saved yet: it has no chase")
-    return invoice.id
-
-
 def _workflow_id(invoice: Invoice) -> str:
-    return names.chase_workflow_id(invoice.organisation_id, _id(invoice))
+    return names.chase_workflow_id(invoice.organisation_id, saved_id(invoice))
 
 
 async def start_all_chases(client: Client, task_queue: str, organisation_id: int) -> None:

@@ -582,26 +582,22 @@ def tell_chases(state: State) -> TellChases:
     `chasing_changed`): best effort, with a warning logged when Temporal is out of reach."""
 
     async def tell(session: AsyncSession, customers: list[Customer]) -> str:
-        return await _tell_chases(state, session, customers)
+        invoices = [
+            invoice for customer in customers for invoice in await open_invoices(session, customer)
+        ]
+        if not invoices:
+            return ""
+        try:
+            async with chase_engine(state, SIGNAL_SECONDS + len(invoices)) as client:
+                await chase_control.chasing_changed(client, invoices)
+        except ChaseEngineDown as down:
+            log.warning(
+                "opt-out changed for customers %s, but their chases were not told (%s): the "
+                "outbox re-checks it before sending",
+                [customer.id for customer in customers],
+                down,
+            )
+            return str(down)
+        return ""
 
     return tell
-
-
-async def _tell_chases(state: State, session: AsyncSession, customers: list[Customer]) -> str:
-    invoices = [
-        invoice for customer in customers for invoice in await open_invoices(session, customer)
-    ]
-    if not invoices:
-        return ""
-    try:
-        async with chase_engine(state, SIGNAL_SECONDS + len(invoices)) as client:
-            await chase_control.chasing_changed(client, invoices)
-    except ChaseEngineDown as down:
-        log.warning(
-            "opt-out changed for customers %s, but their chases were not told (%s): the outbox "
-            "re-checks it before sending",
-            [customer.id for customer in customers],
-            down,
-        )
-        return str(down)
-    return ""
