@@ -114,6 +114,9 @@ CONTINUE_WHEN_ANSWERED = "continue-when-answered"
 """Patch: a chase continues as new only once the outbox has answered its request (it
 continued straight after requesting, so a run that was still starting had to answer the
 outbox's hand-over question)."""
+PAID_WHILE_ENDING = "paid-while-ending"
+"""Patch: a payment that arrives while the chase writes its last note is placed before the
+chase ends (it used to end with the payment still waiting)."""
 TRUSTED_ENGINE = "trusted-engine"
 """Patch: payments before ending, holds withdraw a queued request, instructions change a
 queued request, the outbox's hand-over check, the calendar read in an activity."""
@@ -158,6 +161,18 @@ class InvoiceChaseWorkflow:
         memory = self._memory
         await self._load_plan()
         while True:
+            await self._chase(start)
+            self._wake_at = None
+            await self._publish(withdraw=memory.awaiting is not None)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            # Signals land while the last note is written: a payment among them is placed first.
+            if not memory.payments_waiting or not workflow.patched(PAID_WHILE_ENDING):
+                return self._state
+
+    async def _chase(self, start: ChaseStart) -> None:
+        """Place payments, hold, request reminders and sleep, until the chase has ended."""
+        memory = self._memory
+        while True:
             self._dirty = False
             if self._replan:
                 await self._load_plan()
@@ -172,11 +187,11 @@ class InvoiceChaseWorkflow:
                 if memory.awaiting:
                     await self._withdraw()
             if self._state in ENDING:
-                break
+                return
             if start.only_payments and not memory.payments_waiting:
                 self._state = ChaseState.FINISHED
                 self._reason = "the payment was placed; this invoice was not being chased"
-                break
+                return
             move = Move()
             if hold.held:
                 if memory.forced:
@@ -207,10 +222,6 @@ class InvoiceChaseWorkflow:
                 self._note("outbox_silent", "the outbox never answered; moving on")
                 self._handled(memory.awaiting)
                 memory.awaiting = None
-        self._wake_at = None
-        await self._publish(withdraw=memory.awaiting is not None)
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._state
 
     async def _sleep(self) -> None:
         """Until the next moment to act, or a signal, whichever comes first."""

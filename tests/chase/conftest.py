@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -62,8 +63,9 @@ class Harness:
         return list(self.db.exec(query))
 
 
-@pytest_asyncio.fixture
-async def harness(settings, db, smtp_server) -> AsyncIterator[Harness]:
+@asynccontextmanager
+async def running_harness(settings, db, smtp_server, **worker_options) -> AsyncIterator[Harness]:
+    """The harness, its worker built with `worker_options` (an interceptor, say)."""
     catcher, smtp_url = smtp_server
     twilio = TwilioSandbox(delivery_delay=0.01)
     served_twilio = await serve(create_sandbox_app(twilio=twilio))
@@ -79,13 +81,19 @@ async def harness(settings, db, smtp_server) -> AsyncIterator[Harness]:
     ledgers = Ledgers(settings, database)
     env = await start_time_skipping()  # its own clock: these tests travel to fixed dates
     try:
-        async with build_worker(env.client, settings, database, ledgers):
+        async with build_worker(env.client, settings, database, ledgers, **worker_options):
             yield Harness(env, env.client, queue, catcher, db, twilio)
     finally:
         await env.shutdown()
         await ledgers.aclose()
         await database.dispose()
         await shut(served_twilio)
+
+
+@pytest_asyncio.fixture
+async def harness(settings, db, smtp_server) -> AsyncIterator[Harness]:
+    async with running_harness(settings, db, smtp_server) as running:
+        yield running
 
 
 def english_org(db: Session, org_id: int) -> Organisation:

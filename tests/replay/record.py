@@ -45,6 +45,7 @@ from duely.worker import build_worker
 from duely.workflows.chase import InvoiceChaseWorkflow
 from duely.workflows.statements import StatementRunWorkflow
 from tests.chase.conftest import DUE, at_london, customer_with_contact
+from tests.chase.late_payment import PaymentWhileEnding
 from tests.conftest import MailCatcher, make_org, start_time_skipping
 from tests.factories import add_invoice
 from tests.serving import free_port
@@ -63,6 +64,8 @@ class Recording:
     settings: Settings
     db: Session
     org_id: int
+    late: PaymentWhileEnding
+    """Delivers a payment while a chase writes its last note, when asked (paid_while_ending)."""
 
     @property
     def client(self) -> Client:
@@ -112,6 +115,8 @@ async def recording(scenario: str) -> AsyncIterator[Recording]:
         temporal_task_queue=f"record-{uuid.uuid4().hex[:8]}",
     )
     env = await start_time_skipping(SECRET_KEY)
+    late = PaymentWhileEnding()
+    late.client = env.client
     database = Database(url)
     ledgers = Ledgers(settings, database)
     try:
@@ -120,8 +125,8 @@ async def recording(scenario: str) -> AsyncIterator[Recording]:
             organisation = db.get(Organisation, org.id)
             organisation.subdivision = "ENG"
             db.commit()
-            async with build_worker(env.client, settings, database, ledgers):
-                yield Recording(scenario, env, settings, db, org.id)
+            async with build_worker(env.client, settings, database, ledgers, interceptors=[late]):
+                yield Recording(scenario, env, settings, db, org.id, late)
     finally:
         await env.shutdown()
         await ledgers.aclose()
@@ -240,13 +245,13 @@ async def payments_and_silence(r: Recording) -> None:
 async def card(r: Recording, payment_id: str, shares: list[tuple[Invoice, int]]) -> None:
     """A card payment, as the Stripe webhook tells each invoice's chase its share."""
     for invoice, amount in shares:
-        notice = PaymentNotice(
-            amount=amount,
-            currency=invoice.currency,
-            payment_id=payment_id,
-            paid_at=(await r.env.get_current_time()).isoformat(),
-        )
-        await chase_control.tell_payment(r.client, r.settings.temporal_task_queue, invoice, notice)
+        now = (await r.env.get_current_time()).isoformat()
+        paid = notice(payment_id, amount, invoice.currency, paid_at=now)
+        await chase_control.tell_payment(r.client, r.settings.temporal_task_queue, invoice, paid)
+
+
+def notice(payment_id: str, amount: int, currency: str = "GBP", paid_at: str = "") -> PaymentNotice:
+    return PaymentNotice(amount=amount, currency=currency, payment_id=payment_id, paid_at=paid_at)
 
 
 async def thank_every_payment(r: Recording) -> None:
@@ -323,6 +328,28 @@ async def continue_when_answered(r: Recording) -> None:
     await write_runs(r, outbox_id, first_outbox_run, "outbox", at_least=1)
 
 
+async def paid_while_ending(r: Recording) -> None:
+    """Patch paid-while-ending: a card payment that arrives while a chase writes its last note
+    is placed before the chase ends. A chase that only places payments (its invoice was not
+    chased) ends after a part payment as the rest arrives; a stopped chase as a payment does."""
+    payer = customer_with_contact(r.db, r.org_id, "ending")
+    unchased = add_invoice(r.db, payer, "INV-UNCHASED", 0, amount=50_000, due_date=DUE)
+    stopped = add_invoice(r.db, payer, "INV-STOPPED", 0, amount=30_000, due_date=DUE)
+    await r.start(stopped)
+    await r.until(at_london(date(2027, 3, 16), 12))
+
+    r.late.pay_while_ending(r.chase_id(unchased), notice("pi_replay_the_rest", 30_000))
+    await card(r, "pi_replay_a_part", [(unchased, 20_000)])
+    await r.until(at_london(date(2027, 3, 17), 12))
+    r.late.pay_while_ending(r.chase_id(stopped), notice("pi_replay_while_stopping", 30_000))
+    await r.act(stopped, Action.STOP)
+    await r.until(at_london(date(2027, 3, 18), 12))
+    if r.late.delivered != {r.chase_id(unchased), r.chase_id(stopped)}:
+        raise SystemExit("a payment was not delivered while its chase ended")
+    await r.write(r.chase_id(unchased), "unchased_paid_as_it_ends")
+    await r.write(r.chase_id(stopped), "stopped_paid_as_it_ends")
+
+
 async def write_runs(
     r: Recording, workflow_id: str, run_id: str | None, what: str, at_least: int = 2
 ) -> None:
@@ -344,6 +371,7 @@ SCENARIOS: dict[str, Callable[[Recording], Awaitable[None]]] = {
     "thank_every_payment": thank_every_payment,
     "continue_as_new": continue_as_new,
     "continue_when_answered": continue_when_answered,
+    "paid_while_ending": paid_while_ending,
 }
 
 
