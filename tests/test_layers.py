@@ -157,14 +157,8 @@ def test_features_and_core_know_nothing_of_the_web():
     assert broken == {}
 
 
-WEB_STILL_CALLING_CLIENTS = {
-    "duely.web.app",  # builds the ledger registry the features are handed: composition, not a call
-    "duely.web.pages.connections",  # reads the OAuth grant's tokens and tenants
-    "duely.web.pages.portal",  # catches the ledger's and Stripe's error types
-    "duely.web.webhooks.stripe",  # checks Stripe's signature
-}
-"""Web modules that still import a ledger or Stripe client: to be moved behind payments/ and
-ledgers/ services. The list may only shrink: a new one fails the test below."""
+COMPOSITION = "duely.web.app"
+"""Builds the ledger registry the features are handed (as the worker does): not a call."""
 
 
 def test_the_web_reaches_ledgers_and_stripe_only_through_features():
@@ -174,7 +168,7 @@ def test_the_web_reaches_ledgers_and_stripe_only_through_features():
         for name in modules()
         if in_layer(name, "duely.web") and any(in_layer(m, *clients) for m in own_imports(name))
     }
-    assert calling <= WEB_STILL_CALLING_CLIENTS, sorted(calling - WEB_STILL_CALLING_CLIENTS)
+    assert calling <= {COMPOSITION}, sorted(calling - {COMPOSITION})
 
 
 def test_nothing_loose_at_the_package_root_but_entry_points_and_settings():

@@ -18,6 +18,11 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import create_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+MAX_ID = 2**31 - 1
+"""The largest id a row can have: ids are INTEGER columns, 32-bit on PostgreSQL."""
+MAX_BIGINT = 2**63 - 1
+"""The largest amount, offset or other whole number the databases hold (64-bit)."""
+
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
 _SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
 

@@ -4,37 +4,72 @@ syncing. The web callback and the demo seed of `duely up` both go through here."
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime
 
 import httpx
 
 from duely.core.db import Database
-from duely.integrations.ledgers.base import LedgerError, LedgerOrganisation
+from duely.core.security import SecretBox
+from duely.integrations.ledgers.base import LedgerAuthError, LedgerError, LedgerOrganisation
 from duely.integrations.ledgers.connections import Ledgers, save_connection
 from duely.integrations.ledgers.oauth_tokens import OAuthTokens
-from duely.integrations.ledgers.xero.oauth import XeroTenant
+from duely.integrations.ledgers.xero.oauth import AuthorizationRequest, XeroTenant
 from duely.models import Connection, Provider
 from duely.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
+class GrantRefused(Exception):
+    """The ledger would not redeem the sign-in's code (refused, expired or used)."""
+
+
 @dataclass(frozen=True)
 class Grant:
+    """What a person's sign-in to the ledger granted: tokens, and the tenants they shared."""
+
     tokens: OAuthTokens
     tenants: list[XeroTenant]
+
+    def sealed(self, box: SecretBox) -> dict:
+        """To keep in the browser's session while the person picks a tenant: tokens encrypted."""
+        return {
+            "access": box.encrypt(self.tokens.access_token),
+            "refresh": box.encrypt(self.tokens.refresh_token),
+            "expires_at": self.tokens.expires_at.isoformat(),
+            "tenants": [asdict(t) for t in self.tenants],
+        }
+
+    @classmethod
+    def unsealed(cls, data: dict, box: SecretBox) -> Grant:
+        tokens = OAuthTokens(
+            box.decrypt(data["access"]),
+            box.decrypt(data["refresh"]),
+            datetime.fromisoformat(data["expires_at"]),
+        )
+        return cls(tokens, [XeroTenant(**t) for t in data["tenants"]])
 
 
 def xero_redirect_uri(settings: Settings) -> str:
     return f"{settings.public_url}/connections/xero/callback"
 
 
+def xero_authorization(ledgers: Ledgers, settings: Settings) -> AuthorizationRequest:
+    """Where to send the person to sign in to Xero, with the state and PKCE verifier that
+    the callback must bring back."""
+    return ledgers.xero_oauth.authorization_request(xero_redirect_uri(settings))
+
+
 async def redeem_xero_code(
     ledgers: Ledgers, settings: Settings, code: str, code_verifier: str
 ) -> Grant:
-    tokens = await ledgers.xero_oauth.exchange_code(
-        code, xero_redirect_uri(settings), code_verifier
-    )
+    try:
+        tokens = await ledgers.xero_oauth.exchange_code(
+            code, xero_redirect_uri(settings), code_verifier
+        )
+    except LedgerAuthError as refused:
+        raise GrantRefused(str(refused)) from refused
     return Grant(tokens, await ledgers.xero_oauth.tenants(tokens.access_token))
 
 

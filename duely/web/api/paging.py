@@ -20,13 +20,11 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from duely.core.db import MAX_BIGINT, MAX_ID
+
 T = TypeVar("T")
 
 MAX_PAGE_SIZE = 500
-MAX_ID = 2**31 - 1
-"""The largest id a row can have: ids are INTEGER columns, 32-bit on PostgreSQL."""
-MAX_BIGINT = 2**63 - 1
-"""The largest amount, offset or other whole number the databases hold (64-bit)."""
 MAX_PAGE = MAX_BIGINT // MAX_PAGE_SIZE
 """Past this page the rows before it could not be counted (OFFSET is a 64-bit number)."""
 OUT_OF_RANGE_SQLSTATE = "22003"

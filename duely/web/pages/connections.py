@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 from typing import Annotated
 
 from litestar import Controller, Request, get, post
@@ -12,16 +11,13 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 from sqlmodel import select
 
-from duely.core.security import SecretBox
-from duely.integrations.ledgers.base import LedgerAuthError
-from duely.integrations.ledgers.oauth_tokens import OAuthTokens
-from duely.integrations.ledgers.xero.oauth import XeroTenant
 from duely.ledgers.connect import (
     Grant,
+    GrantRefused,
     connect_xero_tenant,
     ledger_profile,
     redeem_xero_code,
-    xero_redirect_uri,
+    xero_authorization,
 )
 from duely.models import Connection, SyncRun
 from duely.web.auth import requires_admin, requires_collector
@@ -38,24 +34,6 @@ FIRST_SYNC_WAITS = (
 )
 SYNC_REFUSED = '<div class="sync-progress"><p class="error" role="alert">{{ refusal }}</p></div>'
 """In place of a sync's progress (connections/progress.html) when none could be asked for."""
-
-
-def _grant_to_session(grant: Grant, box: SecretBox) -> dict:
-    return {
-        "access": box.encrypt(grant.tokens.access_token),
-        "refresh": box.encrypt(grant.tokens.refresh_token),
-        "expires_at": grant.tokens.expires_at.isoformat(),
-        "tenants": [asdict(t) for t in grant.tenants],
-    }
-
-
-def _grant_from_session(data: dict, box: SecretBox) -> Grant:
-    tokens = OAuthTokens(
-        box.decrypt(data["access"]),
-        box.decrypt(data["refresh"]),
-        datetime.fromisoformat(data["expires_at"]),
-    )
-    return Grant(tokens, [XeroTenant(**t) for t in data["tenants"]])
 
 
 class ConnectionsController(Controller):
@@ -91,10 +69,8 @@ class ConnectionsController(Controller):
 
     @post("/xero/connect", guards=[requires_admin])
     async def connect_xero(self, request: Request) -> Redirect:
-        settings = request.app.state.settings
-        authorization = request.app.state.ledgers.xero_oauth.authorization_request(
-            xero_redirect_uri(settings)
-        )
+        state = request.app.state
+        authorization = xero_authorization(state.ledgers, state.settings)
         # Bound to this browser session: the callback must come back to the same person.
         request.session[OAUTH_SESSION_KEY] = {
             "state": authorization.state,
@@ -124,7 +100,7 @@ class ConnectionsController(Controller):
             grant = await redeem_xero_code(
                 ledgers, request.app.state.settings, code, pending["verifier"]
             )
-        except LedgerAuthError as problem:
+        except GrantRefused as problem:
             return _problem("Xero did not grant access", str(problem))
         if not grant.tenants:
             return _problem(
@@ -132,7 +108,7 @@ class ConnectionsController(Controller):
                 "Pick at least one Xero organisation on Xero's consent page.",
             )
         if len(grant.tenants) > 1:
-            request.session[PENDING_GRANT_KEY] = _grant_to_session(grant, ledgers.box)
+            request.session[PENDING_GRANT_KEY] = grant.sealed(ledgers.box)
             return Redirect("/connections/xero/choose")
         return await _finish(request, grant, grant.tenants[0].tenant_id)
 
@@ -149,7 +125,7 @@ class ConnectionsController(Controller):
         tenant_id = (await request.form()).get("tenant_id")
         if not pending or tenant_id not in {t["tenant_id"] for t in pending["tenants"]}:
             raise NotFoundException("No such Xero organisation in this grant.")
-        grant = _grant_from_session(pending, request.app.state.ledgers.box)
+        grant = Grant.unsealed(pending, request.app.state.ledgers.box)
         return await _finish(request, grant, tenant_id)
 
     @post("/{connection_id:int}/sync", guards=[requires_collector])

@@ -17,7 +17,6 @@ logs the token or anything the customer typed.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -31,7 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from duely.core.links import TOKEN_IN_ADDRESS
 from duely.core.money import decimals
-from duely.integrations.ledgers.base import LedgerError
+from duely.ledgers.documents import NoPdfs, invoice_pdf
 from duely.models import Connection, Invoice
 from duely.payments.card_payments import (
     CardDeclined,
@@ -67,8 +66,6 @@ from duely.web.portal import (
 )
 
 PORTAL_PREFIX = "/pay/"
-PDF_SECONDS = 20
-"""How long a PDF download waits for the ledger (its rate limiter included)."""
 MAX_BODY_BYTES = 32 * 1024
 """A portal form is a few ticked ids and at most a thousand characters of text."""
 WORK_PER_MINUTE = 30
@@ -256,19 +253,15 @@ class PortalController(Controller):
                 f"PDFs from. Ask {visit.sender} for a copy.",
             )
         try:
-            async with asyncio.timeout(PDF_SECONDS):
-                ledger = request.app.state.ledgers.open(connection)
-                pdf = await ledger.invoice_pdf(invoice.external_id)
-        except NotImplementedError:
+            pdf = await invoice_pdf(request.app.state.ledgers, connection, invoice.external_id)
+        except NoPdfs:
             return _problem(
                 404,
                 "No PDF for this invoice",
                 f"duely cannot fetch PDFs from {visit.sender}'s accounting system yet. "
                 f"Ask {visit.sender} for a copy.",
             )
-        except (LedgerError, TimeoutError):
-            pdf = b""
-        if not pdf.startswith(b"%PDF"):
+        if not pdf:
             return _problem(
                 502,
                 "The PDF could not be fetched right now",
