@@ -1,12 +1,15 @@
-"""GET /Payments and PUT /Payments (a batch; all-or-nothing unless summarizeErrors=false)."""
+"""GET /Payments, GET /Payments/{PaymentID}, PUT /Payments (a batch; all-or-nothing unless
+summarizeErrors=false) and POST /Payments (Xero's createPayment: one Payment as the body, or
+the same {"Payments": [...]} envelope; all-or-nothing, answered in the Payments envelope)."""
 
 from __future__ import annotations
 
-from litestar import Request, Response, get, put
+from litestar import Request, Response, get, post, put
+from litestar.params import FromPath
 
 from duely.sandbox.xero.accounting import API_PATH, Call, list_endpoint
 from duely.sandbox.xero.dates import ms_date, parse_request_date
-from duely.sandbox.xero.errors import validation_error
+from duely.sandbox.xero.errors import not_found, validation_error
 from duely.sandbox.xero.fields import payment_fields
 from duely.sandbox.xero.listing import select
 from duely.sandbox.xero.representations import envelope, payment_json
@@ -65,11 +68,14 @@ def _refused(element: dict, request: PaymentRequest | None, messages: list[str])
     return echo
 
 
-async def _record(call: Call, body: object) -> tuple[int, dict]:
+async def _record(call: Call, body: object, *, summarize: bool | None = None) -> tuple[int, dict]:
+    """Record the body's payments; `summarize` (all-or-nothing) defaults to the request's
+    summarizeErrors parameter, true unless it says false."""
     elements = body.get("Payments") if isinstance(body, dict) and "Payments" in body else [body]
     if not isinstance(elements, list) or not all(isinstance(e, dict) for e in elements):
         return 400, validation_error([_refused({}, None, ["The payments could not be read"])])
-    summarize = call.request.query_params.get("summarizeErrors", "true").lower() != "false"
+    if summarize is None:
+        summarize = call.request.query_params.get("summarizeErrors", "true").lower() != "false"
     parsed = [(element, *_parse(element, call)) for element in elements]
     if summarize and any(errors for _, _, errors in parsed):
         refused = [_refused(el, request, errors) for el, request, errors in parsed if errors]
@@ -95,6 +101,27 @@ async def create_payments(request: Request) -> Response:
     return await call.idempotent(write)
 
 
+@post(f"{API_PATH}/Payments", status_code=200)
+async def create_payment(request: Request) -> Response:
+    """Xero's createPayment: the spec takes no summarizeErrors here, a refusal is a 400."""
+    call = Call(request)
+
+    async def write(body: object) -> tuple[int, dict]:
+        return await _record(call, body, summarize=True)
+
+    return await call.idempotent(write)
+
+
+@get(f"{API_PATH}/Payments/{{payment_id:str}}")
+async def get_payment(request: Request, payment_id: FromPath[str]) -> Response:
+    """One payment in the Payments envelope; an unknown id is Xero's plain-text 404."""
+    call = Call(request)
+    payment = call.ledger.payments.get(payment_id.strip().lower())
+    if payment is None:
+        return not_found()
+    return call.answer("Payments", [payment_json(call.ledger, payment)])
+
+
 get_payments = get(f"{API_PATH}/Payments", name="xero-payments")(list_endpoint(_payments))
 
-PAYMENT_HANDLERS = [get_payments, create_payments]
+PAYMENT_HANDLERS = [get_payments, get_payment, create_payments, create_payment]
