@@ -44,10 +44,12 @@ def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     from duely.sandbox.app import create_sandbox_app
-    from duely.sandbox.xero.sandbox import XeroSandbox
+    from duely.sandbox.xero.sandbox import XeroSandbox, base_url_for_port
 
     xero = XeroSandbox.with_demo(
-        snapshot_path=settings.home / "sandbox" / "xero.json", web_url=settings.public_url
+        snapshot_path=settings.home / "sandbox" / "xero.json",
+        web_url=settings.public_url,
+        base_url=base_url_for_port(settings.sandbox_port),
     )
     uvicorn.run(
         create_sandbox_app(xero), host="127.0.0.1", port=settings.sandbox_port, log_level="warning"

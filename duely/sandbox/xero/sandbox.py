@@ -26,7 +26,16 @@ from duely.sandbox.xero.webhooks import Webhooks, WebhookSettings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "http://127.0.0.1:8100/xero"
+DEFAULT_PORT = 8100
+
+
+def base_url_for_port(port: int) -> str:
+    """Where clients reach a sandbox served on 127.0.0.1:`port` (`duely sandbox` and `duely
+    up` serve on the sandbox_port setting): webhook resource URLs name it."""
+    return f"http://127.0.0.1:{port}/xero"
+
+
+DEFAULT_BASE_URL = base_url_for_port(DEFAULT_PORT)
 DEFAULT_SCOPE = (
     "openid profile email offline_access accounting.transactions accounting.contacts "
     "accounting.settings"
