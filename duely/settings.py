@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     stripe_sweep_minutes: int = 60
     """How often each organisation's recent Stripe events are re-read for missed webhooks."""
 
+    ledger_notes_minutes: int = 5
+    """How often the chase's timeline is written into the ledgers as invoice history notes."""
+
     sync_interval_minutes: int = 15
     full_reconcile_hours: int = 24
     """An incremental sync misses some edits (Xero: DueDate-only changes); a periodic full

@@ -14,6 +14,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from duely.activities.chase import ChaseActivities
 from duely.activities.fan_out import FanOutActivities
 from duely.activities.health import HealthActivities
+from duely.activities.ledger_notes import LedgerNotesActivities
 from duely.activities.outbox import OutboxActivities
 from duely.activities.payments import PaymentActivities
 from duely.activities.statements import StatementActivities
@@ -25,12 +26,14 @@ from duely.core.temporal.codec import encrypts_with
 from duely.integrations.ledgers.connections import Ledgers
 from duely.integrations.mail import Mailer
 from duely.integrations.sms import TwilioSms
+from duely.ledgers.notes_schedule import ensure_ledger_notes_schedule
 from duely.outbox.delivery import Delivery
 from duely.payments.redispatch import keep_dispatching
 from duely.payments.stripe_sweep_schedule import ensure_stripe_sweep_schedule
 from duely.settings import Settings
 from duely.workflows.chase import InvoiceChaseWorkflow
 from duely.workflows.health import HealthCheckWorkflow
+from duely.workflows.ledger_notes import LedgerNotesWorkflow
 from duely.workflows.outbox import CustomerOutboxWorkflow
 from duely.workflows.start_chases import StartChasesWorkflow
 from duely.workflows.statements import StatementRunWorkflow
@@ -47,6 +50,7 @@ ALL_WORKFLOWS = [
     StartChasesWorkflow,
     StatementRunWorkflow,
     StripeSweepWorkflow,
+    LedgerNotesWorkflow,
 ]
 
 # duely.chase's rules and duely.outbox's send-time arithmetic run inside workflows: passed
@@ -82,6 +86,7 @@ def build_worker(
     statements = StatementActivities(settings, db, delivery)
     payments = PaymentActivities(settings, db, ledgers, delivery)
     stripe_sweep = StripeSweepActivities(settings, db)
+    ledger_notes = LedgerNotesActivities(db, ledgers)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
@@ -110,6 +115,7 @@ def build_worker(
             payments.payment_not_placed,
             payments.thank_for_payment,
             stripe_sweep.sweep_stripe_events,
+            ledger_notes.write_ledger_notes,
         ],
         **options,
     )
@@ -124,6 +130,7 @@ async def run_worker(settings: Settings) -> None:
     # an email half handed over would otherwise be cancelled and become "uncertain".
     worker = build_worker(client, settings, db, ledgers, graceful_shutdown_timeout=drain)
     await ensure_stripe_sweep_schedule(client, settings)
+    await ensure_ledger_notes_schedule(client, settings)
     log.info(
         "worker polling task queue %r on %s",
         settings.temporal_task_queue,

@@ -44,7 +44,7 @@ def add_invoice(
     invoice = Invoice(
         organisation_id=customer.organisation_id,
         customer_id=customer.id,
-        external_id=f"ext-{number}",
+        external_id=fields.pop("external_id", f"ext-{number}"),
         number=number,
         issue_date=date(2026, 1, 1),
         due_date=due_date or today_in() - timedelta(days=days_overdue),

@@ -114,3 +114,7 @@ class Event(OrgScoped, table=True):
     detail: str = Field(default="")
     message_id: int | None = Field(default=None, foreign_key="messages.id")
     occurred_at: datetime = timestamp(index=True)
+    ledger_noted_at: datetime | None = optional_timestamp(index=True)
+    """When the ledger-notes sweep dealt with this line: written as a note on the invoice's
+    history in the ledger, or passed over (not worth a note, or no ledger holds the invoice).
+    Null: not yet (duely.ledgers.history_notes)."""

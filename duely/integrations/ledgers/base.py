@@ -143,4 +143,10 @@ class Ledger(Protocol):
 
     async def invoice_pdf(self, invoice_external_id: str) -> bytes: ...
 
+    async def add_notes(
+        self, invoice_external_id: str, notes: list[str], idempotency_key: str
+    ) -> None:
+        """Add notes to the invoice's history in the ledger, oldest first, in one call."""
+        ...
+
     async def organisation(self) -> LedgerOrganisation: ...

@@ -40,6 +40,8 @@ MAX_RATE_LIMITED_TRIES = 30
 # Re-read the last second before the cursor: If-Modified-Since may be exclusive, and records
 # stamped within one second of each other must not slip between two pages.
 CURSOR_OVERLAP = timedelta(seconds=1)
+NOTE_MAX_CHARS = 250
+"""Xero keeps at most this much of a history note's Details (History and Notes docs)."""
 
 
 def _error_message(response: httpx.Response) -> str:
@@ -264,6 +266,23 @@ class XeroLedger:
             "Invoices": [{"InvoiceID": invoice_external_id, "ExpectedPaymentDate": day.isoformat()}]
         }
         await self._request("POST", f"/Invoices/{invoice_external_id}", json=body)
+
+    async def add_notes(
+        self, invoice_external_id: str, notes: list[str], idempotency_key: str
+    ) -> None:
+        """`PUT /Invoices/{id}/History`: Xero shows each as a note by "System Generated" under
+        History & Notes. A note is cut to the 250 characters Xero keeps."""
+        body = {"HistoryRecords": [{"Details": _fits_a_note(note)} for note in notes]}
+        await self._request(
+            "PUT",
+            f"/Invoices/{invoice_external_id}/History",
+            json=body,
+            headers={"Idempotency-Key": idempotency_key},
+        )
+
+
+def _fits_a_note(text: str) -> str:
+    return text if len(text) <= NOTE_MAX_CHARS else text[: NOTE_MAX_CHARS - 1] + "…"
 
 
 def _recorded_or_refused(answer: dict) -> RecordedPayment | LedgerRejected:
