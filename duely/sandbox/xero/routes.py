@@ -13,7 +13,7 @@ from litestar import Router
 from duely.sandbox.xero.accounting import ACCOUNTING_READ_HANDLERS
 from duely.sandbox.xero.admin import XeroAdmin
 from duely.sandbox.xero.connections import CONNECTION_HANDLERS
-from duely.sandbox.xero.gateway import api_gateway, identity_gateway
+from duely.sandbox.xero.gateway import api_gateway, identity_gateway, register_not_emulated
 from duely.sandbox.xero.invoices import INVOICE_HANDLERS
 from duely.sandbox.xero.oauth import IDENTITY_HANDLERS
 from duely.sandbox.xero.payments import PAYMENT_HANDLERS
@@ -33,4 +33,5 @@ def create_xero_router() -> Router:
         ],
         middleware=[api_gateway],
     )
+    register_not_emulated(api)
     return Router(XERO_PREFIX, route_handlers=[identity, api, XeroAdmin])
