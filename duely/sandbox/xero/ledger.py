@@ -109,6 +109,43 @@ class CreditNote:
 
 
 @dataclass(slots=True)
+class PaymentCredit:
+    """An overpayment or a prepayment: money received that no invoice took (yet). Xero gives
+    both the same shape; `kind` is RECEIVE-OVERPAYMENT or RECEIVE-PREPAYMENT."""
+
+    credit_id: str
+    kind: str
+    contact_id: str
+    date: date
+    status: str  # AUTHORISED, PAID (no credit left), VOIDED
+    currency: str
+    total: int
+    remaining: int
+    updated: datetime
+    reference: str = ""
+    allocations: list[Allocation] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class HistoryNote:
+    """One history record of an invoice or a contact: a note added through the API or the
+    admin API (Changes "Note"); the other records Xero shows are derived, not stored."""
+
+    when: datetime
+    details: str
+    user: str
+    changes: str = "Note"
+
+
+@dataclass(slots=True)
+class ContactGroup:
+    group_id: str
+    name: str
+    status: str = "ACTIVE"  # ACTIVE, DELETED
+    contact_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class Invoice:
     invoice_id: str
     number: str
@@ -134,6 +171,8 @@ class Invoice:
     sent_to_contact: bool = True
     currency_rate: float = 1.0
     tax_type: str = "OUTPUT2"
+    overpayment_ids: list[str] = field(default_factory=list)
+    prepayment_ids: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -161,6 +200,11 @@ class Ledger:
     invoices: dict[str, Invoice] = field(default_factory=dict)
     payments: dict[str, Payment] = field(default_factory=dict)
     credit_notes: dict[str, CreditNote] = field(default_factory=dict)
+    overpayments: dict[str, PaymentCredit] = field(default_factory=dict)
+    prepayments: dict[str, PaymentCredit] = field(default_factory=dict)
+    # Notes per invoice or contact id, oldest first.
+    history: dict[str, list[HistoryNote]] = field(default_factory=dict)
+    contact_groups: dict[str, ContactGroup] = field(default_factory=dict)
 
     @property
     def tenant_id(self) -> str:

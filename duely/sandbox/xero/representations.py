@@ -168,6 +168,31 @@ def credit_on_invoice(ledger: Ledger, invoice: Invoice) -> list[dict]:
     return applied
 
 
+def payment_credit_on_invoice(ledger: Ledger, invoice: Invoice, id_name: str) -> list[dict]:
+    """The overpayments (id_name OverpaymentID) or prepayments (PrepaymentID) allocated to
+    an invoice, as Xero nests them in it."""
+    if id_name == "OverpaymentID":
+        ids, records = invoice.overpayment_ids, ledger.overpayments
+    else:
+        ids, records = invoice.prepayment_ids, ledger.prepayments
+    applied = []
+    for credit_id in ids:
+        credit = records[credit_id]
+        amount = sum(a.amount for a in credit.allocations if a.invoice_id == invoice.invoice_id)
+        applied.append(
+            {
+                id_name: credit.credit_id,
+                "Date": ms_date(credit.date),
+                "AppliedAmount": to_major(amount, credit.currency),
+                "Total": to_major(credit.total, credit.currency),
+                "RemainingCredit": to_major(credit.remaining, credit.currency),
+                "CurrencyRate": 1.0,
+                "HasAttachments": False,
+            }
+        )
+    return applied
+
+
 def invoice_json(
     ledger: Ledger, invoice: Invoice, *, detail: str = "list", summary_only: bool = False
 ) -> dict:
@@ -209,8 +234,8 @@ def invoice_json(
         SentToContact=invoice.sent_to_contact,
         Payments=[payment_on_invoice(ledger.payments[p]) for p in invoice.payment_ids],
         CreditNotes=credit_on_invoice(ledger, invoice),
-        Prepayments=[],
-        Overpayments=[],
+        Prepayments=payment_credit_on_invoice(ledger, invoice, "PrepaymentID"),
+        Overpayments=payment_credit_on_invoice(ledger, invoice, "OverpaymentID"),
         UpdatedDateUTCString=utc_string(invoice.updated),
         LineItems=[line_item(invoice)] if detail in ("page", "single") else [],
     )

@@ -12,11 +12,17 @@ from litestar import Router
 
 from duely.sandbox.xero.accounting import ACCOUNTING_READ_HANDLERS
 from duely.sandbox.xero.admin import XeroAdmin
+from duely.sandbox.xero.admin_records import XeroRecordsAdmin
 from duely.sandbox.xero.connections import CONNECTION_HANDLERS
+from duely.sandbox.xero.credits import CREDIT_HANDLERS
 from duely.sandbox.xero.gateway import api_gateway, identity_gateway, register_not_emulated
+from duely.sandbox.xero.history import HISTORY_HANDLERS
 from duely.sandbox.xero.invoices import INVOICE_HANDLERS
+from duely.sandbox.xero.lists import LIST_HANDLERS
 from duely.sandbox.xero.oauth import IDENTITY_HANDLERS
+from duely.sandbox.xero.online import ONLINE_INVOICE_HANDLERS, ONLINE_INVOICE_PAGES
 from duely.sandbox.xero.payments import PAYMENT_HANDLERS
+from duely.sandbox.xero.reports import REPORT_HANDLERS
 
 XERO_PREFIX = "/xero"
 
@@ -30,8 +36,16 @@ def create_xero_router() -> Router:
             *ACCOUNTING_READ_HANDLERS,
             *INVOICE_HANDLERS,
             *PAYMENT_HANDLERS,
+            *CREDIT_HANDLERS,
+            *HISTORY_HANDLERS,
+            *ONLINE_INVOICE_HANDLERS,
+            *LIST_HANDLERS,
+            *REPORT_HANDLERS,
         ],
         middleware=[api_gateway],
     )
     register_not_emulated(api)
-    return Router(XERO_PREFIX, route_handlers=[identity, api, XeroAdmin])
+    return Router(
+        XERO_PREFIX,
+        route_handlers=[identity, api, XeroAdmin, XeroRecordsAdmin, *ONLINE_INVOICE_PAGES],
+    )

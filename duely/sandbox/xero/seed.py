@@ -34,6 +34,7 @@ from duely.sandbox.xero.ledger import (
     Phone,
 )
 from duely.sandbox.xero.money import decimals
+from duely.sandbox.xero.seed_credits import seed_credit
 from duely.sandbox.xero.store import XeroStore
 
 
@@ -326,6 +327,7 @@ def seed_ledger(
         else:
             _settle(seeder, ledger, invoice, banks, credit_numbers)
         ledger.invoices[invoice.invoice_id] = invoice
+    seed_credit(ledger, seed, now)
     return ledger
 
 

@@ -13,7 +13,19 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from duely.sandbox.xero.clock import SandboxClock
-from duely.sandbox.xero.ledger import SALES, Account, Contact, Invoice, Ledger, Payment
+from duely.sandbox.xero.ledger import (
+    BILL,
+    SALES,
+    Account,
+    Allocation,
+    Contact,
+    CreditNote,
+    HistoryNote,
+    Invoice,
+    Ledger,
+    Payment,
+    PaymentCredit,
+)
 from duely.sandbox.xero.money import to_minor
 
 # Xero's own wording, so a connector that shows the message shows what Xero would say.
@@ -268,3 +280,194 @@ class XeroStore:
         contact.updated = self.clock.now()
         self._notify(Change(tenant_id, "CONTACT", contact_id, "UPDATE"))
         return contact
+
+    def create_contact(self, tenant_id: str, contact: Contact) -> Contact:
+        """A contact added "in Xero" (the admin API): a CONTACT CREATE event."""
+        ledger = self.ledger(tenant_id)
+        contact.updated = self.clock.now()
+        ledger.contacts[contact.contact_id] = contact
+        self._notify(Change(tenant_id, "CONTACT", contact.contact_id, "CREATE"))
+        return contact
+
+    # --- credit: credit notes, overpayments, prepayments ---------------------------------
+
+    def create_credit_note(
+        self,
+        tenant_id: str,
+        contact_id: str,
+        amount: object,
+        *,
+        when: date | None = None,
+        reference: str = "",
+        currency: str | None = None,
+    ) -> CreditNote:
+        """An AUTHORISED sales credit note (ACCRECCREDIT) for a contact, all of it still to be
+        allocated: a CREDITNOTE CREATE event. KeyError for an unknown contact, ValueError for
+        an amount that is not a positive number."""
+        ledger = self.ledger(tenant_id)
+        contact = ledger.contacts[contact_id]
+        currency = currency or contact.currency or ledger.organisation.base_currency
+        total = to_minor(amount, currency)
+        if total <= 0:
+            raise ValueError("a credit note's amount must be greater than zero")
+        numbers = [
+            int(n.number[3:]) for n in ledger.credit_notes.values() if n.number[3:].isdigit()
+        ]
+        note = CreditNote(
+            credit_note_id=str(uuid.uuid4()),
+            number=f"CN-{max(numbers, default=0) + 1:04d}",
+            kind=SALES_CREDIT,
+            contact_id=contact_id,
+            date=when or self.clock.today(),
+            status="AUTHORISED",
+            currency=currency,
+            total=total,
+            remaining=total,
+            updated=self.clock.now(),
+            reference=reference,
+        )
+        ledger.credit_notes[note.credit_note_id] = note
+        self._notify(Change(tenant_id, "CREDITNOTE", note.credit_note_id, "CREATE"))
+        return note
+
+    def credit_source(self, ledger: Ledger, kind: str, source_id: str) -> CreditSource:
+        """The credit note, overpayment or prepayment `source_id`; KeyError when none."""
+        records: dict = {
+            CREDIT_NOTE: ledger.credit_notes,
+            OVERPAYMENT: ledger.overpayments,
+            PREPAYMENT: ledger.prepayments,
+        }[kind]
+        return records[source_id.lower()]
+
+    def allocation_errors(
+        self, ledger: Ledger, kind: str, source: CreditSource, request: AllocationRequest
+    ) -> list[str]:
+        """What Xero would refuse about allocating `source` to an invoice, in its words."""
+        label = CREDIT_LABELS[kind]
+        invoice = ledger.invoices.get((request.invoice_id or "").lower())
+        if invoice is None and request.invoice_number:
+            invoice = ledger.invoice_by_number(request.invoice_number)
+        if invoice is None:
+            return ["Invoice could not be found"]
+        errors = []
+        if source.status not in ("AUTHORISED", "PAID"):
+            errors.append(f"{label} must be authorised before it can be allocated")
+        wanted_type = BILL if source.kind in ("ACCPAYCREDIT", "SPEND-OVERPAYMENT") else SALES
+        if invoice.kind != wanted_type:
+            errors.append(f"{label} cannot be allocated to an incorrect invoice type")
+        if invoice.status == "PAID":
+            errors.append(ALREADY_PAID_OFF)
+        elif invoice.status != "AUTHORISED":
+            errors.append(f"{label} can only be allocated to an authorised invoice")
+        if invoice.contact_id != source.contact_id:
+            errors.append(f"{label} and invoice must be for the same contact")
+        if invoice.currency != source.currency:
+            errors.append(f"{label} and invoice must be in the same currency")
+        try:
+            amount = to_minor(request.amount, source.currency)
+        except ValueError:
+            return [*errors, "Amount must be a number"]
+        if amount <= 0:
+            errors.append("Amount must be greater than zero")
+        elif amount > source.remaining or (
+            invoice.status == "AUTHORISED" and amount > invoice.amount_due
+        ):
+            errors.append(f"{label} {GREATER_THAN_OUTSTANDING}")
+        return errors
+
+    def allocate(
+        self, tenant_id: str, kind: str, source_id: str, request: AllocationRequest
+    ) -> Allocation:
+        """Allocate part or all of a credit note, overpayment or prepayment to an invoice:
+        the invoice's AmountDue falls and AmountCredited rises (PAID when nothing is left
+        due), the source's RemainingCredit falls (PAID when none is left). KeyError for an
+        unknown source, XeroValidationError when Xero would refuse it."""
+        ledger = self.ledger(tenant_id)
+        source = self.credit_source(ledger, kind, source_id)
+        errors = self.allocation_errors(ledger, kind, source, request)
+        if errors:
+            raise XeroValidationError(errors)
+        invoice = ledger.invoices.get((request.invoice_id or "").lower())
+        if invoice is None:
+            invoice = ledger.invoice_by_number(request.invoice_number or "")
+        assert invoice is not None
+        allocation = Allocation(
+            allocation_id=str(uuid.uuid4()),
+            invoice_id=invoice.invoice_id,
+            amount=to_minor(request.amount, source.currency),
+            date=request.date or self.clock.today(),
+        )
+        self.apply_allocation(ledger, kind, source, invoice, allocation)
+        source.updated = self.clock.now()
+        if kind == CREDIT_NOTE:
+            self._notify(Change(tenant_id, "CREDITNOTE", source_id.lower(), "UPDATE"))
+        self._touch_invoice(ledger, invoice)
+        return allocation
+
+    @staticmethod
+    def apply_allocation(
+        ledger: Ledger, kind: str, source: CreditSource, invoice: Invoice, allocation: Allocation
+    ) -> None:
+        """Book a validated allocation: the seed uses this too, without dating or events."""
+        source.allocations.append(allocation)
+        source.remaining -= allocation.amount
+        if source.remaining == 0:
+            source.status = "PAID"
+        ids = {
+            CREDIT_NOTE: invoice.credit_note_ids,
+            OVERPAYMENT: invoice.overpayment_ids,
+            PREPAYMENT: invoice.prepayment_ids,
+        }[kind]
+        source_id = source.credit_note_id if isinstance(source, CreditNote) else source.credit_id
+        if source_id not in ids:
+            ids.append(source_id)
+        invoice.amount_credited += allocation.amount
+        invoice.amount_due -= allocation.amount
+        if invoice.amount_due == 0:
+            invoice.status = "PAID"
+            invoice.fully_paid_on = allocation.date
+
+    # --- history and notes ---------------------------------------------------------------
+
+    @staticmethod
+    def check_note(details: str) -> None:
+        """XeroValidationError when Xero would refuse the note's text."""
+        if not details.strip():
+            raise XeroValidationError([EMPTY_NOTE])
+        if len(details) > MAX_NOTE_LENGTH:
+            raise XeroValidationError([NOTE_TOO_LONG])
+
+    def add_note(self, tenant_id: str, resource_id: str, details: str, user: str) -> HistoryNote:
+        """A note on an invoice or a contact (Xero's History and Notes). Xero leaves the
+        record's UpdatedDateUTC alone, and so does the sandbox. KeyError for an unknown id,
+        XeroValidationError for an empty note."""
+        ledger = self.ledger(tenant_id)
+        resource_id = resource_id.lower()
+        if resource_id not in ledger.invoices and resource_id not in ledger.contacts:
+            raise KeyError(resource_id)
+        self.check_note(details)
+        note = HistoryNote(when=self.clock.now(), details=details, user=user)
+        ledger.history.setdefault(resource_id, []).append(note)
+        return note
+
+
+# Allocations: which kind of credit, and how Xero names it in its messages.
+CREDIT_NOTE, OVERPAYMENT, PREPAYMENT = "credit_note", "overpayment", "prepayment"
+CREDIT_LABELS = {CREDIT_NOTE: "Credit Note", OVERPAYMENT: "Overpayment", PREPAYMENT: "Prepayment"}
+SALES_CREDIT = "ACCRECCREDIT"
+GREATER_THAN_OUTSTANDING = "cannot be allocated as amount is greater than amount outstanding"
+ALREADY_PAID_OFF = "The invoice you are trying to allocate to has already been paid off"
+EMPTY_NOTE = "The Details field is required"
+NOTE_TOO_LONG = "The Details field must be 2500 characters or fewer"
+MAX_NOTE_LENGTH = 2500
+CreditSource = CreditNote | PaymentCredit
+
+
+@dataclass(slots=True)
+class AllocationRequest:
+    """One element of PUT .../Allocations, as the client wrote it."""
+
+    invoice_id: str | None
+    invoice_number: str | None
+    amount: object
+    date: date | None = None
