@@ -91,12 +91,12 @@ def _note_record(note: HistoryNote) -> tuple[datetime, dict]:
 
 def history_records(ledger: Ledger, resource_id: str) -> list[dict]:
     """Every history record of an invoice or a contact, newest first."""
-    events = [_note_record(note) for note in ledger.history.get(resource_id, [])]
     invoice = ledger.invoices.get(resource_id)
-    if invoice is not None:
-        events.extend(invoice_events(ledger, invoice))
-    events.sort(key=lambda event: event[0], reverse=True)
-    return [record for _, record in events]
+    events = invoice_events(ledger, invoice) if invoice is not None else []
+    events.extend(_note_record(note) for note in ledger.history.get(resource_id, []))
+    # Newest first; of two at the same moment, the one written later (approved after created).
+    order = sorted(range(len(events)), key=lambda i: (events[i][0], i), reverse=True)
+    return [events[i][1] for i in order]
 
 
 def _history(call: Call, resource_id: str) -> Response:
