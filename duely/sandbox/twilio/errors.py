@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Response
 
+INVALID_PARAMETER = 20001
 AUTHENTICATE = 20003
 NOT_FOUND = 20404
 TOO_MANY_REQUESTS = 20429

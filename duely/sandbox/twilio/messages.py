@@ -1,7 +1,9 @@
 """Twilio's Messages resource under /twilio/2010-04-01/Accounts/{AccountSid}/:
 
 - POST Messages.json: send (form fields To, From or MessagingServiceSid, Body, StatusCallback)
-- GET Messages.json: list, newest first (filters To, From; paging PageSize, Page)
+- GET Messages.json: list, newest first (filters To, From, DateSent, DateSent< and
+  DateSent>, the last two written `DateSent<=YYYY-MM-DD` and `DateSent>=YYYY-MM-DD` in a
+  query string; paging PageSize, Page)
 - GET Messages/{Sid}.json: one message
 
 Every call authenticates with HTTP basic auth AccountSid:AuthToken, for the account in the path.
@@ -20,12 +22,15 @@ from duely.sandbox.twilio import errors
 from duely.sandbox.twilio.sandbox import (
     API_VERSION,
     Refused,
+    SentFilter,
     TwilioAccount,
     TwilioSandbox,
+    sent_day,
 )
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+DATE_SENT_FILTERS = ("DateSent", "DateSent<", "DateSent>")
 
 
 def _sandbox(request: Request) -> TwilioSandbox:
@@ -95,11 +100,20 @@ class MessagesResource(Controller):
         to, sender = query.get("To", ""), query.get("From", "")
         size = min(max(_int(query.get("PageSize"), DEFAULT_PAGE_SIZE), 1), MAX_PAGE_SIZE)
         page = max(_int(query.get("Page"), 0), 0)
-        found = _sandbox(request).list_messages(account_sid, to, sender)
+        dated = {name: query[name] for name in DATE_SENT_FILTERS if query.get(name)}
+        try:
+            on, until, since = (
+                sent_day(dated[n]) if n in dated else None for n in DATE_SENT_FILTERS
+            )
+        except ValueError:
+            return errors.twilio_error(400, errors.INVALID_PARAMETER, "Invalid date value.")
+        sent = SentFilter(on=on, until=until, since=since)
+        found = _sandbox(request).list_messages(account_sid, to, sender, sent)
         start = page * size
         shown = found[start : start + size]
         base = f"/{API_VERSION}/Accounts/{account_sid}/Messages.json"
         filters = {name: value for name, value in (("To", to), ("From", sender)) if value}
+        filters.update(dated)
 
         def uri(number: int) -> str:
             return f"{base}?{urlencode({**filters, 'PageSize': size, 'Page': number})}"

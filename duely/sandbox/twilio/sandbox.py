@@ -5,6 +5,12 @@ Twilio:
 
 - A sent message starts `queued` (`accepted` through a Messaging Service), then moves to
   `sent` and `delivered`; each step is POSTed, signed, to the message's StatusCallback.
+- Through a Messaging Service the message is created without a From; when it is queued the
+  service picks one of its numbers (the account's, for a service the sandbox was not told
+  about): the one it used for that recipient before (sticky sender), else one in the
+  recipient's country, else its first.
+- Lists filter on To, From and the GMT day sent (DateSent, DateSent< on or before, DateSent>
+  on or after; see `sent_day`).
 - An inbound text is recorded (direction `inbound`, status `received`) and POSTed, signed, to
   the webhook URL. STOP, STOPALL, UNSUBSCRIBE, CANCEL, END or QUIT (the whole body, any case)
   opts the sender out of texts from that number, with Twilio's automatic reply; START, YES
@@ -25,7 +31,7 @@ import re
 import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -93,6 +99,37 @@ def twilio_date(moment: datetime | None) -> str | None:
     return moment.strftime("%a, %d %b %Y %H:%M:%S +0000") if moment else None
 
 
+def sent_day(value: str) -> date:
+    """The GMT day a DateSent filter names: `YYYY-MM-DD`, or an ISO 8601 date-time (what the
+    SDKs send, `2026-03-02T00:00:00Z`) of which only the day counts, as Twilio documents the
+    filter in GMT dates. ValueError when it is neither."""
+    moment = datetime.fromisoformat(value.strip())
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
+
+
+@dataclass(frozen=True)
+class SentFilter:
+    """DateSent (on), DateSent< (on or before) and DateSent> (on or after), as GMT days."""
+
+    on: date | None = None
+    until: date | None = None
+    since: date | None = None
+
+    def __bool__(self) -> bool:
+        return any((self.on, self.until, self.since))
+
+    def admits(self, sent: datetime | None) -> bool:
+        """A message not sent yet has no date sent, so no DateSent filter admits it."""
+        if sent is None:
+            return False
+        day = sent.astimezone(UTC).date()
+        return (
+            (self.on is None or day == self.on)
+            and (self.until is None or day <= self.until)
+            and (self.since is None or day >= self.since)
+        )
+
+
 def keyword_of(body: str) -> str:
     """ "stop", "start", "help" or "" for an inbound body."""
     word = body.strip().upper()
@@ -120,6 +157,9 @@ class TwilioAccount:
     sms_url: str = ""
     """Where texts to these numbers are POSTed (a number's "A message comes in" webhook) when
     an inbound text names no webhook URL of its own."""
+    messaging_services: dict[str, list[str]] = field(default_factory=dict)
+    """Messaging Service sid -> the numbers in its sender pool. A service not listed here
+    sends from the account's numbers."""
 
 
 @dataclass
@@ -227,6 +267,8 @@ class TwilioSandbox:
         self.delivery_delay = delivery_delay
         self.webhook_timeout = webhook_timeout
         self.callbacks: list[WebhookResult] = []
+        self.sticky_senders: dict[tuple[str, str, str], str] = {}
+        """(account, Messaging Service, recipient) -> the number the service last used."""
         self._tasks: set[asyncio.Task] = set()
 
     @classmethod
@@ -329,7 +371,9 @@ class TwilioSandbox:
         ours = self.opt_outs.get(recipient, set())
         return bool(ours) if sender is None else sender in ours
 
-    def list_messages(self, account_sid: str, to: str = "", sender: str = "") -> list:
+    def list_messages(
+        self, account_sid: str, to: str = "", sender: str = "", sent: SentFilter | None = None
+    ) -> list:
         """Newest first, as Twilio lists them."""
         found = [
             message
@@ -337,14 +381,31 @@ class TwilioSandbox:
             if message.account_sid == account_sid
             and (not to or message.to == to)
             and (not sender or message.from_ == sender)
+            and (not sent or sent.admits(message.sent))
         ]
         return found[::-1]  # the store keeps them in the order they were created
+
+    def service_sender(self, account: TwilioAccount, message: StoredMessage) -> str | None:
+        """The number a Messaging Service sends `message` from (None: it has none)."""
+        service = message.messaging_service_sid or ""
+        pool = account.messaging_services.get(service) or account.numbers
+        if not pool:
+            return None
+        key = (account.sid, service, message.to)
+        sender = self.sticky_senders.get(key)
+        if sender not in pool:
+            country = country_of(message.to)
+            sender = next((n for n in pool if country and country_of(n) == country), pool[0])
+        self.sticky_senders[key] = sender
+        return sender
 
     # --- status progression and callbacks -------------------------------------------------
 
     async def _progress(self, account: TwilioAccount, message: StoredMessage) -> None:
         if message.status == "accepted":
             message.status = "queued"
+            if message.messaging_service_sid and not message.from_:
+                message.from_ = self.service_sender(account, message)
         for status in ("sent", "delivered"):
             await asyncio.sleep(self.delivery_delay)
             message.status, message.updated = status, _now()
