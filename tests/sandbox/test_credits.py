@@ -15,7 +15,7 @@ from xero_python.exceptions import BadRequestException
 from duely.sandbox.xero import XeroSandbox
 from duely.sandbox.xero.ledger import Ledger
 from duely.sandbox.xero.money import to_major
-from duely.sandbox.xero.store import Change
+from duely.sandbox.xero.store import CREDIT_NOTE, AllocationRequest, Change
 from tests.sandbox.conftest import API, CLIENT_ID
 from tests.sandbox.sdk_helpers import money, sdk  # noqa: F401 - a fixture
 from tests.sandbox.test_contract import exchange
@@ -274,6 +274,27 @@ def test_the_seed_gives_credit_deterministically(xero, tenant):
         if invoice.status in ("AUTHORISED", "PAID"):
             settled = invoice.amount_paid + invoice.amount_credited
             assert invoice.amount_due == invoice.total - settled
+
+
+def test_credit_notes_and_groups_survive_a_snapshot(xero, tenant, tmp_path):
+    invoice = open_invoices(tenant)[7]
+    note = xero.store.create_credit_note(tenant.tenant_id, invoice.contact_id, "12.00")
+    xero.store.allocate(
+        tenant.tenant_id,
+        CREDIT_NOTE,
+        note.credit_note_id,
+        AllocationRequest(invoice.invoice_id, None, "2.00", date(2026, 12, 1)),
+    )
+    xero.store.add_note(tenant.tenant_id, invoice.invoice_id, "kept", "System Generated")
+    path = xero.save_snapshot(tmp_path / "sandbox.json")
+    restored = XeroSandbox()
+    restored.load_snapshot(path)
+    ledger = restored.store.ledger(tenant.tenant_id)
+    assert ledger.credit_notes == tenant.credit_notes
+    assert ledger.overpayments == tenant.overpayments
+    assert ledger.prepayments == tenant.prepayments
+    assert ledger.history == tenant.history and ledger.contact_groups == tenant.contact_groups
+    assert ledger.invoices[invoice.invoice_id] == invoice
 
 
 async def test_credit_changes_are_webhook_events(client, xero, tenant, receiver):  # noqa: F811

@@ -53,7 +53,7 @@ async def test_a_note_joins_the_invoice_history(client, auth, tenant, xero):
     assert len(after) == len(system) + 1
     newest = after[0]
     assert newest["Changes"] == "Note" and newest["Details"] == "Promised to pay on Friday"
-    assert newest["User"] == "duely tests"  # the app that wrote it
+    assert newest["User"] == "System Generated"
     assert (
         newest["DateUTC"]
         == f"/Date({int(tenant.history[invoice.invoice_id][0].when.timestamp() * 1000)}+0000)/"
@@ -71,15 +71,23 @@ async def test_notes_are_refused_when_empty_and_kept_per_record(client, auth, te
     assert empty.json()["Elements"][0]["ValidationErrors"] == [
         {"Message": "The Details field is required"}
     ]
+    too_long = {"HistoryRecords": [{"Details": "x" * 251}]}
+    refused = await exchange(client, "PUT", path, auth, json=too_long)
+    assert refused.json()["Elements"][0]["ValidationErrors"] == [
+        {"Message": "The Details field must be 250 characters or fewer"}
+    ]
     assert invoice.invoice_id not in tenant.history
+    longest = {"HistoryRecords": [{"Details": "x" * 250}]}
+    assert (await exchange(client, "PUT", path, auth, json=longest)).status_code == 200
+    tenant.history.pop(invoice.invoice_id)
     missing = await client.get(f"{API}/Invoices/INV-9999/History", headers=auth)
     assert missing.status_code == 404
     two = {"HistoryRecords": [{"Details": "first"}, {"Details": "second"}]}
     await exchange(client, "PUT", path, auth, json=two)
     notes = await client.get(f"{admin(tenant)}/invoices/{invoice.invoice_id}/notes")
     assert [(n["details"], n["changes"], n["user"]) for n in notes.json()] == [
-        ("first", "Note", "duely tests"),
-        ("second", "Note", "duely tests"),
+        ("first", "Note", "System Generated"),
+        ("second", "Note", "System Generated"),
     ]
     other = invoice_of(tenant, "PAID", paid=True)
     assert (await client.get(f"{admin(tenant)}/invoices/{other.invoice_id}/notes")).json() == []
@@ -98,7 +106,7 @@ async def test_contact_history_and_admin_notes(client, auth, tenant):
     records = (await exchange(client, "GET", path, auth)).json()["HistoryRecords"]
     assert [(r["Details"], r["User"]) for r in records] == [
         ("Asked for a statement", "Jo Bloggs"),
-        ("Called", "duely tests"),
+        ("Called", "System Generated"),
     ]
     refused = await client.post(
         f"{admin(tenant)}/contacts/{contact.contact_id}/notes", json={"details": ""}
@@ -116,7 +124,7 @@ async def test_the_sdk_writes_and_reads_history(sdk, tenant):  # noqa: F811
     assert isinstance(made.history_records[0].date_utc, datetime)
     read = await sdk.call(sdk.accounting.get_invoice_history, invoice.invoice_id)
     newest = read.history_records[0]
-    assert (newest.changes, newest.user) == ("Note", "duely tests")
+    assert (newest.changes, newest.user) == ("Note", "System Generated")
     assert newest.details == "Reminder 1 sent by duely"
     assert newest.date_utc.replace(tzinfo=UTC) == tenant.history[invoice.invoice_id][
         0

@@ -1,7 +1,8 @@
 """History and notes: GET and PUT /Invoices/{InvoiceID}/History and
 /Contacts/{ContactID}/History.
 
-A note PUT here is kept (Changes "Note", User the calling app, DateUTC now) and shown by GET
+A note PUT here is kept (Changes "Note", DateUTC now, User "System Generated": what Xero
+does through the API is by "System Generated", its spec's example shows) and shown by GET
 with, for an invoice, the records Xero writes itself, derived from the invoice's life:
 created, approved, payments, credit applied, voided. Xero lists them newest first.
 """
@@ -124,7 +125,7 @@ def _add(call: Call, resource_id: str, body: object) -> tuple[int, dict]:
     made = []
     for element in elements:
         details = str(element["Details"])
-        note = store.add_note(call.tenant_id, resource_id, details, call.access.provider_name)
+        note = store.add_note(call.tenant_id, resource_id, details, SYSTEM_USER)
         made.append(
             {
                 "DateUTCString": _date_string(note.when),

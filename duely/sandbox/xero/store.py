@@ -458,8 +458,9 @@ SALES_CREDIT = "ACCRECCREDIT"
 GREATER_THAN_OUTSTANDING = "cannot be allocated as amount is greater than amount outstanding"
 ALREADY_PAID_OFF = "The invoice you are trying to allocate to has already been paid off"
 EMPTY_NOTE = "The Details field is required"
-NOTE_TOO_LONG = "The Details field must be 2500 characters or fewer"
-MAX_NOTE_LENGTH = 2500
+# Xero's History and Notes documentation: Details has a maximum length of 250 characters.
+NOTE_TOO_LONG = "The Details field must be 250 characters or fewer"
+MAX_NOTE_LENGTH = 250
 CreditSource = CreditNote | PaymentCredit
 
 
