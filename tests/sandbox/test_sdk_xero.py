@@ -52,6 +52,7 @@ from duely.sandbox.xero.money import to_major
 from duely.sandbox.xero.sandbox import DEMO_CLIENT_ID
 from duely.settings import Settings
 from tests.sandbox.conftest import API, CLIENT_ID, CLIENT_SECRET
+from tests.sandbox.xero_contract import assert_request_matches_spec, assert_response_matches_spec
 from tests.serving import Served, free_port, serve, shut
 from tests.waiting import eventually
 
@@ -220,9 +221,29 @@ async def test_get_payment_of_an_unknown_id_is_xeros_not_found(sdk, client, auth
     assert response.text == NOT_FOUND_TEXT
 
 
-async def test_payments_by_id_answer_in_xeros_envelope(client, auth, tenant):
-    from tests.sandbox.xero_contract import assert_response_matches_spec
+async def test_a_single_payment_post_matches_xeros_spec(client, auth, tenant):
+    invoice = open_invoice(tenant)
+    path = f"{API}/Payments"
+    body = {
+        "Invoice": {"InvoiceID": invoice.invoice_id},
+        "Account": {"Code": "090"},
+        "Date": "2026-01-15",
+        "Amount": 3.25,
+        "Reference": "contract",
+    }
+    assert_request_matches_spec("POST", path, None, auth, body)
 
+    response = await client.post(path, json=body, headers=auth)
+
+    assert response.status_code == 200, response.text
+    assert_response_matches_spec("POST", path, 200, response.json(), headers=auth)
+    assert response.json()["Payments"][0]["Reference"] == "contract"
+    refused = await client.post(path, json={**body, "Amount": 1_000_000}, headers=auth)
+    assert refused.status_code == 400
+    assert_response_matches_spec("POST", path, 400, refused.json(), headers=auth)
+
+
+async def test_payments_by_id_answer_in_xeros_envelope(client, auth, tenant):
     payment = next(iter(tenant.payments.values()))
     path = f"{API}/Payments/{payment.payment_id}"
     response = await client.get(path, headers=auth)
