@@ -129,6 +129,9 @@ class Settings(BaseSettings):
 
     ledger_notes_minutes: int = 5
     """How often the chase's timeline is written into the ledgers as invoice history notes."""
+    aging_check_hours: int = 24
+    """How often what duely says customers owe is checked against each ledger's own aged
+    receivables report (differences become alerts on the integration-health page)."""
 
     sync_interval_minutes: int = 15
     full_reconcile_hours: int = 24

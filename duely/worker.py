@@ -11,6 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from duely.activities.aging_check import AgingCheckActivities
 from duely.activities.chase import ChaseActivities
 from duely.activities.fan_out import FanOutActivities
 from duely.activities.health import HealthActivities
@@ -26,11 +27,13 @@ from duely.core.temporal.codec import encrypts_with
 from duely.integrations.ledgers.connections import Ledgers
 from duely.integrations.mail import Mailer
 from duely.integrations.sms import TwilioSms
+from duely.ledgers.aging_check_schedule import ensure_aging_check_schedule
 from duely.ledgers.notes_schedule import ensure_ledger_notes_schedule
 from duely.outbox.delivery import Delivery
 from duely.payments.redispatch import keep_dispatching
 from duely.payments.stripe_sweep_schedule import ensure_stripe_sweep_schedule
 from duely.settings import Settings
+from duely.workflows.aging_check import AgingCheckWorkflow
 from duely.workflows.chase import InvoiceChaseWorkflow
 from duely.workflows.health import HealthCheckWorkflow
 from duely.workflows.ledger_notes import LedgerNotesWorkflow
@@ -51,6 +54,7 @@ ALL_WORKFLOWS = [
     StatementRunWorkflow,
     StripeSweepWorkflow,
     LedgerNotesWorkflow,
+    AgingCheckWorkflow,
 ]
 
 # duely.chase's rules and duely.outbox's send-time arithmetic run inside workflows: passed
@@ -87,6 +91,7 @@ def build_worker(
     payments = PaymentActivities(settings, db, ledgers, delivery)
     stripe_sweep = StripeSweepActivities(settings, db)
     ledger_notes = LedgerNotesActivities(db, ledgers)
+    aging = AgingCheckActivities(db, ledgers)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
@@ -116,6 +121,7 @@ def build_worker(
             payments.thank_for_payment,
             stripe_sweep.sweep_stripe_events,
             ledger_notes.write_ledger_notes,
+            aging.check_aging,
         ],
         **options,
     )
@@ -131,6 +137,7 @@ async def run_worker(settings: Settings) -> None:
     worker = build_worker(client, settings, db, ledgers, graceful_shutdown_timeout=drain)
     await ensure_stripe_sweep_schedule(client, settings)
     await ensure_ledger_notes_schedule(client, settings)
+    await ensure_aging_check_schedule(client, settings)
     log.info(
         "worker polling task queue %r on %s",
         settings.temporal_task_queue,

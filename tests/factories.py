@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 from duely.models import (
     Alert,
     Connection,
+    Credit,
     Customer,
     Invoice,
     Message,
@@ -134,3 +135,22 @@ def add_message(db, customer: Customer, key: str, status: str = "sent", **fields
     db.add(message)
     db.commit()
     return message
+
+
+def add_credit(
+    db, customer: Customer, connection: Connection, amount: int, currency: str = "GBP", **fields
+) -> Credit:
+    """Credit the ledger holds for `customer` (a credit note unless `fields` say otherwise)."""
+    credit = Credit(
+        organisation_id=customer.organisation_id,
+        connection_id=connection.id,
+        customer_id=customer.id,
+        external_id=fields.pop("external_id", f"cn-{amount}-{currency}"),
+        kind=fields.pop("kind", "credit_note"),
+        currency=currency,
+        remaining=amount,
+        **fields,
+    )
+    db.add(credit)
+    db.commit()
+    return credit

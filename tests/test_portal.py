@@ -23,7 +23,7 @@ from duely.sandbox.xero.faults import FaultRule
 from duely.settings import Settings
 from duely.web.app import create_app
 from tests.conftest import csrf_from
-from tests.factories import add_customer, add_invoice, today_in
+from tests.factories import add_connection, add_credit, add_customer, add_invoice, today_in
 from tests.live import add_open_invoice, open_invoice
 from tests.serving import browse
 from tests.waiting import eventually
@@ -136,6 +136,34 @@ async def test_the_page_lists_only_the_customers_outstanding_invoices(
     assert page.headers["x-frame-options"] == "DENY"
     assert "Sign out" not in html and 'href="/invoices' not in html
     assert "duely_csrf" in page.headers.get("set-cookie", "")
+
+
+async def test_the_customers_credit_is_shown_against_what_is_due_in_its_currency(
+    client, db, settings, org_a
+):
+    acme = add_customer(db, org_a.id, "Acme Widgets")
+    add_invoice(db, acme, "INV-1", 12, amount=50_000)
+    add_invoice(db, acme, "EU-1", 3, amount=9_000, currency="EUR")
+    ledger = add_connection(db, org_a.id, "Alpha Books")
+    add_credit(db, acme, ledger, 12_000, number="CN-0007")
+    add_credit(db, acme, ledger, 3_000, kind="overpayment", external_id="op-1")
+    add_credit(db, acme, ledger, 500, currency="USD")  # nothing is due in dollars
+
+    html = (await client.get(f"/pay/{token_for(settings, acme)}")).text
+
+    totals = html.split('class="portal-totals"', 1)[1].split("</dl>", 1)[0]
+    assert re.findall(r"<dt>([^<]+)</dt>", totals) == [
+        "Total due",
+        "Your credit with Alpha Ltd",
+        "Net to pay",
+    ]
+    assert re.findall(r'<dd class="num">([^<]+)</dd>', totals) == [
+        "EUR 90.00",
+        "GBP 500.00",
+        "GBP 150.00",
+        "GBP 350.00",
+    ]
+    assert "USD" not in html
 
 
 async def test_a_customer_with_nothing_due_is_told_so(client, db, settings, org_a):

@@ -9,7 +9,7 @@ import pytest
 from duely.core.money import format_money
 from duely.models import Contact, Customer, Event, Invoice, Organisation, utcnow
 from tests.conftest import login
-from tests.factories import add_customer, add_invoice, today_in
+from tests.factories import add_connection, add_credit, add_customer, add_invoice, today_in
 
 HTMX = {"HX-Request": "true", "HX-Target": "invoice-table"}
 INVOICE_LINK = re.compile(r'<a href="/invoices/\d+">([^<]+)</a>')
@@ -295,6 +295,25 @@ async def test_customer_page_shows_contacts_and_open_invoices(client, db, org_a,
 
     acme = await page(client, f"/customers/{ledger['acme'].id}")
     assert "No contacts." in acme
+
+
+async def test_customer_page_shows_credit_and_what_is_owed_net_of_it(client, db, org_a, ledger):
+    zed = ledger["zed"]
+    books = add_connection(db, org_a.id, "Zed Books")
+    add_credit(db, zed, books, 7_005, number="CN-0042")
+    await login(client, org_a.viewer)
+
+    html = await page(client, f"/customers/{zed.id}")
+
+    assert "GBP 70.05" in html and "credit note CN-0042" in html
+    net = html.split("<dt>Net of credit</dt>", 1)[1].split("</dd>", 1)[0]
+    assert "GBP 200.00" in net  # GBP 270.05 outstanding, less the credit
+
+
+async def test_customer_page_without_credit_shows_no_credit_lines(client, db, org_a, ledger):
+    await login(client, org_a.viewer)
+    html = await page(client, f"/customers/{ledger['zed'].id}")
+    assert "Net of credit" not in html
 
 
 # --- scoping and roles -----------------------------------------------------------------------

@@ -64,6 +64,7 @@ from duely.outbox.requests import (
     Verdict,
 )
 from duely.outbox.send_times import next_send_moment, wall_time_to_utc
+from duely.receivables.credit import credit_by_currency
 from duely.reminders.rendering import TemplateTooLarge, context_for, render
 from duely.settings import Settings
 
@@ -405,6 +406,7 @@ class OutboxActivities:
             )
         async with self._db.session() as session:
             template = await session.get(Template, lead.template_id) if lead.template_id else None
+            credit = await credit_by_currency(session, organisation.id, customer.id)
         secret = self._settings.resolved_secret_key
         target = LinkTarget(organisation.id, customer.id)
         payment_link = link(self._settings.public_url, secret, PORTAL, target)
@@ -413,7 +415,7 @@ class OutboxActivities:
                 f"the step {lead.step_label!r} has no template", non_retryable=True
             )
         person = next((c for c in people.contacts if c.kind == ContactKind.NORMAL), None)
-        context = context_for(organisation, customer, person, invoices, payment_link, today)
+        context = context_for(organisation, customer, person, invoices, payment_link, today, credit)
         rendered = await asyncio.to_thread(render, template.subject, template.body, context)
         if lead.channel == Channel.SMS:
             # A text is the subject line and the link; the carrier handles STOP.

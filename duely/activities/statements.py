@@ -24,6 +24,7 @@ from duely.models import (
 from duely.outbox.delivery import Delivery
 from duely.outbox.messages import contacts_of, email_addresses, keep_email_once, message_by_key
 from duely.outbox.opt_outs import channel_opt_out_reason
+from duely.receivables.credit import credit_by_currency
 from duely.reminders.rendering import InvoiceLine
 from duely.settings import Settings
 from duely.statements.statement import statement_body, statement_subject
@@ -99,6 +100,7 @@ class StatementActivities:
             if existing:
                 return existing  # delivery resumes it, or leaves it as it is
             contacts = await contacts_of(session, customer)
+            credit = await credit_by_currency(session, organisation.id, customer.id)
             invoices = list(
                 await session.exec(
                     select(Invoice).where(
@@ -132,6 +134,7 @@ class StatementActivities:
                     portal,
                     organisation.sender,
                     day,
+                    credit,
                 ),
                 created_at=datetime.fromisoformat(run.sending_at),
             )

@@ -15,7 +15,7 @@ from duely.activities.heartbeat import heartbeating
 from duely.core.db import Database
 from duely.integrations.ledgers.base import LedgerError
 from duely.integrations.ledgers.connections import Ledgers
-from duely.ledgers.mirror import Scope, upsert_contacts, upsert_invoices
+from duely.ledgers.mirror import Scope, replace_credits, upsert_contacts, upsert_invoices
 from duely.models import (
     Connection,
     ConnectionStatus,
@@ -157,7 +157,18 @@ class LedgerSyncActivities:
 
     @activity.defn
     async def sync_invoices(self, plan: SyncPlan) -> PassProgress:
-        return await self._mirror(plan, invoices=True)
+        """Changed invoices, then the customers' credit against them, read whole each time."""
+        progress = await self._mirror(plan, invoices=True)
+        scope = Scope(plan.organisation_id, plan.connection_id)
+        async with self._db.session() as session:
+            connection = await session.get(Connection, plan.connection_id)
+        try:
+            credit = await self._ledgers.open(connection).open_credit()
+        except LedgerError as error:
+            raise as_application_error(error) from error
+        async with self._db.session() as session:
+            await replace_credits(session, scope, credit)
+        return progress
 
     @activity.defn
     async def sync_missing_contacts(self, plan: SyncPlan) -> int:

@@ -1,4 +1,5 @@
-"""duely's mirror of a ledger: batched upserts of customers, contacts and invoices.
+"""duely's mirror of a ledger: batched upserts of customers, contacts and invoices, and a
+snapshot of customers' credit.
 
 A page from the ledger becomes one transaction. A record is written only when something a
 person or a chase would notice changed, and each changed invoice is stamped with the sync run
@@ -12,8 +13,8 @@ from dataclasses import dataclass
 from sqlmodel import col, delete, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from duely.integrations.ledgers.base import LedgerContact, LedgerInvoice
-from duely.models import Contact, ContactKind, Customer, Invoice
+from duely.integrations.ledgers.base import LedgerContact, LedgerCredit, LedgerInvoice
+from duely.models import Contact, ContactKind, Credit, Customer, Invoice, saved_id
 
 INVOICE_FIELDS = (
     "number",
@@ -190,3 +191,36 @@ def _new_invoice_defaults() -> dict:
         for name, field in Invoice.model_fields.items()
         if name != "id" and not field.is_required()
     }
+
+
+async def replace_credits(session: AsyncSession, scope: Scope, credits: list[LedgerCredit]) -> int:
+    """The connection's customer credit becomes exactly what the ledger holds now (credit
+    allocated or refunded since is gone). Credit of a contact duely has no customer for (one
+    never invoiced) is left out: nobody is chased for it. Returns the rows kept."""
+    customers = await _customers_by_external_id(
+        session, scope, {credit.contact_external_id for credit in credits}
+    )
+    await session.exec(
+        delete(Credit).where(
+            col(Credit.organisation_id) == scope.organisation_id,
+            col(Credit.connection_id) == scope.connection_id,
+        )
+    )
+    kept = [
+        Credit(
+            organisation_id=scope.organisation_id,
+            connection_id=scope.connection_id,
+            customer_id=saved_id(customers[credit.contact_external_id]),
+            external_id=credit.external_id,
+            kind=credit.kind,
+            number=credit.number,
+            issue_date=credit.issue_date,
+            currency=credit.currency,
+            remaining=credit.remaining,
+        )
+        for credit in credits
+        if credit.contact_external_id in customers
+    ]
+    session.add_all(kept)
+    await session.commit()
+    return len(kept)

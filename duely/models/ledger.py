@@ -162,6 +162,27 @@ class Invoice(OrgScoped, table=True):
     created_at: datetime = timestamp()
 
 
+class Credit(OrgScoped, table=True):
+    """Money a customer has with the business, not yet set against an invoice (what is left of
+    a credit note, an overpayment, a prepayment), as the ledger said at the last sync. What
+    the customer owes, net, is their invoices' amount due less this, currency by currency."""
+
+    __tablename__ = "credits"
+    __table_args__ = (UniqueConstraint("organisation_id", "connection_id", "kind", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    connection_id: int = Field(foreign_key="connections.id", index=True, ondelete="CASCADE")
+    customer_id: int = Field(foreign_key="customers.id", index=True, ondelete="CASCADE")
+    external_id: str = Field(max_length=100)
+    kind: str = Field(max_length=16)
+    """credit_note, overpayment or prepayment."""
+    number: str = Field(default="", max_length=100)
+    issue_date: date | None = None
+    currency: str = Field(max_length=3)
+    remaining: int = money()
+    synced_at: datetime = timestamp()
+
+
 class Payment(OrgScoped, table=True):
     """A payment's share for one invoice (a card payment for three invoices is three rows),
     or a payment duely could not place (unmatched, with the reason)."""

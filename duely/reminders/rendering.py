@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import re
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -92,6 +92,8 @@ PLACEHOLDERS: tuple[Placeholder, ...] = (
         "INV-1042, INV-1057 and INV-1063",
     ),
     Placeholder("total_due", "Total still to pay, per currency", "GBP 1,714.50 and EUR 300.00"),
+    Placeholder("customer.credit", "Credit not set against an invoice yet", "GBP 120.00"),
+    Placeholder("net_due", "Total still to pay less that credit", "GBP 1,594.50 and EUR 300.00"),
     Placeholder("payment_link", "Where the customer pays online", "https://pay.example.com/r/8f3a2c"),
     Placeholder("sender.name", "Your name, for the signature", "Priya Shah"),
     Placeholder("sender.business", "Your organisation's name", "Harbour Lane Supplies Ltd"),
@@ -138,6 +140,8 @@ class ReminderContext:
     payment_link: str
     sender: Sender
     today: date
+    credit: tuple[tuple[str, int], ...] = ()
+    """(currency, minor units) the customer has as credit, not yet set against an invoice."""
     """The sending day in the customer's time zone; days overdue count to it."""
 
 
@@ -306,9 +310,11 @@ def context_for(
     invoices: Iterable[Any],
     payment_link: str,
     today: date,
+    credit: Mapping[str, int] | None = None,
 ) -> ReminderContext:
     """A reminder's context from duely's records (organisation, customer, its first normal
-    contact, invoices); the outbox and the editor's "preview with real data" both use it."""
+    contact, invoices, credit by currency); the outbox and the editor's "preview with real
+    data" both use it."""
     return ReminderContext(
         contact=ContactPerson(contact.first_name, contact.last_name)
         if contact
@@ -321,6 +327,7 @@ def context_for(
         payment_link=payment_link,
         sender=Sender(organisation.sender, organisation.name),
         today=today,
+        credit=tuple(sorted((credit or {}).items())),
     )
 
 
@@ -374,6 +381,7 @@ def sample_context(multi: bool) -> ReminderContext:
         payment_link="https://pay.example.com/r/8f3a2c",
         sender=Sender("Priya Shah", "Harbour Lane Supplies Ltd"),
         today=date(2026, 11, 17),
+        credit=(("GBP", 12000),),
     )
 
 
@@ -421,13 +429,20 @@ def _variables(context: ReminderContext) -> dict[str, Any]:
     for line in lines:
         totals[line.currency] = totals.get(line.currency, 0) + line.amount_due
     full_name = " ".join(filter(None, (context.contact.first_name, context.contact.last_name)))
+    credit = dict(context.credit)
+    net = {currency: max(0, due - credit.get(currency, 0)) for currency, due in totals.items()}
     return {
         "contact": _Fields("contact", **asdict(context.contact), full_name=full_name),
-        "customer": _Fields("customer", name=context.customer_name),
+        "customer": _Fields(
+            "customer",
+            name=context.customer_name,
+            credit=_and_list([format_money(amount, cur) for cur, amount in context.credit]),
+        ),
         "invoice": invoices[0],
         "invoices": invoices,
         # Amounts in different currencies are never added together.
         "total_due": _and_list([format_money(amount, cur) for cur, amount in totals.items()]),
+        "net_due": _and_list([format_money(amount, cur) for cur, amount in net.items()]),
         "payment_link": context.payment_link,
         "sender": _Fields("sender", **asdict(context.sender)),
     }
@@ -446,6 +461,8 @@ def _invoice_fields(line: InvoiceLine, today: date) -> _Fields:
 
 
 def _and_list(items: list[str]) -> str:
+    if not items:
+        return ""
     return " and ".join(filter(None, (", ".join(items[:-1]), items[-1])))
 
 

@@ -24,8 +24,10 @@ from duely.models import (
     Schedule,
     ScheduleStep,
     Template,
+    saved_id,
 )
 from duely.outbox.send_times import zone_named
+from duely.receivables.credit import credit_by_currency
 from duely.reminders.naming import Refused, clean_name, name_problem
 from duely.reminders.rendering import (
     ReminderContext,
@@ -189,7 +191,8 @@ async def real_context(
         )
     ).first()
     today = _customer_today(organisation, customer)
-    return context_for(organisation, customer, contact, invoices, payment_link, today)
+    credit = await credit_by_currency(session, saved_id(organisation), saved_id(customer))
+    return context_for(organisation, customer, contact, invoices, payment_link, today, credit)
 
 
 def _customer_today(organisation: Organisation, customer: Customer) -> date:

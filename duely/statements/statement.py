@@ -3,11 +3,12 @@ the payment link, as plain text. Pure, so the UI and tests can render it too."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 from duely.core.money import format_money
 from duely.receivables.aging import days_overdue
+from duely.receivables.credit import net_due
 from duely.reminders.rendering import InvoiceLine, format_date
 
 
@@ -22,6 +23,7 @@ def statement_body(
     payment_link: str,
     sender: str,
     day: date,
+    credit: Mapping[str, int] | None = None,
 ) -> str:
     lines = sorted(invoices, key=lambda line: (line.due_date, line.number))
     greeting = f"Dear {contact_first_name}," if contact_first_name else "Hello,"
@@ -40,6 +42,13 @@ def statement_body(
         f"  Total {currency}: {format_money(amount, currency)}"
         for currency, amount in totals.items()
     ]
+    # Credit (credit notes, overpayments) the business has yet to set against these invoices.
+    for owed in net_due(totals.items(), credit or {}):
+        if owed.credit:
+            total_lines += [
+                f"  Credit available {owed.currency}: {format_money(owed.credit, owed.currency)}",
+                f"  Net balance {owed.currency}: {format_money(owed.net, owed.currency)}",
+            ]
     return "\n".join(
         [
             greeting,

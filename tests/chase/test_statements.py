@@ -39,6 +39,27 @@ def test_a_statement_lists_what_is_owed_with_totals_per_currency():
     assert "Total GBP: GBP 323.45" in body and "Total EUR: EUR 99.00" in body
     assert "http://127.0.0.1:8000/pay/t" in body
 
+    assert "Credit available" not in body and "Net balance" not in body
+
+
+def test_a_statement_sets_the_customers_credit_against_the_balance_in_its_currency():
+    body = statement_body(
+        "Northwind Ltd",
+        "Sam",
+        [
+            InvoiceLine("INV-1", date(2026, 11, 1), "GBP", 15_000, 12_345),
+            InvoiceLine("INV-3", date(2026, 11, 10), "EUR", 9_900, 9_900),
+        ],
+        "http://127.0.0.1:8000/pay/t",
+        "Priya",
+        date(2026, 11, 15),
+        credit={"GBP": 2_345, "USD": 1_000},
+    )
+    assert "Credit available GBP: GBP 23.45" in body
+    assert "Net balance GBP: GBP 100.00" in body
+    assert "EUR: EUR 99.00" in body and "Credit available EUR" not in body
+    assert "USD" not in body  # credit where nothing is due sets nothing off
+
 
 @pytest.fixture
 def live_settings(live_settings, smtp_server):

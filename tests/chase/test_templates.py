@@ -189,3 +189,30 @@ def test_the_sample_context_is_single_or_multi():
     assert len(multi.invoices) == 3
     assert {invoice.currency for invoice in multi.invoices} == {"GBP", "EUR"}
     assert replace(multi, invoices=multi.invoices[:1]) == single
+
+
+def test_credit_is_set_against_what_is_due_in_its_own_currency_only():
+    ctx = replace(
+        context(
+            line("INV-1", date(2026, 3, 1), 50000), line("INV-2", date(2026, 3, 2), 9000, "EUR")
+        ),
+        credit=(("GBP", 12000), ("USD", 500)),
+    )
+    template = "{{ customer.credit }}|{{ total_due }}|{{ net_due }}"
+    assert body_of(template, ctx) == (
+        "GBP 120.00 and USD 5.00|GBP 500.00 and EUR 90.00|GBP 380.00 and EUR 90.00"
+    )
+
+
+def test_a_customer_without_credit_owes_the_total_and_a_credit_line_can_be_left_out():
+    ctx = context(line("INV-1", date(2026, 3, 1), 50000))
+    template = (
+        "{{ net_due }}{% if customer.credit %} (after your credit of {{ customer.credit }})"
+        "{% endif %}"
+    )
+    assert body_of(template, ctx) == "GBP 500.00"
+
+
+def test_credit_larger_than_what_is_due_leaves_nothing_to_pay():
+    ctx = replace(context(line("INV-1", date(2026, 3, 1), 5000)), credit=(("GBP", 8000),))
+    assert body_of("{{ net_due }}", ctx) == "GBP 0.00"

@@ -18,7 +18,7 @@ from duely.chase import control as chase_control
 from duely.chase.control import Action
 from duely.core.temporal import names
 from duely.ledgers.sync_schedule import request_sync
-from duely.models import Event, Invoice, Message, Organisation
+from duely.models import Event, Invoice, Message, Organisation, SyncRun
 from duely.sandbox.xero.ledger import Ledger
 from tests.conftest import api_token
 from tests.waiting import eventually
@@ -67,8 +67,11 @@ async def connected_tenant(xero, chasing_settings, org_a, db):
 
 
 async def sync_once(client, settings, db, connection) -> None:
+    """Ask for a sync and wait until it has finished, succeeded."""
+    db.expire_all()
+    before = len(db.exec(select(SyncRun).where(SyncRun.connection_id == connection.id)).all())
     await request_sync(client, settings, connection)
-    (run,) = await wait_for_runs(db, connection.id, 1)
+    run = (await wait_for_runs(db, connection.id, before + 1))[before]
     assert run.status == "succeeded", run.error
 
 

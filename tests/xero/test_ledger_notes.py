@@ -6,7 +6,6 @@ a ledger that is down keeps them for the next round. Against the Xero sandbox ov
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import pytest_asyncio
 from sqlmodel import select
@@ -16,7 +15,6 @@ from duely.chase.control import Action
 from duely.core.db import Database
 from duely.ledgers import history_notes
 from duely.ledgers.history_notes import write_notes
-from duely.ledgers.notes_schedule import SCHEDULE_ID, ensure_ledger_notes_schedule
 from duely.models import Event
 from duely.sandbox.xero.faults import FaultRule
 from duely.workflows.ledger_notes import LedgerNotesWorkflow
@@ -201,20 +199,3 @@ async def test_a_round_makes_a_few_calls_per_tenant_and_leaves_the_rest(
     second = await write_notes(database, ledgers)
     assert (second.written, second.left_for_later) == (1, 0)
     assert [len(notes_in_xero(tenant, i)) for i in xero_invoices] == [1, 1, 1]
-
-
-async def test_the_worker_keeps_a_ledger_notes_round_on_the_settings_interval(
-    dev_server_env, xero_settings
-):
-    client = dev_server_env.client
-    try:
-        await ensure_ledger_notes_schedule(client, xero_settings)
-        later = xero_settings.model_copy(update={"ledger_notes_minutes": 7})
-        await ensure_ledger_notes_schedule(client, later)  # a restart with a new setting
-        described = await client.get_schedule_handle(SCHEDULE_ID).describe()
-    finally:
-        await client.get_schedule_handle(SCHEDULE_ID).delete()
-    (interval,) = described.schedule.spec.intervals
-    assert interval.every == timedelta(minutes=7)
-    assert described.schedule.action.workflow == "LedgerNotesWorkflow"
-    assert described.schedule.action.task_queue == xero_settings.temporal_task_queue

@@ -50,6 +50,21 @@ class LedgerInvoice:
 
 
 @dataclass(frozen=True)
+class LedgerCredit:
+    """Money the customer has with the business, not yet set against an invoice: what is left
+    of a credit note, an overpayment or a prepayment."""
+
+    external_id: str
+    kind: str  # credit_note, overpayment, prepayment
+    number: str
+    contact_external_id: str
+    issue_date: date | None
+    currency: str
+    remaining: int
+    """Minor units."""
+
+
+@dataclass(frozen=True)
 class LedgerOrganisation:
     name: str
     country: str
@@ -120,6 +135,15 @@ class Ledger(Protocol):
         ...
 
     async def get_invoices(self, external_ids: list[str]) -> list[LedgerInvoice]: ...
+
+    async def owed_by(self, contact_external_id: str, as_of: date, currency: str) -> int:
+        """What the ledger's own aged receivables report says the contact owes at `as_of`,
+        net of unused credit, in minor units of `currency`."""
+        ...
+
+    async def open_credit(self) -> list[LedgerCredit]:
+        """Every customer credit with something left to set against invoices."""
+        ...
 
     async def get_contacts(self, external_ids: list[str]) -> list[LedgerContact]: ...
 

@@ -31,7 +31,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from duely.core.links import TOKEN_IN_ADDRESS
 from duely.core.money import decimals
 from duely.ledgers.documents import NoPdfs, invoice_pdf
-from duely.models import Connection, Invoice
+from duely.models import Connection, Invoice, saved_id
 from duely.payments.card_payments import (
     CardDeclined,
     CardsNotTaken,
@@ -41,6 +41,7 @@ from duely.payments.card_payments import (
     outcome_message,
     pay_by_card,
 )
+from duely.receivables.credit import credit_by_currency, net_due
 from duely.receivables.queries import organisation_today
 from duely.web.deps import DbSession
 from duely.web.pages.receivables import format_day, formatters, wants_fragment
@@ -173,6 +174,8 @@ async def _page_context(
     organisation = visit.organisation
     today = organisation_today(organisation)
     invoices = await outstanding_invoices(db_session, visit)
+    totals = totals_by_currency(invoices)
+    credit = await credit_by_currency(db_session, saved_id(organisation), saved_id(visit.customer))
     first, last = promise_limits(today)
     values = values or {}
     return {
@@ -181,7 +184,8 @@ async def _page_context(
         "base": f"{PORTAL_PREFIX}{token}",
         "today": today,
         "rows": invoice_rows(invoices, today),
-        "totals": totals_by_currency(invoices),
+        "totals": totals,
+        "credited": [owed for owed in net_due(totals, credit) if owed.credit],
         "selected": set(values.get("invoice", [])),
         "values": values,
         "errors": errors or {},

@@ -21,6 +21,7 @@ from duely.core.money import format_money
 from duely.models import Customer, Invoice, InvoiceStatus, Organisation
 from duely.models.organisation import customer_is_chased
 from duely.receivables.aging import BUCKET_NAMES
+from duely.receivables.credit import CREDIT_KINDS, by_currency, credit_of, net_due
 from duely.receivables.queries import (
     InvoiceFilters,
     count_invoices,
@@ -354,6 +355,8 @@ class CustomerPagesController(Controller):
         statement = invoices_query(organisation.id, query.filters, today)
         invoices, total = await fetch_page(db_session, statement, PageRequest(1, PAGE_SIZE))
         balances = await customer_balances(db_session, organisation.id, [customer.id], today)
+        credits = await credit_of(db_session, organisation.id, customer.id)
+        outstanding = balances[customer.id].outstanding.items()
         return Template(
             "receivables/customer.html",
             context={
@@ -361,6 +364,9 @@ class CustomerPagesController(Controller):
                 "organisation": organisation,
                 "customer": customer,
                 "balance": balances[customer.id],
+                "credits": credits,
+                "credit_kinds": CREDIT_KINDS,
+                "net": net_due(outstanding, by_currency(credits)),
                 "contacts": await customer_contacts(db_session, customer),
                 "schedule_choices": await schedule_choices(db_session, organisation.id),
                 "rows": await invoice_rows(db_session, organisation.id, invoices, today),

@@ -9,11 +9,12 @@ from typing import Any
 
 import httpx
 
-from duely.core.money import to_major
+from duely.core.money import to_major, to_minor
 from duely.integrations.ledgers.base import (
     Changes,
     LedgerAuthError,
     LedgerContact,
+    LedgerCredit,
     LedgerInvoice,
     LedgerOrganisation,
     LedgerRateLimited,
@@ -25,7 +26,9 @@ from duely.integrations.ledgers.base import (
 from duely.integrations.ledgers.oauth_tokens import TokenKeeper
 from duely.integrations.ledgers.rate_limit import TenantRateLimiter
 from duely.integrations.ledgers.xero.mapping import (
+    closing_balance,
     contact_from_xero,
+    credit_from_xero,
     invoice_from_xero,
     organisation_from_xero,
 )
@@ -40,6 +43,12 @@ MAX_RATE_LIMITED_TRIES = 30
 # Re-read the last second before the cursor: If-Modified-Since may be exclusive, and records
 # stamped within one second of each other must not slip between two pages.
 CURSOR_OVERLAP = timedelta(seconds=1)
+OPEN_CREDIT = (
+    ("credit_note", "/CreditNotes", "CreditNotes", "ACCRECCREDIT"),
+    ("overpayment", "/Overpayments", "Overpayments", "RECEIVE-OVERPAYMENT"),
+    ("prepayment", "/Prepayments", "Prepayments", "RECEIVE-PREPAYMENT"),
+)
+"""(kind, path, envelope key, the customer side's Type) of each kind of credit."""
 NOTE_MAX_CHARS = 250
 """Xero keeps at most this much of a history note's Details (History and Notes docs)."""
 
@@ -176,6 +185,36 @@ class XeroLedger:
         return self._changed(
             "/Invoices", "Invoices", {"where": 'Type=="ACCREC"'}, invoice_from_xero, since, page
         )
+
+    async def owed_by(self, contact_external_id: str, as_of: date, currency: str) -> int:
+        """The Due column of the Closing Balance row of `GET /Reports/AgedReceivablesByContact`
+        (Xero counts unused credit there as negative lines)."""
+        body = await self._get(
+            "/Reports/AgedReceivablesByContact",
+            {"contactId": contact_external_id, "date": as_of.isoformat()},
+        )
+        (report,) = body.get("Reports") or [{}]
+        closing = closing_balance(report)
+        if closing is None:
+            raise LedgerUnavailable("Xero's aged receivables report has no closing balance")
+        return to_minor(closing, currency)
+
+    async def open_credit(self) -> list[LedgerCredit]:
+        """Customers' credit notes, overpayments and prepayments still AUTHORISED (Xero marks
+        them PAID once fully allocated or refunded), each read whole every sync: a customer
+        has few, and a snapshot also drops what was allocated since."""
+        found: list[LedgerCredit] = []
+        for kind, path, key, type_ in OPEN_CREDIT:
+            page = 1
+            while True:
+                where = f'Type=="{type_}" AND Status=="AUTHORISED"'
+                params = {"where": where, "page": page, "pageSize": PAGE_SIZE}
+                raw = (await self._get(path, params)).get(key) or []
+                found += [credit_from_xero(kind, record) for record in raw]
+                if len(raw) < PAGE_SIZE:
+                    break
+                page += 1
+        return [credit for credit in found if credit.remaining > 0]
 
     async def get_invoices(self, external_ids: list[str]) -> list[LedgerInvoice]:
         """Batched by id (never one call per invoice)."""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 from duely.core.money import to_minor
 from duely.integrations.ledgers.base import (
     LedgerContact,
+    LedgerCredit,
     LedgerInvoice,
     LedgerOrganisation,
     LedgerPerson,
@@ -88,6 +91,44 @@ def invoice_from_xero(raw: dict) -> LedgerInvoice:
         ),
         updated_at=parse_instant(raw.get("UpdatedDateUTC")),
     )
+
+
+CREDIT_IDS = {
+    "credit_note": "CreditNoteID",
+    "overpayment": "OverpaymentID",
+    "prepayment": "PrepaymentID",
+}
+
+
+def credit_from_xero(kind: str, raw: dict) -> LedgerCredit:
+    """A credit note (ACCRECCREDIT), overpayment or prepayment (RECEIVE-...) of a customer."""
+    currency = raw.get("CurrencyCode") or ""
+    return LedgerCredit(
+        external_id=raw[CREDIT_IDS[kind]],
+        kind=kind,
+        number=raw.get("CreditNoteNumber") or raw.get("Reference") or "",
+        contact_external_id=(raw.get("Contact") or {}).get("ContactID", ""),
+        issue_date=parse_calendar_date(raw.get("DateString"), raw.get("Date")),
+        currency=currency,
+        remaining=to_minor(raw.get("RemainingCredit") or 0, currency),
+    )
+
+
+def closing_balance(report: dict) -> Decimal | None:
+    """The last cell of a report's "Closing Balance" summary row (Xero's reports are rows of
+    cells: Header, Section, Row, SummaryRow)."""
+
+    def rows(within: list[dict]) -> Iterator[dict]:
+        for row in within:
+            yield row
+            yield from rows(row.get("Rows") or [])
+
+    for row in rows(report.get("Rows") or []):
+        cells = row.get("Cells") or []
+        title = cells[0].get("Value") if cells else None
+        if row.get("RowType") == "SummaryRow" and title == "Closing Balance":
+            return Decimal(cells[-1].get("Value") or "0")
+    return None
 
 
 def contact_from_xero(raw: dict) -> LedgerContact:
