@@ -37,6 +37,7 @@ from duely.core.db import Database
 from duely.core.links import PORTAL, UNSUBSCRIBE, LinkTarget, link
 from duely.integrations.ledgers.base import LedgerAuthError, LedgerError
 from duely.integrations.ledgers.connections import Ledgers
+from duely.ledgers.documents import with_online_links
 from duely.ledgers.mirror import Scope, upsert_invoices
 from duely.models import (
     Channel,
@@ -65,7 +66,7 @@ from duely.outbox.requests import (
 )
 from duely.outbox.send_times import next_send_moment, wall_time_to_utc
 from duely.receivables.credit import credit_by_currency
-from duely.reminders.rendering import TemplateTooLarge, context_for, render
+from duely.reminders.rendering import ONLINE_URL, TemplateTooLarge, context_for, render
 from duely.settings import Settings
 
 VERDICT_OF_STATUS = {
@@ -415,6 +416,8 @@ class OutboxActivities:
                 f"the step {lead.step_label!r} has no template", non_retryable=True
             )
         person = next((c for c in people.contacts if c.kind == ContactKind.NORMAL), None)
+        if ONLINE_URL in template.subject + template.body:  # only a template that links it
+            invoices = await with_online_links(self._db, self._ledgers, invoices)
         context = context_for(organisation, customer, person, invoices, payment_link, today, credit)
         rendered = await asyncio.to_thread(render, template.subject, template.body, context)
         if lead.channel == Channel.SMS:

@@ -151,6 +151,8 @@ class Invoice(OrgScoped, table=True):
     amount_due: int = money()
     status: str = Field(default=InvoiceStatus.OPEN, max_length=16, index=True)
     expected_payment_date: date | None = None
+    online_url: str = Field(default="", max_length=500)
+    """The ledger's own page of the invoice (Xero's online invoice), once a reminder asked."""
     disputed: bool = Field(default=False)
     chasing_enabled: bool = Field(default=True)
     chase_state: str = Field(default="", max_length=32)

@@ -86,6 +86,7 @@ PLACEHOLDERS: tuple[Placeholder, ...] = (
     Placeholder("invoice.due_date", "The date payment was due", "3 November 2026"),
     Placeholder("invoice.days_overdue", "Days since the due date (0 until due)", "14"),
     Placeholder("invoice.reference", "The customer's own reference, e.g. PO number", "PO-7781"),
+    Placeholder("invoice.online_url", "The invoice online in your accounts (may be empty)", "https://invoices.example.com/INV-1042"),
     Placeholder(
         "invoices",
         "Every invoice the email covers, oldest first; each has the fields of invoice",
@@ -99,6 +100,8 @@ PLACEHOLDERS: tuple[Placeholder, ...] = (
     Placeholder("sender.business", "Your organisation's name", "Harbour Lane Supplies Ltd"),
 )  # fmt: skip
 _NAMES = tuple(p.name for p in PLACEHOLDERS)
+ONLINE_URL = "online_url"
+"""The field that makes the outbox ask the ledger for each invoice's online page."""
 _TOP_LEVEL = frozenset(name.partition(".")[0] for name in _NAMES)
 _DOTTED = [name.split(".") for name in _NAMES if "." in name]
 _FIELDS = {head: {field for h, field in _DOTTED if h == head} for head, _ in _DOTTED}
@@ -128,6 +131,7 @@ class InvoiceLine:
     total: int
     amount_due: int
     reference: str = ""
+    online_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -321,7 +325,9 @@ def context_for(
         else ContactPerson(customer.name),
         customer_name=customer.name,
         invoices=tuple(
-            InvoiceLine(i.number, i.due_date, i.currency, i.total, i.amount_due, i.reference)
+            InvoiceLine(
+                i.number, i.due_date, i.currency, i.total, i.amount_due, i.reference, i.online_url
+            )
             for i in invoices
         ),
         payment_link=payment_link,
@@ -368,7 +374,17 @@ def check_template(subject: str, body: str) -> list[TemplateProblem]:
 
 def sample_context(multi: bool) -> ReminderContext:
     """A realistic customer for previews and checks: one invoice, or three in two currencies."""
-    invoices = (InvoiceLine("INV-1042", date(2026, 11, 3), "GBP", 150000, 123450, "PO-7781"),)
+    invoices = (
+        InvoiceLine(
+            "INV-1042",
+            date(2026, 11, 3),
+            "GBP",
+            150000,
+            123450,
+            "PO-7781",
+            "https://invoices.example.com/INV-1042",
+        ),
+    )
     if multi:
         invoices += (
             InvoiceLine("INV-1057", date(2026, 11, 10), "GBP", 48000, 48000),
@@ -457,6 +473,7 @@ def _invoice_fields(line: InvoiceLine, today: date) -> _Fields:
         due_date=format_date(line.due_date),
         days_overdue=days_overdue(line.due_date, today),
         reference=line.reference,
+        online_url=line.online_url,
     )
 
 

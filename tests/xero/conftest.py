@@ -24,6 +24,7 @@ from duely.models import Connection, Provider, SyncRun, SyncStatus, utcnow
 from duely.sandbox import create_sandbox_app
 from duely.sandbox.xero import XeroSandbox
 from duely.sandbox.xero.consent import allow_access
+from duely.sandbox.xero.sandbox import base_url_for_port
 from duely.sandbox.xero.webhooks import WebhookSettings
 from duely.web.app import create_app
 from duely.worker import build_worker
@@ -40,9 +41,19 @@ def duely_port() -> int:
 
 
 @pytest.fixture
-def xero(duely_port) -> XeroSandbox:
+def sandbox_port() -> int:
+    """Chosen before the sandbox is made: the links it hands out (webhook resource URLs,
+    online invoices) name the port it is served on."""
+    return free_port()
+
+
+@pytest.fixture
+def xero(duely_port, sandbox_port) -> XeroSandbox:
     duely_url = f"http://127.0.0.1:{duely_port}"
-    sandbox = XeroSandbox(webhook_settings=WebhookSettings(batch_delay=0.05, first_backoff=0.05))
+    sandbox = XeroSandbox(
+        base_url=base_url_for_port(sandbox_port),
+        webhook_settings=WebhookSettings(batch_delay=0.05, first_backoff=0.05),
+    )
     sandbox.register_app(
         "duely-test",
         "duely-test-secret",
@@ -55,8 +66,8 @@ def xero(duely_port) -> XeroSandbox:
 
 
 @pytest_asyncio.fixture
-async def xero_url(xero) -> AsyncIterator[str]:
-    served = await serve(create_sandbox_app(xero))
+async def xero_url(xero, sandbox_port) -> AsyncIterator[str]:
+    served = await serve(create_sandbox_app(xero), sandbox_port)
     yield f"{served.url}/xero"
     await shut(served)
 

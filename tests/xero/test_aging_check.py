@@ -15,8 +15,8 @@ from duely.integrations.ledgers.connections import Ledgers
 from duely.ledgers.aging_check import ALERT_KIND, check_aging
 from duely.models import Alert, Customer, Invoice
 from duely.workflows.aging_check import AgingCheckWorkflow
-from tests.waiting import eventually
 from tests.xero.test_chasing import (  # noqa: F401 - fixtures, used by name
+    chases_settled,
     chasing_settings,
     connected_tenant,
     open_invoices,
@@ -32,17 +32,6 @@ async def ledgers(chasing_settings) -> AsyncIterator[tuple[Database, Ledgers]]:
     yield database, ledgers
     await ledgers.aclose()
     await database.dispose()
-
-
-async def chases_settled(db) -> None:
-    """Until every open invoice's chase has said where it stands: the sync's fan-out and the
-    chases' first writes are done, so the test's own write does not wait behind them."""
-
-    def settled() -> bool:
-        db.expire_all()
-        return all(invoice.chase_state for invoice in open_invoices(db))
-
-    await eventually(settled, "the chases never published their state", seconds=60)
 
 
 def alerts(db) -> list[Alert]:

@@ -88,6 +88,17 @@ def open_invoices(db) -> list[Invoice]:
     return list(rows)
 
 
+async def chases_settled(db) -> None:
+    """Until every open invoice's chase has said where it stands: the sync's fan-out and the
+    chases' first writes are done, so the test's own write does not wait behind them."""
+
+    def settled() -> bool:
+        db.expire_all()
+        return all(invoice.chase_state for invoice in open_invoices(db))
+
+    await eventually(settled, "the chases never published their state", seconds=60)
+
+
 async def running_chases(client, task_queue: str) -> list:
     query = (
         f'WorkflowType="InvoiceChaseWorkflow" AND TaskQueue="{task_queue}"'

@@ -5,18 +5,21 @@ over HTTP, with a real worker on the dev server for the end-to-end cases."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
+import httpx
 from sqlmodel import select
 
 from duely.chase import control as chase_control
 from duely.chase.control import Action
-from duely.models import Credit, Customer, Invoice
+from duely.models import Credit, Customer, Invoice, Template
 from duely.sandbox.xero.ledger import SALES
 from duely.sandbox.xero.store import CREDIT_NOTE, AllocationRequest
 from tests.waiting import eventually
 from tests.xero.conftest import connect_through_oauth, only_connection, wait_for_runs
 from tests.xero.test_chasing import (  # noqa: F401 - fixtures, used by name
+    chases_settled,
     chasing_settings,
     connected_tenant,
     open_invoices,
@@ -167,3 +170,28 @@ async def test_a_credit_note_made_in_xero_reaches_duely_through_its_webhook(
     db.expire_all()
     credit = db.exec(select(Credit).where(Credit.external_id == note.credit_note_id)).one()
     assert (credit.customer_id, credit.kind, credit.remaining) == (customer.id, "credit_note", 4200)
+
+
+async def test_a_reminder_links_the_invoice_online_in_xero(
+    worker, synced, dev_server_env, smtp_server, db, org_a
+):
+    """A template that asks for `invoice.online_url` gets Xero's online invoice, fetched once
+    and kept; the link opens the invoice without signing in."""
+    catcher, _ = smtp_server
+    await chases_settled(db)  # their writes done: SQLite takes one writer at a time
+    for template in db.exec(select(Template).where(Template.organisation_id == org_a.id)):
+        template.body += "\n\nSee it online: {{ invoice.online_url }}"
+    db.commit()
+    invoice = open_invoices(db)[0]
+    await chase_control.act(dev_server_env.client, invoice, Action.SEND_NOW, by="ann@alpha.test")
+
+    async def delivered():
+        return [r for r in catcher.received if invoice.number in r.message.get_content()]
+
+    (email,) = await eventually(delivered, "the reminder never reached the mail server")
+    (link,) = re.findall(r"See it online: (\S+)", email.message.get_content())
+    db.expire_all()
+    assert db.get(Invoice, invoice.id).online_url == link
+    async with httpx.AsyncClient() as browser:
+        page = await browser.get(link)
+    assert page.status_code == 200 and invoice.number in page.text

@@ -167,6 +167,10 @@ class Ledger(Protocol):
 
     async def invoice_pdf(self, invoice_external_id: str) -> bytes: ...
 
+    async def online_invoice_url(self, invoice_external_id: str) -> str:
+        """The ledger's own page of the invoice, which the customer opens without signing in."""
+        ...
+
     async def add_notes(
         self, invoice_external_id: str, notes: list[str], idempotency_key: str
     ) -> None:

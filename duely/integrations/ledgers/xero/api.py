@@ -245,6 +245,14 @@ class XeroLedger:
 
     # --- writing ----------------------------------------------------------------------------
 
+    async def online_invoice_url(self, invoice_external_id: str) -> str:
+        body = await self._get(f"/Invoices/{invoice_external_id}/OnlineInvoice")
+        (online,) = body.get("OnlineInvoices") or [{}]
+        url = online.get("OnlineInvoiceUrl") or ""
+        if not url:
+            raise LedgerRejected("Xero has no online invoice for it")
+        return str(url)
+
     async def find_payments(self, references: list[str]) -> dict[str, str]:
         """One `GET /Payments?where=Reference=="a" OR Reference=="b" ...` per
         REFERENCES_PER_CALL references."""
