@@ -139,3 +139,28 @@ async def test_xero_webhooks_trigger_a_sync_and_bad_signatures_are_refused(
         headers={"x-xero-signature": xero_signature(body, WEBHOOK_KEY)},
     )
     assert genuine.status_code == 200 and genuine.content == b""
+
+
+async def test_many_callers_keep_under_xeros_five_calls_in_flight(xero, xero_settings, connected):
+    """Twenty calls at once on one tenant, each held 200 ms by Xero: duely's limiter keeps them
+    under Xero's limit of five in flight (none turned away). A second process has its own
+    limiter, so together they can go over: Xero's 429 is waited out and every call succeeds."""
+    tenant, connection, ledgers = connected
+    xero.faults.replace([FaultRule(path_contains="/Invoices", latency_ms=200)])
+    ids = list(tenant.invoices)[:3]
+
+    answers = await asyncio.gather(*(ledgers.open(connection).get_invoices(ids) for _ in range(20)))
+    assert all(len(found) == 3 for found in answers)
+    assert xero.limiter.refused["concurrent"] == 0
+
+    other_process = Ledgers(xero_settings, Database(xero_settings.resolved_database_url))
+    try:
+        callers = [ledgers.open(connection) for _ in range(10)]
+        callers += [other_process.open(connection) for _ in range(10)]
+        answers = await asyncio.gather(*(caller.get_invoices(ids) for caller in callers))
+    finally:
+        await other_process.aclose()
+    assert all(len(found) == 3 for found in answers)
+    assert (
+        xero.limiter.refused["concurrent"] >= 1
+    )  # two limiters of four: Xero said no, once at least
