@@ -33,13 +33,13 @@ from duely.models import (
     Event,
     Invoice,
     Organisation,
-    Schedule,
     ScheduleStep,
     Template,
 )
 from duely.outbox.opt_outs import channels_opt_out_reason
 from duely.outbox.requests import OutboxStart, ReminderRequest
 from duely.outbox.send_times import send_windows
+from duely.reminders.schedules import schedule_followed
 from duely.settings import Settings
 
 
@@ -107,16 +107,7 @@ async def load_plan(db: Database, invoice_id: int) -> ChasePlan:
             raise ApplicationError(f"invoice {invoice_id} is gone", non_retryable=True)
         customer = await session.get(Customer, invoice.customer_id)
         organisation = await session.get(Organisation, invoice.organisation_id)
-        schedule_id = (
-            customer.schedule_id
-            or (
-                await session.exec(
-                    select(Schedule.id).where(
-                        Schedule.organisation_id == organisation.id, col(Schedule.is_default)
-                    )
-                )
-            ).first()
-        )
+        schedule_id = (await schedule_followed(session, customer)).schedule_id
         rows = (
             await session.exec(
                 select(ScheduleStep, Template.name)

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlmodel import col, select
 from temporalio import activity
@@ -13,9 +15,15 @@ from temporalio.exceptions import ApplicationError
 from duely.activities.errors import as_application_error
 from duely.activities.heartbeat import heartbeating
 from duely.core.db import Database
-from duely.integrations.ledgers.base import LedgerError
+from duely.integrations.ledgers.base import Ledger, LedgerError
 from duely.integrations.ledgers.connections import Ledgers
-from duely.ledgers.mirror import Scope, replace_credits, upsert_contacts, upsert_invoices
+from duely.ledgers.mirror import (
+    Scope,
+    replace_contact_groups,
+    replace_credits,
+    upsert_contacts,
+    upsert_invoices,
+)
 from duely.models import (
     Connection,
     ConnectionStatus,
@@ -56,6 +64,9 @@ class SyncOutcome:
     full: bool
     contacts: PassProgress
     invoices: PassProgress
+
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -153,22 +164,34 @@ class LedgerSyncActivities:
 
     @activity.defn
     async def sync_contacts(self, plan: SyncPlan) -> PassProgress:
-        return await self._mirror(plan, invoices=False)
+        """Changed contacts, then the ledger's contact groups, read whole each time."""
+        progress = await self._mirror(plan, invoices=False)
+        groups = await self._read_whole(plan, lambda ledger: ledger.contact_groups())
+        async with self._db.session() as session:
+            await replace_contact_groups(
+                session, Scope(plan.organisation_id, plan.connection_id), groups
+            )
+        return progress
 
     @activity.defn
     async def sync_invoices(self, plan: SyncPlan) -> PassProgress:
         """Changed invoices, then the customers' credit against them, read whole each time."""
         progress = await self._mirror(plan, invoices=True)
-        scope = Scope(plan.organisation_id, plan.connection_id)
+        credit = await self._read_whole(plan, lambda ledger: ledger.open_credit())
+        async with self._db.session() as session:
+            await replace_credits(session, Scope(plan.organisation_id, plan.connection_id), credit)
+        return progress
+
+    async def _read_whole(
+        self, plan: SyncPlan, read: Callable[[Ledger], Awaitable[list[T]]]
+    ) -> list[T]:
+        """Something the sync reads whole each time (few records: credit, contact groups)."""
         async with self._db.session() as session:
             connection = await session.get(Connection, plan.connection_id)
         try:
-            credit = await self._ledgers.open(connection).open_credit()
+            return await read(self._ledgers.open(connection))
         except LedgerError as error:
             raise as_application_error(error) from error
-        async with self._db.session() as session:
-            await replace_credits(session, scope, credit)
-        return progress
 
     @activity.defn
     async def sync_missing_contacts(self, plan: SyncPlan) -> int:

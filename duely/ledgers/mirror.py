@@ -1,5 +1,5 @@
-"""duely's mirror of a ledger: batched upserts of customers, contacts and invoices, and a
-snapshot of customers' credit.
+"""duely's mirror of a ledger: batched upserts of customers, contacts and invoices, and
+snapshots of customers' credit and contact groups.
 
 A page from the ledger becomes one transaction. A record is written only when something a
 person or a chase would notice changed, and each changed invoice is stamped with the sync run
@@ -13,8 +13,13 @@ from dataclasses import dataclass
 from sqlmodel import col, delete, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from duely.integrations.ledgers.base import LedgerContact, LedgerCredit, LedgerInvoice
-from duely.models import Contact, ContactKind, Credit, Customer, Invoice, saved_id
+from duely.integrations.ledgers.base import (
+    LedgerContact,
+    LedgerContactGroup,
+    LedgerCredit,
+    LedgerInvoice,
+)
+from duely.models import Contact, ContactKind, Credit, Customer, CustomerGroup, Invoice, saved_id
 
 INVOICE_FIELDS = (
     "number",
@@ -222,5 +227,37 @@ async def replace_credits(session: AsyncSession, scope: Scope, credits: list[Led
         if credit.contact_external_id in customers
     ]
     session.add_all(kept)
+    await session.commit()
+    return len(kept)
+
+
+async def replace_contact_groups(
+    session: AsyncSession, scope: Scope, groups: list[LedgerContactGroup]
+) -> int:
+    """The connection's customers' groups become exactly the ledger's now. Members duely has
+    no customer for (suppliers, contacts never invoiced) are left out. Returns the rows kept."""
+    members = {member for group in groups for member in group.contact_external_ids}
+    customers = await _customers_by_external_id(session, scope, members)
+    await session.exec(
+        delete(CustomerGroup).where(
+            col(CustomerGroup.organisation_id) == scope.organisation_id,
+            col(CustomerGroup.connection_id) == scope.connection_id,
+        )
+    )
+    kept = {
+        (saved_id(customers[member]), group.name)
+        for group in groups
+        for member in group.contact_external_ids
+        if member in customers and group.name
+    }
+    session.add_all(
+        CustomerGroup(
+            organisation_id=scope.organisation_id,
+            connection_id=scope.connection_id,
+            customer_id=customer_id,
+            name=name,
+        )
+        for customer_id, name in sorted(kept)
+    )
     await session.commit()
     return len(kept)

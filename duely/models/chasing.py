@@ -45,6 +45,9 @@ class Schedule(OrgScoped, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
     is_default: bool = Field(default=False)
+    contact_group: str = Field(default="", max_length=200)
+    """Customers in this contact group of the ledger follow this schedule, unless they were
+    given one by name ("" for none)."""
     created_at: datetime = timestamp()
 
 

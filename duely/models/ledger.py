@@ -164,6 +164,19 @@ class Invoice(OrgScoped, table=True):
     created_at: datetime = timestamp()
 
 
+class CustomerGroup(OrgScoped, table=True):
+    """A customer's membership of a contact group kept in the ledger, as the last sync read
+    it: schedules can be assigned by group (Schedule.contact_group)."""
+
+    __tablename__ = "customer_groups"
+    __table_args__ = (UniqueConstraint("customer_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    connection_id: int = Field(foreign_key="connections.id", index=True, ondelete="CASCADE")
+    customer_id: int = Field(foreign_key="customers.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=200)
+
+
 class Credit(OrgScoped, table=True):
     """Money a customer has with the business, not yet set against an invoice (what is left of
     a credit note, an overpayment, a prepayment), as the ledger said at the last sync. What

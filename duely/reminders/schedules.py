@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from duely.models import (
     ContactKind,
     Customer,
+    CustomerGroup,
     Organisation,
     Schedule,
     ScheduleStep,
@@ -300,3 +301,89 @@ def plan_sends(
             )
         )
     return rows
+
+
+# --- which schedule a customer follows -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Followed:
+    schedule_id: int | None
+    why: str
+    """"chosen" (given by name), "group:<name>" (by the ledger's contact group), "default"."""
+
+
+async def schedule_followed(session: AsyncSession, customer: Customer) -> Followed:
+    """The customer's own schedule if one was chosen by name; else the schedule for one of
+    their contact groups in the ledger (the first by schedule name, when several match); else
+    the organisation's default."""
+    if customer.schedule_id is not None:
+        return Followed(customer.schedule_id, "chosen")
+    return await unless_chosen(session, customer)
+
+
+async def unless_chosen(session: AsyncSession, customer: Customer) -> Followed:
+    """The schedule the customer follows when none is chosen by name: by contact group, else
+    the default."""
+    by_group = (
+        await session.exec(
+            select(Schedule.id, Schedule.contact_group)
+            .join(
+                CustomerGroup,
+                (col(CustomerGroup.name) == col(Schedule.contact_group))
+                & (col(CustomerGroup.customer_id) == customer.id),
+            )
+            .where(Schedule.organisation_id == customer.organisation_id)
+            .order_by(col(Schedule.name), col(Schedule.id))
+        )
+    ).first()
+    if by_group is not None:
+        schedule_id, group = by_group
+        return Followed(schedule_id, f"group:{group}")
+    default = (
+        await session.exec(
+            select(Schedule.id).where(
+                Schedule.organisation_id == customer.organisation_id, col(Schedule.is_default)
+            )
+        )
+    ).first()
+    return Followed(default, "default")
+
+
+async def contact_group_names(session: AsyncSession, org_id: int) -> list[str]:
+    """The contact groups the organisation's customers are in, by name."""
+    rows = await session.exec(
+        select(CustomerGroup.name)
+        .where(CustomerGroup.organisation_id == org_id)
+        .distinct()
+        .order_by(col(CustomerGroup.name))
+    )
+    return list(rows)
+
+
+async def assign_contact_group(session: AsyncSession, schedule: Schedule, group: str) -> None:
+    """Customers in `group` (a contact group of the ledger; "" for none) follow `schedule`
+    unless they were given a schedule by name. The web handler then tells the organisation's
+    running chases, which read their schedule again."""
+    if len(group) > 200:
+        raise Refused("A contact group's name is at most 200 characters.")
+    schedule.contact_group = group
+    session.add(schedule)
+    await session.commit()
+
+
+async def customers_in_group(session: AsyncSession, org_id: int, group: str) -> list[Customer]:
+    """Customers in the contact group who follow no schedule chosen by name."""
+    if not group:
+        return []
+    rows = await session.exec(
+        select(Customer)
+        .join(CustomerGroup, col(CustomerGroup.customer_id) == col(Customer.id))
+        .where(
+            Customer.organisation_id == org_id,
+            CustomerGroup.name == group,
+            col(Customer.schedule_id).is_(None),
+        )
+        .order_by(col(Customer.id))
+    )
+    return list(rows)

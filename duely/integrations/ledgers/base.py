@@ -65,6 +65,14 @@ class LedgerCredit:
 
 
 @dataclass(frozen=True)
+class LedgerContactGroup:
+    """A group of contacts the business keeps in its ledger ("Key accounts", "Slow payers")."""
+
+    name: str
+    contact_external_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class LedgerOrganisation:
     name: str
     country: str
@@ -143,6 +151,10 @@ class Ledger(Protocol):
 
     async def open_credit(self) -> list[LedgerCredit]:
         """Every customer credit with something left to set against invoices."""
+        ...
+
+    async def contact_groups(self) -> list[LedgerContactGroup]:
+        """The ledger's active contact groups, with their contacts."""
         ...
 
     async def get_contacts(self, external_ids: list[str]) -> list[LedgerContact]: ...

@@ -36,7 +36,7 @@ from duely.receivables.queries import (
     invoices_query,
     organisation_today,
 )
-from duely.reminders.schedules import schedule_choices
+from duely.reminders.schedules import schedule_choices, unless_chosen
 from duely.web.api.paging import PageRequest, fetch_page
 from duely.web.chase import chase_card
 from duely.web.deps import DbSession, get_organisation, get_owned
@@ -369,6 +369,7 @@ class CustomerPagesController(Controller):
                 "net": net_due(outstanding, by_currency(credits)),
                 "contacts": await customer_contacts(db_session, customer),
                 "schedule_choices": await schedule_choices(db_session, organisation.id),
+                "fallback": await unless_chosen(db_session, customer),
                 "rows": await invoice_rows(db_session, organisation.id, invoices, today),
                 # More open invoices than fit continue on the invoices list, filtered to them.
                 "pager": pager(1, total, query.url, target=None),

@@ -19,8 +19,11 @@ from duely.models import Customer, Organisation, Role, Schedule
 from duely.receivables.queries import organisation_today
 from duely.reminders.naming import Refused, clean_name
 from duely.reminders.schedules import (
+    assign_contact_group,
     assign_schedule,
+    contact_group_names,
     create_schedule,
+    customers_in_group,
     customers_on,
     delete_schedule,
     make_default,
@@ -32,6 +35,7 @@ from duely.reminders.schedules import (
     schedule_summaries,
     send_window,
     step_summary,
+    unless_chosen,
 )
 from duely.reminders.steps import (
     CHANNEL_LABELS,
@@ -163,6 +167,7 @@ async def _page_context(
         "unsaved": False,
         "page_error": "",
         "renamed_to": schedule.name,
+        "contact_groups": await contact_group_names(db_session, organisation.id),
         **await _preview_context(db_session, organisation, schedule, raw_due),
         **extra,
     }
@@ -296,6 +301,25 @@ class SchedulesController(Controller):
             return Template("reminders/schedule.html", context=context, status_code=422)
         return go_to(request, f"/settings/schedules/{schedule.id}")
 
+    @post("/{schedule_id:int}/group", guards=[requires_admin])
+    async def assign_group(
+        self, request: Request, db_session: DbSession, schedule_id: FromPath[int]
+    ) -> Template | Response:
+        """Customers in a contact group of the ledger follow this schedule (unless they were
+        given one by name); their running chases re-read their plan."""
+        organisation, schedule = await _owned_schedule(request, db_session, schedule_id)
+        group = (await form_data(request)).get("contact_group", "").strip()
+        try:
+            await assign_contact_group(db_session, schedule, group)
+        except Refused as refusal:
+            context = await _page_context(
+                request, db_session, organisation, schedule, page_error=str(refusal)
+            )
+            return Template("reminders/schedule.html", context=context, status_code=422)
+        for customer in await customers_in_group(db_session, organisation.id, group):
+            await customer_plan_changed(request.app.state, db_session, customer)
+        return go_to(request, f"/settings/schedules/{schedule.id}")
+
     @post("/{schedule_id:int}/default", guards=[requires_admin])
     async def make_default(
         self, request: Request, db_session: DbSession, schedule_id: FromPath[int]
@@ -352,6 +376,7 @@ async def customer_schedule(
         context={
             "customer": customer,
             "schedule_choices": await org_schedules(db_session, org_id),
+            "fallback": await unless_chosen(db_session, customer),
             "schedule_saved": not error,
             "schedule_error": error,
         },

@@ -14,6 +14,7 @@ from duely.integrations.ledgers.base import (
     Changes,
     LedgerAuthError,
     LedgerContact,
+    LedgerContactGroup,
     LedgerCredit,
     LedgerInvoice,
     LedgerOrganisation,
@@ -198,6 +199,18 @@ class XeroLedger:
         if closing is None:
             raise LedgerUnavailable("Xero's aged receivables report has no closing balance")
         return to_minor(closing, currency)
+
+    async def contact_groups(self) -> list[LedgerContactGroup]:
+        """`GET /ContactGroups` names them; only `GET /ContactGroups/{id}` lists a group's
+        contacts (one call per group: a business keeps a handful)."""
+        listed = await self._get("/ContactGroups", {"where": 'Status=="ACTIVE"'})
+        groups = []
+        for group in listed.get("ContactGroups") or []:
+            body = await self._get(f"/ContactGroups/{group['ContactGroupID']}")
+            (whole,) = body.get("ContactGroups") or [{}]
+            members = tuple(c["ContactID"] for c in whole.get("Contacts") or [])
+            groups.append(LedgerContactGroup(group.get("Name") or "", members))
+        return groups
 
     async def open_credit(self) -> list[LedgerCredit]:
         """Customers' credit notes, overpayments and prepayments still AUTHORISED (Xero marks
