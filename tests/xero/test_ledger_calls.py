@@ -4,6 +4,7 @@ exactly once, expected payment dates, PDFs, and webhooks."""
 import asyncio
 from datetime import date, timedelta
 
+import httpx
 import pytest
 from sqlmodel import update
 
@@ -13,6 +14,7 @@ from duely.integrations.ledgers.connections import Ledgers
 from duely.models import Connection, utcnow
 from duely.sandbox.xero.faults import FaultRule
 from duely.web.webhooks.xero import xero_signature
+from tests.sandbox.xero_contract import assert_request_matches_spec, require_xero_specs
 from tests.xero.conftest import (
     WEBHOOK_KEY,
     connect_through_oauth,
@@ -164,3 +166,38 @@ async def test_many_callers_keep_under_xeros_five_calls_in_flight(xero, xero_set
     assert (
         xero.limiter.refused["concurrent"] >= 1
     )  # two limiters of four: Xero said no, once at least
+
+
+async def test_every_request_beyond_the_sync_matches_xeros_spec(xero, xero_settings, connected):
+    """History notes, the aged receivables report and the online invoice (credit and contact
+    groups are read by every sync, which test_connect_and_sync checks the same way)."""
+    require_xero_specs()
+    tenant, connection, _ = connected
+    sent: list[httpx.Request] = []
+
+    async def record(request: httpx.Request) -> None:
+        sent.append(request)
+
+    database = Database(xero_settings.resolved_database_url)
+    http = httpx.AsyncClient(timeout=30, event_hooks={"request": [record]})
+    ledger = Ledgers(xero_settings, database, http=http).open(connection)
+    invoice = open_invoice(tenant)
+    try:
+        await ledger.add_notes(invoice.invoice_id, ["duely: First reminder: emailed"], "notes-1")
+        await ledger.owed_by(invoice.contact_id, date.today(), invoice.currency)
+        assert await ledger.online_invoice_url(invoice.invoice_id)
+        await ledger.open_credit()
+        await ledger.contact_groups()
+    finally:
+        await http.aclose()
+        await database.dispose()
+    paths = {request.url.path.split("/api.xro/2.0", 1)[-1].split("/")[-1] for request in sent}
+    assert {"History", "AgedReceivablesByContact", "OnlineInvoice"} <= paths
+    for request in sent:
+        assert_request_matches_spec(
+            request.method,
+            request.url.path,
+            dict(request.url.params),
+            dict(request.headers),
+            request.content or None,
+        )
