@@ -31,8 +31,12 @@ ACCESS_SCOPE_KEY = "xero_access"
 # Which scope family each Accounting API area needs; `.read` suffices for GET.
 SCOPE_FAMILIES = (
     ("/Contacts", "accounting.contacts"),
+    ("/ContactGroups", "accounting.contacts"),
     ("/Organisation", "accounting.settings"),
     ("/Accounts", "accounting.settings"),
+    ("/Currencies", "accounting.settings"),
+    ("/BrandingThemes", "accounting.settings"),
+    ("/Reports", "accounting.reports"),
 )
 DEFAULT_FAMILY = "accounting.transactions"
 DROPPED_BODY_LENGTH = 1024

@@ -38,7 +38,7 @@ def base_url_for_port(port: int) -> str:
 DEFAULT_BASE_URL = base_url_for_port(DEFAULT_PORT)
 DEFAULT_SCOPE = (
     "openid profile email offline_access accounting.transactions accounting.contacts "
-    "accounting.settings"
+    "accounting.settings accounting.reports.read"
 )
 DEMO_CLIENT_ID = "duely-demo"
 DEMO_CLIENT_SECRET = "duely-demo-secret"  # noqa: S105 - a published demo credential

@@ -21,8 +21,10 @@ from duely.integrations.ledgers.oauth_tokens import OAuthTokens
 
 SCOPES = (
     "openid profile email offline_access "
-    "accounting.transactions accounting.contacts accounting.settings"
+    "accounting.transactions accounting.contacts accounting.settings accounting.reports.read"
 )
+"""What duely asks Xero for: invoices, payments, credit and history (transactions); contacts
+and their groups; the organisation and accounts (settings); the aged receivables report."""
 
 
 @dataclass(frozen=True)
