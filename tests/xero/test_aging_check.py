@@ -9,12 +9,16 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 from sqlmodel import select, update
+from temporalio.testing import ActivityEnvironment
 
+from duely.activities.sync import LedgerSyncActivities
 from duely.core.db import Database
 from duely.integrations.ledgers.connections import Ledgers
-from duely.ledgers.aging_check import ALERT_KIND, check_aging
+from duely.ledgers.aging_check import ALERT_KIND, CUSTOMERS_PER_CONNECTION, check_aging
 from duely.models import Alert, Customer, Invoice
+from duely.sandbox.xero.sandbox import DEMO_INVOICES, DEMO_SEED, DEMO_TENANT_NAME
 from duely.workflows.aging_check import AgingCheckWorkflow
+from tests.xero.conftest import connect_directly
 from tests.xero.test_chasing import (  # noqa: F401 - fixtures, used by name
     chases_settled,
     chasing_settings,
@@ -98,3 +102,21 @@ async def test_a_customer_xero_changed_since_the_last_sync_waits_for_the_next_ch
 
     assert done.left_for_later >= 1 and done.mismatched == []
     assert alerts(db) == []
+
+
+async def test_duelys_aging_equals_the_demo_companys_report(xero, chasing_settings, ledgers, org_a):
+    """The company `duely up` connects (300 invoices, credit of every kind), mirrored by the
+    sync's own activities (no worker: nothing is chased), then checked customer by customer."""
+    database, registry = ledgers
+    tenant = xero.add_tenant(DEMO_TENANT_NAME, DEMO_INVOICES, seed=DEMO_SEED)
+    connection = await connect_directly(xero, chasing_settings, org_a.id, tenant, "duely-test")
+    sync = LedgerSyncActivities(chasing_settings, database, registry)
+    env = ActivityEnvironment()
+    plan = await env.run(sync.begin_sync, connection.id)
+    await env.run(sync.sync_contacts, plan)
+    await env.run(sync.sync_invoices, plan)
+
+    done = await check_aging(database, registry)
+
+    assert done.checked == CUSTOMERS_PER_CONNECTION and done.problems == []
+    assert done.mismatched == []
