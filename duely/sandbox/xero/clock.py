@@ -1,29 +1,5 @@
-"""The sandbox clock: real UTC time plus an offset the admin API can advance.
+"""The sandbox clock moved to duely.sandbox.clock (the ledger sandboxes share it)."""
 
-Everything the sandbox dates (token expiry, UpdatedDateUTC, idempotency retention, code
-expiry) reads this clock, so a test can jump a month ahead without waiting. Rate limits are
-the exception: they are measured in real monotonic time, like Xero's.
-"""
+from duely.sandbox.clock import SandboxClock
 
-from __future__ import annotations
-
-from datetime import UTC, date, datetime, timedelta
-
-
-class SandboxClock:
-    def __init__(self, offset_seconds: float = 0.0) -> None:
-        self.offset_seconds = offset_seconds
-
-    def now(self) -> datetime:
-        """Now in UTC, to the millisecond (the precision of Xero's /Date(...)/ stamps)."""
-        moment = datetime.now(UTC) + timedelta(seconds=self.offset_seconds)
-        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-    def today(self) -> date:
-        return self.now().date()
-
-    def advance(self, seconds: float) -> datetime:
-        if seconds < 0:
-            raise ValueError("the sandbox clock only moves forward")
-        self.offset_seconds += seconds
-        return self.now()
+__all__ = ["SandboxClock"]

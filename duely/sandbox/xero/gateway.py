@@ -8,8 +8,6 @@ unknown resource, with a warning in the sandbox's log (see `register_not_emulate
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -18,12 +16,12 @@ from litestar import Request, Response, Router, route
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
+from duely.sandbox.faults import FaultPlan, run_with_faults, send_json
 from duely.sandbox.xero.errors import not_found, problem
-from duely.sandbox.xero.faults import DroppedResponse, FaultPlan
 from duely.sandbox.xero.identity import AccessToken, TokenRejected
 
 if TYPE_CHECKING:
-    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+    from litestar.types import ASGIApp, Receive, Scope, Send
 
     from duely.sandbox.xero.sandbox import XeroSandbox
 
@@ -39,7 +37,6 @@ SCOPE_FAMILIES = (
     ("/Reports", "accounting.reports"),
 )
 DEFAULT_FAMILY = "accounting.transactions"
-DROPPED_BODY_LENGTH = 1024
 ACCOUNTING_API_PATH = "/api.xro/2.0"
 EMULABLE_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 REST_OF_PATH = "{not_emulated:path}"
@@ -72,83 +69,23 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
-async def _send_json(send: Send, status: int, body: object, headers: dict[str, str]) -> None:
-    payload = json.dumps(body).encode()
-    raw_headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(payload)).encode()),
-    ]
-    raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": payload})
-
-
-def _with_headers(send: Send, headers: dict[str, str]) -> Send:
-    extra = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-
-    async def send_with_headers(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", []), *extra]}
-        await send(message)
-
-    return send_with_headers
-
-
 def _required_scope(path: str, method: str) -> tuple[str, ...]:
     family = next((f for prefix, f in SCOPE_FAMILIES if prefix in path), DEFAULT_FAMILY)
     return (family, f"{family}.read") if method == "GET" else (family,)
 
 
+def _xero_refusal(failure: str, retry_after: int) -> tuple[int, object, dict[str, str]]:
+    """How Xero words an injected 429 or 500."""
+    if failure == "429":
+        busy = {"Retry-After": str(retry_after), "X-Rate-Limit-Problem": "minute"}
+        return 429, problem(429, "Too Many Requests", "Rate limit exceeded"), busy
+    return 500, problem(500, "Internal Server Error", "An error occurred in Xero"), {}
+
+
 async def _run_with_faults(
     app: ASGIApp, scope: Scope, receive: Receive, send: Send, plan: FaultPlan, headers: dict
 ) -> None:
-    if plan.latency_ms:
-        await asyncio.sleep(plan.latency_ms / 1000)
-    if plan.failure == "429":
-        busy = {**headers, "Retry-After": str(plan.retry_after), "X-Rate-Limit-Problem": "minute"}
-        body = problem(429, "Too Many Requests", "Rate limit exceeded")
-        await _send_json(send, 429, body, busy)
-    elif plan.failure == "500":
-        body = problem(500, "Internal Server Error", "An error occurred in Xero")
-        await _send_json(send, 500, body, headers)
-    elif plan.failure == "drop":
-        await _drop(app, scope, receive, send)
-    elif plan.answer_delay_ms:
-        await app(scope, receive, _delayed(_with_headers(send, headers), plan.answer_delay_ms))
-    else:
-        await app(scope, receive, _with_headers(send, headers))
-
-
-def _delayed(send: Send, delay_ms: int) -> Send:
-    """Hold the answer after the request has been processed."""
-
-    async def send_later(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            await asyncio.sleep(delay_ms / 1000)
-        await send(message)
-
-    return send_later
-
-
-async def _drop(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    """Process the request in full, throw its answer away and cut the connection."""
-
-    async def discard(message: Message) -> None:
-        return None
-
-    await app(scope, receive, discard)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(DROPPED_BODY_LENGTH).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": b"{", "more_body": True})
-    raise DroppedResponse(f"{scope['method']} {scope['path']}: response dropped on purpose")
+    await run_with_faults(app, scope, receive, send, plan, headers, _xero_refusal)
 
 
 def api_gateway(app: ASGIApp) -> ASGIApp:
@@ -168,7 +105,7 @@ def api_gateway(app: ASGIApp) -> ASGIApp:
                 expired = f"{rejected.expired_at:%m/%d/%Y %H:%M:%S}"
                 challenge += f", error_description=\"The token expired at '{expired}'\""
             body = problem(401, "Unauthorized", rejected.detail)
-            await _send_json(send, 401, body, {"WWW-Authenticate": challenge})
+            await send_json(send, 401, body, {"WWW-Authenticate": challenge})
             return
         tenant_id = None
         if "/api.xro/" in path:
@@ -178,11 +115,11 @@ def api_gateway(app: ASGIApp) -> ASGIApp:
                 and xero.identity.is_connected(token.client_id, tenant_id)
             ):
                 body = problem(403, "Forbidden", "AuthenticationUnsuccessful")
-                await _send_json(send, 403, body, {})
+                await send_json(send, 403, body, {})
                 return
             if not set(_required_scope(path, method)) & set(token.scope.split()):
                 body = problem(401, "Unauthorized", "AuthorizationUnsuccessful")
-                await _send_json(send, 401, body, {})
+                await send_json(send, 401, body, {})
                 return
         admission = xero.limiter.admit(token.client_id, tenant_id)
         if not admission.admitted:
@@ -192,7 +129,7 @@ def api_gateway(app: ASGIApp) -> ASGIApp:
                 "X-Rate-Limit-Problem": admission.problem,
             }
             body = problem(429, "Too Many Requests", f"Rate limit exceeded: {admission.problem}")
-            await _send_json(send, 429, body, headers)
+            await send_json(send, 429, body, headers)
             return
         try:
             app_record = xero.identity.app(token.client_id)
