@@ -44,6 +44,7 @@ def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     from duely.sandbox.app import create_sandbox_app
+    from duely.sandbox.quickbooks.sandbox import QuickBooksSandbox
     from duely.sandbox.xero.sandbox import XeroSandbox, base_url_for_port
 
     xero = XeroSandbox.with_demo(
@@ -51,8 +52,14 @@ def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> None:
         web_url=settings.public_url,
         base_url=base_url_for_port(settings.sandbox_port),
     )
+    quickbooks = QuickBooksSandbox.with_demo(
+        snapshot_path=settings.home / "sandbox" / "quickbooks.json", web_url=settings.public_url
+    )
     uvicorn.run(
-        create_sandbox_app(xero), host="127.0.0.1", port=settings.sandbox_port, log_level="warning"
+        create_sandbox_app(xero, quickbooks=quickbooks),
+        host="127.0.0.1",
+        port=settings.sandbox_port,
+        log_level="warning",
     )
 
 

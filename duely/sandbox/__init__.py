@@ -1,7 +1,7 @@
 """Local emulators of the ledgers duely connects to (DESIGN section 4).
 
 They serve tests, the benchmark and the one-command demo on http://127.0.0.1:8100, each
-under its own prefix (`/xero`; QuickBooks and AccountsIQ will mount beside it). Fidelity to
+under its own prefix (`/xero`, `/quickbooks`; AccountsIQ will mount beside them). Fidelity to
 the real services is what makes them worth having: see `tests/sandbox/` for the contract
 tests against the official specs.
 """

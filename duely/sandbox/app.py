@@ -4,7 +4,8 @@
 uvicorn on 127.0.0.1:8100. Tests pass their own XeroSandbox and keep a handle on it; the app
 keeps it on `app.state.xero`. The Twilio emulator (`/twilio`, on `app.state.twilio`) is the
 capture sink of the stack's text messages. The Stripe Connect OAuth emulator
-(`/stripe-connect`, on `app.state.stripe_connect`) stands in for connect.stripe.com.
+(`/stripe-connect`, on `app.state.stripe_connect`) stands in for connect.stripe.com. The
+QuickBooks Online emulator (`/quickbooks`, on `app.state.quickbooks`) is empty unless given one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import AsyncIterator
 
 from litestar import Litestar
 
+from duely.sandbox.quickbooks.routes import create_quickbooks_router
+from duely.sandbox.quickbooks.sandbox import QuickBooksSandbox
 from duely.sandbox.stripe_connect.routes import create_stripe_connect_router
 from duely.sandbox.stripe_connect.sandbox import StripeConnectSandbox
 from duely.sandbox.twilio.routes import create_twilio_router
@@ -26,19 +29,23 @@ def create_sandbox_app(
     xero: XeroSandbox | None = None,
     twilio: TwilioSandbox | None = None,
     stripe_connect: StripeConnectSandbox | None = None,
+    quickbooks: QuickBooksSandbox | None = None,
 ) -> Litestar:
     """The sandbox app; with no XeroSandbox given, an empty one (no apps, no tenants); with no
     TwilioSandbox, one with the demo account that duely's default settings use."""
     xero = xero or XeroSandbox()
     twilio = twilio or TwilioSandbox()
+    quickbooks = quickbooks or QuickBooksSandbox()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await xero.start()
         await twilio.start()
+        await quickbooks.start()
         try:
             yield
         finally:
+            await quickbooks.stop()
             await twilio.stop()
             await xero.stop()
 
@@ -47,6 +54,7 @@ def create_sandbox_app(
             create_xero_router(),
             create_twilio_router(),
             create_stripe_connect_router(),
+            create_quickbooks_router(),
         ],
         lifespan=[lifespan],
         openapi_config=None,
@@ -54,4 +62,5 @@ def create_sandbox_app(
     app.state.xero = xero
     app.state.twilio = twilio
     app.state.stripe_connect = stripe_connect or StripeConnectSandbox()
+    app.state.quickbooks = quickbooks
     return app

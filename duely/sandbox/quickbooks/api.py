@@ -1,0 +1,350 @@
+"""The Accounting API v3 under /v3/company/{realmId}: query, reads by Id, CompanyInfo,
+Preferences, writes (Invoice, Payment, Customer), the invoice PDF, change data capture and
+batch. Every write honours `requestid` (a repeat answers the original response).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+
+from duely.sandbox.quickbooks.company import Company
+from duely.sandbox.quickbooks.errors import (
+    QBFault,
+    fault_body,
+    fault_response,
+    invalid,
+    not_found,
+    query_error,
+)
+from duely.sandbox.quickbooks.gateway import Access, access_of
+from duely.sandbox.quickbooks.pdf import invoice_pdf
+from duely.sandbox.quickbooks.query import ENTITIES, check_fields, parse, run
+from duely.sandbox.quickbooks.representations import (
+    company_info_json,
+    customer_json,
+    entity_jsons,
+    invoice_json,
+    payment_json,
+    preferences_json,
+    timestamp,
+    tombstone_json,
+)
+from duely.sandbox.quickbooks.sandbox import QuickBooksSandbox
+
+COMPANY = "/v3/company/{realm_id:str}"
+MAX_REQUEST_ID = 50
+CDC_MAX_DAYS = 30
+CDC_MAX_OBJECTS = 1000
+# Fields a query may name though an entity's JSON leaves them out when empty.
+QUERYABLE_EXTRA = frozenset(
+    {"id", "synctoken", "metadata", "privatenote", "linkedtxn", "billemail", "mobile"}
+)
+
+
+class Call:
+    """One API call: the sandbox, who calls and the realm's company."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.quickbooks: QuickBooksSandbox = request.app.state.quickbooks
+        self.access: Access = access_of(request.scope)
+        self.company: Company = self.quickbooks.store.company(self.access.realm_id)
+
+    def answer(self, body: dict, status: int = 200) -> Response:
+        return Response({**body, "time": self.now()}, status_code=status)
+
+    def now(self) -> str:
+        return timestamp(self.quickbooks.clock.now(), millis=True)
+
+    async def json_body(self) -> dict:
+        try:
+            body = json.loads(await self.request.body() or b"{}")
+        except ValueError as error:
+            raise invalid("Request has invalid or unsupported property", "2010") from error
+        if not isinstance(body, dict):
+            raise invalid("Request has invalid or unsupported property", "2010")
+        return body
+
+    async def once(self, write: Callable[[], object]) -> Response:
+        """Run a write once per `requestid`: a repeat answers the first response (faults
+        included), whatever its body."""
+        request_id = self.request.query_params.get("requestid", "")
+        if len(request_id) > MAX_REQUEST_ID:
+            raise invalid(f"requestid is longer than {MAX_REQUEST_ID} characters", "2010")
+        keys = self.quickbooks.idempotency
+        fingerprint = keys.fingerprint("POST", self.request.url.path, b"")
+        realm = self.access.realm_id
+        if request_id:
+            kept = keys.recall(self.access.client_id, realm, request_id, fingerprint)
+            if kept is not None:
+                return Response(kept.body, status_code=kept.status)
+        try:
+            status, body = 200, {**(await write()), "time": self.now()}  # type: ignore[misc]
+        except QBFault as fault:
+            status, body = fault.status, fault_body(fault, self.quickbooks.clock.now())
+        if request_id:
+            keys.remember(self.access.client_id, realm, request_id, fingerprint, status, body)
+        return Response(body, status_code=status)
+
+
+def query_response(company: Company, text: str) -> dict:
+    """A QueryResponse: the page and startPosition, maxResults (rows on it) and totalCount."""
+    if not text.strip():
+        raise query_error("the query is empty")
+    query = parse(text)
+    records = list(company.records(query.entity).values())
+    bodies = entity_jsons(company, query.entity, records)
+    if bodies:
+        known = frozenset(k.lower() for b in bodies[:50] for k in b) | QUERYABLE_EXTRA
+        check_fields(query, bodies[0], known)
+    page, total = run(query, bodies)
+    if query.count:
+        return {"totalCount": total}
+    if not total:
+        return {}
+    answer: dict = {query.entity: page} if page else {}
+    return {**answer, "startPosition": query.start, "maxResults": len(page), "totalCount": total}
+
+
+@get(f"{COMPANY}/query")
+async def query_get(request: Request) -> Response:
+    call = Call(request)
+    text = request.query_params.get("query", "")
+    return call.answer({"QueryResponse": query_response(call.company, text)})
+
+
+@post(f"{COMPANY}/query", status_code=200)
+async def query_post(request: Request) -> Response:
+    """Intuit also takes the query as a POST body (Content-Type application/text)."""
+    call = Call(request)
+    text = request.query_params.get("query") or (await request.body()).decode()
+    return call.answer({"QueryResponse": query_response(call.company, text)})
+
+
+def _read(entity: str) -> Callable:
+    async def read(request: Request, entity_id: FromPath[str]) -> Response:
+        call = Call(request)
+        record = call.company.records(entity).get(entity_id)
+        if record is None:
+            raise not_found()
+        return call.answer({entity: entity_jsons(call.company, entity, [record])[0]})
+
+    read.__name__ = f"read_{entity.lower()}"
+    return get(f"{COMPANY}/{entity.lower()}/{{entity_id:str}}")(read)
+
+
+READS = [_read(entity) for entity in ENTITIES]
+
+
+@get(f"{COMPANY}/invoice/{{entity_id:str}}/pdf", media_type="application/pdf")
+async def read_invoice_pdf(request: Request, entity_id: FromPath[str]) -> Response:
+    call = Call(request)
+    invoice = call.company.invoices.get(entity_id)
+    if invoice is None:
+        raise not_found()
+    return Response(invoice_pdf(call.company, invoice), media_type="application/pdf")
+
+
+@get(f"{COMPANY}/companyinfo/{{company_id:str}}")
+async def read_company_info(request: Request, company_id: FromPath[str]) -> Response:
+    call = Call(request)
+    if company_id not in ("1", call.access.realm_id):
+        raise not_found()
+    return call.answer({"CompanyInfo": company_info_json(call.company)})
+
+
+@get(f"{COMPANY}/preferences")
+async def read_preferences(request: Request) -> Response:
+    call = Call(request)
+    return call.answer({"Preferences": preferences_json(call.company)})
+
+
+# --- writes ---------------------------------------------------------------------------------
+
+
+def invoice_write(quickbooks: QuickBooksSandbox, realm: str, body: dict, operation: str) -> dict:
+    """One Invoice write (POST /invoice or a batch item): create, update, void or delete."""
+    store, company = quickbooks.store, quickbooks.store.company(realm)
+    if operation == "delete":
+        invoice = store.delete_invoice(realm, body)
+        return {"Invoice": {"domain": "QBO", "status": "Deleted", "Id": invoice.id}}
+    if operation == "void":
+        return {"Invoice": invoice_json(company, store.void_invoice(realm, body))}
+    if body.get("Id"):
+        return {"Invoice": invoice_json(company, store.update_invoice(realm, body))}
+    return {"Invoice": invoice_json(company, store.create_invoice(realm, body))}
+
+
+def payment_write(quickbooks: QuickBooksSandbox, realm: str, body: dict, operation: str) -> dict:
+    store, company = quickbooks.store, quickbooks.store.company(realm)
+    if operation == "delete":
+        payment = store.delete_payment(realm, body)
+        return {"Payment": {"domain": "QBO", "status": "Deleted", "Id": payment.id}}
+    if body.get("Id"):
+        raise invalid("Payments can be created or deleted here, not updated", "2010", "Id")
+    return {"Payment": payment_json(company, store.create_payment(realm, body))}
+
+
+def customer_write(quickbooks: QuickBooksSandbox, realm: str, body: dict, operation: str) -> dict:
+    store, company = quickbooks.store, quickbooks.store.company(realm)
+    if operation in ("delete", "void"):
+        raise invalid("Customers cannot be deleted; set Active to false", "2010")
+    if body.get("Id"):
+        customer = store.update_customer(realm, body)
+    else:
+        customer = store.create_customer(realm, body)
+    return {"Customer": customer_json(company, customer)}
+
+
+WRITERS = {"Invoice": invoice_write, "Payment": payment_write, "Customer": customer_write}
+
+
+def _write_handler(entity: str) -> Callable:
+    async def write(request: Request) -> Response:
+        call = Call(request)
+        operation = request.query_params.get("operation", "")
+        if operation not in ("", "create", "update", "delete", "void"):
+            raise invalid(f"operation {operation} is not supported", "2010", "operation")
+
+        async def apply() -> dict:
+            body = await call.json_body()
+            return WRITERS[entity](call.quickbooks, call.access.realm_id, body, operation)
+
+        return await call.once(apply)
+
+    write.__name__ = f"write_{entity.lower()}"
+    return post(f"{COMPANY}/{entity.lower()}", status_code=200)(write)
+
+
+WRITES = [_write_handler(entity) for entity in WRITERS]
+
+
+# --- change data capture --------------------------------------------------------------------
+
+
+def cdc_response(company: Company, now: datetime, entities: str, changed_since: str) -> dict:
+    names = [name.strip() for name in entities.split(",") if name.strip()]
+    if not names:
+        raise invalid("entities is required", "2020", "entities")
+    wanted = []
+    for name in names:
+        entity = next((e for e in ENTITIES if e.lower() == name.lower()), None)
+        if entity is None:
+            raise invalid(f"{name} is not supported by change data capture", "2010", "entities")
+        wanted.append(entity)
+    try:
+        since = datetime.fromisoformat(changed_since)
+    except ValueError as error:
+        raise invalid(f"changedSince {changed_since} is not a date time", "2010") from error
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=now.tzinfo)
+    if now - since > timedelta(days=CDC_MAX_DAYS):
+        raise invalid(
+            f"changedSince can be at most {CDC_MAX_DAYS} days in the past", "2010", "changedSince"
+        )
+    changed: list[tuple[datetime, str, object]] = []
+    for entity in wanted:
+        changed += [
+            (r.updated, entity, r) for r in company.records(entity).values() if r.updated >= since
+        ]
+        changed += [
+            (t.deleted, entity, t)
+            for t in company.tombstones
+            if t.entity == entity and t.deleted >= since
+        ]
+    changed.sort(key=lambda each: each[0])
+    changed = changed[:CDC_MAX_OBJECTS]
+    responses = []
+    for entity in wanted:
+        live = [r for _, e, r in changed if e == entity and not hasattr(r, "deleted")]
+        gone = [r for _, e, r in changed if e == entity and hasattr(r, "deleted")]
+        bodies = entity_jsons(company, entity, live)
+        bodies += [tombstone_json(t.id, t.deleted) for t in gone]  # type: ignore[attr-defined]
+        if bodies:
+            responses.append(
+                {
+                    entity: bodies,
+                    "startPosition": 1,
+                    "maxResults": len(bodies),
+                    "totalCount": len(bodies),
+                }
+            )
+        else:
+            responses.append({})
+    return {"CDCResponse": [{"QueryResponse": responses}]}
+
+
+@get(f"{COMPANY}/cdc")
+async def change_data_capture(request: Request) -> Response:
+    call = Call(request)
+    params = request.query_params
+    body = cdc_response(
+        call.company,
+        call.quickbooks.clock.now(),
+        params.get("entities", ""),
+        params.get("changedSince", ""),
+    )
+    return call.answer(body)
+
+
+# --- batch ------------------------------------------------------------------------------------
+
+
+def _batch_item(call: Call, item: dict) -> dict:
+    bid = str(item.get("bId", ""))
+    try:
+        if "Query" in item:
+            return {"bId": bid, "QueryResponse": query_response(call.company, str(item["Query"]))}
+        entity = next((name for name in WRITERS if name in item), None)
+        if entity is None:
+            raise invalid("The batch item names no operation the sandbox supports", "2010")
+        operation = str(item.get("operation", "create")).lower()
+        if item.get("optionsData") == "void":
+            operation = "void"
+        realm = call.access.realm_id
+        return {"bId": bid, **WRITERS[entity](call.quickbooks, realm, item[entity], operation)}
+    except QBFault as fault:
+        return {"bId": bid, "Fault": fault.fault_json()}
+
+
+@post(f"{COMPANY}/batch", status_code=200)
+async def batch(request: Request) -> Response:
+    """Up to 30 items, run in order; each answers its entity, its QueryResponse or a Fault."""
+    call = Call(request)
+    body = await call.json_body()
+    items = body.get("BatchItemRequest")
+    if not isinstance(items, list) or not items:
+        raise invalid("BatchItemRequest is required", "2020", "BatchItemRequest")
+    limit = call.quickbooks.limiter.limits.batch_items
+    if len(items) > limit:
+        raise invalid(f"A batch can have at most {limit} items; it had {len(items)}", "2010")
+    bids = [str(item.get("bId", "")) for item in items]
+    if "" in bids or len(set(bids)) != len(bids):
+        raise invalid("Every batch item needs a bId, unique within the batch", "2010", "bId")
+
+    async def apply() -> dict:
+        return {"BatchItemResponse": [_batch_item(call, item) for item in items]}
+
+    return await call.once(apply)
+
+
+API_HANDLERS = [
+    query_get,
+    query_post,
+    *READS,
+    read_invoice_pdf,
+    read_company_info,
+    read_preferences,
+    *WRITES,
+    change_data_capture,
+    batch,
+]
+
+
+def fault_handler(request: Request, fault: QBFault) -> Response:
+    return fault_response(fault, request.app.state.quickbooks.clock.now())
