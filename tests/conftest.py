@@ -340,6 +340,19 @@ def smtp_server() -> Iterator[tuple[MailCatcher, str]]:
 # --- Stripe (localstripe) ----------------------------------------------------------------------
 
 
+@pytest.fixture
+def duely_port() -> int:
+    """Where a test serves duely's web app (the sandboxes' redirects and webhooks name it)."""
+    return free_port()
+
+
+@pytest.fixture
+def sandbox_port() -> int:
+    """Chosen before a sandbox is made: the links it hands out (webhook resource URLs, online
+    invoices) name the port it is served on."""
+    return free_port()
+
+
 @pytest.fixture(scope="session")
 def localstripe_server(tmp_path_factory):
     """One localstripe process for the session (see tests/stripe_fake.py)."""

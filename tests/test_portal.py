@@ -27,7 +27,7 @@ from tests.factories import add_connection, add_credit, add_customer, add_invoic
 from tests.live import add_open_invoice, open_invoice
 from tests.serving import browse
 from tests.waiting import eventually
-from tests.xero.conftest import connect_directly, duely_port, xero, xero_url  # noqa: F401
+from tests.xero.conftest import connect_directly, xero, xero_url  # noqa: F401
 
 HTMX = {"HX-Request": "true"}
 

@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from alembic.script import ScriptDirectory
@@ -22,12 +22,12 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
-from duely.accounts.organisations import ensure_organisation, ensure_user
 from duely.core.db import make_sync_engine
 from duely.migrate import _config, upgrade
-from duely.models import ApiToken, Role, User, UTCDateTime, WebSession, utcnow
+from duely.models import ApiToken, User, UTCDateTime, WebSession, utcnow
 from duely.web.app import create_app
 from tests.conftest import PASSWORD, POSTGRES_URL, _pg_admin, csrf_from, login
+from tests.test_opt_outs_migration import ORGANISATIONS_0004
 
 COOKIE = "duely_session"
 HTMX = {"HX-Request": "true"}
@@ -395,21 +395,40 @@ def test_tokens_made_before_names_are_named_and_live_at_most_90_days_more(unmigr
     now = utcnow()
     engine = make_sync_engine(url)
     try:
-        with Session(engine) as session:
-            organisation = ensure_organisation(session, "Old Tokens Ltd")
-            user = ensure_user(session, organisation, "old@tokens.test", PASSWORD, Role.ADMIN)
+        # Written as that revision has the rows: the models know later columns.
+        with engine.begin() as connection:
+            connection.execute(
+                ORGANISATIONS_0004.insert().values(
+                    id=1,
+                    name="Old Tokens Ltd",
+                    country="GB",
+                    timezone="Europe/London",
+                    base_currency="GBP",
+                    send_window_start=time(9),
+                    send_window_end=time(17),
+                    chase_mode="all",
+                    sender_name="",
+                    created_at=now,
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, organisation_id, email, name, password_hash, role,"
+                    " created_at) VALUES (1, 1, 'old@tokens.test', '', 'x', 'admin', :created_at)"
+                ).bindparams(bindparam("created_at", type_=UTCDateTime())),
+                {"created_at": now},
+            )
             for digest, expires_at in (("a" * 64, now + timedelta(days=400)), ("b" * 64, now)):
-                session.connection().execute(
+                connection.execute(
                     insert,
                     {
-                        "organisation_id": organisation.id,
-                        "user_id": user.user_id,
+                        "organisation_id": 1,
+                        "user_id": 1,
                         "token_hash": digest,
                         "created_at": now,
                         "expires_at": expires_at,
                     },
                 )
-            session.commit()
         upgrade(url)
         with Session(engine) as session:
             tokens = {row.token_hash[0]: row for row in session.exec(select(ApiToken)).all()}

@@ -24,7 +24,6 @@ from duely.core.temporal.names import search_attribute_cli_flags
 from duely.settings import Settings
 from tests.serving import free_port
 from tests.xero.conftest import (  # noqa: F401 - fixtures, used by name
-    duely_port,
     xero,
     xero_url,
 )

@@ -29,22 +29,10 @@ from duely.sandbox.xero.webhooks import WebhookSettings
 from duely.web.app import create_app
 from duely.worker import build_worker
 from tests.conftest import login
-from tests.serving import free_port, serve, shut
+from tests.serving import serve, shut
 from tests.waiting import eventually
 
 WEBHOOK_KEY = "test-webhook-key"
-
-
-@pytest.fixture
-def duely_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def sandbox_port() -> int:
-    """Chosen before the sandbox is made: the links it hands out (webhook resource URLs,
-    online invoices) name the port it is served on."""
-    return free_port()
 
 
 @pytest.fixture
