@@ -2,12 +2,13 @@
 a promise, a dispute, a pause, a payment) is written as a note on the invoice's history in the
 ledger, so they see the chase without opening duely.
 
-A sweep (LedgerNotesWorkflow, every DUELY_LEDGER_NOTES_MINUTES) takes the timeline lines not
-yet dealt with, oldest first, and writes each invoice's in one call, a few calls per ledger
-tenant per round so that notes never crowd out syncs and payments under the tenant's rate
-limit. A line is marked once written, or passed over when it is not worth a note or no ledger
-holds its invoice. A ledger that is down, busy or refusing access keeps its lines for the next
-round; one that refuses an invoice's notes (the invoice is gone from it) passes them over.
+A round (LedgerNotesWorkflow, every DUELY_LEDGER_NOTES_MINUTES) takes each connected tenant's
+timeline lines not yet dealt with, oldest first, and writes each invoice's in one call, a few
+calls per tenant per round so that notes never crowd out syncs and payments under the tenant's
+rate limit. A line is marked once written, or passed over when it is not worth a note or no
+ledger holds its invoice. A ledger that is down, busy or refusing access (or waiting to be
+reconnected) keeps its lines for a later round; one that refuses an invoice's notes (the
+invoice is gone from it) passes them over.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlmodel import col, select, update
 from duely.core.db import Database
 from duely.integrations.ledgers.base import LedgerError, LedgerRejected
 from duely.integrations.ledgers.connections import Ledgers
-from duely.models import Connection, Event, Invoice, utcnow
+from duely.models import Connection, ConnectionStatus, Event, Invoice, saved_id, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,6 @@ NOTED_KINDS = frozenset(
 )
 """What a bookkeeper wants to see in the ledger; the engine's own bookkeeping (queued,
 withdrawn, retries) stays in duely's timeline."""
-LINES_PER_ROUND = 500
-"""Timeline lines looked at per round, oldest first; the next round takes the rest."""
 CALLS_PER_TENANT = 10
 """Ledger calls per tenant per round: at a round every five minutes, 2 a minute of Xero's 60."""
 NOTES_PER_CALL = 25
@@ -69,7 +68,6 @@ class _Line:
     event_id: int
     kind: str
     detail: str
-    connection_id: int | None
     invoice_ref: str
     """The invoice's id in its ledger."""
 
@@ -80,56 +78,48 @@ def note_of(kind: str, detail: str) -> str:
 
 
 async def write_notes(db: Database, ledgers: Ledgers) -> NotesRound:
-    done = NotesRound()
-    lines = await _lines_not_yet_dealt_with(db)
-    passed = [
-        line.event_id
-        for line in lines
-        if line.kind not in NOTED_KINDS or line.connection_id is None or not line.invoice_ref
-    ]
-    await _mark(db, passed)
-    done.passed_over += len(passed)
-    by_tenant: dict[int, dict[str, list[_Line]]] = defaultdict(lambda: defaultdict(list))
-    for line in lines:
-        if line.event_id not in passed and line.connection_id is not None:
-            by_tenant[line.connection_id][line.invoice_ref].append(line)
-    for connection_id, invoices in by_tenant.items():
-        await _write_for_tenant(db, ledgers, connection_id, invoices, done)
+    """One round: lines not worth a note are passed over, then each connected tenant gets its
+    own oldest lines, so a tenant that is down or far behind never holds up another."""
+    done = NotesRound(passed_over=await _pass_over_the_rest(db))
+    async with db.session() as session:
+        connections = list(
+            await session.exec(
+                select(Connection)
+                .where(Connection.status != ConnectionStatus.NEEDS_RECONNECT)
+                .order_by(col(Connection.id))
+            )
+        )
+    for connection in connections:
+        lines = await _lines_of(db, saved_id(connection))
+        if lines:
+            await _write_for_tenant(db, ledgers, connection, lines, done)
     return done
 
 
 async def _write_for_tenant(
-    db: Database,
-    ledgers: Ledgers,
-    connection_id: int,
-    invoices: dict[str, list[_Line]],
-    done: NotesRound,
+    db: Database, ledgers: Ledgers, connection: Connection, lines: list[_Line], done: NotesRound
 ) -> None:
-    waiting = sum(len(lines) for lines in invoices.values())
-    async with db.session() as session:
-        connection = await session.get(Connection, connection_id)
     try:
-        if connection is None:
-            raise LedgerRejected("the connection is gone")
         ledger = ledgers.open(connection)
-    except (LedgerError, NotImplementedError) as cannot:
-        # No notes for a ledger duely cannot write to (yet): they are passed over, not kept for
-        # ever; a connection waiting for a person to reconnect keeps them for later.
-        if isinstance(cannot, LedgerError) and not isinstance(cannot, LedgerRejected):
-            done.left_for_later += waiting
-            done.problems.append(f"connection {connection_id}: {cannot}")
-            return
-        await _mark(db, [line.event_id for lines in invoices.values() for line in lines])
-        done.passed_over += waiting
+    except NotImplementedError:  # a ledger duely cannot write notes to (yet): none are kept
+        await _mark(db, [line.event_id for line in lines])
+        done.passed_over += len(lines)
         return
-    calls = 0
-    for invoice_ref, lines in invoices.items():
-        for start in range(0, len(lines), NOTES_PER_CALL):
+    except LedgerError as cannot:
+        done.left_for_later += len(lines)
+        done.problems.append(f"connection {connection.id}: {cannot}")
+        return
+    invoices: dict[str, list[_Line]] = defaultdict(list)
+    for line in lines:
+        invoices[line.invoice_ref].append(line)
+    waiting, calls = len(lines), 0
+    for invoice_ref, of_invoice in invoices.items():
+        for start in range(0, len(of_invoice), NOTES_PER_CALL):
             if calls == CALLS_PER_TENANT:
                 done.left_for_later += waiting
                 return
-            chunk = lines[start : start + NOTES_PER_CALL]
-            key = f"duely-notes-{connection_id}-{chunk[0].event_id}-{chunk[-1].event_id}"
+            chunk = of_invoice[start : start + NOTES_PER_CALL]
+            key = f"duely-notes-{connection.id}-{chunk[0].event_id}-{chunk[-1].event_id}"
             calls += 1
             try:
                 await ledger.add_notes(
@@ -138,9 +128,11 @@ async def _write_for_tenant(
             except LedgerRejected as refused:
                 log.warning("the ledger refused notes for invoice %s: %s", invoice_ref, refused)
                 done.passed_over += len(chunk)
+            except NotImplementedError:
+                done.passed_over += len(chunk)
             except LedgerError as trouble:  # down, busy, access refused: try next round
                 done.left_for_later += waiting
-                done.problems.append(f"connection {connection_id}: {trouble}")
+                done.problems.append(f"connection {connection.id}: {trouble}")
                 return
             else:
                 done.written += len(chunk)
@@ -148,25 +140,36 @@ async def _write_for_tenant(
             waiting -= len(chunk)
 
 
-async def _lines_not_yet_dealt_with(db: Database) -> list[_Line]:
+async def _pass_over_the_rest(db: Database) -> int:
+    """Mark the lines no ledger will get a note for: not worth one, or about an invoice no
+    ledger holds (imported from a file). Returns how many."""
+    no_ledger = select(Invoice.id).where(
+        col(Invoice.connection_id).is_(None) | (col(Invoice.external_id) == "")
+    )
+    async with db.session() as session:
+        result = await session.exec(
+            update(Event)
+            .where(
+                col(Event.ledger_noted_at).is_(None),
+                col(Event.kind).not_in(NOTED_KINDS) | col(Event.invoice_id).in_(no_ledger),
+            )
+            .values(ledger_noted_at=utcnow())
+        )
+        await session.commit()
+        return int(result.rowcount or 0)
+
+
+async def _lines_of(db: Database, connection_id: int) -> list[_Line]:
+    """The connection's oldest lines not yet dealt with, as many as a round can write."""
     async with db.session() as session:
         rows = await session.exec(
-            select(
-                Event.id,
-                Event.kind,
-                Event.detail,
-                Invoice.connection_id,
-                Invoice.external_id,
-            )
+            select(Event.id, Event.kind, Event.detail, Invoice.external_id)
             .join(Invoice, col(Invoice.id) == col(Event.invoice_id))
-            .where(col(Event.ledger_noted_at).is_(None))
+            .where(col(Event.ledger_noted_at).is_(None), Invoice.connection_id == connection_id)
             .order_by(col(Event.id))
-            .limit(LINES_PER_ROUND)
+            .limit(CALLS_PER_TENANT * NOTES_PER_CALL)
         )
-        return [
-            _Line(event_id, kind, detail, connection_id, external_id or "")
-            for event_id, kind, detail, connection_id, external_id in rows
-        ]
+        return [_Line(event_id, kind, detail, ref) for event_id, kind, detail, ref in rows]
 
 
 async def _mark(db: Database, event_ids: list[int]) -> None:

@@ -18,7 +18,7 @@ from duely.ledgers.history_notes import write_notes
 from duely.models import Event
 from duely.sandbox.xero.faults import FaultRule
 from duely.workflows.ledger_notes import LedgerNotesWorkflow
-from tests.factories import add_customer, add_invoice
+from tests.factories import add_connection, add_customer, add_invoice
 from tests.waiting import eventually
 from tests.xero.test_chasing import (  # noqa: F401 - fixtures, used by name
     chasing_settings,
@@ -199,3 +199,31 @@ async def test_a_round_makes_a_few_calls_per_tenant_and_leaves_the_rest(
     second = await write_notes(database, ledgers)
     assert (second.written, second.left_for_later) == (1, 0)
     assert [len(notes_in_xero(tenant, i)) for i in xero_invoices] == [1, 1, 1]
+
+
+async def test_a_tenant_waiting_to_be_reconnected_keeps_its_notes_and_holds_up_no_other(
+    connected, database, db, org_a
+):
+    tenant, connection, ledgers = connected
+    dead = add_connection(db, org_a.id, "Gone Books", status="needs_reconnect")
+    (elsewhere,) = mirrored(db, org_a.id, dead, [in_xero(tenant, 2)[1]])
+    # Older than the live tenant's line, and more than a round could ever look at in one go.
+    db.add_all(
+        Event(
+            organisation_id=org_a.id,
+            invoice_id=elsewhere.id,
+            kind="reminder_sent",
+            detail=f"Reminder {n}: emailed",
+        )
+        for n in range(600)
+    )
+    db.commit()
+    (xero_invoice,) = in_xero(tenant, 1)
+    (invoice,) = mirrored(db, org_a.id, connection, [xero_invoice])
+    line(db, invoice, "paused", "paused by ann@alpha.test")
+
+    done = await write_notes(database, ledgers)
+
+    assert done.written == 1
+    assert notes_in_xero(tenant, xero_invoice) == ["duely: paused by ann@alpha.test"]
+    assert not_yet_dealt_with(db) == ["reminder_sent"] * 600  # kept for the reconnection
