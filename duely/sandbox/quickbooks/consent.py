@@ -30,7 +30,8 @@ async def connect_company(authorize_url: str, company_name: str | None = None) -
             if attributes.get("type") == "hidden":
                 form.append((attributes["name"], attributes.get("value", "")))
             elif attributes.get("name") == "realm_id" and not chosen:
-                label = unescape(page.text.split(tag, 1)[1].split("</label>", 1)[0]).strip()
+                after = page.text.split(tag, 1)[1].split("</label>", 1)[0]
+                label = unescape(after).lstrip(">").strip()
                 if company_name is None or label == company_name:
                     chosen = attributes["value"]
         if chosen:
