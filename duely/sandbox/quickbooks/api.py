@@ -23,8 +23,16 @@ from duely.sandbox.quickbooks.errors import (
 )
 from duely.sandbox.quickbooks.gateway import Access, access_of
 from duely.sandbox.quickbooks.pdf import invoice_pdf
-from duely.sandbox.quickbooks.query import ENTITIES, check_fields, parse, run
+from duely.sandbox.quickbooks.query import (
+    ENTITIES,
+    check_fields,
+    named_fields,
+    parse,
+    project,
+    select,
+)
 from duely.sandbox.quickbooks.representations import (
+    QUERY_FIELDS,
     company_info_json,
     customer_json,
     entity_jsons,
@@ -72,12 +80,12 @@ class Call:
 
     async def once(self, write: Callable[[], object]) -> Response:
         """Run a write once per `requestid`: a repeat answers the first response (faults
-        included), whatever its body."""
+        included), whatever its body or endpoint (requestid is unique per company)."""
         request_id = self.request.query_params.get("requestid", "")
         if len(request_id) > MAX_REQUEST_ID:
             raise invalid(f"requestid is longer than {MAX_REQUEST_ID} characters", "2010")
         keys = self.quickbooks.idempotency
-        fingerprint = keys.fingerprint("POST", self.request.url.path, b"")
+        fingerprint = keys.fingerprint("POST", "", b"")  # one requestid, one answer per realm
         realm = self.access.realm_id
         if request_id:
             kept = keys.recall(self.access.client_id, realm, request_id, fingerprint)
@@ -93,21 +101,31 @@ class Call:
 
 
 def query_response(company: Company, text: str) -> dict:
-    """A QueryResponse: the page and startPosition, maxResults (rows on it) and totalCount."""
+    """A QueryResponse: the page and startPosition, maxResults (rows on it) and totalCount.
+
+    Conditions and order on the fields in QUERY_FIELDS are evaluated without rendering every
+    entity (a page of a 10,000-invoice company renders 1,000, not 10,000)."""
     if not text.strip():
         raise query_error("the query is empty")
     query = parse(text)
     records = list(company.records(query.entity).values())
-    bodies = entity_jsons(company, query.entity, records)
-    if bodies:
-        known = frozenset(k.lower() for b in bodies[:50] for k in b) | QUERYABLE_EXTRA
-        check_fields(query, bodies[0], known)
-    page, total = run(query, bodies)
+    sample = entity_jsons(company, query.entity, records[:50])
+    check_fields(query, frozenset(k.lower() for b in sample for k in b) | QUERYABLE_EXTRA)
+    getters = QUERY_FIELDS[query.entity]
+    needed = named_fields(query)
+    if needed <= getters.keys():
+        rows = [({name: getters[name](r) for name in needed}, r) for r in records]
+        chosen, total = select(query, rows)
+        page = entity_jsons(company, query.entity, chosen)
+    else:
+        bodies = entity_jsons(company, query.entity, records)
+        chosen, total = select(query, list(zip(bodies, bodies, strict=True)))
+        page = chosen  # type: ignore[assignment]
     if query.count:
         return {"totalCount": total}
     if not total:
         return {}
-    answer: dict = {query.entity: page} if page else {}
+    answer: dict = {query.entity: project(query, page)} if page else {}
     return {**answer, "startPosition": query.start, "maxResults": len(page), "totalCount": total}
 
 

@@ -206,10 +206,6 @@ class Identity:
             )
             if not code_verifier or not hmac.compare_digest(expected, found.code_challenge):
                 raise OAuthError("invalid_grant", "code_verifier does not match")
-        # A new consent for the same app and realm replaces the old one.
-        for grant in self.state.grants.values():
-            if grant.client_id == app.client_id and grant.realm_id == found.realm_id:
-                grant.revoked = True
         grant = Grant(
             uuid.uuid4().hex, app.client_id, found.realm_id, found.scope, self.clock.now()
         )

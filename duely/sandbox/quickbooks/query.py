@@ -267,7 +267,7 @@ def sort_key(body: dict, path: str) -> tuple:
     return (1, int(text)) if text.isdigit() else (2, text.lower())
 
 
-def check_fields(query: Query, sample: dict, known: frozenset[str]) -> None:
+def check_fields(query: Query, known: frozenset[str]) -> None:
     """A property the entity does not have is refused, as QuickBooks refuses it."""
     paths = [c.path for c in query.where] + [p for p, _ in query.order] + query.fields
     for path in paths:
@@ -275,18 +275,31 @@ def check_fields(query: Query, sample: dict, known: frozenset[str]) -> None:
             raise query_invalid(f"property '{path}' is not queryable")
 
 
-def run(query: Query, bodies: list[dict]) -> tuple[list[dict], int]:
-    """The page of matching bodies and how many matched in all."""
-    found = [b for b in bodies if all(matches(b, c) for c in query.where)]
+def select(query: Query, rows: list[tuple[dict, object]]) -> tuple[list[object], int]:
+    """The page of matching rows' payloads and how many matched in all. A row is (the
+    entity's JSON, or as much of it as the query names; what to answer for it)."""
+    found = [row for row in rows if all(matches(row[0], c) for c in query.where)]
     for path, descending in reversed(query.order):
-        found.sort(key=lambda body, p=path: sort_key(body, p), reverse=descending)
+        found.sort(key=lambda row, p=path: sort_key(row[0], p), reverse=descending)
     page = found[query.start - 1 : query.start - 1 + query.max_results]
-    if query.fields:
-        wanted = {f.split(".")[0].lower() for f in query.fields} | {"id", "synctoken", "domain"}
-        page = [
-            {**{k: v for k, v in b.items() if k.lower() in wanted}, "sparse": True} for b in page
-        ]
-    return page, len(found)
+    return [payload for _, payload in page], len(found)
 
 
-__all__ = ["Query", "QBFault", "parse", "run", "check_fields", "lookup", "ENTITIES"]
+def project(query: Query, bodies: list[dict]) -> list[dict]:
+    """`SELECT Field, ...`: only those fields (and Id, SyncToken), marked sparse."""
+    if not query.fields:
+        return bodies
+    wanted = {f.split(".")[0].lower() for f in query.fields} | {"id", "synctoken", "domain"}
+    return [
+        {**{k: v for k, v in body.items() if k.lower() in wanted}, "sparse": True}
+        for body in bodies
+    ]
+
+
+def named_fields(query: Query) -> set[str]:
+    """The top-level fields the query's conditions and order read."""
+    paths = [c.path for c in query.where] + [path for path, _ in query.order]
+    return {path.split(".")[0].lower() for path in paths}
+
+
+__all__ = ["ENTITIES", "QBFault", "Query", "check_fields", "lookup", "parse", "project", "select"]

@@ -297,3 +297,44 @@ def entity_jsons(company: Company, entity: str, records: list) -> list[dict]:
         return [customer_json(company, record, balances) for record in records]
     render = RENDERERS[entity]
     return [render(company, record) for record in records]  # type: ignore[operator]
+
+
+def _metadata_of(record: object) -> dict:
+    return _meta(record.created, record.updated)  # type: ignore[attr-defined]
+
+
+# What a query may filter or sort on without rendering whole entities: each field as its JSON
+# shows it (references as {"value"}), for the fields a sync reads by. Others render in full.
+_COMMON = {
+    "id": lambda r: r.id,
+    "synctoken": lambda r: str(r.sync_token),
+    "metadata": _metadata_of,
+}
+_TRANSACTION = {
+    **_COMMON,
+    "txndate": lambda r: r.txn_date.isoformat(),
+    "totalamt": lambda r: amount(r.total),
+    "customerref": lambda r: {"value": r.customer_id},
+}
+QUERY_FIELDS: dict[str, dict] = {
+    "Invoice": {
+        **_TRANSACTION,
+        "docnumber": lambda r: r.doc_number,
+        "duedate": lambda r: r.due_date.isoformat(),
+        "balance": lambda r: amount(r.balance),
+        "emailstatus": lambda r: r.email_status,
+    },
+    "Payment": {**_TRANSACTION, "paymentrefnum": lambda r: r.ref_num or None},
+    "CreditMemo": {
+        **_TRANSACTION,
+        "docnumber": lambda r: r.doc_number,
+        "balance": lambda r: amount(r.balance),
+    },
+    "Customer": {
+        **_COMMON,
+        "displayname": lambda r: r.display_name,
+        "companyname": lambda r: r.company_name or None,
+        "active": lambda r: r.active,
+    },
+    "Account": {**_COMMON, "name": lambda r: r.name, "accounttype": lambda r: r.account_type},
+}
