@@ -25,6 +25,13 @@ from duely.sandbox.quickbooks.sandbox import QuickBooksSandbox
 from duely.sandbox.quickbooks.store import to_minor
 
 Body = JSONBody[dict[str, Any]]
+RECORD_KINDS = {
+    "customers": "Customer",
+    "invoices": "Invoice",
+    "payments": "Payment",
+    "credit-memos": "CreditMemo",
+    "accounts": "Account",
+}
 
 
 def _error(status: int, message: str) -> Response:
@@ -118,35 +125,32 @@ class QuickBooksAdmin(Controller):
             return _error(400, str(error))
         return Response(_summary(company), status_code=201)
 
-    @get("/realms/{realm_id:str}/{entity:str}")
+    @get([f"/realms/{{realm_id:str}}/{kind}" for kind in RECORD_KINDS])
     async def list_records(
         self,
         request: Request,
         realm_id: FromPath[str],
-        entity: FromPath[str],
         open: FromQuery[bool | None] = None,  # noqa: A002 - the filter's name
         customer_id: FromQuery[str | None] = None,
         invoice_id: FromQuery[str | None] = None,
         limit: FromQuery[int | None] = None,
     ) -> Response:
-        """entity: customers, invoices, payments, credit-memos or accounts. Filters: open
-        (invoices with a balance), customer_id, invoice_id (payments applied to it)."""
+        """/realms/{realm_id}/customers, /invoices, /payments, /credit-memos or /accounts.
+        Filters: open (invoices with a balance, or without), customer_id, invoice_id
+        (payments applied to it), limit."""
         company = _qb(request).store.companies.get(realm_id)
-        kind = {
-            "customers": "Customer",
-            "invoices": "Invoice",
-            "payments": "Payment",
-            "credit-memos": "CreditMemo",
-            "accounts": "Account",
-        }.get(entity)
-        if company is None or kind is None:
-            return _error(404, "no such realm or record kind")
+        if company is None:
+            return _error(404, f"no realm {realm_id}")
+        kind = RECORD_KINDS[request.url.path.rstrip("/").rsplit("/", 1)[1]]
         records = [
             r
             for r in company.records(kind).values()
             if (open is None or kind != "Invoice" or (r.balance > 0) == open)
             and (customer_id is None or getattr(r, "customer_id", customer_id) == customer_id)
-            and (invoice_id is None or any(line.txn_id == invoice_id for line in r.lines))
+            and (
+                invoice_id is None
+                or (kind == "Payment" and any(line.txn_id == invoice_id for line in r.lines))
+            )
         ]
         return Response(entity_jsons(company, kind, records[:limit] if limit else records))
 
