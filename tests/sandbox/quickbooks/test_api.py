@@ -132,7 +132,7 @@ async def test_query_operators(client, company, auth):
 
 
 async def test_payment_reduces_the_balance_refuses_overpayment_and_requestid_repeats(
-    client, company, auth
+    client, company, auth, xsd
 ):
     invoice = open_invoice(company)
     before = invoice.balance
@@ -145,6 +145,7 @@ async def test_payment_reduces_the_balance_refuses_overpayment_and_requestid_rep
     url = f"{api(company)}/payment"
     first = await client.post(url, json=body, params={**MINOR, "requestid": "pay-1"}, headers=auth)
     assert first.status_code == 200, first.text
+    xsd.check("Payment", first.json()["Payment"])
     assert invoice.balance == before - 500
     again = await client.post(url, json=body, params={**MINOR, "requestid": "pay-1"}, headers=auth)
     assert again.json() == first.json() and invoice.balance == before - 500
@@ -156,12 +157,13 @@ async def test_payment_reduces_the_balance_refuses_overpayment_and_requestid_rep
     over = {**body, "TotalAmt": before / 100, "Line": [{**body["Line"][0], "Amount": before / 100}]}
     refused = await client.post(url, json=over, headers=auth)
     assert refused.status_code == 400
+    xsd.check("IntuitResponse", refused.json())
     fault = refused.json()["Fault"]
     assert fault["type"] == "ValidationFault" and fault["Error"][0]["code"] == "6000"
     assert invoice.balance == before - 500
 
 
-async def test_sparse_update_checks_the_sync_token(client, company, auth):
+async def test_sparse_update_checks_the_sync_token(client, company, auth, xsd):
     invoice = open_invoice(company)
     url = f"{api(company)}/invoice"
     token = str(invoice.sync_token)
@@ -169,6 +171,7 @@ async def test_sparse_update_checks_the_sync_token(client, company, auth):
     updated = await client.post(url, json=body, headers=auth)
     assert updated.status_code == 200, updated.text
     assert updated.json()["Invoice"]["DueDate"] == "2030-01-31"
+    xsd.check("Invoice", updated.json()["Invoice"])
     assert updated.json()["Invoice"]["SyncToken"] == str(int(token) + 1)
     stale = await client.post(url, json={**body, "DueDate": "2031-01-31"}, headers=auth)
     assert stale.status_code == 400
@@ -441,3 +444,28 @@ def test_demo_company_and_a_big_seed():
     started = time.monotonic()
     QuickBooksSandbox().add_company("Big", 10_000, seed=3)
     assert time.monotonic() - started < 5
+
+
+async def test_state_survives_a_server_restart(tmp_path):
+    """Stopping the server saves the snapshot; the next start (with_demo) loads it."""
+    path = tmp_path / "sandbox" / "quickbooks.json"
+    first = QuickBooksSandbox.with_demo(snapshot_path=path)
+    company = next(iter(first.store.companies.values()))
+    invoice = open_invoice(company)
+    served = await serve(create_sandbox_app(quickbooks=first))
+    async with httpx.AsyncClient(base_url=served.url) as http:
+        paid = await http.post(
+            f"/quickbooks/_admin/realms/{company.realm_id}/invoices/{invoice.id}/pay", json={}
+        )
+        assert paid.status_code == 201
+    await shut(served)
+    assert path.exists()
+    second = QuickBooksSandbox.with_demo(snapshot_path=path)
+    served = await serve(create_sandbox_app(quickbooks=second))
+    async with httpx.AsyncClient(base_url=served.url) as http:
+        again = await http.get(
+            f"/quickbooks/_admin/realms/{company.realm_id}/invoices/{invoice.id}"
+        )
+    await shut(served)
+    assert again.json()["Balance"] == 0
+    assert again.json()["LinkedTxn"] == [{"TxnId": paid.json()["Id"], "TxnType": "Payment"}]

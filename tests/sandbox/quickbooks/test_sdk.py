@@ -22,6 +22,7 @@ from quickbooks.batch import batch_update
 from quickbooks.cdc import change_data_capture
 from quickbooks.exceptions import QuickbooksException
 from quickbooks.objects.base import LinkedTxn, Ref
+from quickbooks.objects.customer import Customer
 from quickbooks.objects.invoice import Invoice
 from quickbooks.objects.payment import Payment, PaymentLine
 
@@ -90,6 +91,11 @@ async def test_python_quickbooks_reads_and_writes(server, company, quickbooks, i
     assert one.SyncToken == str(stored.sync_token) and one.BillEmail.Address == stored.bill_email
     filtered = await asyncio.to_thread(Invoice.filter, DocNumber=stored.doc_number, qb=qb)
     assert [i.Id for i in filtered] == [stored.id]
+    customer = await asyncio.to_thread(Customer.get, stored.customer_id, qb=qb)
+    person = company.customers[stored.customer_id]
+    assert customer.DisplayName == person.display_name
+    assert customer.PrimaryEmailAddr.Address == person.email
+    assert customer.PrimaryPhone.FreeFormNumber == person.phone
 
     payment = Payment()
     payment.CustomerRef = Ref()
@@ -104,6 +110,8 @@ async def test_python_quickbooks_reads_and_writes(server, company, quickbooks, i
     before = stored.balance
     saved = await asyncio.to_thread(payment.save, qb, "sdk-pay-1")
     assert stored.balance == before - 250 and saved.Id in company.payments
+    read = await asyncio.to_thread(Payment.get, saved.Id, qb=qb)
+    assert read.TotalAmt == 2.5 and read.Line[0].LinkedTxn[0].TxnId == stored.id
     await asyncio.to_thread(payment.save, qb, "sdk-pay-1")  # the same requestid
     assert stored.balance == before - 250
 
