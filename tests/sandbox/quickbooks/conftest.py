@@ -15,7 +15,7 @@ from duely.sandbox import create_sandbox_app
 from duely.sandbox.quickbooks import QuickBooksSandbox
 from duely.sandbox.quickbooks.company import Company
 from duely.sandbox.quickbooks.webhooks import WebhookSettings
-from tests.sandbox.quickbooks.xsd import IntuitSchema, load_schema
+from tests.sandbox.quickbooks.xsd import IntuitSchema, NoSchema, load_schema, missing
 from tests.serving import Served, serve, shut
 
 CLIENT_ID = "qb-test-app"
@@ -29,8 +29,22 @@ def api(company: Company) -> str:
 
 
 @pytest.fixture(scope="session")
-def xsd() -> IntuitSchema:
+def intuit_schema() -> IntuitSchema | None:
     return load_schema()
+
+
+@pytest.fixture
+def xsd(intuit_schema: IntuitSchema | None) -> IntuitSchema:
+    """Intuit's schema; the test skips, naming the folder, when it is missing."""
+    if intuit_schema is None:
+        pytest.skip(missing())
+    return intuit_schema
+
+
+@pytest.fixture
+def xsd_when_present(intuit_schema: IntuitSchema | None) -> IntuitSchema | NoSchema:
+    """Intuit's schema, or a stand-in that checks nothing when it is missing."""
+    return intuit_schema or NoSchema()
 
 
 @pytest.fixture
