@@ -203,8 +203,10 @@ def payment_write(quickbooks: QuickBooksSandbox, realm: str, body: dict, operati
     if operation == "delete":
         payment = store.delete_payment(realm, body)
         return {"Payment": {"domain": "QBO", "status": "Deleted", "Id": payment.id}}
+    if operation == "void":
+        return {"Payment": payment_json(company, store.void_payment(realm, body))}
     if body.get("Id"):
-        raise invalid("Payments can be created or deleted here, not updated", "2010", "Id")
+        raise invalid("Payments can be created, voided or deleted here, not updated", "2010")
     return {"Payment": payment_json(company, store.create_payment(realm, body))}
 
 
@@ -228,6 +230,8 @@ def _write_handler(entity: str) -> Callable:
         operation = request.query_params.get("operation", "")
         if operation not in ("", "create", "update", "delete", "void"):
             raise invalid(f"operation {operation} is not supported", "2010", "operation")
+        if operation == "update" and request.query_params.get("include") == "void":
+            operation = "void"  # how a payment is voided
 
         async def apply() -> dict:
             body = await call.json_body()

@@ -7,6 +7,7 @@ a request reaches the Accounting API.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
@@ -100,7 +101,8 @@ def api_gateway(app: ASGIApp) -> ASGIApp:
         try:
             scope[ACCESS_SCOPE_KEY] = Access(token.client_id, token, realm_id)  # type: ignore[typeddict-unknown-key]
             plan = quickbooks.faults.plan(scope["method"], scope["path"], realm_id)
-            await run_with_faults(app, scope, receive, send, plan, {}, _refusal(quickbooks))
+            headers = {"intuit_tid": str(uuid.uuid4())}  # Intuit's id of every answer
+            await run_with_faults(app, scope, receive, send, plan, headers, _refusal(quickbooks))
         finally:
             quickbooks.limiter.release(token.client_id, realm_id)
 

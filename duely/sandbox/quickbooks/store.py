@@ -198,6 +198,29 @@ class QuickBooksStore:
             invoice.balance -= line.amount
             invoice.linked.append(LinkedTxn(payment.id, "Payment"))
 
+    def _unapply(self, company: Company, payment: Payment) -> None:
+        """The invoices a payment paid owe it again."""
+        for line in payment.lines:
+            invoice = company.invoices.get(line.txn_id)
+            if invoice is not None:
+                invoice.balance += line.amount
+                invoice.linked = [t for t in invoice.linked if t.txn_id != payment.id]
+                self._touch(company, "Invoice", invoice, "Update")
+
+    def void_payment(self, realm_id: str, body: dict) -> Payment:
+        """POST /payment?operation=update&include=void: kept, with every amount zero."""
+        company = self.company(realm_id)
+        payment = company.payments.get(str(body.get("Id", "")))
+        if payment is None:
+            raise not_found()
+        self.check_sync_token(payment, body)
+        self._unapply(company, payment)
+        payment.lines = [PaymentLine(0, line.txn_id, line.txn_type) for line in payment.lines]
+        payment.total = payment.unapplied = 0
+        payment.private_note = f"Voided {payment.private_note}".strip()
+        self._touch(company, "Payment", payment, "Void")
+        return payment
+
     def delete_payment(self, realm_id: str, body: dict) -> Payment:
         """POST /payment?operation=delete: the invoices owe again what it paid."""
         company = self.company(realm_id)
@@ -208,12 +231,7 @@ class QuickBooksStore:
         del company.payments[payment.id]
         company.tombstones.append(Tombstone("Payment", payment.id, self.clock.now()))
         self._notify(Change(realm_id, "Payment", payment.id, "Delete"))
-        for line in payment.lines:
-            invoice = company.invoices.get(line.txn_id)
-            if invoice is not None:
-                invoice.balance += line.amount
-                invoice.linked = [t for t in invoice.linked if t.txn_id != payment.id]
-                self._touch(company, "Invoice", invoice, "Update")
+        self._unapply(company, payment)
         return payment
 
     def pay_in_full(self, realm_id: str, invoice_id: str, amount: int | None = None) -> Payment:

@@ -121,6 +121,12 @@ async def test_python_quickbooks_reads_and_writes(server, company, quickbooks, i
         await asyncio.to_thread(payment.save, qb)
     assert refused.value.error_code == 6000
 
+    await asyncio.to_thread(read.void, qb)  # operation=update&include=void
+    assert stored.balance == before and company.payments[saved.Id].total == 0
+    other = await asyncio.to_thread(Invoice.get, found[1].Id, qb=qb)
+    await asyncio.to_thread(other.void, qb)  # operation=void
+    assert company.invoices[other.Id].balance == 0 and company.invoices[other.Id].voided
+
 
 async def test_python_quickbooks_batch_and_cdc(server, company, quickbooks, insecure_transport):
     qb = await sdk(server, company)
