@@ -231,4 +231,5 @@ def test_no_operation_answers_a_server_error(settings, db, org_a, capsys):
     assert set(tally.cases) == {label_of(operation) for operation in operations}
     assert not tally.server_errors, "\n".join(sorted(tally.server_errors))
     asserted = {check.__name__ for check in ASSERTED_CHECKS}
-    assert {found for found in tally.nonconforming if found[0] in asserted} == KNOWN_NONCONFORMING
+    # A known mismatch may not come up in a shorter run (DUELY_FUZZ_EXAMPLES): only new ones fail.
+    assert {found for found in tally.nonconforming if found[0] in asserted} <= KNOWN_NONCONFORMING

@@ -162,6 +162,7 @@ EXPECTED = {
     ("POST", "/settings/organisation/stripe/disconnect"): ADMIN,
     ("POST", "/settings/schedules"): ADMIN,
     ("POST", "/settings/schedules/{schedule_id:int}/default"): ADMIN,
+    ("POST", "/settings/schedules/{schedule_id:int}/group"): ADMIN,
     ("POST", "/settings/schedules/{schedule_id:int}/delete"): ADMIN,
     ("POST", "/settings/schedules/{schedule_id:int}/rename"): ADMIN,
     ("POST", "/settings/schedules/{schedule_id:int}/steps"): ADMIN,
