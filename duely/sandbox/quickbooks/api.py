@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
-from duely.sandbox.quickbooks.company import Company
+from duely.sandbox.quickbooks.company import Company, Tombstone
 from duely.sandbox.quickbooks.errors import (
     QBFault,
     fault_body,
@@ -271,33 +271,21 @@ def cdc_response(company: Company, now: datetime, entities: str, changed_since: 
         )
     changed: list[tuple[datetime, str, object]] = []
     for entity in wanted:
-        changed += [
-            (r.updated, entity, r) for r in company.records(entity).values() if r.updated >= since
-        ]
-        changed += [
-            (t.deleted, entity, t)
-            for t in company.tombstones
-            if t.entity == entity and t.deleted >= since
-        ]
+        records = company.records(entity).values()
+        changed += [(r.updated, entity, r) for r in records if r.updated >= since]
+        tombstones = [t for t in company.tombstones if t.entity == entity]
+        changed += [(t.deleted, entity, t) for t in tombstones if t.deleted >= since]
     changed.sort(key=lambda each: each[0])
-    changed = changed[:CDC_MAX_OBJECTS]
-    responses = []
+    changed = changed[:CDC_MAX_OBJECTS]  # the oldest changes first; the rest on a later call
+    responses: list[dict] = []
     for entity in wanted:
-        live = [r for _, e, r in changed if e == entity and not hasattr(r, "deleted")]
-        gone = [r for _, e, r in changed if e == entity and hasattr(r, "deleted")]
+        mine = [record for _, kind, record in changed if kind == entity]
+        live = [r for r in mine if not isinstance(r, Tombstone)]
         bodies = entity_jsons(company, entity, live)
-        bodies += [tombstone_json(t.id, t.deleted) for t in gone]  # type: ignore[attr-defined]
-        if bodies:
-            responses.append(
-                {
-                    entity: bodies,
-                    "startPosition": 1,
-                    "maxResults": len(bodies),
-                    "totalCount": len(bodies),
-                }
-            )
-        else:
-            responses.append({})
+        bodies += [tombstone_json(t.id, t.deleted) for t in mine if isinstance(t, Tombstone)]
+        count = len(bodies)
+        paged = {"startPosition": 1, "maxResults": count, "totalCount": count}
+        responses.append({entity: bodies, **paged} if bodies else {})
     return {"CDCResponse": [{"QueryResponse": responses}]}
 
 
