@@ -78,7 +78,7 @@ class QuickBooksAdmin(Controller):
             app = _qb(request).register_app(
                 data["client_id"],
                 data["client_secret"],
-                data.get("name", data["client_id"]),
+                str(data.get("name") or data["client_id"]),
                 data.get("redirect_uris", []),
                 data.get("webhook_url", ""),
                 data.get("verifier_token", ""),

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from litestar import Request, Response, get, post
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
 from duely.sandbox.quickbooks.company import Company, Tombstone
@@ -144,7 +145,7 @@ async def query_post(request: Request) -> Response:
     return call.answer({"QueryResponse": query_response(call.company, text)})
 
 
-def _read(entity: str) -> Callable:
+def _read(entity: str) -> HTTPRouteHandler:
     async def read(request: Request, entity_id: FromPath[str]) -> Response:
         call = Call(request)
         record = call.company.records(entity).get(entity_id)
@@ -224,7 +225,7 @@ def customer_write(quickbooks: QuickBooksSandbox, realm: str, body: dict, operat
 WRITERS = {"Invoice": invoice_write, "Payment": payment_write, "Customer": customer_write}
 
 
-def _write_handler(entity: str) -> Callable:
+def _write_handler(entity: str) -> HTTPRouteHandler:
     async def write(request: Request) -> Response:
         call = Call(request)
         operation = request.query_params.get("operation", "")
@@ -343,7 +344,7 @@ async def batch(request: Request) -> Response:
     return await call.once(apply)
 
 
-API_HANDLERS = [
+API_HANDLERS: list[HTTPRouteHandler] = [
     query_get,
     query_post,
     *READS,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 
 @dataclass
@@ -149,15 +150,16 @@ class Company:
         self.last_id += 1
         return str(self.last_id)
 
-    def records(self, entity: str) -> dict:
+    def records(self, entity: str) -> dict[str, Any]:
         """The entities of one kind by Id; KeyError for a kind the sandbox does not keep."""
-        return {
+        kinds: dict[str, dict[str, Any]] = {
             "Customer": self.customers,
             "Invoice": self.invoices,
             "Payment": self.payments,
             "CreditMemo": self.credit_memos,
             "Account": self.accounts,
-        }[entity]
+        }
+        return kinds[entity]
 
     def customer_balances(self) -> dict[str, int]:
         """What each customer owes: open invoices less unapplied credit (one pass)."""

@@ -36,7 +36,10 @@ async def connect_company(authorize_url: str, company_name: str | None = None) -
                     chosen = attributes["value"]
         if chosen:
             form.append(("realm_id", chosen))
-        action = urljoin(authorize_url, unescape(_FORM_ACTION.search(page.text).group(1)))
+        found = _FORM_ACTION.search(page.text)
+        if found is None:
+            raise RuntimeError("the consent page has no form")
+        action = urljoin(authorize_url, unescape(found.group(1)))
         answer = await browser.post(
             action,
             content=urlencode(form),

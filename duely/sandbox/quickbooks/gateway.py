@@ -43,7 +43,7 @@ class Access:
 
 
 def access_of(scope: Scope) -> Access:
-    return scope[ACCESS_SCOPE_KEY]  # type: ignore[typeddict-item]
+    return scope[ACCESS_SCOPE_KEY]  # type: ignore[typeddict-item,literal-required]
 
 
 def sandbox_of(scope: Scope) -> QuickBooksSandbox:
@@ -99,8 +99,8 @@ def api_gateway(app: ASGIApp) -> ASGIApp:
             await send_json(send, 429, fault_body(throttled(), now), {})
             return
         try:
-            scope[ACCESS_SCOPE_KEY] = Access(token.client_id, token, realm_id)  # type: ignore[typeddict-unknown-key]
-            plan = quickbooks.faults.plan(scope["method"], scope["path"], realm_id)
+            scope[ACCESS_SCOPE_KEY] = Access(token.client_id, token, realm_id)  # type: ignore[typeddict-unknown-key,literal-required]
+            plan = quickbooks.faults.plan(str(scope.get("method", "")), scope["path"], realm_id)
             headers = {"intuit_tid": str(uuid.uuid4())}  # Intuit's id of every answer
             await run_with_faults(app, scope, receive, send, plan, headers, _refusal(quickbooks))
         finally:
@@ -122,7 +122,7 @@ def oauth_gateway(app: ASGIApp) -> ASGIApp:
 
     async def gateway(scope: Scope, receive: Receive, send: Send) -> None:
         quickbooks = sandbox_of(scope)
-        plan = quickbooks.faults.plan(scope["method"], scope["path"], None)
+        plan = quickbooks.faults.plan(str(scope.get("method", "")), scope["path"], None)
         await run_with_faults(app, scope, receive, send, plan, {}, _refusal(quickbooks))
 
     return gateway

@@ -15,6 +15,7 @@ MAXRESULTS defaults to 100 and is capped at 1000.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -280,9 +281,13 @@ def select(query: Query, rows: list[tuple[dict, object]]) -> tuple[list[object],
     entity's JSON, or as much of it as the query names; what to answer for it)."""
     found = [row for row in rows if all(matches(row[0], c) for c in query.where)]
     for path, descending in reversed(query.order):
-        found.sort(key=lambda row, p=path: sort_key(row[0], p), reverse=descending)
+        found.sort(key=_by(path), reverse=descending)
     page = found[query.start - 1 : query.start - 1 + query.max_results]
     return [payload for _, payload in page], len(found)
+
+
+def _by(path: str) -> Callable[[tuple[dict, object]], tuple]:
+    return lambda row: sort_key(row[0], path)
 
 
 def project(query: Query, bodies: list[dict]) -> list[dict]:
