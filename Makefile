@@ -56,10 +56,12 @@ PYTEST = if [ -z "$$DUELY_TEST_POSTGRES_URL" ] && $(BIN)/python -c 'import socke
 test: install $(CHROMIUM)
 	@$(PYTEST)
 
-# The quick loop while working: every test but the e2e and browser ones, on SQLite only, with
-# the engine model at a smaller budget (`make test` runs all, on both databases, at full size).
+# The quick loop while working: every test but the e2e and browser ones, on SQLite only, on
+# every core (pytest-xdist), with the engine model and the API fuzz at smaller budgets
+# (`make test` runs all, one at a time, on both databases, at full size).
 test-fast: install
-	@env -u DUELY_TEST_POSTGRES_URL DUELY_MODEL_CUSTOMERS=4 $(BIN)/pytest -m "not e2e and not browser"
+	@env -u DUELY_TEST_POSTGRES_URL DUELY_MODEL_CUSTOMERS=4 DUELY_FUZZ_EXAMPLES=8 \
+		$(BIN)/pytest -n auto -m "not e2e and not browser"
 
 # The type checker's settings and the modules it holds to them: pyproject.toml's [tool.mypy].
 lint: install
