@@ -6,6 +6,7 @@ batch. Every write honours `requestid` (a repeat answers the original response).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -15,6 +16,7 @@ from litestar.params import FromPath
 
 from duely.sandbox.quickbooks.company import Company, Tombstone
 from duely.sandbox.quickbooks.errors import (
+    QBError,
     QBFault,
     fault_body,
     fault_response,
@@ -44,6 +46,8 @@ from duely.sandbox.quickbooks.representations import (
     tombstone_json,
 )
 from duely.sandbox.quickbooks.sandbox import QuickBooksSandbox
+
+log = logging.getLogger(__name__)
 
 COMPANY = "/v3/company/{realm_id:str}"
 MAX_REQUEST_ID = 50
@@ -355,6 +359,15 @@ API_HANDLERS: list[HTTPRouteHandler] = [
     change_data_capture,
     batch,
 ]
+
+
+async def not_emulated(request: Request) -> Response:
+    """What the sandbox answers for an API route it does not emulate: QuickBooks' Unsupported
+    Operation (code 500, a ValidationFault), with a warning naming the route in the log."""
+    log.warning("QuickBooks sandbox: %s %s is not emulated", request.method, request.url.path)
+    detail = f"Operation {request.method} {request.url.path} is not supported by the sandbox"
+    fault = QBFault([QBError("Unsupported Operation", "500", detail)])
+    return fault_response(fault, request.app.state.quickbooks.clock.now())
 
 
 def fault_handler(request: Request, fault: QBFault) -> Response:

@@ -12,11 +12,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from litestar import Request, Response, Router, route
-from litestar.handlers import HTTPRouteHandler
-from litestar.routes import HTTPRoute
+from litestar import Request, Response, Router
 
 from duely.sandbox.faults import FaultPlan, run_with_faults, send_json
+from duely.sandbox.routing import register_fallbacks
 from duely.sandbox.xero.errors import not_found, problem
 from duely.sandbox.xero.identity import AccessToken, TokenRejected
 
@@ -38,8 +37,6 @@ SCOPE_FAMILIES = (
 )
 DEFAULT_FAMILY = "accounting.transactions"
 ACCOUNTING_API_PATH = "/api.xro/2.0"
-EMULABLE_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
-REST_OF_PATH = "{not_emulated:path}"
 
 log = logging.getLogger(__name__)
 
@@ -169,32 +166,5 @@ async def _not_emulated(request: Request) -> Response:
 def register_not_emulated(router: Router) -> None:
     """Give every request under the Accounting API's path that no route of `router` serves
     Xero's answer to an unknown resource (and a warning in the log), instead of the web
-    framework's own 404/405 JSON: the methods a path lacks, every path below one that has no
-    parameter to take it, and every path beside those. Call it once the router has all its
-    routes; the routing never backtracks, hence a fallback on each node."""
-    top = tuple(c for c in ACCOUNTING_API_PATH.split("/") if c)
-    nodes: dict[tuple[str, ...], tuple[str, ...]] = {}
-    """Each node's shape (parameters as "{}") -> its path components as a route spells them."""
-    served: dict[tuple[str, ...], set[str]] = {}
-    for each in router.routes:
-        components = tuple(c for c in each.path.split("/") if c)
-        if not isinstance(each, HTTPRoute) or components[: len(top)] != top:
-            continue
-        shape = tuple("{}" if c.startswith("{") else c for c in components)
-        served.setdefault(shape, set()).update(each.methods)
-        nodes[shape] = nodes.get(shape, components)
-    for shape, components in list(nodes.items()):
-        for depth in range(len(top), len(shape)):
-            nodes.setdefault(shape[:depth], components[:depth])
-    handlers: list[HTTPRouteHandler] = []
-    for shape, components in nodes.items():
-        path = "/" + "/".join(components)
-        missing = sorted(set(EMULABLE_METHODS) - served.get(shape, set()))
-        if missing:
-            handlers.append(route(path, http_method=missing, status_code=404)(_not_emulated))
-        if (*shape, "{}") not in nodes:
-            below = f"{path}/{REST_OF_PATH}"
-            every = list(EMULABLE_METHODS)
-            handlers.append(route(below, http_method=every, status_code=404)(_not_emulated))
-    for handler in handlers:
-        router.register(handler)
+    framework's own 404/405 JSON. Call it once the router has all its routes."""
+    register_fallbacks(router, ACCOUNTING_API_PATH, _not_emulated, 404)

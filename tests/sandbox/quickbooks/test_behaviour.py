@@ -153,3 +153,18 @@ async def test_a_payment_through_the_api_notifies_and_is_retried(receiver):
         ("Invoice", "Update"),
     }
     assert date.fromisoformat(entities[0]["lastUpdated"][:10]) == quickbooks.clock.today()
+
+
+async def test_a_route_not_emulated_answers_unsupported_operation(client, company, auth, caplog):
+    for method, path in (
+        ("GET", "estimate/1"),
+        ("GET", "invoice/1/send"),
+        ("DELETE", "invoice/1"),
+        ("PUT", "query"),
+    ):
+        answer = await client.request(method, f"{api(company)}/{path}", headers=auth)
+        assert answer.status_code == 400, (method, path, answer.text)
+        assert answer.json()["Fault"]["Error"][0]["code"] == "500"
+    assert "estimate/1 is not emulated" in caplog.text
+    unauthenticated = await client.get(f"{api(company)}/estimate/1")
+    assert unauthenticated.status_code == 401
