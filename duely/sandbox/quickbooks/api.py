@@ -28,6 +28,7 @@ from duely.sandbox.quickbooks.gateway import Access, access_of
 from duely.sandbox.quickbooks.pdf import invoice_pdf
 from duely.sandbox.quickbooks.query import (
     ENTITIES,
+    Condition,
     check_fields,
     named_fields,
     parse,
@@ -53,6 +54,8 @@ COMPANY = "/v3/company/{realm_id:str}"
 MAX_REQUEST_ID = 50
 CDC_MAX_DAYS = 30
 CDC_MAX_OBJECTS = 1000
+# Lists of names answer only their active entries unless the query says otherwise.
+NAME_LISTS = ("Customer", "Account")
 # Fields a query may name though an entity's JSON leaves them out when empty.
 QUERYABLE_EXTRA = frozenset(
     {"id", "synctoken", "metadata", "privatenote", "linkedtxn", "billemail", "mobile"}
@@ -109,10 +112,13 @@ def query_response(company: Company, text: str) -> dict:
     """A QueryResponse: the page and startPosition, maxResults (rows on it) and totalCount.
 
     Conditions and order on the fields in QUERY_FIELDS are evaluated without rendering every
-    entity (a page of a 10,000-invoice company renders 1,000, not 10,000)."""
+    entity (a page of a 10,000-invoice company renders 1,000, not 10,000). As in QuickBooks,
+    customers and accounts made inactive are left out unless the query names Active."""
     if not text.strip():
         raise query_error("the query is empty")
     query = parse(text)
+    if query.entity in NAME_LISTS and "active" not in named_fields(query):
+        query.where.append(Condition("Active", "=", ["true"]))
     records = list(company.records(query.entity).values())
     sample = entity_jsons(company, query.entity, records[:50])
     check_fields(query, frozenset(k.lower() for b in sample for k in b) | QUERYABLE_EXTRA)

@@ -336,5 +336,10 @@ QUERY_FIELDS: dict[str, dict] = {
         "companyname": lambda r: r.company_name or None,
         "active": lambda r: r.active,
     },
-    "Account": {**_COMMON, "name": lambda r: r.name, "accounttype": lambda r: r.account_type},
+    "Account": {
+        **_COMMON,
+        "name": lambda r: r.name,
+        "accounttype": lambda r: r.account_type,
+        "active": lambda r: r.active,
+    },
 }

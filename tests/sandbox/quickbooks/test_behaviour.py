@@ -168,3 +168,19 @@ async def test_a_route_not_emulated_answers_unsupported_operation(client, compan
     assert "estimate/1 is not emulated" in caplog.text
     unauthenticated = await client.get(f"{api(company)}/estimate/1")
     assert unauthenticated.status_code == 401
+
+
+async def test_inactive_customers_only_when_asked_for(client, company, auth, quickbooks):
+    customer_id = next(iter(company.customers))
+    quickbooks.store.update_customer(
+        company.realm_id, {"Id": customer_id, "Active": False}, check_token=False
+    )
+
+    async def count(text: str) -> int:
+        answer = await client.get(f"{api(company)}/query", params={"query": text}, headers=auth)
+        return answer.json()["QueryResponse"]["totalCount"]
+
+    everyone = len(company.customers)
+    assert await count("select count(*) from Customer") == everyone - 1
+    assert await count("select count(*) from Customer where Active IN (true, false)") == everyone
+    assert await count("select count(*) from Customer where Active = false") == 1
