@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -16,6 +17,7 @@ from duely.models import (
     ScheduleStep,
     Template,
     User,
+    saved_id,
 )
 from duely.reminders.defaults import DEFAULT_SCHEDULE, DEFAULT_TEMPLATES
 
@@ -41,9 +43,9 @@ def ensure_user(
     email = email.strip().lower()
     existing = session.exec(select(User).where(User.email == email)).first()
     if existing:
-        return CreatedUser(existing.id, existing.organisation_id, created=False)
+        return CreatedUser(saved_id(existing), existing.organisation_id, created=False)
     user = User(
-        organisation_id=organisation.id,
+        organisation_id=saved_id(organisation),
         email=email,
         name=name,
         role=role,
@@ -51,17 +53,17 @@ def ensure_user(
     )
     session.add(user)
     session.flush()
-    return CreatedUser(user.id, organisation.id, created=True)
+    return CreatedUser(saved_id(user), saved_id(organisation), created=True)
 
 
-def ensure_organisation(session: Session, name: str, **settings) -> Organisation:
+def ensure_organisation(session: Session, name: str, **settings: Any) -> Organisation:
     """The organisation of that name; a new one starts with the default chasing set-up."""
     organisation = session.exec(select(Organisation).where(Organisation.name == name)).first()
     if organisation is None:
         organisation = Organisation(name=name, **settings)
         session.add(organisation)
         session.flush()
-        install_default_chasing(session, organisation.id)
+        install_default_chasing(session, saved_id(organisation))
     return organisation
 
 
@@ -87,7 +89,7 @@ def install_default_chasing(session: Session, organisation_id: int) -> Schedule:
     session.add_all(
         ScheduleStep(
             organisation_id=organisation_id,
-            schedule_id=schedule.id,
+            schedule_id=saved_id(schedule),
             position=position,
             offset_days=step.offset_days,
             channel=step.channel,
@@ -144,6 +146,6 @@ def seed_demo(database_url: str, email: str, password: str) -> int:
                     f"Demo {role.value.title()}",
                 )
             session.commit()
-            return organisation.id
+            return saved_id(organisation)
     finally:
         engine.dispose()

@@ -30,6 +30,7 @@ from duely.models import (
     Invoice,
     InvoiceStatus,
     Organisation,
+    saved_id,
 )
 from duely.receivables.queries import organisation_today
 
@@ -111,9 +112,7 @@ async def _most_owing(session: AsyncSession, connection: Connection) -> list[_Ow
     owed first."""
     rows = await session.exec(
         select(
-            Customer.id,
-            Customer.name,
-            Customer.external_id,
+            Customer,
             func.min(Invoice.currency),
             func.max(Invoice.currency),
             func.sum(Invoice.amount_due),
@@ -124,12 +123,12 @@ async def _most_owing(session: AsyncSession, connection: Connection) -> list[_Ow
             Invoice.status == InvoiceStatus.OPEN,
             Invoice.amount_due > 0,
         )
-        .group_by(col(Customer.id), col(Customer.name), col(Customer.external_id))
+        .group_by(col(Customer.id))
         .order_by(func.sum(Invoice.amount_due).desc())
     )
     single_currency = [
-        _Owing(customer_id, name, contact, lowest, int(due))
-        for customer_id, name, contact, lowest, highest, due in rows
+        _Owing(saved_id(customer), customer.name, customer.external_id, lowest, int(due))
+        for customer, lowest, highest, due in rows
         if lowest == highest
     ]
     return single_currency[:CUSTOMERS_PER_CONNECTION]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 import httpx
 
@@ -32,7 +33,7 @@ class Grant:
     tokens: OAuthTokens
     tenants: list[XeroTenant]
 
-    def sealed(self, box: SecretBox) -> dict:
+    def sealed(self, box: SecretBox) -> dict[str, Any]:
         """To keep in the browser's session while the person picks a tenant: tokens encrypted."""
         return {
             "access": box.encrypt(self.tokens.access_token),
@@ -42,7 +43,7 @@ class Grant:
         }
 
     @classmethod
-    def unsealed(cls, data: dict, box: SecretBox) -> Grant:
+    def unsealed(cls, data: dict[str, Any], box: SecretBox) -> Grant:
         tokens = OAuthTokens(
             box.decrypt(data["access"]),
             box.decrypt(data["refresh"]),

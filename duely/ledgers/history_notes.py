@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import cast
 
 from sqlmodel import col, select, update
 
@@ -163,13 +164,13 @@ async def _lines_of(db: Database, connection_id: int) -> list[_Line]:
     """The connection's oldest lines not yet dealt with, as many as a round can write."""
     async with db.session() as session:
         rows = await session.exec(
-            select(Event.id, Event.kind, Event.detail, Invoice.external_id)
+            select(col(Event.id), Event.kind, Event.detail, Invoice.external_id)
             .join(Invoice, col(Invoice.id) == col(Event.invoice_id))
             .where(col(Event.ledger_noted_at).is_(None), Invoice.connection_id == connection_id)
             .order_by(col(Event.id))
             .limit(CALLS_PER_TENANT * NOTES_PER_CALL)
         )
-        return [_Line(event_id, kind, detail, ref) for event_id, kind, detail, ref in rows]
+        return [_Line(cast(int, id_), kind, detail, ref) for id_, kind, detail, ref in rows]
 
 
 async def _mark(db: Database, event_ids: list[int]) -> None:

@@ -9,6 +9,7 @@ that changed it, so the fan-out after the sync acts on exactly those invoices.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import col, delete, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -68,7 +69,7 @@ def _contact_rows(scope: Scope, customer_id: int, contact: LedgerContact) -> lis
     ]
 
 
-def _people(rows: list[Contact]) -> list[tuple]:
+def _people(rows: list[Contact]) -> list[tuple[str, str, str, str, str]]:
     return sorted((r.first_name, r.last_name, r.email, r.phone, r.kind) for r in rows)
 
 
@@ -100,17 +101,18 @@ async def upsert_contacts(
     people: list[Contact] = []
     for contact in contacts:
         customer = customers[contact.external_id]
-        wanted = _contact_rows(scope, customer.id, contact)
+        customer_id = saved_id(customer)
+        wanted = _contact_rows(scope, customer_id, contact)
         if (
             contact.external_id not in new
             and customer.name == contact.name
-            and _people(existing_people.get(customer.id, [])) == _people(wanted)
+            and _people(existing_people.get(customer_id, [])) == _people(wanted)
         ):
             continue
         customer.name = contact.name
         customer.source_updated_at = contact.updated_at
         session.add(customer)
-        replaced.append(customer.id)
+        replaced.append(customer_id)
         people += wanted
     if replaced:
         await session.exec(delete(Contact).where(col(Contact.customer_id).in_(replaced)))
@@ -150,8 +152,8 @@ async def upsert_invoices(
             )
         )
     }
-    new_rows: list[dict] = []
-    changed_rows: list[dict] = []
+    new_rows: list[dict[str, Any]] = []
+    changed_rows: list[dict[str, Any]] = []
     for incoming in invoices:
         row = existing.get(incoming.external_id)
         customer_id = customers[incoming.contact_external_id].id
@@ -189,7 +191,7 @@ async def upsert_invoices(
     return len(new_rows) + len(changed_rows)
 
 
-def _new_invoice_defaults() -> dict:
+def _new_invoice_defaults() -> dict[str, Any]:
     """The model's defaults for the columns a ledger does not fill (chase state, flags...)."""
     return {
         name: field.get_default(call_default_factory=True)

@@ -7,7 +7,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from duely.core.temporal.names import ORG, sync_schedule_id, sync_workflow_id
 from duely.core.temporal.schedules import every, put_schedule
-from duely.models import Connection
+from duely.models import Connection, saved_id
 from duely.settings import Settings
 from duely.workflows.sync import LedgerSyncWorkflow, SyncRequest
 
@@ -15,8 +15,8 @@ from duely.workflows.sync import LedgerSyncWorkflow, SyncRequest
 async def ensure_sync_schedule(client: Client, settings: Settings, connection: Connection) -> None:
     action = ScheduleActionStartWorkflow(
         LedgerSyncWorkflow.run,
-        SyncRequest(connection.id),
-        id=sync_workflow_id(connection.id),
+        SyncRequest(saved_id(connection)),
+        id=sync_workflow_id(saved_id(connection)),
         task_queue=settings.temporal_task_queue,
         typed_search_attributes=TypedSearchAttributes(
             [SearchAttributePair(ORG, str(connection.organisation_id))]
@@ -24,11 +24,11 @@ async def ensure_sync_schedule(client: Client, settings: Settings, connection: C
     )
     note = f"ledger sync of connection {connection.id}"
     schedule = every(settings.sync_interval_minutes, action, note)
-    await put_schedule(client, sync_schedule_id(connection.id), schedule)
+    await put_schedule(client, sync_schedule_id(saved_id(connection)), schedule)
 
 
 async def request_sync(client: Client, settings: Settings, connection: Connection) -> None:
     """Sync as soon as possible: now, or right after the pass that is running."""
     await ensure_sync_schedule(client, settings, connection)
-    handle = client.get_schedule_handle(sync_schedule_id(connection.id))
+    handle = client.get_schedule_handle(sync_schedule_id(saved_id(connection)))
     await handle.trigger(overlap=ScheduleOverlapPolicy.BUFFER_ONE)

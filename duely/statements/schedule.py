@@ -17,7 +17,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from duely.core.temporal.schedules import put_schedule
-from duely.models import Organisation
+from duely.models import Organisation, saved_id
 from duely.settings import Settings
 
 
@@ -29,7 +29,7 @@ async def ensure_statement_schedule(
     client: Client, settings: Settings, organisation: Organisation
 ) -> None:
     """Create, update or (with no statement day) remove the organisation's schedule."""
-    handle = client.get_schedule_handle(statement_schedule_id(organisation.id))
+    handle = client.get_schedule_handle(statement_schedule_id(saved_id(organisation)))
     if organisation.statement_day is None:
         try:
             await handle.delete()
