@@ -55,6 +55,14 @@ def _summary(company: Company) -> dict:
     }
 
 
+def _realm_as_tenant(rule: dict) -> dict:
+    """A fault rule names its realm `realm_id`; the shared FaultRule calls it tenant_id."""
+    rule = dict(rule)
+    if "realm_id" in rule:
+        rule["tenant_id"] = rule.pop("realm_id")
+    return rule
+
+
 def _app_json(app: App) -> dict:
     body = asdict(app)
     body.pop("client_secret")
@@ -282,10 +290,11 @@ class QuickBooksAdmin(Controller):
     @put("/faults")
     async def put_faults(self, request: Request, data: Body) -> Response:
         """Body: {"rules": [FaultRule fields], "seed": optional}; replaces all rules. A rule:
-        path_contains, method, tenant_id (the realm id), latency_ms, answer_delay_ms,
-        rate_429, rate_500, rate_drop, remaining, fail_with ("429", "500", "drop")."""
+        path_contains, method, realm_id (or tenant_id), latency_ms, answer_delay_ms,
+        rate_429, rate_500, rate_drop, retry_after, remaining, fail_with ("429", "500",
+        "drop")."""
         try:
-            rules = [FaultRule(**rule) for rule in data.get("rules", [])]
+            rules = [FaultRule(**_realm_as_tenant(rule)) for rule in data.get("rules", [])]
         except (TypeError, ValueError) as error:
             return _error(400, str(error))
         _qb(request).faults.replace(rules, data.get("seed"))

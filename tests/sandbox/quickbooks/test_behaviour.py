@@ -4,6 +4,7 @@ through the API, field selection in queries, webhooks for API writes and their r
 from __future__ import annotations
 
 import json
+import time
 from datetime import date
 
 import httpx
@@ -184,3 +185,42 @@ async def test_inactive_customers_only_when_asked_for(client, company, auth, qui
     assert await count("select count(*) from Customer") == everyone - 1
     assert await count("select count(*) from Customer where Active IN (true, false)") == everyone
     assert await count("select count(*) from Customer where Active = false") == 1
+
+
+async def test_a_fault_rule_for_one_realm(client, company, auth, quickbooks):
+    other = quickbooks.add_company("Other", 5, seed=42)
+    rule = {"path_contains": "/preferences", "realm_id": other.realm_id, "rate_500": 1.0}
+    assert (
+        await client.put("/quickbooks/_admin/faults", json={"rules": [rule]})
+    ).status_code == 200
+    assert (await client.get(f"{api(company)}/preferences", headers=auth)).status_code == 200
+    tokens = quickbooks.connect(CLIENT_ID, other.realm_id)
+    failed = await client.get(
+        f"{api(other)}/preferences", headers={"Authorization": f"Bearer {tokens.access_token}"}
+    )
+    assert failed.status_code == 500 and failed.json()["Fault"]["type"] == "SystemFault"
+
+
+async def test_a_10000_invoice_company_pages_in_seconds(quickbooks):
+    """The benchmark's shape: every invoice read in pages of 1,000 over a real socket."""
+    big = quickbooks.add_company("Big", 10_000, seed=77)
+    tokens = quickbooks.connect(CLIENT_ID, big.realm_id)
+    served = await serve(create_sandbox_app(quickbooks=quickbooks))
+    started, seen = time.monotonic(), 0
+    try:
+        async with httpx.AsyncClient(base_url=served.url, timeout=30) as http:
+            while True:
+                text = f"select * from Invoice STARTPOSITION {seen + 1} MAXRESULTS 1000"  # noqa: S608
+                answer = await http.get(
+                    f"{api(big)}/query",
+                    params={"query": text, "minorversion": "75"},
+                    headers={"Authorization": f"Bearer {tokens.access_token}"},
+                )
+                page = answer.json()["QueryResponse"].get("Invoice", [])
+                if not page:
+                    break
+                seen += len(page)
+    finally:
+        await shut(served)
+    assert seen == 10_000
+    assert time.monotonic() - started < 10
