@@ -1,0 +1,1 @@
+"""QuickBooks Online's Accounting API v3, behind duely's Ledger protocol."""
