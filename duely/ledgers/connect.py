@@ -14,8 +14,9 @@ from duely.core.db import Database
 from duely.core.security import SecretBox
 from duely.integrations.ledgers.base import LedgerAuthError, LedgerError, LedgerOrganisation
 from duely.integrations.ledgers.connections import Ledgers, save_connection
+from duely.integrations.ledgers.oauth_flow import AuthorizationRequest
 from duely.integrations.ledgers.oauth_tokens import OAuthTokens
-from duely.integrations.ledgers.xero.oauth import AuthorizationRequest, XeroTenant
+from duely.integrations.ledgers.xero.oauth import XeroTenant
 from duely.models import Connection, Provider
 from duely.settings import Settings
 

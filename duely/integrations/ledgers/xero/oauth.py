@@ -1,23 +1,13 @@
-"""Xero's OAuth 2.0 authorization-code flow with PKCE, token refresh and tenant listing."""
+"""Xero's side of the OAuth flow (duely.integrations.ledgers.oauth_flow): its endpoints,
+scopes, and the tenant connections a grant covers."""
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 import httpx
-from authlib.common.security import generate_token
-from authlib.integrations.base_client.errors import OAuthError
 
-from duely.integrations.ledgers.base import LedgerAuthError, LedgerUnavailable
-
-with warnings.catch_warnings():
-    # authlib 1.9 announces moving its httpx client to another package; this one still works.
-    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
-    from authlib.integrations.httpx_client import AsyncOAuth2Client
-
-from duely.integrations.ledgers.oauth_tokens import OAuthTokens
+from duely.integrations.ledgers.oauth_flow import AuthorizationCodeFlow
 
 SCOPES = (
     "openid profile email offline_access "
@@ -67,74 +57,12 @@ class XeroTenant:
     name: str
 
 
-@dataclass(frozen=True)
-class AuthorizationRequest:
-    url: str
-    state: str
-    code_verifier: str
-
-
-def _tokens(payload: dict) -> OAuthTokens:
-    expires_at = (
-        datetime.fromtimestamp(payload["expires_at"], tz=UTC)
-        if payload.get("expires_at")
-        else datetime.now(UTC) + timedelta(seconds=int(payload["expires_in"]))
-    )
-    return OAuthTokens(payload["access_token"], payload["refresh_token"], expires_at)
-
-
-class XeroOAuth:
+class XeroOAuth(AuthorizationCodeFlow):
     def __init__(self, endpoints: XeroEndpoints, client_id: str, client_secret: str) -> None:
+        super().__init__(
+            "Xero", endpoints.authorize, endpoints.token, client_id, client_secret, SCOPES
+        )
         self.endpoints = endpoints
-        self._client_id = client_id
-        self._client_secret = client_secret
-
-    def _client(self, **kwargs) -> AsyncOAuth2Client:
-        return AsyncOAuth2Client(
-            self._client_id,
-            self._client_secret,
-            scope=SCOPES,
-            code_challenge_method="S256",
-            token_endpoint_auth_method="client_secret_basic",  # noqa: S106 - a method name
-            timeout=30,
-            **kwargs,
-        )
-
-    def authorization_request(self, redirect_uri: str) -> AuthorizationRequest:
-        verifier = generate_token(64)
-        state = generate_token(32)
-        client = self._client(redirect_uri=redirect_uri)
-        url, _ = client.create_authorization_url(
-            self.endpoints.authorize, state=state, code_verifier=verifier
-        )
-        return AuthorizationRequest(url, state, verifier)
-
-    async def exchange_code(self, code: str, redirect_uri: str, code_verifier: str) -> OAuthTokens:
-        async with self._client(redirect_uri=redirect_uri) as client:
-            try:
-                payload = await client.fetch_token(
-                    self.endpoints.token, code=code, code_verifier=code_verifier
-                )
-            except OAuthError as error:
-                raise LedgerAuthError(f"Xero refused the authorization: {error}") from error
-        return _tokens(payload)
-
-    async def refresh(self, refresh_token: str) -> OAuthTokens:
-        async with self._client() as client:
-            try:
-                payload = await client.refresh_token(
-                    self.endpoints.token, refresh_token=refresh_token
-                )
-            except OAuthError as error:
-                if error.error == "invalid_grant":
-                    raise LedgerAuthError(
-                        "Xero no longer accepts duely's access (the refresh token expired or "
-                        "was revoked). Reconnect to Xero to resume syncing and chasing."
-                    ) from error
-                raise LedgerUnavailable(f"Xero token refresh failed: {error}") from error
-            except httpx.TransportError as error:
-                raise LedgerUnavailable(f"Xero token endpoint unreachable: {error}") from error
-        return _tokens(payload)
 
     async def tenants(self, access_token: str) -> list[XeroTenant]:
         async with httpx.AsyncClient(timeout=30) as http:
