@@ -1,4 +1,4 @@
-"""One QuickBooks Online company (realm) as a duely Ledger: reading, so far.
+"""One QuickBooks Online company (realm) as a duely Ledger.
 
 Every call carries `minorversion=75` (QuickBooks reads anything older as 75 since 2025-08).
 Records are read with the query language, 1,000 rows a page (STARTPOSITION is 1-based), in
@@ -10,26 +10,33 @@ refusal, SystemFault (5xx) an outage, and 429 ThrottleExceeded a minute to wait.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
 
+from duely.core.money import to_major
 from duely.integrations.ledgers.base import (
     Changes,
     LedgerAuthError,
     LedgerContact,
+    LedgerContactGroup,
+    LedgerCredit,
     LedgerInvoice,
     LedgerOrganisation,
     LedgerRateLimited,
     LedgerRejected,
     LedgerUnavailable,
+    PaymentToRecord,
+    RecordedPayment,
 )
 from duely.integrations.ledgers.oauth_tokens import TokenKeeper
 from duely.integrations.ledgers.quickbooks.mapping import (
     Json,
     contact_from_quickbooks,
+    credit_from_quickbooks,
     invoice_from_quickbooks,
     organisation_from_quickbooks,
 )
@@ -61,6 +68,47 @@ def _fault_message(response: httpx.Response) -> str:
 def _quoted(value: str) -> str:
     """A literal of QuickBooks' query language (not SQL, but quoted the same way)."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+PROMISE_PREFIX = "duely: payment promised for "
+
+
+def promised_note(note: str, day: date) -> str:
+    """The invoice's private note with duely's promise line in place of any earlier one."""
+    kept = [line for line in note.splitlines() if not line.startswith(PROMISE_PREFIX)]
+    return "\n".join([*kept, f"{PROMISE_PREFIX}{day.isoformat()}"])
+
+
+def payment_number(reference: str) -> str:
+    """The PaymentRefNum for a duely reference: QuickBooks keeps 21 characters there, duely's
+    references are longer, so a digest of it (the full reference goes in PrivateNote)."""
+    return "duely-" + hashlib.sha256(reference.encode()).hexdigest()[:15]
+
+
+def request_id(key: str) -> str:
+    """QuickBooks' `requestid` holds 50 characters: a digest of duely's idempotency key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+def payment_body(payment: PaymentToRecord, customer_id: str) -> Json:
+    amount = float(to_major(payment.amount, payment.currency))
+    body: Json = {
+        "CustomerRef": {"value": customer_id},
+        "TotalAmt": amount,
+        "TxnDate": payment.paid_on.isoformat(),
+        "CurrencyRef": {"value": payment.currency},
+        "PaymentRefNum": payment_number(payment.reference),
+        "PrivateNote": payment.reference,
+        "Line": [
+            {
+                "Amount": amount,
+                "LinkedTxn": [{"TxnId": payment.invoice_external_id, "TxnType": "Invoice"}],
+            }
+        ],
+    }
+    if payment.account_code:
+        body["DepositToAccountRef"] = {"value": payment.account_code}
+    return body
 
 
 class QuickBooksLedger:
@@ -199,6 +247,119 @@ class QuickBooksLedger:
         return organisation_from_quickbooks(
             company.get("CompanyInfo") or {}, preferences.get("Preferences") or {}
         )
+
+    async def open_credit(self) -> list[LedgerCredit]:
+        """Credit memos with credit left, and payments with an amount not applied to any
+        invoice (QuickBooks' overpayments and prepayments alike)."""
+        home = await self._home()
+        memos = await self._query(
+            f"select * from CreditMemo where Balance > '0' MAXRESULTS {PAGE_SIZE}"  # noqa: S608
+        )
+        unapplied = await self._query(
+            f"select * from Payment where UnappliedAmt > '0' MAXRESULTS {PAGE_SIZE}"  # noqa: S608
+        )
+        return [
+            *(
+                credit_from_quickbooks("credit_note", raw, home)
+                for raw in memos.get("CreditMemo") or []
+            ),
+            *(
+                credit_from_quickbooks("overpayment", raw, home)
+                for raw in unapplied.get("Payment") or []
+            ),
+        ]
+
+    async def contact_groups(self) -> list[LedgerContactGroup]:
+        """QuickBooks keeps no groups of customers: schedules are assigned by name there."""
+        return []
+
+    async def set_expected_payment_date(self, invoice_external_id: str, day: date) -> None:
+        """QuickBooks has no expected payment date: the promise goes in the invoice's private
+        note (which the bookkeeper sees, the customer does not), replacing duely's last one."""
+        found = await self._by_ids("Invoice", [invoice_external_id])
+        if not found:
+            raise LedgerRejected("QuickBooks has no such invoice")
+        raw = found[0]
+        note = promised_note(raw.get("PrivateNote", ""), day)
+        await self._request(
+            "POST",
+            "/invoice",
+            json={
+                "Id": raw["Id"],
+                "SyncToken": raw["SyncToken"],
+                "sparse": True,
+                "PrivateNote": note,
+            },
+        )
+
+    async def owed_by(self, contact_external_id: str, as_of: date, currency: str) -> int:
+        raise NotImplementedError("duely does not read QuickBooks' aged receivables report yet")
+
+    async def add_notes(
+        self, invoice_external_id: str, notes: list[str], idempotency_key: str
+    ) -> None:
+        raise NotImplementedError("QuickBooks keeps no history notes on an invoice")
+
+    async def online_invoice_url(self, invoice_external_id: str) -> str:
+        raise NotImplementedError("duely does not ask QuickBooks for invoice links yet")
+
+    # --- payments ---------------------------------------------------------------------------
+
+    async def find_payments(self, references: list[str]) -> dict[str, str]:
+        """QuickBooks' payment id of each reference it holds a payment with, found by the
+        short PaymentRefNum duely writes for it."""
+        by_number = {payment_number(reference): reference for reference in references}
+        found: dict[str, str] = {}
+        numbers = list(by_number)
+        for start in range(0, len(numbers), IDS_PER_QUERY):
+            listed = ", ".join(_quoted(n) for n in numbers[start : start + IDS_PER_QUERY])
+            answer = await self._query(
+                f"select * from Payment where PaymentRefNum IN ({listed}) MAXRESULTS {PAGE_SIZE}"  # noqa: S608
+            )
+            for payment in answer.get("Payment") or []:
+                reference = by_number.get(payment.get("PaymentRefNum", ""))
+                if reference:
+                    found[reference] = str(payment["Id"])
+        return found
+
+    async def record_payments(
+        self, payments: list[PaymentToRecord], idempotency_key: str
+    ) -> list[RecordedPayment | LedgerRejected]:
+        """One `POST /payment` each, linked to its invoice, under a `requestid` derived from
+        the key (QuickBooks answers a repeat with the first answer). A payment QuickBooks
+        refuses (a ValidationFault: more than is due, a closed invoice) does not stop the
+        others."""
+        customers = {
+            str(raw["Id"]): str((raw.get("CustomerRef") or {}).get("value", ""))
+            for raw in await self._by_ids("Invoice", [p.invoice_external_id for p in payments])
+        }
+        answers: list[RecordedPayment | LedgerRejected] = []
+        for n, payment in enumerate(payments):
+            customer = customers.get(payment.invoice_external_id)
+            if not customer:
+                answers.append(LedgerRejected("QuickBooks has no such invoice"))
+                continue
+            try:
+                response = await self._request(
+                    "POST",
+                    "/payment",
+                    params={"requestid": request_id(f"{idempotency_key}:{n}")},
+                    json=payment_body(payment, customer),
+                )
+            except LedgerRejected as refused:
+                answers.append(refused)
+                continue
+            answers.append(RecordedPayment(str(response.json()["Payment"]["Id"])))
+        return answers
+
+    async def record_payment(self, payment: PaymentToRecord) -> RecordedPayment:
+        """Record one payment once: looked up by its reference, then written."""
+        if existing := (await self.find_payments([payment.reference])).get(payment.reference):
+            return RecordedPayment(existing, already_recorded=True)
+        (answer,) = await self.record_payments([payment], payment.idempotency_key)
+        if isinstance(answer, LedgerRejected):
+            raise answer
+        return answer
 
     async def invoice_pdf(self, invoice_external_id: str) -> bytes:
         response = await self._request(

@@ -13,6 +13,7 @@ from typing import Any
 from duely.core.money import to_minor
 from duely.integrations.ledgers.base import (
     LedgerContact,
+    LedgerCredit,
     LedgerInvoice,
     LedgerOrganisation,
     LedgerPerson,
@@ -61,6 +62,21 @@ def invoice_from_quickbooks(raw: Json, home_currency: str) -> LedgerInvoice:
         status=status,
         expected_payment_date=None,
         updated_at=parse_instant((raw.get("MetaData") or {}).get("LastUpdatedTime")),
+    )
+
+
+def credit_from_quickbooks(kind: str, raw: Json, home_currency: str) -> LedgerCredit:
+    """A credit memo (its Balance is the credit left) or a payment's unapplied amount."""
+    currency = _currency(raw, home_currency)
+    left = raw.get("Balance") if kind == "credit_note" else raw.get("UnappliedAmt")
+    return LedgerCredit(
+        external_id=str(raw["Id"]),
+        kind=kind,
+        number=raw.get("DocNumber") or raw.get("PaymentRefNum") or "",
+        contact_external_id=str((raw.get("CustomerRef") or {}).get("value", "")),
+        issue_date=_day(raw.get("TxnDate")),
+        currency=currency,
+        remaining=to_minor(left or 0, currency),
     )
 
 
