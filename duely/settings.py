@@ -94,6 +94,24 @@ class Settings(BaseSettings):
     xero_concurrent_calls: int = 4
     """Kept under Xero's 60/min and 5 in flight, leaving room for the connect flow."""
 
+    quickbooks_client_id: str = "duely-demo-quickbooks"
+    quickbooks_client_secret: str = Field(default="duely-demo-quickbooks-secret", repr=False)
+    """The defaults are the sandbox's demo app; production sets the Intuit app's keys."""
+    quickbooks_verifier_token: str = Field(default="duely-demo-verifier-token", repr=False)
+    """Verifies the `intuit-signature` of QuickBooks' webhooks."""
+    quickbooks_auth_url: str = ""
+    quickbooks_token_url: str = ""
+    quickbooks_revoke_url: str = ""
+    quickbooks_api_url: str = ""
+    """Empty means the sandbox. Intuit: https://appcenter.intuit.com/connect/oauth2,
+    https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer,
+    https://developer.api.intuit.com/v2/oauth2/tokens/revoke, and the API at
+    https://quickbooks.api.intuit.com (https://sandbox-quickbooks.api.intuit.com for Intuit's
+    own sandbox companies)."""
+    quickbooks_calls_per_minute: int = 450
+    quickbooks_concurrent_calls: int = 8
+    """Kept under QuickBooks' 500 a minute and 10 in flight per company."""
+
     twilio_account_sid: str = "ACd0e1d0e1d0e1d0e1d0e1d0e1d0e1d0e1"
     twilio_auth_token: str = Field(default="duely-demo-twilio-auth-token", repr=False)
     """The defaults are the sandbox's demo account; production sets the Twilio account's SID
@@ -147,6 +165,19 @@ class Settings(BaseSettings):
         self.xero_login_url = self.xero_login_url or sandbox
         self.xero_identity_url = self.xero_identity_url or f"{sandbox}/identity"
         self.xero_api_url = self.xero_api_url or sandbox
+        return self
+
+    @model_validator(mode="after")
+    def _quickbooks_defaults_to_the_sandbox(self) -> Settings:
+        sandbox = f"http://127.0.0.1:{self.sandbox_port}/quickbooks"
+        self.quickbooks_auth_url = self.quickbooks_auth_url or f"{sandbox}/connect/oauth2"
+        self.quickbooks_token_url = (
+            self.quickbooks_token_url or f"{sandbox}/oauth2/v1/tokens/bearer"
+        )
+        self.quickbooks_revoke_url = (
+            self.quickbooks_revoke_url or f"{sandbox}/v2/oauth2/tokens/revoke"
+        )
+        self.quickbooks_api_url = self.quickbooks_api_url or sandbox
         return self
 
     @model_validator(mode="after")
@@ -215,7 +246,13 @@ class Settings(BaseSettings):
             )
 
 
-DEMO_SECRETS = ("xero_client_secret", "xero_webhook_key", "twilio_auth_token")
+DEMO_SECRETS = (
+    "xero_client_secret",
+    "xero_webhook_key",
+    "quickbooks_client_secret",
+    "quickbooks_verifier_token",
+    "twilio_auth_token",
+)
 """Settings whose default is a demo credential (the sandboxes' own), not a secret."""
 
 

@@ -14,6 +14,8 @@ PUBLIC = "https://duely.example.com"
 REAL = {
     "xero_client_secret": "real-xero-client-secret-4f1c",
     "xero_webhook_key": "real-xero-webhook-key-9a2e",
+    "quickbooks_client_secret": "real-quickbooks-client-secret-3b8d",
+    "quickbooks_verifier_token": "real-quickbooks-verifier-token-e51a",
     "twilio_auth_token": "real-twilio-auth-token-77d0",
 }
 

@@ -19,11 +19,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from duely.core.db import Database
 from duely.core.security import SecretBox
 from duely.integrations.ledgers.base import Ledger, LedgerAuthError
-from duely.integrations.ledgers.oauth_tokens import OAuthTokens, TokenKeeper
+from duely.integrations.ledgers.oauth_tokens import OAuthTokens, Refresher, TokenKeeper
+from duely.integrations.ledgers.quickbooks.api import QuickBooksLedger
+from duely.integrations.ledgers.quickbooks.oauth import QuickBooksEndpoints, QuickBooksOAuth
 from duely.integrations.ledgers.rate_limit import TenantRateLimiter
 from duely.integrations.ledgers.xero.api import XeroLedger
 from duely.integrations.ledgers.xero.oauth import XeroEndpoints, XeroOAuth
-from duely.models import Connection, ConnectionStatus, Provider, utcnow
+from duely.models import Connection, ConnectionStatus, Provider, saved_id, utcnow
 from duely.settings import Settings
 
 
@@ -136,36 +138,67 @@ class Ledgers:
             settings.xero_client_id,
             settings.xero_client_secret,
         )
+        self.quickbooks_oauth = QuickBooksOAuth(
+            QuickBooksEndpoints(
+                settings.quickbooks_auth_url,
+                settings.quickbooks_token_url,
+                settings.quickbooks_revoke_url,
+                settings.quickbooks_api_url,
+            ),
+            settings.quickbooks_client_id,
+            settings.quickbooks_client_secret,
+        )
 
     @property
     def http(self) -> httpx.AsyncClient:
         """The process's outbound HTTP client (connection pooling), shared with the SMS client."""
         return self._http
 
-    def limiter(self, tenant_id: str) -> TenantRateLimiter:
-        if tenant_id not in self._limiters:
-            self._limiters[tenant_id] = TenantRateLimiter(
-                self._settings.xero_calls_per_minute, self._settings.xero_concurrent_calls
+    def limiter(self, tenant_id: str, provider: str = Provider.XERO) -> TenantRateLimiter:
+        """One per ledger tenant in this process, at that ledger's pace."""
+        key = f"{provider}:{tenant_id}"
+        if key not in self._limiters:
+            settings = self._settings
+            self._limiters[key] = (
+                TenantRateLimiter(
+                    settings.quickbooks_calls_per_minute, settings.quickbooks_concurrent_calls
+                )
+                if provider == Provider.QUICKBOOKS
+                else TenantRateLimiter(
+                    settings.xero_calls_per_minute, settings.xero_concurrent_calls
+                )
             )
-        return self._limiters[tenant_id]
+        return self._limiters[key]
 
     def open(self, connection: Connection) -> Ledger:
         """The Ledger of a connection; refuses one that needs a person to reconnect it."""
         if connection.status == ConnectionStatus.NEEDS_RECONNECT:
             raise LedgerAuthError(connection.last_error or "the connection needs reconnecting")
-        if connection.provider != Provider.XERO:
-            raise NotImplementedError(f"no ledger client for {connection.provider} yet")
-        keeper = TokenKeeper(
-            DatabaseTokenStore(self._db, self.box, connection.id),
-            self.xero_oauth.refresh,
-            self._refresh_locks[connection.id],
-        )
-        return XeroLedger(
-            self._http,
-            self.xero_oauth.endpoints.accounting,
-            connection.external_tenant_id,
-            keeper,
-            self.limiter(connection.external_tenant_id),
+        tenant = connection.external_tenant_id
+        if connection.provider == Provider.XERO:
+            return XeroLedger(
+                self._http,
+                self.xero_oauth.endpoints.accounting,
+                tenant,
+                self._keeper(connection, self.xero_oauth.refresh),
+                self.limiter(tenant),
+            )
+        if connection.provider == Provider.QUICKBOOKS:
+            return QuickBooksLedger(
+                self._http,
+                self.quickbooks_oauth.endpoints.api,
+                tenant,
+                self._keeper(connection, self.quickbooks_oauth.refresh),
+                self.limiter(tenant, Provider.QUICKBOOKS),
+            )
+        raise NotImplementedError(f"no ledger client for {connection.provider} yet")
+
+    def _keeper(self, connection: Connection, refresh: Refresher) -> TokenKeeper:
+        """The connection's tokens, refreshed by one caller at a time in every process."""
+        return TokenKeeper(
+            DatabaseTokenStore(self._db, self.box, saved_id(connection)),
+            refresh,
+            self._refresh_locks[saved_id(connection)],
         )
 
     async def aclose(self) -> None:

@@ -1,0 +1,108 @@
+"""A QuickBooks connection syncs through duely's own sync activities, as a Xero one does:
+every invoice and customer mirrored (counts and amount due equal to the company's), credit
+memos and unapplied payments as the customers' credit, and a second sync brings exactly what
+changed in QuickBooks since."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest_asyncio
+from sqlmodel import col, func, select
+from temporalio.testing import ActivityEnvironment
+
+from duely.activities.sync import LedgerSyncActivities, SyncOutcome
+from duely.core.db import Database
+from duely.core.security import SecretBox
+from duely.integrations.ledgers.connections import Ledgers, save_connection
+from duely.integrations.ledgers.oauth_tokens import OAuthTokens
+from duely.models import Credit, Customer, Invoice, InvoiceStatus, Provider, utcnow
+from duely.sandbox import create_sandbox_app
+from duely.sandbox.quickbooks import QuickBooksSandbox
+from duely.sandbox.quickbooks.oauth import TOKEN_PATH
+from tests.serving import serve, shut
+
+CLIENT_ID, CLIENT_SECRET = "duely-qb-sync", "duely-qb-sync-secret"
+
+
+@pytest_asyncio.fixture
+async def synced_company(settings, org_a) -> AsyncIterator[tuple]:
+    sandbox = QuickBooksSandbox()
+    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, "duely tests", ["http://127.0.0.1:9/cb"])
+    company = sandbox.add_company("Synced Ltd", 1_200, seed=51)
+    served = await serve(create_sandbox_app(quickbooks=sandbox))
+    base = f"{served.url}/quickbooks"
+    settings = settings.model_copy(
+        update={
+            "quickbooks_client_id": CLIENT_ID,
+            "quickbooks_client_secret": CLIENT_SECRET,
+            "quickbooks_token_url": f"{base}{TOKEN_PATH}",
+            "quickbooks_api_url": base,
+        }
+    )
+    database = Database(settings.resolved_database_url)
+    ledgers = Ledgers(settings, database)
+    answer = sandbox.connect(CLIENT_ID, company.realm_id)
+    tokens = OAuthTokens(
+        answer.access_token, answer.refresh_token, utcnow() + timedelta(seconds=answer.expires_in)
+    )
+    async with database.session() as session:
+        connection = await save_connection(
+            session,
+            SecretBox(settings.resolved_secret_key),
+            organisation_id=org_a.id,
+            provider=Provider.QUICKBOOKS,
+            tenant_id=company.realm_id,
+            tenant_name=company.name,
+            tokens=tokens,
+        )
+    sync = LedgerSyncActivities(settings, database, ledgers)
+    try:
+        yield sandbox, company, connection, sync
+    finally:
+        await ledgers.aclose()
+        await database.dispose()
+        await shut(served)
+
+
+async def sync_once(sync: LedgerSyncActivities, connection_id: int) -> None:
+    env = ActivityEnvironment()
+    plan = await env.run(sync.begin_sync, connection_id)
+    contacts = await env.run(sync.sync_contacts, plan)
+    invoices = await env.run(sync.sync_invoices, plan)
+    await env.run(sync.finish_sync, SyncOutcome(plan.run_id, plan.full, contacts, invoices))
+
+
+async def test_a_quickbooks_company_is_mirrored_whole(synced_company, db):
+    sandbox, company, connection, sync = synced_company
+    await sync_once(sync, connection.id)
+
+    db.expire_all()
+    count, due = db.exec(
+        select(func.count(), func.sum(Invoice.amount_due)).where(
+            Invoice.connection_id == connection.id, Invoice.status == InvoiceStatus.OPEN
+        )
+    ).one()
+    owing = [i for i in company.invoices.values() if i.balance > 0 and not i.voided]
+    assert (count, due) == (len(owing), sum(i.balance for i in owing))
+    customers = db.exec(select(Customer).where(Customer.connection_id == connection.id)).all()
+    assert {c.external_id for c in customers} >= {i.customer_id for i in owing}
+    credit = {c.external_id: c.remaining for c in db.exec(select(Credit)).all()}
+    memos = {m.id: m.balance for m in company.credit_memos.values() if m.balance > 0}
+    assert memos and set(memos.items()) <= set(credit.items())
+
+
+async def test_a_second_sync_brings_what_changed_in_quickbooks_since(synced_company, db):
+    sandbox, company, connection, sync = synced_company
+    await sync_once(sync, connection.id)
+    sandbox.clock.advance(5)
+    owing = [i for i in company.invoices.values() if i.balance > 0 and not i.voided][:5]
+    for invoice in owing:
+        sandbox.store.pay_in_full(company.realm_id, invoice.id)
+
+    await sync_once(sync, connection.id)
+
+    db.expire_all()
+    paid = db.exec(select(Invoice).where(col(Invoice.external_id).in_([i.id for i in owing]))).all()
+    assert {i.status for i in paid} == {InvoiceStatus.PAID} and len(paid) == 5
