@@ -83,6 +83,7 @@ KNOWN_NONCONFORMING = {
     # where Litestar documents its validation 400 as application/json
     # (duely/web/pages/connections.py).
     ("content_type_conformance", "GET /connections/xero/callback"),
+    ("content_type_conformance", "GET /connections/quickbooks/callback"),
     # The sign-in form is a page too: a form it cannot read gets the page back (400, HTML),
     # never Litestar's JSON validation error (duely/web/pages/account.py).
     ("content_type_conformance", "POST /login"),

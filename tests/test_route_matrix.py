@@ -154,6 +154,8 @@ EXPECTED = {
     ("GET", "/connections/xero/choose"): ADMIN,
     ("POST", "/connections/xero/choose"): ADMIN,
     ("POST", "/connections/xero/connect"): ADMIN,
+    ("GET", "/connections/quickbooks/callback"): ADMIN,
+    ("POST", "/connections/quickbooks/connect"): ADMIN,
     ("POST", "/customers/{customer_id:int}/schedule"): ADMIN,
     ("POST", "/settings/organisation"): ADMIN,
     ("POST", "/settings/organisation/stripe"): ADMIN,

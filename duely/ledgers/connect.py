@@ -1,5 +1,6 @@
-"""Connecting an organisation to its ledger: redeem the OAuth code, pick the tenant, start
-syncing. The web callback and the demo seed of `duely up` both go through here."""
+"""Connecting an organisation to its ledger (Xero, QuickBooks Online): redeem the OAuth
+code, pick the tenant, start syncing. The web callbacks and the demo seed of `duely up` go
+through here."""
 
 from __future__ import annotations
 
@@ -98,6 +99,53 @@ async def connect_xero_tenant(
                 await ledgers.xero_oauth.disconnect(grant.tokens.access_token, other.connection_id)
             except httpx.HTTPError as error:  # hygiene only: the chosen tenant works anyway
                 log.warning("could not drop Xero tenant %s from the grant: %s", other.name, error)
+    return connection
+
+
+def quickbooks_redirect_uri(settings: Settings) -> str:
+    return f"{settings.public_url}/connections/quickbooks/callback"
+
+
+def quickbooks_authorization(ledgers: Ledgers, settings: Settings) -> AuthorizationRequest:
+    """Where to send the person to sign in to QuickBooks and pick a company."""
+    return ledgers.quickbooks_oauth.authorization_request(quickbooks_redirect_uri(settings))
+
+
+async def connect_quickbooks_company(
+    db: Database,
+    ledgers: Ledgers,
+    settings: Settings,
+    organisation_id: int,
+    code: str,
+    code_verifier: str,
+    realm_id: str,
+) -> Connection:
+    """Redeem the code and store the company's connection (one grant covers one company),
+    named as QuickBooks names the company. The caller then asks for the first sync."""
+    try:
+        tokens = await ledgers.quickbooks_oauth.exchange_code(
+            code, quickbooks_redirect_uri(settings), code_verifier
+        )
+    except LedgerAuthError as refused:
+        raise GrantRefused(str(refused)) from refused
+    async with db.session() as session:
+        connection = await save_connection(
+            session,
+            ledgers.box,
+            organisation_id=organisation_id,
+            provider=Provider.QUICKBOOKS,
+            tenant_id=realm_id,
+            tenant_name="",
+            tokens=tokens,
+        )
+    profile = await ledger_profile(ledgers, connection)
+    if profile is not None and profile.name:
+        async with db.session() as session:
+            stored = await session.get(Connection, connection.id)
+            if stored is not None:
+                stored.tenant_name = profile.name
+                await session.commit()
+                connection = stored
     return connection
 
 

@@ -1,4 +1,5 @@
-"""Connections to ledgers: connect (OAuth), choose the tenant, sync now, watch a sync."""
+"""Connections to ledgers: connect Xero or QuickBooks (OAuth), choose the Xero tenant, sync
+now, watch a sync."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from sqlmodel import select
 from duely.ledgers.connect import (
     Grant,
     GrantRefused,
+    connect_quickbooks_company,
     connect_xero_tenant,
     ledger_profile,
+    quickbooks_authorization,
     redeem_xero_code,
     xero_authorization,
 )
@@ -26,6 +29,8 @@ from duely.web.connections import SYNC_ENGINE_DOWN, latest_run, sync_soon
 from duely.web.deps import DbSession, get_owned
 
 OAUTH_SESSION_KEY = "xero_oauth"
+QUICKBOOKS_OAUTH_KEY = "quickbooks_oauth"
+PROVIDER_NAMES = {"xero": "Xero", "quickbooks": "QuickBooks", "accountsiq": "AccountsIQ"}
 PENDING_GRANT_KEY = "xero_pending_grant"
 PROFILE_KEY = "ledger_profile"
 FIRST_SYNC_WAITS = (
@@ -64,6 +69,7 @@ class ConnectionsController(Controller):
                 "connections": connections,
                 "runs": runs,
                 "latest": latest,
+                "provider_names": PROVIDER_NAMES,
             },
         )
 
@@ -111,6 +117,50 @@ class ConnectionsController(Controller):
             request.session[PENDING_GRANT_KEY] = grant.sealed(ledgers.box)
             return Redirect("/connections/xero/choose")
         return await _finish(request, grant, grant.tenants[0].tenant_id)
+
+    @post("/quickbooks/connect", guards=[requires_admin])
+    async def connect_quickbooks(self, request: Request) -> Redirect:
+        state = request.app.state
+        authorization = quickbooks_authorization(state.ledgers, state.settings)
+        # Bound to this browser session: the callback must come back to the same person.
+        request.session[QUICKBOOKS_OAUTH_KEY] = {
+            "state": authorization.state,
+            "verifier": authorization.code_verifier,
+        }
+        return Redirect(authorization.url, status_code=303)
+
+    @get("/quickbooks/callback", guards=[requires_admin])
+    async def quickbooks_callback(
+        self,
+        request: Request,
+        code: FromQuery[str | None] = None,
+        oauth_state: Annotated[str | None, QueryParameter(name="state")] = None,
+        realm_id: Annotated[str | None, QueryParameter(name="realmId")] = None,
+        error: FromQuery[str | None] = None,
+    ) -> Template | Redirect:
+        pending = request.session.pop(QUICKBOOKS_OAUTH_KEY, None)
+        if error:
+            return _problem("QuickBooks did not grant access", f"QuickBooks answered: {error}.")
+        if not pending or not code or not realm_id or oauth_state != pending["state"]:
+            return _problem(
+                "This sign-in link is stale",
+                "The answer from QuickBooks does not match a connection you started. "
+                "Start again from Connections.",
+            )
+        state = request.app.state
+        try:
+            connection = await connect_quickbooks_company(
+                state.db,
+                state.ledgers,
+                state.settings,
+                request.user.organisation_id,
+                code,
+                pending["verifier"],
+                realm_id,
+            )
+        except GrantRefused as problem:
+            return _problem("QuickBooks did not grant access", str(problem))
+        return await _after_connecting(request, connection)
 
     @get("/xero/choose", guards=[requires_admin])
     async def choose_tenant(self, request: Request) -> Template:
@@ -176,11 +226,16 @@ def _problem(title: str, detail: str, status_code: int = 400) -> Template:
 
 
 async def _finish(request: Request, grant: Grant, tenant_id: str) -> Redirect:
-    """Connect, then send the user to confirm their settings while the first sync runs."""
     state = request.app.state
     connection = await connect_xero_tenant(
         state.db, state.ledgers, request.user.organisation_id, grant, tenant_id
     )
+    return await _after_connecting(request, connection)
+
+
+async def _after_connecting(request: Request, connection: Connection) -> Redirect:
+    """Start the first sync, then send the user to confirm their settings while it runs."""
+    state = request.app.state
     try:
         await sync_soon(request, connection)
         sync_problem = ""
