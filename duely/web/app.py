@@ -63,6 +63,7 @@ from duely.web.pages.templates_editor import TemplatesController
 from duely.web.pages.unsubscribe import unsubscribe, unsubscribe_page
 from duely.web.security_headers import SecurityHeaders
 from duely.web.sessions import DatabaseSessionConfig
+from duely.web.webhooks.quickbooks import quickbooks_webhook
 from duely.web.webhooks.sms import sms_webhook
 from duely.web.webhooks.stripe import stripe_webhook
 from duely.web.webhooks.xero import xero_webhook
@@ -192,6 +193,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OrganisationSettingsController,
             ConnectionsController,
             xero_webhook,
+            quickbooks_webhook,
             sms_webhook,
             stripe_webhook,
             InvoicePagesController,

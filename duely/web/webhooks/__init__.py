@@ -9,14 +9,62 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import logging
 
+from litestar import Request
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from duely.core.db import Database
-from duely.models import WebhookEvent, utcnow
+from duely.models import Connection, ConnectionStatus, WebhookEvent, utcnow
+from duely.web.chase import ChaseEngineDown
+from duely.web.connections import sync_soon
 
 log = logging.getLogger(__name__)
+
+SYNC_REQUEST_SECONDS = 3
+"""How long a ledger's webhook waits for Temporal per sync it asks for: the ledgers want their
+answer within seconds, and the scheduled sync catches the change anyway."""
+
+
+def hmac_signature(body: bytes, key: str) -> str:
+    """base64(HMAC-SHA256(body, key)): how Xero and QuickBooks both sign their webhooks."""
+    return base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def signed_with(body: bytes, given: str, key: str) -> bool:
+    # As bytes: compare_digest refuses str with non-ASCII characters, which a forger can send.
+    expected = hmac_signature(body, key).encode()
+    return bool(key) and hmac.compare_digest(expected, given.encode())
+
+
+async def sync_tenants(
+    request: Request, session: AsyncSession, provider: str, tenants: set[str]
+) -> None:
+    """Ask for a sync of each connection of these ledger tenants (Xero tenants, QuickBooks
+    companies). Temporal out of reach is logged, not failed: the ledger must not retry."""
+    if not tenants:
+        return
+    connections = (
+        await session.exec(
+            select(Connection).where(
+                Connection.provider == provider,
+                col(Connection.external_tenant_id).in_(tenants),
+                Connection.status != ConnectionStatus.NEEDS_RECONNECT,
+            )
+        )
+    ).all()
+    for connection in connections:
+        try:
+            await sync_soon(request, connection, SYNC_REQUEST_SECONDS)
+        except ChaseEngineDown as down:
+            log.warning(
+                "webhook could not request a sync of connection %s: %s", connection.id, down
+            )
+            break  # the others would wait for the same absent Temporal
+
 
 UNREADABLE = "unreadable"
 """The `event_type` of a kept body that could not be read."""

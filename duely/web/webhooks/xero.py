@@ -8,37 +8,23 @@ batch of events as Xero documents it is refused with 400 and kept for inspection
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
-import logging
 
 from litestar import Request, Response, post
-from sqlmodel import col, select
 
-from duely.models import Connection, ConnectionStatus, Provider
-from duely.web.chase import ChaseEngineDown
-from duely.web.connections import sync_soon
+from duely.models import Provider
 from duely.web.deps import DbSession
-from duely.web.webhooks import keep_unreadable
-
-log = logging.getLogger(__name__)
+from duely.web.webhooks import hmac_signature, keep_unreadable, signed_with, sync_tenants
 
 XERO = "xero"
-SYNC_REQUEST_SECONDS = 3
-"""How long the webhook waits for Temporal per sync it asks for: Xero wants its answer in 5 s,
-and the scheduled sync catches the change anyway."""
 
 
 def xero_signature(body: bytes, key: str) -> str:
-    return base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
+    return hmac_signature(body, key)
 
 
 def signed_by_xero(body: bytes, given: str, key: str) -> bool:
-    # As bytes: compare_digest refuses str with non-ASCII characters, which a forger can send.
-    expected = xero_signature(body, key).encode()
-    return bool(key) and hmac.compare_digest(expected, given.encode())
+    return signed_with(body, given, key)
 
 
 def tenants_named(body: bytes) -> set[str]:
@@ -69,23 +55,5 @@ async def xero_webhook(request: Request, db_session: DbSession) -> Response:
     except ValueError as unreadable:
         await keep_unreadable(request.app.state.db, XERO, body, str(unreadable))
         return Response(b"", status_code=400)
-    if tenants:
-        connections = (
-            await db_session.exec(
-                select(Connection).where(
-                    Connection.provider == Provider.XERO,
-                    col(Connection.external_tenant_id).in_(tenants),
-                    Connection.status != ConnectionStatus.NEEDS_RECONNECT,
-                )
-            )
-        ).all()
-        for connection in connections:
-            try:
-                await sync_soon(request, connection, SYNC_REQUEST_SECONDS)
-            except ChaseEngineDown as down:
-                # The scheduled syncs catch the change anyway; Xero must not retry for this.
-                log.warning(
-                    "webhook could not request a sync of connection %s: %s", connection.id, down
-                )
-                break  # the others would wait for the same absent Temporal
+    await sync_tenants(request, db_session, Provider.XERO, tenants)
     return Response(b"", status_code=200)
