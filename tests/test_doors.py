@@ -25,7 +25,7 @@ from duely.integrations.sms import twilio_signature
 from duely.models import ChaseMode, Connection, Organisation, WebhookEvent
 from duely.web.api.paging import MAX_PAGE
 from duely.web.app import create_app
-from duely.web.webhooks import UNREADABLE
+from duely.web.webhooks import UNREADABLE, hmac_signature
 from tests.conftest import api_token, csrf_from, login, start_time_skipping
 from tests.factories import add_connection
 from tests.stripe_webhooks import WEBHOOK_SECRET, body_of, payment_succeeded, signature_header
@@ -282,6 +282,54 @@ async def test_a_xero_change_while_temporal_is_down_is_still_taken(client, db, s
         headers={"x-xero-signature": xero_signature(body, settings.xero_webhook_key)},
     )
     assert answer.status_code == 200 and answer.content == b""
+
+
+# --- QuickBooks ---------------------------------------------------------------------------------
+
+UNREADABLE_QUICKBOOKS_BODIES = [
+    b"x",
+    b"",
+    b"{}",
+    b"null",
+    b'{"eventNotifications":"x"}',
+    b'{"eventNotifications":[{"dataChangeEvent":{}}]}',
+    b'{"eventNotifications":[{"realmId":1}]}',
+    b'[{"specversion":"1.0","type":"qbo.invoice.updated.v1"}]',
+    b"[1]",
+    b"\xff\xfe not utf-8",
+    b"[" * 100_000 + b"]" * 100_000,
+]
+
+
+async def test_quickbooks_forgeries_get_401_and_malformed_signed_bodies_400_kept(
+    client, db, settings, caplog
+):
+    key = settings.quickbooks_verifier_token
+    legacy = b'{"eventNotifications":[{"realmId":"123"}]}'
+    for body in [*UNREADABLE_QUICKBOOKS_BODIES, legacy]:
+        not_ascii = ("é" * 44).encode("latin-1")
+        for signature in (None, "", "not base64", hmac_signature(body, "wrong"), not_ascii):
+            headers = {} if signature is None else {"intuit-signature": signature}
+            answer = await client.post("/webhooks/quickbooks", content=body, headers=headers)
+            assert answer.status_code == 401, (body[:60], signature)
+            BAD_INPUTS["forgery"] += 1
+    assert db.exec(select(WebhookEvent)).all() == []
+    for body in UNREADABLE_QUICKBOOKS_BODIES:
+        headers = {"intuit-signature": hmac_signature(body, key)}
+        answer = await client.post("/webhooks/quickbooks", content=body, headers=headers)
+        assert answer.status_code == 400, (body[:60], answer.text)
+        BAD_INPUTS["malformed"] += 1
+    kept = kept_unreadable(db)
+    assert sorted(stored_body(row) for row in kept) == sorted(UNREADABLE_QUICKBOOKS_BODIES)
+    assert {row.provider for row in kept} == {"quickbooks"}
+    # Temporal is not running here: a genuine change is still taken (the syncs catch it).
+    genuine = await client.post(
+        "/webhooks/quickbooks",
+        content=legacy,
+        headers={"intuit-signature": hmac_signature(legacy, key)},
+    )
+    assert genuine.status_code == 200
+    no_traceback(caplog)
 
 
 # --- SMS (Twilio) ------------------------------------------------------------------------------

@@ -77,6 +77,7 @@ EXPECTED = {
     ("POST", "/webhooks/sms"): PUBLIC,
     ("POST", "/webhooks/stripe"): PUBLIC,
     ("POST", "/webhooks/xero"): PUBLIC,
+    ("POST", "/webhooks/quickbooks"): PUBLIC,
     # Customer links: the signed token in the path is the credential.
     ("GET", "/pay/{token:str}"): PUBLIC,
     ("POST", "/pay/{token:str}/card"): PUBLIC,
