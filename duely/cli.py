@@ -94,9 +94,15 @@ def cmd_createuser(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
     from duely.accounts.organisations import seed_demo
 
-    org_id = seed_demo(settings.resolved_database_url, settings.demo_email, settings.demo_password)
+    org_id = seed_demo(
+        settings.resolved_database_url,
+        settings.demo_email,
+        settings.demo_password,
+        settings.demo_quickbooks_email,
+    )
     print(
         f"demo organisation {org_id}: sign in as {settings.demo_email} / {settings.demo_password}"
+        f" (the QuickBooks one: {settings.demo_quickbooks_email})"
     )
 
 

@@ -1,19 +1,27 @@
-"""The demo organisation of `duely up`: connected to the sandbox's demo Xero organisation
-through the real OAuth code path, with its first sync requested, and paid by card into a
-Stripe account on localstripe."""
+"""The demo organisations of `duely up`: one connected to the sandbox's demo Xero organisation,
+one to its demo QuickBooks company, both through the real OAuth code path with their first
+sync requested; the first is paid by card into a Stripe account on localstripe."""
 
 from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from duely.accounts.organisations import DEMO_ORGANISATION
+from duely.accounts.organisations import DEMO_ORGANISATION, DEMO_QUICKBOOKS_ORGANISATION
 from duely.core.db import Database, make_sync_engine
 from duely.core.security import SecretBox
 from duely.core.temporal.client import connect_with_retry
 from duely.integrations.ledgers.connections import Ledgers
-from duely.ledgers.connect import connect_xero_tenant, redeem_xero_code, xero_redirect_uri
+from duely.ledgers.connect import (
+    connect_quickbooks_company,
+    connect_xero_tenant,
+    quickbooks_authorization,
+    redeem_xero_code,
+    xero_redirect_uri,
+)
 from duely.ledgers.sync_schedule import request_sync
-from duely.models import Connection, Organisation
+from duely.models import Connection, Organisation, saved_id
+from duely.sandbox.quickbooks.consent import connect_company
+from duely.sandbox.quickbooks.sandbox import DEMO_COMPANY_NAME as QUICKBOOKS_DEMO_COMPANY
 from duely.sandbox.xero.consent import allow_access
 from duely.settings import Settings
 
@@ -59,35 +67,65 @@ def configure_demo_stripe(database_url: str, secret_key: str) -> bool:
         engine.dispose()
 
 
-async def connect_demo_ledger(settings: Settings) -> bool:
-    """Connect the demo organisation to the sandbox unless it already is; True if it did."""
+async def connect_demo_ledgers(settings: Settings) -> list[str]:
+    """Connect each demo organisation to its sandbox ledger (the Xero one, the QuickBooks one)
+    through the real OAuth code path, unless it is connected already, and ask for the first
+    sync. Returns the ledgers it connected."""
     db = Database(settings.resolved_database_url)
     ledgers = Ledgers(settings, db)
+    connected: list[str] = []
     try:
-        async with db.session() as session:
-            organisation = (
-                await session.exec(
-                    select(Organisation).where(Organisation.name == DEMO_ORGANISATION)
-                )
-            ).one()
-            if (
-                await session.exec(
-                    select(Connection).where(Connection.organisation_id == organisation.id)
-                )
-            ).first():
-                return False
-        authorization = ledgers.xero_oauth.authorization_request(xero_redirect_uri(settings))
-        answer = await allow_access(authorization.url)
-        if answer.get("state") != authorization.state or "code" not in answer:
-            raise RuntimeError(f"the sandbox did not grant access: {answer}")
-        grant = await redeem_xero_code(
-            ledgers, settings, answer["code"], authorization.code_verifier
-        )
-        connection = await connect_xero_tenant(
-            db, ledgers, organisation.id, grant, grant.tenants[0].tenant_id
-        )
-        await request_sync(await connect_with_retry(settings), settings, connection)
-        return True
+        xero_demo = await _unconnected(db, DEMO_ORGANISATION)
+        if xero_demo is not None:
+            authorization = ledgers.xero_oauth.authorization_request(xero_redirect_uri(settings))
+            answer = await allow_access(authorization.url)
+            _check_answer(answer, authorization.state)
+            grant = await redeem_xero_code(
+                ledgers, settings, answer["code"], authorization.code_verifier
+            )
+            connection = await connect_xero_tenant(
+                db, ledgers, xero_demo, grant, grant.tenants[0].tenant_id
+            )
+            await request_sync(await connect_with_retry(settings), settings, connection)
+            connected.append("Xero")
+        quickbooks_demo = await _unconnected(db, DEMO_QUICKBOOKS_ORGANISATION)
+        if quickbooks_demo is not None:
+            authorization = quickbooks_authorization(ledgers, settings)
+            answer = await connect_company(authorization.url, QUICKBOOKS_DEMO_COMPANY)
+            _check_answer(answer, authorization.state)
+            connection = await connect_quickbooks_company(
+                db,
+                ledgers,
+                settings,
+                quickbooks_demo,
+                answer["code"],
+                authorization.code_verifier,
+                answer["realmId"],
+            )
+            await request_sync(await connect_with_retry(settings), settings, connection)
+            connected.append("QuickBooks")
+        return connected
     finally:
         await ledgers.aclose()
         await db.dispose()
+
+
+async def _unconnected(db: Database, name: str) -> int | None:
+    """The demo organisation's id if it exists and has no connection yet."""
+    async with db.session() as session:
+        organisation = (
+            await session.exec(select(Organisation).where(Organisation.name == name))
+        ).first()
+        if organisation is None:
+            return None
+        connection = (
+            await session.exec(
+                select(Connection).where(Connection.organisation_id == organisation.id)
+            )
+        ).first()
+        return None if connection is not None else saved_id(organisation)
+
+
+def _check_answer(answer: dict[str, str], state: str) -> None:
+    if answer.get("state") != state or "code" not in answer:
+        raise RuntimeError(f"the sandbox did not grant access: {answer}")

@@ -157,6 +157,8 @@ class Settings(BaseSettings):
     pass catches them."""
 
     demo_email: str = "demo@duely.local"
+    demo_quickbooks_email: str = "demo-quickbooks@duely.local"
+    """The admin of the second demo organisation, whose books are in QuickBooks."""
     demo_password: str = Field(default="duely-demo", repr=False)
 
     @model_validator(mode="after")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from duely.accounts.organisations import seed_demo
 from duely.core.temporal.names import search_attribute_cli_flags
-from duely.demo import DEMO_STRIPE_WEBHOOK_SECRET, configure_demo_stripe, connect_demo_ledger
+from duely.demo import DEMO_STRIPE_WEBHOOK_SECRET, configure_demo_stripe, connect_demo_ledgers
 from duely.migrate import upgrade
 from duely.settings import Settings
 
@@ -214,13 +214,18 @@ def _banner(settings: Settings, web_url: str, demo: bool) -> str:
         f"  web app        {web_url}",
         f"  Temporal UI    {settings.resolved_temporal_ui_url}",
         f"  Temporal gRPC  {settings.temporal_address}  namespace {settings.temporal_namespace}",
-        f"  sandboxes      http://127.0.0.1:{settings.sandbox_port}/xero  (emulated Xero)",
+        f"  sandboxes      http://127.0.0.1:{settings.sandbox_port}/xero  (emulated Xero), "
+        f"/quickbooks  (emulated QuickBooks Online)",
         f"  Stripe         {settings.stripe_api_base}"
         + ("  (localstripe; test card 4242 4242 4242 4242)" if runs_localstripe(settings) else ""),
         f"  data           {settings.home.resolve()}",
     ]
     if demo:
-        lines.append(f"  demo login     {settings.demo_email} / {settings.demo_password}")
+        lines.append(f"  demo login     {settings.demo_email} / {settings.demo_password}  (Xero)")
+        lines.append(
+            f"                 {settings.demo_quickbooks_email} / {settings.demo_password}"
+            "  (QuickBooks)"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -244,7 +249,12 @@ def run_stack(settings: Settings, demo: bool = True) -> int:
     upgrade(settings.resolved_database_url)
     start_stripe = runs_localstripe(settings)
     if demo:
-        seed_demo(settings.resolved_database_url, settings.demo_email, settings.demo_password)
+        seed_demo(
+            settings.resolved_database_url,
+            settings.demo_email,
+            settings.demo_password,
+            settings.demo_quickbooks_email,
+        )
         if start_stripe:
             configure_demo_stripe(settings.resolved_database_url, settings.resolved_secret_key)
 
@@ -277,8 +287,9 @@ def run_stack(settings: Settings, demo: bool = True) -> int:
             stack.wait_until(lambda: stopping or _port_open(stripe), "localstripe")
             if webhook_secret and not stopping:
                 register_stripe_webhook(settings, webhook_secret)
-        if demo and not stopping and asyncio.run(connect_demo_ledger(settings)):
-            print("duely: demo organisation connected to the sandbox's demo Xero", flush=True)
+        if demo and not stopping:
+            for ledger in asyncio.run(connect_demo_ledgers(settings)):
+                print(f"duely: demo organisation connected to the sandbox's {ledger}", flush=True)
         if not stopping:
             stack.start("worker", [sys.executable, "-m", "duely", "worker"])
             stack.start("web", [sys.executable, "-m", "duely", "web"])

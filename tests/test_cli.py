@@ -18,6 +18,7 @@ DEMO_USERS = {
     "demo@duely.local": "admin",
     "collector@duely.local": "collector",
     "viewer@duely.local": "viewer",
+    "demo-quickbooks@duely.local": "admin",
 }
 
 
@@ -65,12 +66,14 @@ def test_seed_demo_is_idempotent(home: Path):
         result = duely(home, "seed-demo")
         assert result.returncode == 0, result.stderr
         assert "demo@duely.local" in result.stdout
-    organisations = query(home, "SELECT id FROM organisations")
-    assert len(organisations) == 1
+    organisations = dict(query(home, "SELECT name, id FROM organisations"))
+    assert set(organisations) == {"Demo Trading Ltd", "Demo Trading Co"}  # Xero's, QuickBooks'
     users = query(home, "SELECT email, role, organisation_id FROM users")
     assert {email: role for email, role, _ in users} == DEMO_USERS
-    assert len(users) == 3
-    assert {org for _, _, org in users} == {organisations[0][0]}
+    assert len(users) == 4
+    by_organisation = {email: org for email, _, org in users}
+    assert by_organisation.pop("demo-quickbooks@duely.local") == organisations["Demo Trading Co"]
+    assert set(by_organisation.values()) == {organisations["Demo Trading Ltd"]}
 
 
 def test_createuser_stores_only_an_argon2_hash(home: Path):

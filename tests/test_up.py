@@ -171,18 +171,19 @@ def check_running_stack(ports: dict[str, int], old_name: str, new_name: str) -> 
     assert 200 <= ui.status_code < 400, ui.status_code
 
     check_demo_ledger(web)
+    check_demo_ledger(web, "demo-quickbooks@duely.local", "quickbooks")
     check_card_payment(web, ports["stripe"])
     listed = search_attribute_names(ports["dev"])
     assert all(key.name in listed for key in SEARCH_ATTRIBUTES), listed
     wait_healthy(web)
 
 
-def check_demo_ledger(web: str) -> None:
-    """The demo organisation comes connected to the sandbox's Xero, its invoices synced."""
+def check_demo_ledger(web: str, email: str = "demo@duely.local", provider: str = "xero") -> None:
+    """A demo organisation comes connected to its sandbox ledger, its invoices synced."""
     token = httpx.post(
         f"{web}/api/v1/auth/token",
         timeout=10,
-        json={"email": "demo@duely.local", "password": "duely-demo"},
+        json={"email": email, "password": "duely-demo"},
     )
     headers = {"Authorization": f"Bearer {token.json()['token']}"}
     deadline = time.monotonic() + 30
@@ -193,7 +194,7 @@ def check_demo_ledger(web: str) -> None:
             break
         assert time.monotonic() < deadline, f"the demo ledger never synced: {connections}"
         time.sleep(0.5)
-    assert connections[0]["provider"] == "xero" and connections[0]["status"] == "connected"
+    assert connections[0]["provider"] == provider and connections[0]["status"] == "connected"
     invoices = httpx.get(f"{web}/api/v1/invoices", headers=headers).json()
     assert invoices["total"] > 200
 

@@ -22,6 +22,8 @@ from duely.models import (
 from duely.reminders.defaults import DEFAULT_SCHEDULE, DEFAULT_TEMPLATES
 
 DEMO_ORGANISATION = "Demo Trading Ltd"
+DEMO_QUICKBOOKS_ORGANISATION = "Demo Trading Co"
+"""The second demo organisation, which keeps its books in (the sandbox's) QuickBooks."""
 
 
 @dataclass
@@ -122,8 +124,10 @@ def create_user(
         engine.dispose()
 
 
-def seed_demo(database_url: str, email: str, password: str) -> int:
-    """The demo organisation with an admin, a collector and a viewer; safe to run again."""
+def seed_demo(database_url: str, email: str, password: str, quickbooks_email: str = "") -> int:
+    """The demo organisation with an admin, a collector and a viewer, and (with
+    `quickbooks_email`) the QuickBooks demo organisation with its admin; safe to run again.
+    Returns the first's id."""
     engine = make_sync_engine(database_url)
     try:
         with Session(engine) as session:
@@ -144,6 +148,17 @@ def seed_demo(database_url: str, email: str, password: str) -> int:
                     password,
                     role,
                     f"Demo {role.value.title()}",
+                )
+            if quickbooks_email:
+                second = ensure_organisation(
+                    session,
+                    DEMO_QUICKBOOKS_ORGANISATION,
+                    country="GB",
+                    timezone="Europe/London",
+                    base_currency="GBP",
+                )
+                ensure_user(
+                    session, second, quickbooks_email, password, Role.ADMIN, "Demo Admin (QB)"
                 )
             session.commit()
             return saved_id(organisation)
