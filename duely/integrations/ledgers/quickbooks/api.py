@@ -33,6 +33,7 @@ from duely.integrations.ledgers.base import (
     RecordedPayment,
 )
 from duely.integrations.ledgers.oauth_tokens import TokenKeeper
+from duely.integrations.ledgers.paging import Record, keyset_pages
 from duely.integrations.ledgers.quickbooks.mapping import (
     Json,
     contact_from_quickbooks,
@@ -175,39 +176,30 @@ class QuickBooksLedger:
 
     # --- reading ----------------------------------------------------------------------------
 
-    async def _changed(
+    def _changed(
         self,
         entity: str,
-        mapper: Callable[[Json], LedgerContact | LedgerInvoice],
+        mapper: Callable[[Json], Record],
         since: datetime | None,
         page: int,
     ) -> AsyncIterator[Changes]:
-        """Keyset paging on MetaData.LastUpdatedTime, like Xero's: each page's newest stamp
-        becomes the next cursor, so records changed while we page are not skipped."""
-        cursor = since
-        while True:
+        """Pages in order of MetaData.LastUpdatedTime from `since`, resumed from each page's
+        newest stamp like Xero's (duely.integrations.ledgers.paging)."""
+
+        async def read_page(cursor: datetime | None, number: int) -> list[Record]:
             where = (
                 f" where MetaData.LastUpdatedTime >= '{(cursor - CURSOR_OVERLAP).isoformat()}'"
                 if cursor
                 else ""
             )
-            start = (page - 1) * PAGE_SIZE + 1
-            raw = (
-                await self._query(
-                    f"select * from {entity}{where} ORDERBY MetaData.LastUpdatedTime "  # noqa: S608
-                    f"STARTPOSITION {start} MAXRESULTS {PAGE_SIZE}"
-                )
-            ).get(entity) or []
-            items = [mapper(record) for record in raw]
-            done = len(raw) < PAGE_SIZE
-            newest = max((i.updated_at for i in items if i.updated_at), default=None)
-            if newest and (cursor is None or newest > cursor):
-                cursor, page = newest, 1
-            else:
-                page += 1  # a whole page stamped within the same second: step through it
-            yield Changes(items=items, next_cursor=cursor, next_page=page, done=done)
-            if done:
-                return
+            start = (number - 1) * PAGE_SIZE + 1
+            answer = await self._query(
+                f"select * from {entity}{where} ORDERBY MetaData.LastUpdatedTime "  # noqa: S608
+                f"STARTPOSITION {start} MAXRESULTS {PAGE_SIZE}"
+            )
+            return [mapper(record) for record in answer.get(entity) or []]
+
+        return keyset_pages(read_page, PAGE_SIZE, since, page)
 
     def changed_contacts(self, since: datetime | None, page: int = 1) -> AsyncIterator[Changes]:
         return self._changed("Customer", contact_from_quickbooks, since, page)

@@ -25,6 +25,7 @@ from duely.integrations.ledgers.base import (
     RecordedPayment,
 )
 from duely.integrations.ledgers.oauth_tokens import TokenKeeper
+from duely.integrations.ledgers.paging import Record, keyset_pages
 from duely.integrations.ledgers.rate_limit import TenantRateLimiter
 from duely.integrations.ledgers.xero.mapping import (
     closing_balance,
@@ -139,7 +140,7 @@ class XeroLedger:
 
     # --- reading ----------------------------------------------------------------------------
 
-    async def _changed(
+    def _changed(
         self,
         path: str,
         key: str,
@@ -148,26 +149,18 @@ class XeroLedger:
         since: datetime | None,
         page: int,
     ) -> AsyncIterator[Changes]:
-        """Keyset paging on UpdatedDateUTC: each page's newest stamp is the next cursor, so
-        records changed while we page are not skipped (they move behind the cursor)."""
-        cursor = since
-        while True:
+        """Pages in order of UpdatedDateUTC, from `since` (If-Modified-Since), resumed from
+        each page's newest stamp (duely.integrations.ledgers.paging)."""
+
+        async def read_page(cursor: datetime | None, number: int) -> list[Record]:
             body = await self._get(
                 path,
-                {**params, "order": "UpdatedDateUTC ASC", "page": page, "pageSize": PAGE_SIZE},
+                {**params, "order": "UpdatedDateUTC ASC", "page": number, "pageSize": PAGE_SIZE},
                 since=cursor,
             )
-            raw = body.get(key) or []
-            items = [mapper(record) for record in raw]
-            done = len(raw) < PAGE_SIZE
-            newest = max((i.updated_at for i in items if i.updated_at), default=None)
-            if newest and (cursor is None or newest > cursor):
-                cursor, page = newest, 1
-            else:
-                page += 1  # a whole page stamped within the same second: step through it
-            yield Changes(items=items, next_cursor=cursor, next_page=page, done=done)
-            if done:
-                return
+            return [mapper(record) for record in body.get(key) or []]
+
+        return keyset_pages(read_page, PAGE_SIZE, since, page)
 
     def changed_contacts(self, since: datetime | None, page: int = 1) -> AsyncIterator[Changes]:
         # Customers only: suppliers are not chased. A contact that turns into a customer
