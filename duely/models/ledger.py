@@ -18,6 +18,14 @@ class Provider(StrEnum):
     CSV = "csv"
 
 
+PROVIDER_LABELS = {  # each ledger's own name, as people write it
+    Provider.XERO: "Xero",
+    Provider.QUICKBOOKS: "QuickBooks",
+    Provider.ACCOUNTSIQ: "AccountsIQ",
+    Provider.CSV: "a spreadsheet",
+}
+
+
 class ConnectionStatus(StrEnum):
     CONNECTED = "connected"
     NEEDS_RECONNECT = "needs_reconnect"

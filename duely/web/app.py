@@ -37,6 +37,7 @@ from duely.core.db import Database
 from duely.core.security import derive_key
 from duely.core.temporal.client import TemporalConnection
 from duely.integrations.ledgers.connections import Ledgers
+from duely.models.ledger import PROVIDER_LABELS
 from duely.settings import Settings
 from duely.web.api import api_router
 from duely.web.api.integration_health import IntegrationHealthController
@@ -153,6 +154,12 @@ def _chase_engine_down(request: Request, down: ChaseEngineDown) -> Response:
     return _page_errors(request, ServiceUnavailableException(message))
 
 
+def _add_filters(engine: JinjaTemplateEngine) -> None:
+    # {{ connection.provider | ledger_name }}: "QuickBooks", not "Quickbooks" (and "Stripe" for
+    # a webhook's sender that is no ledger).
+    engine.engine.filters["ledger_name"] = lambda name: PROVIDER_LABELS.get(name, name.title())
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings()
     settings.refuse_demo_secrets()
@@ -236,7 +243,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             exclude=CSRF_EXEMPT_PATHS,
         ),
         dependencies={"db_session": Provide(provide_db_session)},
-        template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=TEMPLATES_DIR, engine=JinjaTemplateEngine, engine_callback=_add_filters
+        ),
         exception_handlers={
             NotAuthorizedException: _page_errors,
             PermissionDeniedException: _page_errors,

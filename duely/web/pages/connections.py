@@ -30,7 +30,6 @@ from duely.web.deps import DbSession, get_owned
 
 OAUTH_SESSION_KEY = "xero_oauth"
 QUICKBOOKS_OAUTH_KEY = "quickbooks_oauth"
-PROVIDER_NAMES = {"xero": "Xero", "quickbooks": "QuickBooks", "accountsiq": "AccountsIQ"}
 PENDING_GRANT_KEY = "xero_pending_grant"
 PROFILE_KEY = "ledger_profile"
 FIRST_SYNC_WAITS = (
@@ -69,7 +68,6 @@ class ConnectionsController(Controller):
                 "connections": connections,
                 "runs": runs,
                 "latest": latest,
-                "provider_names": PROVIDER_NAMES,
             },
         )
 
