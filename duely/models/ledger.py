@@ -18,7 +18,7 @@ class Provider(StrEnum):
     CSV = "csv"
 
 
-PROVIDER_LABELS = {  # each ledger's own name, as people write it
+PROVIDER_LABELS: dict[str, str] = {  # each ledger's own name, as people write it
     Provider.XERO: "Xero",
     Provider.QUICKBOOKS: "QuickBooks",
     Provider.ACCOUNTSIQ: "AccountsIQ",

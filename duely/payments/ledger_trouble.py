@@ -11,6 +11,7 @@ the ledger is reconnected), so the payment goes in by itself once it is fixed.
 from __future__ import annotations
 
 from duely.integrations.ledgers.base import LedgerAuthError, LedgerError, LedgerRejected
+from duely.models.ledger import PROVIDER_LABELS
 from duely.payments.placing import NoPaymentAccount
 
 CARD_PAYMENT_SETTINGS = "Settings > Organisation > Card payments (Stripe)"
@@ -26,7 +27,7 @@ _ACCOUNT_REFUSALS = (
 def what_to_do(error: LedgerError, provider: str, currency: str, account_code: str) -> str:
     """What a person must change for the ledger to take the payment, in words a finance person
     can act on; "" when the failure is an outage that retrying rides out."""
-    ledger = provider.title()
+    ledger = PROVIDER_LABELS.get(provider, provider.title())
     said = str(error).rstrip(".")
     if isinstance(error, NoPaymentAccount):
         return (

@@ -92,7 +92,7 @@ async def place_together(
             fates.append(Placed(ALREADY_RECORDED, found[share.reference], after=current))
         elif problem := unplaceable(share, current, provider):
             fates.append(Placed(UNMATCHED, reason=problem, after=current))
-        elif not share.account_code:
+        elif not share.account_code and ledger.needs_payment_account:
             fates.append(
                 NoPaymentAccount(
                     f"no ledger account is set for card payments in {share.currency}: "

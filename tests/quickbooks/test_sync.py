@@ -12,6 +12,7 @@ import pytest_asyncio
 from sqlmodel import col, func, select
 from temporalio.testing import ActivityEnvironment
 
+from duely.activities.payments import PaymentActivities, PaymentShare
 from duely.activities.sync import LedgerSyncActivities, SyncOutcome
 from duely.core.db import Database
 from duely.core.security import SecretBox
@@ -59,7 +60,13 @@ async def synced_company(settings, org_a) -> AsyncIterator[tuple]:
         )
     sync = LedgerSyncActivities(settings, database, ledgers)
     try:
-        yield sandbox, company, connection, sync
+        yield (
+            sandbox,
+            company,
+            connection,
+            sync,
+            PaymentActivities(settings, database, ledgers, None),
+        )
     finally:
         await ledgers.aclose()
         await database.dispose()
@@ -75,7 +82,7 @@ async def sync_once(sync: LedgerSyncActivities, connection_id: int) -> None:
 
 
 async def test_a_quickbooks_company_is_mirrored_whole(synced_company, db):
-    sandbox, company, connection, sync = synced_company
+    sandbox, company, connection, sync, _ = synced_company
     await sync_once(sync, connection.id)
 
     db.expire_all()
@@ -94,7 +101,7 @@ async def test_a_quickbooks_company_is_mirrored_whole(synced_company, db):
 
 
 async def test_a_second_sync_brings_what_changed_in_quickbooks_since(synced_company, db):
-    sandbox, company, connection, sync = synced_company
+    sandbox, company, connection, sync, _ = synced_company
     await sync_once(sync, connection.id)
     sandbox.clock.advance(5)
     owing = [i for i in company.invoices.values() if i.balance > 0 and not i.voided][:5]
@@ -106,3 +113,33 @@ async def test_a_second_sync_brings_what_changed_in_quickbooks_since(synced_comp
     db.expire_all()
     paid = db.exec(select(Invoice).where(col(Invoice.external_id).in_([i.id for i in owing]))).all()
     assert {i.status for i in paid} == {InvoiceStatus.PAID} and len(paid) == 5
+
+
+async def test_a_card_payment_is_placed_in_quickbooks_once(synced_company, db, org_a):
+    """What a chase does with a card payment (the place_payment activity), on an invoice that
+    QuickBooks holds: recorded there once, the mirror following at once."""
+    sandbox, company, connection, sync, payments = synced_company
+    await sync_once(sync, connection.id)
+    db.expire_all()
+    invoice = db.exec(
+        select(Invoice)
+        .where(Invoice.connection_id == connection.id, Invoice.status == InvoiceStatus.OPEN)
+        .order_by(Invoice.id)
+    ).first()
+    due = invoice.amount_due
+    share = PaymentShare(org_a.id, invoice.id, "pi_qb_card_1", 1_000, invoice.currency, "")
+    env = ActivityEnvironment()
+
+    placed = await env.run(payments.place_payment, share)
+    again = await env.run(payments.place_payment, share)
+
+    assert (placed.outcome, placed.amount_due) == ("recorded", due - 1_000)
+    assert again.outcome == "already recorded"
+    in_quickbooks = company.invoices[invoice.external_id]
+    assert in_quickbooks.balance == due - 1_000
+    linked = [
+        p
+        for p in company.payments.values()
+        if any(line.txn_id == in_quickbooks.id for line in p.lines)
+    ]
+    assert len(linked) == 1

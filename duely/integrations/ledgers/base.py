@@ -134,6 +134,10 @@ class LedgerUnavailable(LedgerError):
 class Ledger(Protocol):
     """One connected ledger tenant."""
 
+    needs_payment_account: bool
+    """Whether a payment must name the account it is paid into (Xero: yes; QuickBooks: no,
+    it goes to Undeposited Funds unless one is named)."""
+
     def changed_contacts(self, since: datetime | None, page: int = 1) -> AsyncIterator[Changes]:
         """Pages of contacts changed after `since` (all when None), oldest change first."""
         ...

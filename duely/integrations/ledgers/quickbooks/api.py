@@ -113,6 +113,10 @@ def payment_body(payment: PaymentToRecord, customer_id: str) -> Json:
 
 
 class QuickBooksLedger:
+    needs_payment_account = False
+    """Without one, QuickBooks puts a payment in Undeposited Funds, as a bookkeeper expects
+    of card takings not yet banked."""
+
     def __init__(
         self,
         http: httpx.AsyncClient,

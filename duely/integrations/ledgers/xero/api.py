@@ -75,6 +75,8 @@ def _error_message(response: httpx.Response) -> str:
 
 
 class XeroLedger:
+    needs_payment_account = True
+
     def __init__(
         self,
         http: httpx.AsyncClient,
