@@ -164,8 +164,11 @@ class LedgerSyncActivities:
 
     @activity.defn
     async def sync_contacts(self, plan: SyncPlan) -> PassProgress:
-        """Changed contacts, then the ledger's contact groups, read whole each time."""
+        """Changed contacts; on a full sync (daily), the ledger's contact groups too, read
+        whole: they change seldom, and Xero lists a group's members one call per group."""
         progress = await self._mirror(plan, invoices=False)
+        if not plan.full:
+            return progress
         groups = await self._read_whole(plan, lambda ledger: ledger.contact_groups())
         async with self._db.session() as session:
             await replace_contact_groups(
