@@ -20,7 +20,16 @@ from duely.integrations.ledgers.base import (
     LedgerCredit,
     LedgerInvoice,
 )
-from duely.models import Contact, ContactKind, Credit, Customer, CustomerGroup, Invoice, saved_id
+from duely.models import (
+    Contact,
+    ContactKind,
+    Credit,
+    Customer,
+    CustomerGroup,
+    Invoice,
+    InvoiceStatus,
+    saved_id,
+)
 
 INVOICE_FIELDS = (
     "number",
@@ -125,6 +134,9 @@ async def upsert_invoices(
     session: AsyncSession, scope: Scope, invoices: list[LedgerInvoice], run_id: int
 ) -> int:
     """Mirror a page of ledger invoices; returns how many were new or changed."""
+    gone = [i for i in invoices if i.deleted]
+    invoices = [i for i in invoices if not i.deleted]
+    voided = await _void_deleted(session, scope, gone, run_id) if gone else 0
     customers = await _customers_by_external_id(
         session, scope, {i.contact_external_id for i in invoices}
     )
@@ -188,7 +200,31 @@ async def upsert_invoices(
     if changed_rows:
         await session.exec(update(Invoice), params=changed_rows)
     await session.commit()
-    return len(new_rows) + len(changed_rows)
+    return len(new_rows) + len(changed_rows) + voided
+
+
+async def _void_deleted(
+    session: AsyncSession, scope: Scope, gone: list[LedgerInvoice], run_id: int
+) -> int:
+    """Invoices deleted in the ledger owe nothing any more: voided, stamped with the run so
+    that their chases end. One duely never mirrored is simply not there."""
+    rows = await session.exec(
+        select(Invoice).where(
+            Invoice.organisation_id == scope.organisation_id,
+            Invoice.connection_id == scope.connection_id,
+            col(Invoice.external_id).in_([i.external_id for i in gone]),
+            Invoice.status != InvoiceStatus.VOIDED,
+        )
+    )
+    stamps = {i.external_id: i.updated_at for i in gone}
+    voided = 0
+    for row in rows:
+        row.status, row.amount_due, row.synced_run_id = InvoiceStatus.VOIDED, 0, run_id
+        row.source_updated_at = stamps[row.external_id]
+        session.add(row)
+        voided += 1
+    await session.flush()
+    return voided
 
 
 def _new_invoice_defaults() -> dict[str, Any]:

@@ -5,6 +5,8 @@ company's profile, the PDF, and a token QuickBooks rejects is refreshed once."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from duely.models import InvoiceStatus
 
 
@@ -70,3 +72,13 @@ async def test_a_token_quickbooks_rejects_is_refreshed_once(connected):
     sandbox.clock.advance(3_700)  # the access token (1 h) has run out; duely thinks not
     assert len(await ledger.get_invoices(list(company.invoices)[:2])) == 2
     assert len(connected.store.refreshed_with) == 1
+
+
+async def test_a_sync_older_than_the_change_feed_reaches_reads_by_query(connected):
+    """QuickBooks' change feed goes back 30 days; from further back, a query does the job
+    (deletions then wait for a sync within reach)."""
+    company, ledger = connected.company, connected.ledger
+    long_ago = datetime.now(UTC) - timedelta(days=45)
+    read = await everything(ledger.changed_invoices(long_ago))
+    recent = [i for i in company.invoices.values() if i.updated >= long_ago]
+    assert {i.external_id for i in read} >= {i.id for i in recent}

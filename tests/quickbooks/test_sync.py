@@ -143,3 +143,29 @@ async def test_a_card_payment_is_placed_in_quickbooks_once(synced_company, db, o
         if any(line.txn_id == in_quickbooks.id for line in p.lines)
     ]
     assert len(linked) == 1
+
+
+async def test_an_invoice_deleted_in_quickbooks_is_voided_at_the_next_sync(synced_company, db):
+    """The change feed (CDC) tells of deletions, which no query can: the invoice is voided in
+    duely (its chase then ends), the others are left as they are."""
+    sandbox, company, connection, sync, _ = synced_company
+    await sync_once(sync, connection.id)
+    sandbox.clock.advance(5)
+    gone = next(i for i in company.invoices.values() if i.balance > 0 and not i.linked)
+    sandbox.store.delete_invoice(company.realm_id, {"Id": gone.id})
+
+    await sync_once(sync, connection.id)
+
+    db.expire_all()
+    mirrored = db.exec(select(Invoice).where(Invoice.external_id == gone.id)).one()
+    assert (mirrored.status, mirrored.amount_due, mirrored.number) == (
+        InvoiceStatus.VOIDED,
+        0,
+        gone.doc_number,  # what duely knew of it stays
+    )
+    still_open = db.exec(
+        select(func.count()).where(
+            Invoice.connection_id == connection.id, Invoice.status == InvoiceStatus.OPEN
+        )
+    ).one()
+    assert still_open == len([i for i in company.invoices.values() if i.balance > 0])

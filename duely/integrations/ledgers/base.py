@@ -47,6 +47,9 @@ class LedgerInvoice:
     """One of duely's InvoiceStatus values."""
     expected_payment_date: date | None
     updated_at: datetime | None
+    deleted: bool = False
+    """Gone from the ledger (QuickBooks' change feed says so); only `external_id` and
+    `updated_at` are known then."""
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """QuickBooks Online's JSON (minorversion 75) into duely's ledger records.
 
 QuickBooks has no invoice status: an invoice with a Balance is open, one without is paid, and
-one deleted (CDC's `status: "Deleted"`) is voided. Amounts are decimal numbers in the
-document's currency; fields without a value are left out of the JSON altogether.
+one deleted (the change feed's `status: "Deleted"`, which carries only the id) is voided.
+Amounts are decimal numbers in the document's currency; fields without a value are left out of
+the JSON altogether.
 """
 
 from __future__ import annotations
@@ -40,14 +41,13 @@ def _currency(raw: Json, home: str) -> str:
 
 
 def invoice_from_quickbooks(raw: Json, home_currency: str) -> LedgerInvoice:
+    if raw.get("status") == "Deleted":  # the change feed keeps only its id and stamp
+        return deleted_invoice(raw)
     currency = _currency(raw, home_currency)
     customer = raw.get("CustomerRef") or {}
     balance = to_minor(raw.get("Balance") or 0, currency)
     issued = _day(raw.get("TxnDate")) or date.today()
-    if raw.get("status") == "Deleted":
-        status = InvoiceStatus.VOIDED
-    else:
-        status = InvoiceStatus.OPEN if balance > 0 else InvoiceStatus.PAID
+    status = InvoiceStatus.OPEN if balance > 0 else InvoiceStatus.PAID
     return LedgerInvoice(
         external_id=str(raw["Id"]),
         number=raw.get("DocNumber") or "",
@@ -58,7 +58,7 @@ def invoice_from_quickbooks(raw: Json, home_currency: str) -> LedgerInvoice:
         due_date=_day(raw.get("DueDate")) or issued,
         currency=currency,
         total=to_minor(raw.get("TotalAmt") or 0, currency),
-        amount_due=balance if status != InvoiceStatus.VOIDED else 0,
+        amount_due=balance,
         status=status,
         expected_payment_date=None,
         updated_at=parse_instant((raw.get("MetaData") or {}).get("LastUpdatedTime")),
@@ -77,6 +77,25 @@ def credit_from_quickbooks(kind: str, raw: Json, home_currency: str) -> LedgerCr
         issue_date=_day(raw.get("TxnDate")),
         currency=currency,
         remaining=to_minor(left or 0, currency),
+    )
+
+
+def deleted_invoice(raw: Json) -> LedgerInvoice:
+    return LedgerInvoice(
+        external_id=str(raw["Id"]),
+        number="",
+        reference="",
+        contact_external_id="",
+        contact_name="",
+        issue_date=date.min,
+        due_date=date.min,
+        currency="",
+        total=0,
+        amount_due=0,
+        status=InvoiceStatus.VOIDED,
+        expected_payment_date=None,
+        updated_at=parse_instant((raw.get("MetaData") or {}).get("LastUpdatedTime")),
+        deleted=True,
     )
 
 
