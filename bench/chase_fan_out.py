@@ -5,7 +5,6 @@ the same concurrency, in the same run."""
 from __future__ import annotations
 
 import asyncio
-import sys
 import tempfile
 import time
 import uuid
@@ -18,12 +17,11 @@ from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from bench.setup import bench_settings
+from bench.setup import bench_settings, dev_server
 from duely.accounts.organisations import ensure_organisation
 from duely.activities.fan_out import CONCURRENCY
 from duely.chase.control import start_all_chases
 from duely.core.db import Database, make_sync_engine
-from duely.core.temporal.names import SEARCH_ATTRIBUTES
 from duely.integrations.ledgers.connections import Ledgers
 from duely.migrate import upgrade
 from duely.models import Customer, Invoice
@@ -125,10 +123,7 @@ async def duely_starts(env: WorkflowEnvironment, settings: Settings, org_id: int
 
 
 async def main() -> None:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        search_attributes=SEARCH_ATTRIBUTES,
-    )
+    env = await dev_server()
     try:
         with tempfile.TemporaryDirectory() as home:
             settings = bench_settings(

@@ -4,19 +4,16 @@ same pages from the same sandbox in the same run. The sandbox keeps Xero's rate 
 from __future__ import annotations
 
 import asyncio
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 from sqlmodel import Session, select
-from temporalio.testing import WorkflowEnvironment
 
-from bench.setup import bench_settings, bench_xero
+from bench.setup import bench_settings, bench_xero, dev_server
 from duely.accounts.organisations import ensure_organisation
 from duely.core.db import Database, make_sync_engine
-from duely.core.temporal.names import SEARCH_ATTRIBUTES
 from duely.integrations.ledgers.connections import Ledgers
 from duely.ledgers.sync_schedule import request_sync
 from duely.migrate import upgrade
@@ -75,10 +72,7 @@ async def duely_sync(xero: XeroSandbox, tenant, sandbox_url: str, home: Path) ->
     connection = await connect_directly(xero, settings, org_id, tenant, "bench")
     db = Database(settings.resolved_database_url)
     ledgers = Ledgers(settings, db)
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        search_attributes=SEARCH_ATTRIBUTES,
-    )
+    env = await dev_server()
     settings = settings.model_copy(
         update={"temporal_address": env.client.service_client.config.target_host}
     )

