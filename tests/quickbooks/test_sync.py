@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import pytest
 import pytest_asyncio
 from sqlmodel import col, func, select
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from duely.activities.payments import PaymentActivities, PaymentShare
@@ -18,7 +20,16 @@ from duely.core.db import Database
 from duely.core.security import SecretBox
 from duely.integrations.ledgers.connections import Ledgers, save_connection
 from duely.integrations.ledgers.oauth_tokens import OAuthTokens
-from duely.models import Credit, Customer, Invoice, InvoiceStatus, Provider, utcnow
+from duely.models import (
+    Connection,
+    ConnectionStatus,
+    Credit,
+    Customer,
+    Invoice,
+    InvoiceStatus,
+    Provider,
+    utcnow,
+)
 from duely.sandbox import create_sandbox_app
 from duely.sandbox.quickbooks import QuickBooksSandbox
 from duely.sandbox.quickbooks.oauth import TOKEN_PATH
@@ -169,3 +180,27 @@ async def test_an_invoice_deleted_in_quickbooks_is_voided_at_the_next_sync(synce
         )
     ).one()
     assert still_open == len([i for i in company.invoices.values() if i.balance > 0])
+
+
+async def test_a_revoked_quickbooks_grant_asks_for_a_reconnect_and_stops_syncing(
+    synced_company, db
+):
+    """Disconnected in QuickBooks: the next sync's refresh is refused, the connection waits
+    for an admin to reconnect (saying so), and later syncs skip it instead of failing."""
+    sandbox, company, connection, sync, _ = synced_company
+    await sync_once(sync, connection.id)
+    (grant,) = [g for g in sandbox.identity.state.grants.values() if g.client_id == CLIENT_ID]
+    sandbox.identity.revoke_grant(grant.grant_id)
+    sandbox.identity.expire_access_tokens(grant.grant_id)
+
+    env = ActivityEnvironment()
+    plan = await env.run(sync.begin_sync, connection.id)
+    with pytest.raises(ApplicationError, match="Reconnect to QuickBooks"):
+        await env.run(sync.sync_contacts, plan)
+
+    db.expire_all()
+    stored = db.get(Connection, connection.id)
+    assert stored.status == ConnectionStatus.NEEDS_RECONNECT
+    assert "Reconnect to QuickBooks" in stored.last_error
+    skipped = await env.run(sync.begin_sync, connection.id)
+    assert "Reconnect to QuickBooks" in skipped.skip_reason
