@@ -9,18 +9,15 @@ import time
 from pathlib import Path
 
 import httpx
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from bench.setup import bench_settings, bench_xero, dev_server
+from bench.setup import bench_settings, bench_xero, timed_first_sync
 from duely.accounts.organisations import ensure_organisation
 from duely.core.db import Database, make_sync_engine
 from duely.integrations.ledgers.connections import Ledgers
-from duely.ledgers.sync_schedule import request_sync
 from duely.migrate import upgrade
-from duely.models import Invoice, SyncRun, SyncStatus
 from duely.sandbox import create_sandbox_app
 from duely.sandbox.xero import XeroSandbox
-from duely.worker import build_worker
 from tests.serving import serve, shut
 from tests.xero.conftest import connect_directly
 
@@ -72,31 +69,10 @@ async def duely_sync(xero: XeroSandbox, tenant, sandbox_url: str, home: Path) ->
     connection = await connect_directly(xero, settings, org_id, tenant, "bench")
     db = Database(settings.resolved_database_url)
     ledgers = Ledgers(settings, db)
-    env = await dev_server()
-    settings = settings.model_copy(
-        update={"temporal_address": env.client.service_client.config.target_host}
-    )
     try:
-        async with build_worker(env.client, settings, db, ledgers):
-            started = time.perf_counter()
-            await request_sync(env.client, settings, connection)
-            while True:
-                async with db.session() as session:
-                    run = (await session.exec(select(SyncRun))).first()
-                if run and run.status != SyncStatus.RUNNING:
-                    break
-                await asyncio.sleep(0.05)
-            elapsed = time.perf_counter() - started
-        async with db.session() as session:
-            mirrored = len((await session.exec(select(Invoice.id))).all())
-        return {
-            "seconds": elapsed,
-            "run": run,
-            "mirrored": mirrored,
-            "waited": ledgers.limiter(tenant.tenant_id).waited_seconds,
-        }
+        result = await timed_first_sync(settings, db, ledgers, connection)
+        return {**result, "waited": ledgers.limiter(tenant.tenant_id).waited_seconds}
     finally:
-        await env.shutdown()
         await ledgers.aclose()
         await db.dispose()
 

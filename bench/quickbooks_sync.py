@@ -11,21 +11,19 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from bench.setup import bench_settings, dev_server
+from bench.setup import bench_settings, timed_first_sync
 from duely.accounts.organisations import ensure_organisation
 from duely.core.db import Database, make_sync_engine
 from duely.core.security import SecretBox
 from duely.integrations.ledgers.connections import Ledgers, save_connection
 from duely.integrations.ledgers.oauth_tokens import OAuthTokens
-from duely.ledgers.sync_schedule import request_sync
 from duely.migrate import upgrade
-from duely.models import Invoice, Provider, SyncRun, SyncStatus, utcnow
+from duely.models import Provider, utcnow
 from duely.sandbox import create_sandbox_app
 from duely.sandbox.quickbooks import QuickBooksSandbox
 from duely.sandbox.quickbooks.oauth import TOKEN_PATH
-from duely.worker import build_worker
 from tests.serving import serve, shut
 
 INVOICES = 10_000
@@ -91,32 +89,13 @@ async def duely_sync(sandbox: QuickBooksSandbox, company, base: str, home: Path)
             ),
         )
     ledgers = Ledgers(settings, db)
-    env = await dev_server()
-    settings = settings.model_copy(
-        update={"temporal_address": env.client.service_client.config.target_host}
-    )
     try:
-        async with build_worker(env.client, settings, db, ledgers):
-            started = time.perf_counter()
-            await request_sync(env.client, settings, connection)
-            while True:
-                async with db.session() as session:
-                    run = (await session.exec(select(SyncRun))).first()
-                if run and run.status != SyncStatus.RUNNING:
-                    break
-                await asyncio.sleep(0.05)
-            elapsed = time.perf_counter() - started
-        async with db.session() as session:
-            mirrored = len((await session.exec(select(Invoice.id))).all())
-        limiter = ledgers.limiter(company.realm_id, Provider.QUICKBOOKS)
+        result = await timed_first_sync(settings, db, ledgers, connection)
         return {
-            "seconds": elapsed,
-            "run": run,
-            "mirrored": mirrored,
-            "waited": limiter.waited_seconds,
+            **result,
+            "waited": ledgers.limiter(company.realm_id, Provider.QUICKBOOKS).waited_seconds,
         }
     finally:
-        await env.shutdown()
         await ledgers.aclose()
         await db.dispose()
 

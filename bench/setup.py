@@ -3,15 +3,23 @@ Temporal's dev server."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import time
 from pathlib import Path
 
+from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
+from duely.core.db import Database
 from duely.core.temporal.codec import data_converter
 from duely.core.temporal.names import SEARCH_ATTRIBUTES
+from duely.integrations.ledgers.connections import Ledgers
+from duely.ledgers.sync_schedule import request_sync
+from duely.models import Connection, Invoice, SyncRun, SyncStatus
 from duely.sandbox.xero import XeroSandbox
 from duely.settings import Settings
+from duely.worker import build_worker
 
 SECRET_KEY = "bench-secret-key-bench-secret-key-0123456789"
 
@@ -47,3 +55,30 @@ async def dev_server() -> WorkflowEnvironment:
         search_attributes=SEARCH_ATTRIBUTES,
         data_converter=data_converter(SECRET_KEY),
     )
+
+
+async def timed_first_sync(
+    settings: Settings, db: Database, ledgers: Ledgers, connection: Connection
+) -> dict:
+    """A worker on a fresh dev server runs the connection's first sync; how long it took, its
+    run and how many invoices duely mirrored."""
+    env = await dev_server()
+    settings = settings.model_copy(
+        update={"temporal_address": env.client.service_client.config.target_host}
+    )
+    try:
+        async with build_worker(env.client, settings, db, ledgers):
+            started = time.perf_counter()
+            await request_sync(env.client, settings, connection)
+            while True:
+                async with db.session() as session:
+                    run = (await session.exec(select(SyncRun))).first()
+                if run and run.status != SyncStatus.RUNNING:
+                    break
+                await asyncio.sleep(0.05)
+            elapsed = time.perf_counter() - started
+        async with db.session() as session:
+            mirrored = len((await session.exec(select(Invoice.id))).all())
+        return {"seconds": elapsed, "run": run, "mirrored": mirrored}
+    finally:
+        await env.shutdown()
