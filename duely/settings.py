@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     quickbooks_calls_per_minute: int = 450
     quickbooks_concurrent_calls: int = 8
     """Kept under QuickBooks' 500 a minute and 10 in flight per company."""
+    quickbooks_throttle_seconds: float = 60.0
+    """How long a company's calls wait after QuickBooks answers 429: its answer names no
+    wait and Intuit's documentation says a minute. Tests shorten it."""
 
     twilio_account_sid: str = "ACd0e1d0e1d0e1d0e1d0e1d0e1d0e1d0e1"
     twilio_auth_token: str = Field(default="duely-demo-twilio-auth-token", repr=False)

@@ -8,7 +8,6 @@ docker-compose give the worker longer than its drain before they kill it."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from duely.up import Stack
 from tests.chase.conftest import customer_with_contact
 from tests.factories import add_invoice
 from tests.waiting import eventually
+from tests.worker_processes import worker_process
 from tests.xero.conftest import forget_this_tests_workflows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,23 +39,15 @@ DRAIN_SECONDS = 20
 does not drain fails the test quickly instead of hanging it."""
 
 
-def worker_process(settings: Settings, home: Path) -> subprocess.Popen:
+def drained_worker(settings: Settings, home: Path) -> subprocess.Popen:
     """`duely worker` as its own process, on the test's database and task queue."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("DUELY_")}
-    env |= {
-        "DUELY_HOME": str(home),
-        "DUELY_DATABASE_URL": settings.resolved_database_url,
-        "DUELY_SECRET_KEY": settings.resolved_secret_key,
-        "DUELY_TEMPORAL_ADDRESS": settings.temporal_address,
-        "DUELY_TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-        "DUELY_SMTP_URL": settings.smtp_url,
-        "DUELY_OUTBOX_GATHER_SECONDS": "1",
-        "DUELY_WORKER_DRAIN_SECONDS": str(DRAIN_SECONDS),
-    }
-    with (home / "worker.log").open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "duely", "worker"], env=env, stdout=log, stderr=log
-        )
+    return worker_process(
+        settings,
+        home,
+        home / "worker.log",
+        outbox_gather_seconds=1,
+        worker_drain_seconds=DRAIN_SECONDS,
+    )
 
 
 @pytest_asyncio.fixture
@@ -78,7 +70,7 @@ async def test_sigterm_lets_the_email_in_flight_finish(
     invoice = add_invoice(db, customer, "INV-DRAIN", 0, due_date=date.today() + timedelta(60))
     db.commit()
 
-    worker = worker_process(live_settings, tmp_path)
+    worker = drained_worker(live_settings, tmp_path)
     try:
         client, queue = dev_server_env.client, live_settings.temporal_task_queue
         await chase_control.tell_chase(client, queue, invoice)

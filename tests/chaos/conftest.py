@@ -8,7 +8,6 @@ rest is built here so that each chaos test holds every process it breaks.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from temporalio.client import Client
 from duely.core.temporal.names import search_attribute_cli_flags
 from duely.settings import Settings
 from tests.serving import free_port
+from tests.worker_processes import worker_process
 from tests.xero.conftest import (  # noqa: F401 - fixtures, used by name
     xero,
     xero_url,
@@ -34,25 +34,6 @@ BIN = Path(sys.executable).parent
 # --- `duely worker` processes ----------------------------------------------------------------
 
 
-WORKER_SETTINGS = (
-    "database_url",
-    "temporal_address",
-    "temporal_namespace",
-    "temporal_task_queue",
-    "public_url",
-    "smtp_url",
-    "outbox_gather_seconds",
-    "xero_client_id",
-    "xero_client_secret",
-    "xero_webhook_key",
-    "xero_login_url",
-    "xero_identity_url",
-    "xero_api_url",
-    "xero_calls_per_minute",
-    "xero_concurrent_calls",
-)
-
-
 class Workers:
     """`duely worker` processes configured like the test's duely, one log file each."""
 
@@ -62,31 +43,13 @@ class Workers:
         self.processes: list[subprocess.Popen] = []
         self.kills = 0
 
-    def _env(self) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("DUELY_")}
-        env["DUELY_HOME"] = str(self.home)
-        env["DUELY_SECRET_KEY"] = self.settings.resolved_secret_key
-        for name in WORKER_SETTINGS:
-            value = getattr(self.settings, name)
-            if name == "database_url":
-                value = self.settings.resolved_database_url
-            env[f"DUELY_{name.upper()}"] = str(value)
-        return env
-
     @property
     def current(self) -> subprocess.Popen | None:
         return self.processes[-1] if self.processes else None
 
     def start(self) -> subprocess.Popen:
         log = self.home / f"worker-{len(self.processes) + 1}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "duely", "worker"],
-                env=self._env(),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+        process = worker_process(self.settings, self.home, log)
         self.processes.append(process)
         return process
 

@@ -18,7 +18,7 @@ from duely.core.security import SecretBox
 from duely.integrations.ledgers.connections import Ledgers, save_connection
 from duely.integrations.ledgers.oauth_tokens import OAuthTokens
 from duely.ledgers.sync_schedule import request_sync
-from duely.models import Event, Invoice, InvoiceStatus, Message, Provider, utcnow
+from duely.models import Event, Invoice, InvoiceStatus, Provider, utcnow
 from duely.sandbox import create_sandbox_app
 from duely.sandbox.quickbooks import QuickBooksSandbox
 from duely.sandbox.quickbooks.oauth import TOKEN_PATH
@@ -110,24 +110,3 @@ async def test_a_reminder_for_a_quickbooks_invoice_goes_out_by_email(
         return db.exec(query).first()
 
     await eventually(on_timeline, "the reminder never reached the timeline")
-
-
-async def test_an_invoice_paid_in_quickbooks_before_the_send_is_not_reminded(
-    chased, dev_server_env, smtp_server, db
-):
-    sandbox, company = chased
-    catcher, _ = smtp_server
-    invoice = open_invoices(db)[0]
-    sandbox.store.pay_in_full(company.realm_id, invoice.external_id)  # not synced yet
-
-    await chase_control.act(dev_server_env.client, invoice, Action.SEND_NOW, by="ann@alpha.test")
-
-    async def settled():
-        db.expire_all()
-        return db.get(Invoice, invoice.id).status == InvoiceStatus.PAID
-
-    await eventually(settled, "the outbox never re-read the invoice from QuickBooks")
-    db.expire_all()
-    sent = db.exec(select(Message).where(Message.customer_id == invoice.customer_id)).all()
-    assert [m for m in sent if m.status == "sent"] == []
-    assert not [r for r in catcher.received if invoice.number in r.message.get_content()]

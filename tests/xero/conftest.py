@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -195,28 +192,3 @@ async def connected(xero, xero_settings, org_a) -> AsyncIterator[tuple]:
     yield tenant, connection, ledgers
     await ledgers.aclose()
     await db.dispose()
-
-
-def worker_process(settings, home) -> subprocess.Popen:
-    """`duely worker` as its own process, configured like the test's duely."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("DUELY_")}
-    env |= {
-        "DUELY_HOME": str(home),
-        "DUELY_DATABASE_URL": settings.resolved_database_url,
-        "DUELY_SECRET_KEY": settings.resolved_secret_key,
-        "DUELY_TEMPORAL_ADDRESS": settings.temporal_address,
-        "DUELY_TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-        "DUELY_XERO_CLIENT_ID": settings.xero_client_id,
-        "DUELY_XERO_CLIENT_SECRET": settings.xero_client_secret,
-        "DUELY_XERO_LOGIN_URL": settings.xero_login_url,
-        "DUELY_XERO_IDENTITY_URL": settings.xero_identity_url,
-        "DUELY_XERO_API_URL": settings.xero_api_url,
-        "DUELY_SMTP_URL": settings.smtp_url,
-        "DUELY_OUTBOX_GATHER_SECONDS": str(settings.outbox_gather_seconds),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "duely", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )

@@ -22,11 +22,11 @@ from duely.models import Event, Invoice, Message, Organisation, SyncRun
 from duely.sandbox.xero.ledger import Ledger
 from tests.conftest import api_token
 from tests.waiting import eventually
+from tests.worker_processes import worker_process
 from tests.xero.conftest import (
     connect_directly,
     forget_this_tests_workflows,
     wait_for_runs,
-    worker_process,
 )
 
 
@@ -183,25 +183,6 @@ async def test_send_now_delivers_a_real_email(
 
     event = await eventually(on_timeline, "the reminder never reached the timeline")
     assert event.message_id == message.id
-
-
-async def test_paid_in_xero_at_send_time_sends_nothing(
-    worker, synced, xero, dev_server_env, smtp_server, db, org_a
-):
-    tenant, _ = synced
-    catcher, _ = smtp_server
-    invoice = open_invoices(db)[0]
-    # Paid in Xero, and duely's mirror does not know yet: the outbox's re-read must catch it.
-    xero.store.update_invoice(tenant.tenant_id, invoice.external_id, {"status": "PAID"})
-    await chase_control.act(dev_server_env.client, invoice, Action.SEND_NOW, by="ann@alpha.test")
-    handle = dev_server_env.client.get_workflow_handle(
-        names.chase_workflow_id(org_a.id, invoice.id)
-    )
-    assert await asyncio.wait_for(handle.result(), 30) == "paid"
-    assert catcher.received == []
-    db.expire_all()
-    assert db.exec(select(Message)).all() == []
-    assert db.get(Invoice, invoice.id).status == "paid"
 
 
 # SQLite only: the message's claim is tested on both databases in tests/test_delivery.py.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import signal
 import time
 import uuid
 from collections import defaultdict
@@ -30,7 +29,6 @@ from duely.core.temporal import names
 from duely.models import Alert, Event, Invoice, Message, Organisation, Payment, WebhookEvent
 from duely.payments import inbox
 from duely.payments.allocations import Allocation, Share, to_metadata
-from duely.sandbox.xero.faults import FaultRule
 from duely.web.app import create_app
 from tests.conftest import api_token
 from tests.factories import add_customer, add_invoice
@@ -44,7 +42,7 @@ from tests.stripe_webhooks import (
     signature_header,
 )
 from tests.waiting import eventually
-from tests.xero.conftest import forget_this_tests_workflows, worker_process
+from tests.xero.conftest import forget_this_tests_workflows
 from tests.xero.test_chasing import (  # noqa: F401 - fixtures, used by name
     connected_tenant,
     open_invoices,
@@ -333,57 +331,6 @@ async def test_an_event_kept_while_temporal_is_down_is_dispatched_later(
     assert done == 1
     assert await chase_result(dev_server_env.client, org_a.id, invoice) == "paid"
     assert len(ledger_payments(tenant, f"duely:{payment_id}:{invoice.id}")) == 1
-
-
-# SQLite only: what is tested is the worker's death and Temporal's retry; the payment row's
-# claim is tested on both databases in tests/xero/test_payment_placement.py.
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_killing_the_worker_after_the_ledger_call_still_gives_one_payment(
-    connected_tenant,
-    takes_cards,
-    duely,
-    xero,
-    dev_server_env,
-    xero_settings,
-    db,
-    org_a,
-    tmp_path,
-):
-    """Only `duely worker` processes poll here; one is killed while Xero holds its answer to
-    the payment it has already booked."""
-    tenant, connection = connected_tenant
-    doomed = worker_process(xero_settings, tmp_path)
-    survivor = None
-    try:
-        await sync_once(dev_server_env.client, xero_settings, db, connection)
-        (invoice,) = same_customer_invoices(db, 1)
-        payment_id = f"pi_{uuid.uuid4().hex[:20]}"
-        reference = f"duely:{payment_id}:{invoice.id}"
-        # Xero books the payment at once but answers only after 30 s: time to kill the worker.
-        xero.faults.replace(
-            [FaultRule(path_contains="/Payments", method="PUT", answer_delay_ms=30_000)]
-        )
-        await deliver(duely, paid_in_full(payment_id, org_a.id, invoice))
-
-        async def written():
-            return ledger_payments(tenant, reference)
-
-        await eventually(written, "Xero never booked the payment", seconds=60, every=0.05)
-        doomed.send_signal(signal.SIGKILL)
-        doomed.wait(timeout=10)
-        xero.faults.clear()
-        survivor = worker_process(xero_settings, tmp_path)
-        assert await chase_result(dev_server_env.client, org_a.id, invoice, 90) == "paid"
-    finally:
-        for process in (doomed, survivor):
-            if process and process.poll() is None:
-                process.terminate()
-                process.wait(timeout=20)
-        await forget_this_tests_workflows(dev_server_env.client)
-    assert len(ledger_payments(tenant, reference)) == 1
-    db.expire_all()
-    row = db.exec(select(Payment).where(Payment.external_id == payment_id)).one()
-    assert row.status == "recorded" and row.attempts == 2
 
 
 async def test_a_refund_shows_on_the_timeline_and_raises_an_alert(

@@ -190,6 +190,7 @@ class Ledgers:
                 tenant,
                 self._keeper(connection, self.quickbooks_oauth.refresh),
                 self.limiter(tenant, Provider.QUICKBOOKS),
+                throttle_seconds=self._settings.quickbooks_throttle_seconds,
             )
         raise NotImplementedError(f"no ledger client for {connection.provider} yet")
 

@@ -246,6 +246,7 @@ async def _after_connecting(request: Request, connection: Connection) -> Redirec
     request.session[PROFILE_KEY] = {
         "connection_id": connection.id,
         "tenant_name": connection.tenant_name,
+        "provider": connection.provider,
         "sync_problem": sync_problem,
         **(asdict(profile) if profile else {}),
     }

@@ -49,8 +49,6 @@ PAGE_SIZE = 1000
 IDS_PER_QUERY = 100
 LONGEST_WAIT_SECONDS = 120.0
 MAX_THROTTLED_TRIES = 10
-THROTTLE_WAIT_SECONDS = 60.0
-"""QuickBooks' 429 says no Retry-After; its documentation says to wait a minute."""
 CURSOR_OVERLAP = timedelta(seconds=1)
 CDC_REACH = timedelta(days=29)
 """QuickBooks' change feed goes back 30 days: a sync older than that reads by query."""
@@ -128,8 +126,13 @@ class QuickBooksLedger:
         realm_id: str,
         tokens: TokenKeeper,
         limiter: TenantRateLimiter,
+        *,
+        throttle_seconds: float = 60.0,
     ) -> None:
+        """`throttle_seconds`: the company's pause after a 429, which names no wait of its own
+        (Intuit's documentation says a minute)."""
         self._http = http
+        self._throttle_seconds = throttle_seconds
         self._base = f"{api_url}/v3/company/{realm_id}"
         self._realm_id = realm_id
         self._tokens = tokens
@@ -153,7 +156,7 @@ class QuickBooksLedger:
                 except httpx.TransportError as error:
                     raise LedgerUnavailable(f"QuickBooks unreachable: {error!r}") from error
             if response.status_code == 429:
-                self.limiter.pause(THROTTLE_WAIT_SECONDS)
+                self.limiter.pause(self._throttle_seconds)
                 continue
             if response.status_code == 401 and not refreshed:
                 token = await self._tokens.replace_rejected(token)
