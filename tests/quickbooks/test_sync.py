@@ -204,3 +204,23 @@ async def test_a_revoked_quickbooks_grant_asks_for_a_reconnect_and_stops_syncing
     assert "Reconnect to QuickBooks" in stored.last_error
     skipped = await env.run(sync.begin_sync, connection.id)
     assert "Reconnect to QuickBooks" in skipped.skip_reason
+
+
+async def test_a_customer_made_inactive_in_quickbooks_is_still_read(synced_company, db):
+    """QuickBooks leaves inactive customers out of a query that does not name Active: a
+    customer renamed and made inactive must still reach duely, or it keeps the old name."""
+    sandbox, company, connection, sync, _ = synced_company
+    await sync_once(sync, connection.id)
+    sandbox.clock.advance(5)
+    customer = next(iter(company.customers.values()))
+    sandbox.store.update_customer(
+        company.realm_id,
+        {"Id": customer.id, "DisplayName": "Renamed Then Closed Ltd", "Active": False},
+        check_token=False,
+    )
+
+    await sync_once(sync, connection.id)
+
+    db.expire_all()
+    mirrored = db.exec(select(Customer).where(Customer.external_id == customer.id)).one()
+    assert mirrored.name == "Renamed Then Closed Ltd"

@@ -193,16 +193,18 @@ class QuickBooksLedger:
         mapper: Callable[[Json], Record],
         since: datetime | None,
         page: int,
+        also: tuple[str, ...] = (),
     ) -> AsyncIterator[Changes]:
         """Pages in order of MetaData.LastUpdatedTime from `since`, resumed from each page's
-        newest stamp like Xero's (duely.integrations.ledgers.paging)."""
+        newest stamp like Xero's (duely.integrations.ledgers.paging); `also`: conditions
+        every page's query adds."""
 
         async def read_page(cursor: datetime | None, number: int) -> list[Record]:
-            where = (
-                f" where MetaData.LastUpdatedTime >= '{(cursor - CURSOR_OVERLAP).isoformat()}'"
-                if cursor
-                else ""
-            )
+            conditions = list(also)
+            if cursor:
+                since = (cursor - CURSOR_OVERLAP).isoformat()
+                conditions.append(f"MetaData.LastUpdatedTime >= '{since}'")
+            where = f" where {' and '.join(conditions)}" if conditions else ""
             start = (number - 1) * PAGE_SIZE + 1
             answer = await self._query(
                 f"select * from {entity}{where} ORDERBY MetaData.LastUpdatedTime "  # noqa: S608
@@ -213,7 +215,10 @@ class QuickBooksLedger:
         return keyset_pages(read_page, PAGE_SIZE, since, page)
 
     def changed_contacts(self, since: datetime | None, page: int = 1) -> AsyncIterator[Changes]:
-        return self._changed("Customer", contact_from_quickbooks, since, page)
+        # A query leaves inactive customers out unless it names Active: one made inactive
+        # (QuickBooks' archive) would never be seen to change.
+        every_customer = ("Active IN (true, false)",)
+        return self._changed("Customer", contact_from_quickbooks, since, page, every_customer)
 
     async def changed_invoices(
         self, since: datetime | None, page: int = 1
