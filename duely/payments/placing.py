@@ -109,7 +109,11 @@ async def place_together(
             writing.append((len(fates) - 1, recorded))
     if writing:
         answers = await asyncio.gather(
-            *(_write(ledger, shares[n]) for n, _ in writing), return_exceptions=True
+            *(
+                _write(ledger, shares[n], invoices[shares[n].invoice_external_id])
+                for n, _ in writing
+            ),
+            return_exceptions=True,
         )
         for (n, recorded), answer in zip(writing, answers, strict=True):
             if isinstance(answer, RecordedPayment):
@@ -144,7 +148,7 @@ def unplaceable(share: Share, current: LedgerInvoice | None, provider: str) -> s
     return ""
 
 
-def _to_record(share: Share) -> PaymentToRecord:
+def _to_record(share: Share, invoice: LedgerInvoice) -> PaymentToRecord:
     return PaymentToRecord(
         invoice_external_id=share.invoice_external_id,
         amount=share.amount,
@@ -153,6 +157,7 @@ def _to_record(share: Share) -> PaymentToRecord:
         reference=share.reference,
         idempotency_key=idempotency_key(share),
         account_code=share.account_code,
+        contact_external_id=invoice.contact_external_id,
     )
 
 
@@ -162,10 +167,10 @@ def idempotency_key(share: Share) -> str:
     return share.reference
 
 
-async def _write(ledger: Ledger, share: Share) -> RecordedPayment:
+async def _write(ledger: Ledger, share: Share, invoice: LedgerInvoice) -> RecordedPayment:
     """One share, one write: the request (and so its key) is the same whatever else is placed
     in the same round. Raises the ledger's refusal of it."""
-    payment = _to_record(share)
+    payment = _to_record(share, invoice)
     (answer,) = await ledger.record_payments([payment], payment.idempotency_key)
     if isinstance(answer, LedgerRejected):
         raise answer

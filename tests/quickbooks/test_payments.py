@@ -5,11 +5,14 @@ payment date)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
+import httpx
 import pytest
 
 from duely.integrations.ledgers.base import LedgerRejected, PaymentToRecord
+from duely.payments.placing import RECORDED, LedgerWriteQueue, Share
 from duely.sandbox.faults import FaultRule
 
 
@@ -104,3 +107,35 @@ async def test_open_credit_is_credit_memos_and_unapplied_payments(connected):
     assert {c.external_id: c.remaining for c in credit if c.kind == "credit_note"} == memos
     unapplied = {p.id: p.unapplied for p in company.payments.values() if p.unapplied > 0}
     assert {c.external_id: c.remaining for c in credit if c.kind == "overpayment"} == unapplied
+
+
+async def test_shares_that_arrive_together_cost_one_read_one_lookup_and_a_write_each(connected):
+    """A round of card payments (duely.payments.placing) on QuickBooks: the invoices read once,
+    the references looked up once, then one POST /payment per share, each under its own
+    requestid. Not the batch endpoint: QuickBooks' requestid covers a whole call, so a batch's
+    would depend on which shares happened to travel together, and two rounds composed
+    differently could both write one share (tests/xero/test_placing.py pins that for Xero)."""
+    company, ledger = connected.company, connected.ledger
+    calls: list[str] = []
+
+    async def note(request: httpx.Request) -> None:
+        query = request.url.params.get("query", "")
+        calls.append(f"{request.method} {request.url.path.rsplit('/', 1)[-1]} {query[:21]}")
+
+    ledger._http.event_hooks["request"].append(note)
+    invoices = open_invoices(company, 5)
+    shares = [
+        Share(f"duely:pi_round:{i.id}", i.id, i.doc_number, 700, i.currency, date(2026, 12, 6), "")
+        for i in invoices
+    ]
+    queue = LedgerWriteQueue()
+    fates = await asyncio.gather(*(queue.place(ledger, share, "quickbooks") for share in shares))
+
+    assert [fate.outcome for fate in fates] == [RECORDED] * 5
+    reads = [
+        "GET preferences ",  # the home currency, once for the life of the process
+        "GET query select * from Invoice",
+        "GET query select * from Payment",
+    ]
+    assert calls == reads + ["POST payment "] * 5
+    assert all(len(payments_of(company, invoice)) == 1 for invoice in invoices)

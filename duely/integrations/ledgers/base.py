@@ -94,6 +94,9 @@ class PaymentToRecord:
     """Unique per payment and invoice; found again by lookup after a lost response."""
     idempotency_key: str
     account_code: str = ""
+    contact_external_id: str = ""
+    """The invoice's customer in the ledger, when the caller has just read the invoice
+    (QuickBooks names the customer on a payment; given, it need not read the invoice again)."""
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,7 @@ class Ledgers:
         self.box = SecretBox(settings.resolved_secret_key)
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(60, connect=10))
         self._limiters: dict[str, TenantRateLimiter] = {}
+        self._quickbooks_home_currencies: dict[str, str] = {}
         self._refresh_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.xero_oauth = XeroOAuth(
             XeroEndpoints(
@@ -191,6 +192,7 @@ class Ledgers:
                 self._keeper(connection, self.quickbooks_oauth.refresh),
                 self.limiter(tenant, Provider.QUICKBOOKS),
                 throttle_seconds=self._settings.quickbooks_throttle_seconds,
+                home_currencies=self._quickbooks_home_currencies,
             )
         raise NotImplementedError(f"no ledger client for {connection.provider} yet")
 

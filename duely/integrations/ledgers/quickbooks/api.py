@@ -128,16 +128,19 @@ class QuickBooksLedger:
         limiter: TenantRateLimiter,
         *,
         throttle_seconds: float = 60.0,
+        home_currencies: dict[str, str] | None = None,
     ) -> None:
         """`throttle_seconds`: the company's pause after a 429, which names no wait of its own
-        (Intuit's documentation says a minute)."""
+        (Intuit's documentation says a minute). `home_currencies`: each company's home
+        currency by realm, kept by the process (QuickBooks never changes it once set) so that
+        a client opened for one activity does not ask again."""
         self._http = http
         self._throttle_seconds = throttle_seconds
         self._base = f"{api_url}/v3/company/{realm_id}"
         self._realm_id = realm_id
         self._tokens = tokens
         self.limiter = limiter
-        self._home_currency = ""
+        self._home_currencies = {} if home_currencies is None else home_currencies
 
     # --- transport --------------------------------------------------------------------------
 
@@ -178,12 +181,12 @@ class QuickBooksLedger:
 
     async def _home(self) -> str:
         """The company's home currency: a document without a CurrencyRef is in it."""
-        if not self._home_currency:
+        if self._realm_id not in self._home_currencies:
             preferences = (await self._request("GET", "/preferences")).json()
             prefs = preferences.get("Preferences") or {}
             home = (prefs.get("CurrencyPrefs") or {}).get("HomeCurrency") or {}
-            self._home_currency = home.get("value") or "USD"
-        return self._home_currency
+            self._home_currencies[self._realm_id] = home.get("value") or "USD"
+        return self._home_currencies[self._realm_id]
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -357,10 +360,10 @@ class QuickBooksLedger:
         the key (QuickBooks answers a repeat with the first answer). A payment QuickBooks
         refuses (a ValidationFault: more than is due, a closed invoice) does not stop the
         others."""
-        customers = {
-            str(raw["Id"]): str((raw.get("CustomerRef") or {}).get("value", ""))
-            for raw in await self._by_ids("Invoice", [p.invoice_external_id for p in payments])
-        }
+        customers = {p.invoice_external_id: p.contact_external_id for p in payments}
+        if unknown := [invoice for invoice, customer in customers.items() if not customer]:
+            for raw in await self._by_ids("Invoice", unknown):
+                customers[str(raw["Id"])] = str((raw.get("CustomerRef") or {}).get("value", ""))
         answers: list[RecordedPayment | LedgerRejected] = []
         for n, payment in enumerate(payments):
             customer = customers.get(payment.invoice_external_id)
