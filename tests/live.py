@@ -16,7 +16,7 @@ from datetime import timedelta
 import httpx
 from sqlmodel import Session
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from duely.chase import control as chase_control
 from duely.chase.state import ChaseView
@@ -166,3 +166,48 @@ def add_open_invoice(db: Session, customer: Customer, number: str) -> Invoice:
     db.add(invoice)
     db.commit()
     return invoice
+
+
+@dataclass
+class Recorded:
+    """What duely's worker sent to the ledger and what it heard back."""
+
+    requests: list[httpx.Request] = field(default_factory=list)
+    responses: list[httpx.Response] = field(default_factory=list)
+
+
+@contextlib.asynccontextmanager
+async def recording_worker(client, settings: Settings) -> AsyncIterator[Recorded]:
+    """duely's worker in this process, its ledger calls recorded; the dev server forgets the
+    test's schedules and runs when it stops."""
+    recorded = Recorded()
+
+    async def request_sent(request: httpx.Request) -> None:
+        recorded.requests.append(request)
+
+    async def response_heard(response: httpx.Response) -> None:
+        recorded.responses.append(response)
+
+    db = Database(settings.resolved_database_url)
+    hooks = {"request": [request_sent], "response": [response_heard]}
+    ledgers = Ledgers(settings, db, http=httpx.AsyncClient(timeout=30, event_hooks=hooks))
+    try:
+        async with build_worker(client, settings, db, ledgers):
+            yield recorded
+        await forget_this_tests_workflows(client)
+    finally:
+        await ledgers.aclose()
+        await db.dispose()
+
+
+async def forget_this_tests_workflows(client) -> None:
+    """The dev server outlives the test: drop its schedules and end its runs, so that the next
+    test's connection 1 starts clean instead of queueing behind a run with no worker."""
+    async for schedule in await client.list_schedules():
+        await client.get_schedule_handle(schedule.id).delete()
+    async for execution in client.list_workflows('ExecutionStatus="Running"'):
+        try:
+            await client.get_workflow_handle(execution.id, run_id=execution.run_id).terminate()
+        except RPCError as error:  # it ended after the (eventually consistent) list was read
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise

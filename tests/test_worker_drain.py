@@ -28,9 +28,9 @@ from duely.settings import Settings
 from duely.up import Stack
 from tests.chase.conftest import customer_with_contact
 from tests.factories import add_invoice
+from tests.live import forget_this_tests_workflows
 from tests.waiting import eventually
 from tests.worker_processes import worker_process
-from tests.xero.conftest import forget_this_tests_workflows
 
 ROOT = Path(__file__).resolve().parent.parent
 SMTP_HOLDS_DATA_SECONDS = 4

@@ -59,10 +59,11 @@ from duely.settings import Settings
 from duely.web.app import create_app
 from tests.chaos.conftest import Workers
 from tests.conftest import Received
+from tests.live import forget_this_tests_workflows
 from tests.serving import serve, shut
 from tests.stripe_webhooks import WEBHOOK_SECRET, body_of, payment_succeeded, signature_header
 from tests.waiting import eventually
-from tests.xero.conftest import WEBHOOK_KEY, connect_directly, forget_this_tests_workflows
+from tests.xero.conftest import WEBHOOK_KEY, connect_directly
 
 pytestmark = [pytest.mark.chaos, pytest.mark.devserver, pytest.mark.timeout(420)]
 

@@ -4,7 +4,6 @@ server, for the end-to-end tests that run once per ledger (tests/ledgers/harness
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import httpx
@@ -13,16 +12,15 @@ import pytest_asyncio
 
 from duely.core.db import Database
 from duely.core.security import SecretBox
-from duely.integrations.ledgers.connections import Ledgers, save_connection
+from duely.integrations.ledgers.connections import save_connection
 from duely.integrations.ledgers.oauth_tokens import OAuthTokens
 from duely.models import Connection, utcnow
 from duely.sandbox import create_sandbox_app
 from duely.settings import Settings
 from duely.web.app import create_app
-from duely.worker import build_worker
 from tests.ledgers.harness import LEDGERS, LedgerUnderTest
+from tests.live import Recorded, recording_worker
 from tests.serving import serve, shut
-from tests.xero.conftest import forget_this_tests_workflows
 
 SANDBOX_URLS = (
     "xero_login_url",
@@ -65,32 +63,10 @@ def ledger_settings(live_settings, ledger, sandbox_url, duely_port, sandbox_port
     return Settings.model_validate(settings.model_dump())  # the empty URLs follow the port
 
 
-@dataclass
-class Recorded:
-    """What duely's worker sent to the ledger and what it heard back."""
-
-    requests: list[httpx.Request] = field(default_factory=list)
-    responses: list[httpx.Response] = field(default_factory=list)
-
-
 @pytest_asyncio.fixture
 async def worker(dev_server_env, ledger_settings) -> AsyncIterator[Recorded]:
-    recorded = Recorded()
-
-    async def request_sent(request: httpx.Request) -> None:
-        recorded.requests.append(request)
-
-    async def response_heard(response: httpx.Response) -> None:
-        recorded.responses.append(response)
-
-    db = Database(ledger_settings.resolved_database_url)
-    hooks = {"request": [request_sent], "response": [response_heard]}
-    ledgers = Ledgers(ledger_settings, db, http=httpx.AsyncClient(timeout=30, event_hooks=hooks))
-    async with build_worker(dev_server_env.client, ledger_settings, db, ledgers):
+    async with recording_worker(dev_server_env.client, ledger_settings) as recorded:
         yield recorded
-    await forget_this_tests_workflows(dev_server_env.client)
-    await ledgers.aclose()
-    await db.dispose()
 
 
 @pytest_asyncio.fixture

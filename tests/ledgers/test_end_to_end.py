@@ -42,10 +42,11 @@ from duely.models import (
 )
 from tests.conftest import api_token, login
 from tests.ledgers.conftest import connect_directly
-from tests.stripe_webhooks import WEBHOOK_SECRET
+from tests.live import forget_this_tests_workflows
+from tests.stripe_webhooks import take_cards
 from tests.waiting import eventually
 from tests.worker_processes import worker_process
-from tests.xero.conftest import forget_this_tests_workflows, only_connection, wait_for_runs
+from tests.xero.conftest import only_connection, wait_for_runs
 from tests.xero.test_chasing import always_open
 from tests.xero.test_payments import chase_result, deliver, paid_in_full
 
@@ -265,22 +266,6 @@ async def test_an_invoice_paid_in_the_ledger_is_not_reminded(
 # --- card payments -----------------------------------------------------------------------------
 
 
-def takes_cards(db, org_id: int, settings, payment_accounts: str) -> None:
-    """The organisation verifies Stripe's webhooks with the tests' secret and books card
-    payments where its ledger needs them."""
-    box = SecretBox(settings.resolved_secret_key)
-    db.commit()  # a write straight away: SQLite cannot upgrade a stale read while others write
-    db.exec(
-        update(Organisation)
-        .where(Organisation.id == org_id)
-        .values(
-            stripe_webhook_secret_encrypted=box.encrypt(WEBHOOK_SECRET),
-            payment_accounts=payment_accounts,
-        )
-    )
-    db.commit()
-
-
 # SQLite only: what is tested is the worker's death and Temporal's retry; the payment row's
 # claim is tested on both databases in tests/xero/test_payment_placement.py.
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -291,7 +276,7 @@ async def test_killing_the_worker_mid_write_still_gives_one_payment(
     answer to the payment it has already booked."""
     client = dev_server_env.client
     always_open(db, org_a.id)
-    takes_cards(db, org_a.id, ledger_settings, ledger.payment_accounts)
+    take_cards(db, org_a.id, ledger_settings, ledger.payment_accounts)
     company = ledger.add_company("Paid Ltd", 30, seed=17)
     ledger.due_in(company, 60)
     connection = await connect_directly(ledger, ledger_settings, org_a.id, company)

@@ -23,9 +23,10 @@ from duely.sandbox import create_sandbox_app
 from duely.sandbox.quickbooks import QuickBooksSandbox
 from duely.sandbox.quickbooks.oauth import TOKEN_PATH
 from duely.worker import build_worker
+from tests.live import forget_this_tests_workflows
 from tests.serving import serve, shut
 from tests.waiting import eventually
-from tests.xero.conftest import forget_this_tests_workflows, wait_for_runs
+from tests.xero.conftest import wait_for_runs
 from tests.xero.test_chasing import always_open
 
 CLIENT_ID, CLIENT_SECRET = "duely-qb-chase", "duely-qb-chase-secret"

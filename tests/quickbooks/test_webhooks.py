@@ -23,9 +23,9 @@ from duely.sandbox.quickbooks import QuickBooksSandbox
 from duely.sandbox.quickbooks.webhooks import WebhookSettings
 from duely.web.app import create_app
 from duely.web.webhooks import hmac_signature
+from tests.live import forget_this_tests_workflows
 from tests.serving import serve, shut
 from tests.waiting import eventually
-from tests.xero.conftest import forget_this_tests_workflows
 
 CLIENT_ID, CLIENT_SECRET, VERIFIER = "duely-qb-hooks", "duely-qb-hooks-secret", "verifier-1"
 

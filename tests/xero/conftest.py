@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import httpx
 import pytest
 import pytest_asyncio
 from sqlmodel import select
-from temporalio.service import RPCError, RPCStatusCode
 
 from duely.core.db import Database
 from duely.core.security import SecretBox
@@ -24,8 +22,8 @@ from duely.sandbox.xero.consent import allow_access
 from duely.sandbox.xero.sandbox import base_url_for_port
 from duely.sandbox.xero.webhooks import WebhookSettings
 from duely.web.app import create_app
-from duely.worker import build_worker
 from tests.conftest import login
+from tests.live import Recorded, recording_worker
 from tests.serving import serve, shut
 from tests.waiting import eventually
 
@@ -72,41 +70,10 @@ def xero_settings(live_settings, xero_url, duely_port):
     )
 
 
-@dataclass
-class Recorded:
-    """Every request duely's worker sent to the ledger, for contract checks."""
-
-    requests: list[httpx.Request] = field(default_factory=list)
-
-
 @pytest_asyncio.fixture
 async def worker(dev_server_env, xero_settings) -> AsyncIterator[Recorded]:
-    recorded = Recorded()
-
-    async def record(request: httpx.Request) -> None:
-        recorded.requests.append(request)
-
-    db = Database(xero_settings.resolved_database_url)
-    http = httpx.AsyncClient(timeout=30, event_hooks={"request": [record]})
-    ledgers = Ledgers(xero_settings, db, http=http)
-    async with build_worker(dev_server_env.client, xero_settings, db, ledgers):
+    async with recording_worker(dev_server_env.client, xero_settings) as recorded:
         yield recorded
-    await forget_this_tests_workflows(dev_server_env.client)
-    await ledgers.aclose()
-    await db.dispose()
-
-
-async def forget_this_tests_workflows(client) -> None:
-    """The dev server outlives the test: drop its schedules and end its runs, so that the next
-    test's connection 1 starts clean instead of queueing behind a run with no worker."""
-    async for schedule in await client.list_schedules():
-        await client.get_schedule_handle(schedule.id).delete()
-    async for execution in client.list_workflows('ExecutionStatus="Running"'):
-        try:
-            await client.get_workflow_handle(execution.id, run_id=execution.run_id).terminate()
-        except RPCError as error:  # it ended after the (eventually consistent) list was read
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
 
 
 @pytest_asyncio.fixture

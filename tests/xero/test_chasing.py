@@ -21,11 +21,11 @@ from duely.ledgers.sync_schedule import request_sync
 from duely.models import Event, Invoice, Message, Organisation, SyncRun
 from duely.sandbox.xero.ledger import Ledger
 from tests.conftest import api_token
+from tests.live import forget_this_tests_workflows
 from tests.waiting import eventually
 from tests.worker_processes import worker_process
 from tests.xero.conftest import (
     connect_directly,
-    forget_this_tests_workflows,
     wait_for_runs,
 )
 

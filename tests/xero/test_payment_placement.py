@@ -25,7 +25,6 @@ from temporalio.testing import ActivityEnvironment
 
 from duely.activities.payments import LEDGER_CONFIGURATION, PaymentActivities, PaymentShare
 from duely.core.db import Database
-from duely.core.security import SecretBox
 from duely.core.temporal import names
 from duely.integrations.ledgers.base import LedgerAuthError, LedgerRejected, LedgerUnavailable
 from duely.integrations.ledgers.connections import Ledgers
@@ -34,7 +33,6 @@ from duely.models import (
     Contact,
     Invoice,
     Message,
-    Organisation,
     Payment,
     utcnow,
 )
@@ -44,7 +42,7 @@ from duely.payments.placing_claims import CLAIM_LEASE
 from duely.sandbox.xero.faults import FaultRule
 from tests.conftest import api_token, login
 from tests.factories import add_customer, add_invoice
-from tests.stripe_webhooks import WEBHOOK_SECRET, payment_succeeded
+from tests.stripe_webhooks import payment_succeeded, take_cards
 from tests.waiting import eventually
 from tests.xero.conftest import connect_directly
 from tests.xero.test_chasing import (  # noqa: F401 - fixtures, used by name
@@ -68,22 +66,6 @@ PAYS_IN = "615"
 @pytest.fixture
 def chasing_settings(xero_settings):
     return xero_settings
-
-
-def take_cards(db, org_id: int, settings, payment_accounts: str) -> None:
-    """The organisation verifies Stripe webhooks with its own secret and books card payments
-    to `payment_accounts` (empty: no account chosen)."""
-    box = SecretBox(settings.resolved_secret_key)
-    db.commit()  # a write straight away: SQLite cannot upgrade a stale read while chases write
-    db.exec(
-        update(Organisation)
-        .where(Organisation.id == org_id)
-        .values(
-            stripe_webhook_secret_encrypted=box.encrypt(WEBHOOK_SECRET),
-            payment_accounts=payment_accounts,
-        )
-    )
-    db.commit()
 
 
 @pytest.fixture

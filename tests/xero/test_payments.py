@@ -32,6 +32,7 @@ from duely.payments.allocations import Allocation, Share, to_metadata
 from duely.web.app import create_app
 from tests.conftest import api_token
 from tests.factories import add_customer, add_invoice
+from tests.live import forget_this_tests_workflows
 from tests.serving import serve, shut
 from tests.stripe_webhooks import (
     WEBHOOK_SECRET,
@@ -42,7 +43,6 @@ from tests.stripe_webhooks import (
     signature_header,
 )
 from tests.waiting import eventually
-from tests.xero.conftest import forget_this_tests_workflows
 from tests.xero.test_chasing import (  # noqa: F401 - fixtures, used by name
     connected_tenant,
     open_invoices,
