@@ -18,17 +18,15 @@ from typing import Any
 import httpx
 
 from duely.core.money import to_major
+from duely.integrations.ledgers.authorised_calls import LedgerWays, Throttle, authorised_call
 from duely.integrations.ledgers.base import (
     Changes,
-    LedgerAuthError,
     LedgerContact,
     LedgerContactGroup,
     LedgerCredit,
     LedgerInvoice,
     LedgerOrganisation,
-    LedgerRateLimited,
     LedgerRejected,
-    LedgerUnavailable,
     PaymentToRecord,
     RecordedPayment,
 )
@@ -47,8 +45,6 @@ MINOR_VERSION = "75"
 PAGE_SIZE = 1000
 """The most rows a query answers."""
 IDS_PER_QUERY = 100
-LONGEST_WAIT_SECONDS = 120.0
-MAX_THROTTLED_TRIES = 10
 CURSOR_OVERLAP = timedelta(seconds=1)
 CDC_REACH = timedelta(days=29)
 """QuickBooks' change feed goes back 30 days: a sync older than that reads by query."""
@@ -135,7 +131,8 @@ class QuickBooksLedger:
         currency by realm, kept by the process (QuickBooks never changes it once set) so that
         a client opened for one activity does not ask again."""
         self._http = http
-        self._throttle_seconds = throttle_seconds
+        throttled = Throttle(throttle_seconds)
+        self._ways = LedgerWays("QuickBooks", lambda _: throttled, _fault_message)
         self._base = f"{api_url}/v3/company/{realm_id}"
         self._realm_id = realm_id
         self._tokens = tokens
@@ -147,32 +144,14 @@ class QuickBooksLedger:
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         params = {**kwargs.pop("params", {}), "minorversion": MINOR_VERSION}
         accept = kwargs.pop("accept", "application/json")
-        token = await self._tokens.access_token()
-        refreshed = False
-        for _ in range(MAX_THROTTLED_TRIES):
+
+        async def send(token: str) -> httpx.Response:
             headers = {"Authorization": f"Bearer {token}", "Accept": accept}
-            async with self.limiter.slot():
-                try:
-                    response = await self._http.request(
-                        method, f"{self._base}{path}", params=params, headers=headers, **kwargs
-                    )
-                except httpx.TransportError as error:
-                    raise LedgerUnavailable(f"QuickBooks unreachable: {error!r}") from error
-            if response.status_code == 429:
-                self.limiter.pause(self._throttle_seconds)
-                continue
-            if response.status_code == 401 and not refreshed:
-                token = await self._tokens.replace_rejected(token)
-                refreshed = True
-                continue
-            if response.status_code in (401, 403):
-                raise LedgerAuthError(f"QuickBooks refused access: {_fault_message(response)}")
-            if response.status_code >= 500:
-                raise LedgerUnavailable(f"QuickBooks answered {response.status_code}")
-            if response.status_code >= 400:
-                raise LedgerRejected(_fault_message(response))
-            return response
-        raise LedgerRateLimited("QuickBooks kept answering 429", LONGEST_WAIT_SECONDS)
+            return await self._http.request(
+                method, f"{self._base}{path}", params=params, headers=headers, **kwargs
+            )
+
+        return await authorised_call(self._ways, self._tokens, self.limiter, send)
 
     async def _query(self, text: str) -> Json:
         response = await self._request("GET", "/query", params={"query": text})

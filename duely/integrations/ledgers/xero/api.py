@@ -10,15 +10,14 @@ from typing import Any
 import httpx
 
 from duely.core.money import to_major, to_minor
+from duely.integrations.ledgers.authorised_calls import LedgerWays, Throttle, authorised_call
 from duely.integrations.ledgers.base import (
     Changes,
-    LedgerAuthError,
     LedgerContact,
     LedgerContactGroup,
     LedgerCredit,
     LedgerInvoice,
     LedgerOrganisation,
-    LedgerRateLimited,
     LedgerRejected,
     LedgerUnavailable,
     PaymentToRecord,
@@ -39,8 +38,6 @@ PAGE_SIZE = 1000
 IDS_PER_CALL = 50
 REFERENCES_PER_CALL = 25
 """A lookup of 25 references by `where` stays near 1,500 characters of URL."""
-# A 429 asking us to wait longer than this (the daily limit) is handed back to the caller.
-LONGEST_WAIT_SECONDS = 120.0
 MAX_RATE_LIMITED_TRIES = 30
 # Re-read the last second before the cursor: If-Modified-Since may be exclusive, and records
 # stamped within one second of each other must not slip between two pages.
@@ -74,6 +71,21 @@ def _error_message(response: httpx.Response) -> str:
     )
 
 
+def _throttle(response: httpx.Response) -> Throttle:
+    """Xero's 429 says how long (Retry-After) and which limit: a day's limit asks for hours,
+    which the caller waits out, not the call."""
+    problem = response.headers.get("X-Rate-Limit-Problem", "")
+    seconds = float(response.headers.get("Retry-After") or 60)
+    return Throttle(seconds, f"{problem} rate limit" if problem else "rate limit")
+
+
+def _observe(limiter: TenantRateLimiter) -> Callable[[httpx.Response], None]:
+    def observe(response: httpx.Response) -> None:
+        limiter.observe(response.headers.get("X-MinLimit-Remaining"))
+
+    return observe
+
+
 class XeroLedger:
     needs_payment_account = True
 
@@ -90,48 +102,28 @@ class XeroLedger:
         self._tenant_id = tenant_id
         self._tokens = tokens
         self.limiter = limiter
+        self._ways = LedgerWays(
+            "Xero", _throttle, _error_message, _observe(limiter), MAX_RATE_LIMITED_TRIES
+        )
 
     # --- transport --------------------------------------------------------------------------
 
     async def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
         accept = kwargs.pop("accept", "application/json")
         extra_headers = kwargs.pop("headers", {})
-        token = await self._tokens.access_token()
-        refreshed = False
-        for _ in range(MAX_RATE_LIMITED_TRIES):
+
+        async def send(token: str) -> httpx.Response:
             headers = {
                 "Authorization": f"Bearer {token}",
                 "xero-tenant-id": self._tenant_id,
                 "Accept": accept,
                 **extra_headers,
             }
-            async with self.limiter.slot():
-                try:
-                    response = await self._http.request(
-                        method, f"{self._base}{path}", headers=headers, **kwargs
-                    )
-                except httpx.TransportError as error:
-                    raise LedgerUnavailable(f"Xero unreachable: {error!r}") from error
-            self.limiter.observe(response.headers.get("X-MinLimit-Remaining"))
-            if response.status_code == 429:
-                retry_after = float(response.headers.get("Retry-After") or 60)
-                if retry_after > LONGEST_WAIT_SECONDS:
-                    problem = response.headers.get("X-Rate-Limit-Problem", "limit")
-                    raise LedgerRateLimited(f"Xero {problem} rate limit reached", retry_after)
-                self.limiter.pause(retry_after)
-                continue
-            if response.status_code == 401 and not refreshed:
-                token = await self._tokens.replace_rejected(token)
-                refreshed = True
-                continue
-            if response.status_code in (401, 403):
-                raise LedgerAuthError(f"Xero refused access: {_error_message(response)}")
-            if response.status_code >= 500:
-                raise LedgerUnavailable(f"Xero answered {response.status_code}")
-            if response.status_code >= 400:
-                raise LedgerRejected(_error_message(response))
-            return response
-        raise LedgerRateLimited("Xero kept answering 429", LONGEST_WAIT_SECONDS)
+            return await self._http.request(
+                method, f"{self._base}{path}", headers=headers, **kwargs
+            )
+
+        return await authorised_call(self._ways, self._tokens, self.limiter, send)
 
     async def _get(
         self, path: str, params: dict | None = None, since: datetime | None = None
