@@ -11,15 +11,14 @@ clock. No OpenID: the sandbox issues no id_token (Intuit signs those with RS256 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from duely.sandbox.clock import SandboxClock
+from duely.sandbox.oauth_grants import ExpiringToken, OAuthError, OAuthGrants
+from duely.sandbox.oauth_grants import pkce_challenge as pkce_challenge  # tests import it here
 
 ACCESS_TOKEN_LIFETIME = timedelta(hours=1)
 CODE_LIFETIME = timedelta(minutes=5)
@@ -38,16 +37,6 @@ SCOPES = frozenset(
         "address",
     }
 )
-
-
-class OAuthError(Exception):
-    """An OAuth error answered as `{"error": ...}` (HTTP 400 unless said otherwise)."""
-
-    def __init__(self, error: str, description: str = "", status: int = 400) -> None:
-        super().__init__(description or error)
-        self.error = error
-        self.description = description
-        self.status = status
 
 
 @dataclass
@@ -136,33 +125,21 @@ class IdentityState:
     refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
 
 
-def pkce_challenge(verifier: str) -> str:
-    """The S256 code challenge of a verifier (RFC 7636)."""
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+class Identity(OAuthGrants[App, AuthorizationCode, Grant, RefreshToken, TokenResponse]):
+    REFRESH_GRACE = REFRESH_GRACE
+    INVALID_CLIENT_STATUS = 401  # Intuit answers a bad client 401, Xero 400
+    MISSING_VERIFIER = "code_verifier does not match"
+    state: IdentityState
 
-
-class Identity:
     def __init__(self, clock: SandboxClock, state: IdentityState | None = None) -> None:
-        self.clock = clock
-        self.state = state or IdentityState()
+        super().__init__(clock, state or IdentityState())
 
     # --- apps ----------------------------------------------------------------------------
 
     def register_app(self, app: App) -> App:
         if app.webhook_format not in ("legacy", "cloudevents"):
             raise ValueError("webhook_format is legacy or cloudevents")
-        self.state.apps[app.client_id] = app
-        return app
-
-    def app(self, client_id: str) -> App | None:
-        return self.state.apps.get(client_id)
-
-    def check_client(self, client_id: str, client_secret: str | None) -> App:
-        app = self.app(client_id)
-        if app is None or not hmac.compare_digest(app.client_secret, client_secret or ""):
-            raise OAuthError("invalid_client", status=401)
-        return app
+        return super().register_app(app)
 
     # --- authorisation -------------------------------------------------------------------
 
@@ -192,42 +169,16 @@ class Identity:
     def exchange_code(
         self, app: App, code: str, redirect_uri: str, code_verifier: str | None
     ) -> TokenResponse:
-        found = self.state.codes.get(code)
-        if found is None or found.client_id != app.client_id or found.used:
-            raise OAuthError("invalid_grant")
-        found.used = True
-        if self.clock.now() > found.expires or found.redirect_uri != redirect_uri:
-            raise OAuthError("invalid_grant")
-        if found.code_challenge:
-            expected = (
-                pkce_challenge(code_verifier or "")
-                if found.code_challenge_method == "S256"
-                else code_verifier or ""
-            )
-            if not code_verifier or not hmac.compare_digest(expected, found.code_challenge):
-                raise OAuthError("invalid_grant", "code_verifier does not match")
+        found = self._redeem_code(app, code, redirect_uri, code_verifier)
         grant = Grant(
             uuid.uuid4().hex, app.client_id, found.realm_id, found.scope, self.clock.now()
         )
         self.state.grants[grant.grant_id] = grant
         return self._issue(grant)
 
-    def refresh(self, app: App, refresh_token: str) -> TokenResponse:
-        now = self.clock.now()
-        record = self.state.refresh_tokens.get(refresh_token)
-        grant = self.state.grants.get(record.grant_id) if record else None
-        if record is None or grant is None or grant.revoked or grant.client_id != app.client_id:
-            raise OAuthError("invalid_grant")
+    def _check_refresh_token(self, record: RefreshToken, now: datetime) -> None:
         if now >= record.expires:
             raise OAuthError("invalid_grant", "The refresh token has expired")
-        if record.successor is not None:
-            assert record.replaced_at is not None
-            if now - record.replaced_at <= REFRESH_GRACE:
-                return record.successor
-            raise OAuthError("invalid_grant")
-        record.successor = self._issue(grant)
-        record.replaced_at = now
-        return record.successor
 
     def _issue(self, grant: Grant) -> TokenResponse:
         now = self.clock.now()
@@ -254,27 +205,9 @@ class Identity:
 
     # --- revocation ----------------------------------------------------------------------
 
-    def revoke(self, app: App, token: str) -> None:
-        """The revoke endpoint takes a refresh or an access token; either ends the grant."""
-        record = self.state.refresh_tokens.get(token) or self.state.access_tokens.get(token)
-        if record is None:
-            return
-        grant = self.state.grants.get(record.grant_id)
-        if grant is not None and grant.client_id == app.client_id:
-            grant.revoked = True
-
-    def revoke_grant(self, grant_id: str) -> None:
-        self.state.grants[grant_id].revoked = True
-
-    def expire_access_tokens(self, grant_id: str) -> int:
-        """Make a grant's access tokens expired now (admin); returns how many there were."""
-        expired = 0
-        past = self.clock.now() - timedelta(seconds=1)
-        for token in self.state.access_tokens.values():
-            if token.grant_id == grant_id and token.expires > past:
-                token.expires = past
-                expired += 1
-        return expired
+    def _revocable(self, token: str) -> RefreshToken | ExpiringToken | None:
+        """Intuit's revoke endpoint takes a refresh or an access token; either ends the grant."""
+        return self.state.refresh_tokens.get(token) or self.state.access_tokens.get(token)
 
     # --- the API's side ------------------------------------------------------------------
 

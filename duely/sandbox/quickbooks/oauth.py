@@ -13,16 +13,22 @@ A bad client or redirect URI gets an error page, never a redirect (RFC 6749 4.1.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from html import escape
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
 from litestar import Request, Response, get, post
-from litestar.response import Redirect
 
-from duely.sandbox.quickbooks.identity import SCOPES, OAuthError
+from duely.sandbox.oauth_endpoints import (
+    ConsentPages,
+    answer_revocation,
+    answer_token_request,
+    form_fields,
+    hidden_inputs,
+    redirect_back,
+    refuse_authorisation,
+)
+from duely.sandbox.quickbooks.identity import SCOPES
 from duely.sandbox.quickbooks.sandbox import QuickBooksSandbox
 
 AUTHORIZE_PATH = "/connect/oauth2"
@@ -75,42 +81,18 @@ async def discovery(request: Request) -> dict:
     }
 
 
-def _page(title: str, body: str, status: int = 200) -> Response:
-    html = (
-        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"
-        f"<style>{PAGE_STYLE}</style></head><body>{body}</body></html>"
-    )
-    return Response(html, status_code=status, media_type="text/html")
-
-
-def _error_page(message: str) -> Response:
-    body = f"<h1>Sorry, something went wrong</h1><p>{escape(message)}</p>"
-    return _page("QuickBooks sandbox: error", body, 400)
-
-
-def _redirect(redirect_uri: str, **params: str) -> Redirect:
-    separator = "&" if "?" in redirect_uri else "?"
-    query = urlencode({k: v for k, v in params.items() if v})
-    return Redirect(f"{redirect_uri}{separator}{query}", status_code=302)
+PAGES = ConsentPages("QuickBooks", PAGE_STYLE)
 
 
 def _check_request(quickbooks: QuickBooksSandbox, params: dict[str, str]) -> Response | None:
-    app = quickbooks.identity.app(params.get("client_id", ""))
-    if app is None:
-        return _error_page("The client_id is not valid (invalid_client).")
-    redirect_uri = params.get("redirect_uri", "")
-    if redirect_uri not in app.redirect_uris:
-        return _error_page("The redirect_uri is not registered for this app.")
-    state = params.get("state", "")
-    if params.get("response_type") != "code":
-        return _redirect(redirect_uri, error="unsupported_response_type", state=state)
-    scopes = params.get("scope", "").split()
-    if not scopes or not set(scopes) <= SCOPES:
-        return _redirect(redirect_uri, error="invalid_scope", state=state)
-    method = params.get("code_challenge_method", "")
-    if params.get("code_challenge") and method not in ("S256", "plain", ""):
-        return _redirect(redirect_uri, error="invalid_request", state=state)
-    return None
+    return refuse_authorisation(
+        PAGES,
+        quickbooks.identity.app(params.get("client_id", "")),
+        params,
+        SCOPES,
+        unknown_client="The client_id is not valid (invalid_client).",
+        unregistered_redirect="The redirect_uri is not registered for this app.",
+    )
 
 
 def _consent_page(
@@ -118,10 +100,7 @@ def _consent_page(
 ) -> Response:
     app = quickbooks.identity.app(params["client_id"])
     assert app is not None
-    hidden = "".join(
-        f'<input type="hidden" name="{name}" value="{escape(params.get(name, ""))}">'
-        for name in AUTHORIZE_PARAMS
-    )
+    hidden = hidden_inputs(params, AUTHORIZE_PARAMS)
     companies = "".join(
         f'<li><label><input type="radio" name="realm_id" value="{company.realm_id}">'
         f" {escape(company.name)}</label></li>"
@@ -137,7 +116,7 @@ def _consent_page(
         '<button type="submit" name="decision" value="allow">Connect</button>'
         '<button type="submit" name="decision" value="cancel">Cancel</button></form>'
     )
-    return _page(f"QuickBooks sandbox: connect {app.name}", body, 400 if notice else 200)
+    return PAGES.page(f"QuickBooks sandbox: connect {app.name}", body, 400 if notice else 200)
 
 
 @get(AUTHORIZE_PATH)
@@ -157,7 +136,7 @@ async def authorize_decision(request: Request) -> Response:
         return refusal
     redirect_uri, state = params["redirect_uri"], params["state"]
     if form.get("decision", [""])[0] != "allow":
-        return _redirect(redirect_uri, error="access_denied", state=state)
+        return redirect_back(redirect_uri, error="access_denied", state=state)
     realm_id = form.get("realm_id", [""])[0]
     if realm_id not in quickbooks.store.companies:
         return _consent_page(quickbooks, request.url.path, params, "Choose a company.")
@@ -169,27 +148,7 @@ async def authorize_decision(request: Request) -> Response:
         code_challenge=params["code_challenge"],
         code_challenge_method=params["code_challenge_method"] or "plain",
     )
-    return _redirect(redirect_uri, code=code, state=state, realmId=realm_id)
-
-
-def _client_credentials(request: Request, fields: dict[str, str]) -> tuple[str, str]:
-    """HTTP Basic (what Intuit documents), else client_id/client_secret in the body."""
-    authorization = request.headers.get("authorization", "")
-    if authorization.lower().startswith("basic "):
-        try:
-            decoded = base64.b64decode(authorization[6:].strip()).decode()
-        except (binascii.Error, UnicodeDecodeError) as error:
-            raise OAuthError("invalid_client", status=401) from error
-        client_id, _, secret = decoded.partition(":")
-        return client_id, secret
-    return fields.get("client_id", ""), fields.get("client_secret", "")
-
-
-def _oauth_error(error: OAuthError) -> Response:
-    body = {"error": error.error}
-    if error.description:
-        body["error_description"] = error.description
-    return Response(body, status_code=error.status)
+    return redirect_back(redirect_uri, code=code, state=state, realmId=realm_id)
 
 
 async def _fields(request: Request) -> dict[str, str]:
@@ -200,44 +159,18 @@ async def _fields(request: Request) -> dict[str, str]:
         except ValueError:
             return {}
         return {k: str(v) for k, v in body.items()} if isinstance(body, dict) else {}
-    return {name: values[0] for name, values in parse_qs(raw, keep_blank_values=True).items()}
+    return form_fields(raw)
 
 
 @post(TOKEN_PATH)
 async def token(request: Request) -> Response:
-    quickbooks = _sandbox(request)
-    field = await _fields(request)
-    try:
-        app = quickbooks.identity.check_client(*_client_credentials(request, field))
-        grant_type = field.get("grant_type", "")
-        if grant_type == "authorization_code":
-            answer = quickbooks.identity.exchange_code(
-                app,
-                field.get("code", ""),
-                field.get("redirect_uri", ""),
-                field.get("code_verifier"),
-            )
-        elif grant_type == "refresh_token":
-            answer = quickbooks.identity.refresh(app, field.get("refresh_token", ""))
-        else:
-            raise OAuthError("unsupported_grant_type")
-    except OAuthError as error:
-        return _oauth_error(error)
-    return Response(answer.as_json(), status_code=200, headers={"Cache-Control": "no-store"})
+    return answer_token_request(_sandbox(request).identity, request, await _fields(request))
 
 
 @post(REVOKE_PATH)
 async def revoke(request: Request) -> Response:
-    quickbooks = _sandbox(request)
-    field = await _fields(request)
-    try:
-        app = quickbooks.identity.check_client(*_client_credentials(request, field))
-    except OAuthError as error:
-        return _oauth_error(error)
-    if not field.get("token"):
-        return _oauth_error(OAuthError("invalid_request", "token is required"))
-    quickbooks.identity.revoke(app, field["token"])
-    return Response(b"", status_code=200)
+    fields = await _fields(request)
+    return answer_revocation(_sandbox(request).identity, request, fields, require_token=True)
 
 
 OAUTH_HANDLERS = [discovery, authorize_page, authorize_decision, token, revoke]

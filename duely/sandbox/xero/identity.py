@@ -17,7 +17,9 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from duely.sandbox.xero.clock import SandboxClock
+from duely.sandbox.clock import SandboxClock
+from duely.sandbox.oauth_grants import OAuthError, OAuthGrants
+from duely.sandbox.oauth_grants import pkce_challenge as pkce_challenge  # callers import it here
 
 ACCESS_TOKEN_LIFETIME = timedelta(minutes=30)
 CODE_LIFETIME = timedelta(minutes=5)
@@ -50,16 +52,6 @@ SANDBOX_USER = {
     "family_name": "Owner",
 }
 ISSUER = "duely-sandbox-identity"
-
-
-class OAuthError(Exception):
-    """An OAuth error answered as `{"error": ...}` (HTTP 400 unless said otherwise)."""
-
-    def __init__(self, error: str, description: str = "", status: int = 400) -> None:
-        super().__init__(description or error)
-        self.error = error
-        self.description = description
-        self.status = status
 
 
 class TokenRejected(Exception):
@@ -171,30 +163,12 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def pkce_challenge(verifier: str) -> str:
-    """The S256 code challenge of a verifier (RFC 7636)."""
-    return _b64url(hashlib.sha256(verifier.encode()).digest())
+class Identity(OAuthGrants[App, AuthorizationCode, Grant, RefreshToken, TokenResponse]):
+    REFRESH_GRACE = REFRESH_GRACE
+    state: IdentityState
 
-
-class Identity:
     def __init__(self, clock: SandboxClock, state: IdentityState | None = None) -> None:
-        self.clock = clock
-        self.state = state or IdentityState()
-
-    # --- apps ----------------------------------------------------------------------------
-
-    def register_app(self, app: App) -> App:
-        self.state.apps[app.client_id] = app
-        return app
-
-    def app(self, client_id: str) -> App | None:
-        return self.state.apps.get(client_id)
-
-    def check_client(self, client_id: str, client_secret: str | None) -> App:
-        app = self.app(client_id)
-        if app is None or not hmac.compare_digest(app.client_secret, client_secret or ""):
-            raise OAuthError("invalid_client")
-        return app
+        super().__init__(clock, state or IdentityState())
 
     # --- authorisation -------------------------------------------------------------------
 
@@ -240,42 +214,15 @@ class Identity:
     def exchange_code(
         self, app: App, code: str, redirect_uri: str, code_verifier: str | None
     ) -> TokenResponse:
-        found = self.state.codes.get(code)
-        if found is None or found.client_id != app.client_id or found.used:
-            raise OAuthError("invalid_grant")
-        found.used = True
-        if self.clock.now() > found.expires or found.redirect_uri != redirect_uri:
-            raise OAuthError("invalid_grant")
-        if found.code_challenge:
-            if not code_verifier:
-                raise OAuthError("invalid_grant", "code_verifier is required")
-            expected = (
-                pkce_challenge(code_verifier)
-                if found.code_challenge_method == "S256"
-                else code_verifier
-            )
-            if not hmac.compare_digest(expected, found.code_challenge):
-                raise OAuthError("invalid_grant", "code_verifier does not match")
+        found = self._redeem_code(app, code, redirect_uri, code_verifier)
         grant = Grant(found.auth_event_id, app.client_id, found.scope, self.clock.now())
         self.state.grants[grant.grant_id] = grant
         return self._issue(grant)
 
-    def refresh(self, app: App, refresh_token: str) -> TokenResponse:
-        now = self.clock.now()
-        record = self.state.refresh_tokens.get(refresh_token)
-        grant = self.state.grants.get(record.grant_id) if record else None
-        if record is None or grant is None or grant.revoked or grant.client_id != app.client_id:
+    def _check_refresh_token(self, record: RefreshToken, now: datetime) -> None:
+        # Only an unused token goes stale: a replaced one is judged by the grace alone.
+        if record.successor is None and now - record.issued > REFRESH_IDLE_LIMIT:
             raise OAuthError("invalid_grant")
-        if record.successor is not None:
-            assert record.replaced_at is not None
-            if now - record.replaced_at <= REFRESH_GRACE:
-                return record.successor
-            raise OAuthError("invalid_grant")
-        if now - record.issued > REFRESH_IDLE_LIMIT:
-            raise OAuthError("invalid_grant")
-        record.successor = self._issue(grant)
-        record.replaced_at = now
-        return record.successor
 
     def _issue(self, grant: Grant) -> TokenResponse:
         now = self.clock.now()
@@ -340,31 +287,13 @@ class Identity:
 
     # --- revocation ----------------------------------------------------------------------
 
-    def revoke(self, app: App, refresh_token: str) -> None:
-        """POST /connect/revocation: the grant dies, and with it its tenants' connections."""
-        record = self.state.refresh_tokens.get(refresh_token)
-        if record is None:
-            return  # RFC 7009: an unknown token is not an error
-        grant = self.state.grants.get(record.grant_id)
-        if grant is not None and grant.client_id == app.client_id:
-            self.revoke_grant(grant.grant_id)
-
     def revoke_grant(self, grant_id: str) -> None:
-        grant = self.state.grants[grant_id]
-        grant.revoked = True
+        """The grant dies (POST /connect/revocation or the admin API), and with it its
+        tenants' connections."""
+        super().revoke_grant(grant_id)
         for connection_id, connection in list(self.state.connections.items()):
             if connection.auth_event_id == grant_id:
                 del self.state.connections[connection_id]
-
-    def expire_access_tokens(self, grant_id: str) -> int:
-        """Make a grant's access tokens expired now (admin); returns how many there were."""
-        expired = 0
-        past = self.clock.now() - timedelta(seconds=1)
-        for token in self.state.access_tokens.values():
-            if token.grant_id == grant_id and token.expires > past:
-                token.expires = past
-                expired += 1
-        return expired
 
     # --- the API's side ------------------------------------------------------------------
 

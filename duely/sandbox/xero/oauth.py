@@ -7,15 +7,21 @@ redirect (RFC 6749 section 4.1.2.1); every other outcome goes back to the redire
 
 from __future__ import annotations
 
-import base64
-import binascii
 from html import escape
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
 from litestar import Request, Response, get, post
-from litestar.response import Redirect
 
-from duely.sandbox.xero.identity import SCOPES, OAuthError
+from duely.sandbox.oauth_endpoints import (
+    ConsentPages,
+    answer_revocation,
+    answer_token_request,
+    form_fields,
+    hidden_inputs,
+    redirect_back,
+    refuse_authorisation,
+)
+from duely.sandbox.xero.identity import SCOPES
 from duely.sandbox.xero.sandbox import XeroSandbox
 
 AUTHORIZE_PARAMS = (
@@ -38,44 +44,19 @@ def _sandbox(request: Request) -> XeroSandbox:
     return request.app.state.xero
 
 
-def _page(title: str, body: str, status: int = 200) -> Response:
-    html = (
-        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"
-        f"<style>{PAGE_STYLE}</style></head><body>{body}</body></html>"
-    )
-    return Response(html, status_code=status, media_type="text/html")
-
-
-def _error_page(message: str) -> Response:
-    return _page(
-        "Xero sandbox: error", f"<h1>Sorry, something went wrong</h1><p>{escape(message)}</p>", 400
-    )
-
-
-def _redirect(redirect_uri: str, **params: str) -> Redirect:
-    separator = "&" if "?" in redirect_uri else "?"
-    query = urlencode({k: v for k, v in params.items() if v})
-    return Redirect(f"{redirect_uri}{separator}{query}", status_code=302)
+PAGES = ConsentPages("Xero", PAGE_STYLE)
 
 
 def _check_request(xero: XeroSandbox, params: dict[str, str]) -> Response | None:
     """An error answer for a bad authorisation request, or None when it is good."""
-    app = xero.identity.app(params.get("client_id", ""))
-    if app is None:
-        return _error_page("Unknown client or client not enabled (unauthorized_client).")
-    redirect_uri = params.get("redirect_uri", "")
-    if redirect_uri not in app.redirect_uris:
-        return _error_page("Invalid redirect_uri: it is not registered for this app.")
-    state = params.get("state", "")
-    if params.get("response_type") != "code":
-        return _redirect(redirect_uri, error="unsupported_response_type", state=state)
-    scopes = params.get("scope", "").split()
-    if not scopes or not set(scopes) <= SCOPES:
-        return _redirect(redirect_uri, error="invalid_scope", state=state)
-    method = params.get("code_challenge_method", "")
-    if params.get("code_challenge") and method not in ("S256", "plain", ""):
-        return _redirect(redirect_uri, error="invalid_request", state=state)
-    return None
+    return refuse_authorisation(
+        PAGES,
+        xero.identity.app(params.get("client_id", "")),
+        params,
+        SCOPES,
+        unknown_client="Unknown client or client not enabled (unauthorized_client).",
+        unregistered_redirect="Invalid redirect_uri: it is not registered for this app.",
+    )
 
 
 def _consent_page(
@@ -83,10 +64,7 @@ def _consent_page(
 ) -> Response:
     app = xero.identity.app(params["client_id"])
     assert app is not None
-    hidden = "".join(
-        f'<input type="hidden" name="{name}" value="{escape(params.get(name, ""))}">'
-        for name in AUTHORIZE_PARAMS
-    )
+    hidden = hidden_inputs(params, AUTHORIZE_PARAMS)
     tenants = "".join(
         f'<li><label><input type="checkbox" name="tenant_ids" value="{ledger.tenant_id}">'
         f" {escape(ledger.organisation.name)}</label></li>"
@@ -102,7 +80,7 @@ def _consent_page(
         '<button type="submit" name="decision" value="allow">Allow access</button>'
         '<button type="submit" name="decision" value="cancel">Cancel</button></form>'
     )
-    return _page(f"Xero sandbox: connect {app.name}", body, 400 if notice else 200)
+    return PAGES.page(f"Xero sandbox: connect {app.name}", body, 400 if notice else 200)
 
 
 @get("/connect/authorize")
@@ -122,7 +100,7 @@ async def authorize_decision(request: Request) -> Response:
         return refusal
     redirect_uri, state = params["redirect_uri"], params["state"]
     if form.get("decision", [""])[0] != "allow":
-        return _redirect(redirect_uri, error="access_denied", state=state)
+        return redirect_back(redirect_uri, error="access_denied", state=state)
     tenant_ids = [t for t in form.get("tenant_ids", []) if t in xero.store.ledgers]
     if not tenant_ids:
         return _consent_page(xero, request.url.path, params, "Choose at least one organisation.")
@@ -134,63 +112,19 @@ async def authorize_decision(request: Request) -> Response:
         code_challenge=params["code_challenge"],
         code_challenge_method=params["code_challenge_method"] or "plain",
     )
-    return _redirect(redirect_uri, code=code, state=state)
-
-
-def _client_credentials(request: Request, form: dict[str, list[str]]) -> tuple[str, str]:
-    """HTTP Basic first (what Xero documents), else client_id/client_secret in the body."""
-    authorization = request.headers.get("authorization", "")
-    if authorization.lower().startswith("basic "):
-        try:
-            decoded = base64.b64decode(authorization[6:].strip()).decode()
-        except (binascii.Error, UnicodeDecodeError) as error:
-            raise OAuthError("invalid_client") from error
-        client_id, _, secret = decoded.partition(":")
-        return client_id, secret
-    return form.get("client_id", [""])[0], form.get("client_secret", [""])[0]
-
-
-def _oauth_error(error: OAuthError) -> Response:
-    body = {"error": error.error}
-    if error.description:
-        body["error_description"] = error.description
-    return Response(body, status_code=error.status)
+    return redirect_back(redirect_uri, code=code, state=state)
 
 
 @post("/connect/token")
 async def token(request: Request) -> Response:
-    xero = _sandbox(request)
-    form = parse_qs((await request.body()).decode(), keep_blank_values=True)
-    field = {name: values[0] for name, values in form.items()}
-    try:
-        app = xero.identity.check_client(*_client_credentials(request, form))
-        grant_type = field.get("grant_type", "")
-        if grant_type == "authorization_code":
-            answer = xero.identity.exchange_code(
-                app,
-                field.get("code", ""),
-                field.get("redirect_uri", ""),
-                field.get("code_verifier"),
-            )
-        elif grant_type == "refresh_token":
-            answer = xero.identity.refresh(app, field.get("refresh_token", ""))
-        else:
-            raise OAuthError("unsupported_grant_type")
-    except OAuthError as error:
-        return _oauth_error(error)
-    return Response(answer.as_json(), status_code=200, headers={"Cache-Control": "no-store"})
+    fields = form_fields((await request.body()).decode())
+    return answer_token_request(_sandbox(request).identity, request, fields)
 
 
 @post("/connect/revocation")
 async def revocation(request: Request) -> Response:
-    xero = _sandbox(request)
-    form = parse_qs((await request.body()).decode(), keep_blank_values=True)
-    try:
-        app = xero.identity.check_client(*_client_credentials(request, form))
-    except OAuthError as error:
-        return _oauth_error(error)
-    xero.identity.revoke(app, form.get("token", [""])[0])
-    return Response(b"", status_code=200)
+    fields = form_fields((await request.body()).decode())
+    return answer_revocation(_sandbox(request).identity, request, fields, require_token=False)
 
 
 IDENTITY_HANDLERS = [authorize_page, authorize_decision, token, revocation]
