@@ -115,6 +115,16 @@ class Settings(BaseSettings):
     """How long a company's calls wait after QuickBooks answers 429: its answer names no
     wait and Intuit's documentation says a minute. Tests shorten it."""
 
+    accountsiq_partner_key: str = Field(default="duely-demo-partner-key", repr=False)
+    """duely's integrator partner key, from AccountsIQ (integration@accountsiq.com); the
+    default is the sandbox's demo key."""
+    accountsiq_url: str = ""
+    """Where each location's web service lives, `{region}` standing for us1, eu1, eu2 or uk1.
+    Empty means the sandbox; AccountsIQ: https://{region}.accountsiq.com."""
+    accountsiq_calls_per_minute: int = 120
+    accountsiq_concurrent_calls: int = 4
+    """AccountsIQ documents no limits: duely keeps to a pace a shared service can bear."""
+
     twilio_account_sid: str = "ACd0e1d0e1d0e1d0e1d0e1d0e1d0e1d0e1"
     twilio_auth_token: str = Field(default="duely-demo-twilio-auth-token", repr=False)
     """The defaults are the sandbox's demo account; production sets the Twilio account's SID
@@ -183,6 +193,12 @@ class Settings(BaseSettings):
             self.quickbooks_revoke_url or f"{sandbox}/v2/oauth2/tokens/revoke"
         )
         self.quickbooks_api_url = self.quickbooks_api_url or sandbox
+        return self
+
+    @model_validator(mode="after")
+    def _accountsiq_defaults_to_the_sandbox(self) -> Settings:
+        sandbox = f"http://127.0.0.1:{self.sandbox_port}/accountsiq/{{region}}"
+        self.accountsiq_url = self.accountsiq_url or sandbox
         return self
 
     @model_validator(mode="after")
@@ -256,6 +272,7 @@ DEMO_SECRETS = (
     "xero_webhook_key",
     "quickbooks_client_secret",
     "quickbooks_verifier_token",
+    "accountsiq_partner_key",
     "twilio_auth_token",
 )
 """Settings whose default is a demo credential (the sandboxes' own), not a secret."""

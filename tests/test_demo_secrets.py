@@ -16,6 +16,7 @@ REAL = {
     "xero_webhook_key": "real-xero-webhook-key-9a2e",
     "quickbooks_client_secret": "real-quickbooks-client-secret-3b8d",
     "quickbooks_verifier_token": "real-quickbooks-verifier-token-e51a",
+    "accountsiq_partner_key": "real-accountsiq-partner-key-0c3f",
     "twilio_auth_token": "real-twilio-auth-token-77d0",
 }
 
