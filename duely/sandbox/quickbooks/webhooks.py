@@ -14,24 +14,20 @@ failed after `max_attempts`.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
-import logging
 import uuid
 from dataclasses import asdict, dataclass
-
-import httpx
 
 from duely.sandbox.clock import SandboxClock
 from duely.sandbox.quickbooks.identity import App, Identity
 from duely.sandbox.quickbooks.representations import timestamp
 from duely.sandbox.quickbooks.store import Change
+from duely.sandbox.webhook_delivery import BatchedWebhooks, WebhookSettings
 
-log = logging.getLogger(__name__)
+__all__ = ["Delivery", "WebhookSettings", "Webhooks", "sign"]
 
 SIGNATURE_HEADER = "intuit-signature"
 CLOUDEVENT_VERBS = {
@@ -65,14 +61,6 @@ class Delivery:
 
     def as_json(self) -> dict:
         return asdict(self)
-
-
-@dataclass
-class WebhookSettings:
-    batch_delay: float = 0.2
-    max_attempts: int = 6
-    first_backoff: float = 0.5
-    timeout: float = 5.0
 
 
 @dataclass
@@ -120,59 +108,29 @@ def cloudevents_payload(events: list[_Event]) -> list[dict]:
     ]
 
 
-class Webhooks:
+class Webhooks(BatchedWebhooks[App, _Event, Delivery]):
+    SIGNATURE_HEADER = SIGNATURE_HEADER
+
     def __init__(
         self, identity: Identity, clock: SandboxClock, settings: WebhookSettings | None = None
     ) -> None:
+        super().__init__(identity, settings)
         self.identity = identity
         self.clock = clock
-        self.settings = settings or WebhookSettings()
-        self.deliveries: list[Delivery] = []
-        self._pending: dict[str, list[_Event]] = {}
-        self._flushers: dict[str, asyncio.Task] = {}
-        self._tasks: set[asyncio.Task] = set()
 
     def on_change(self, change: Change) -> None:
         """Store listener: queue the change for every app connected to its realm."""
         when = timestamp(self.clock.now()).replace("+00:00", "Z")
         for app in self.identity.connected_apps(change.realm_id):
-            if not app.webhook_url:
-                continue
-            self._pending.setdefault(app.client_id, []).append(_Event(change, when))
-            self._schedule_flush(app.client_id)
-
-    def _schedule_flush(self, client_id: str) -> None:
-        if client_id in self._flushers:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no server running (seeding, scripts): events wait for one
-        self._flushers[client_id] = loop.create_task(self._flush_later(client_id))
-
-    def flush_pending(self) -> None:
-        for client_id in list(self._pending):
-            self._schedule_flush(client_id)
-
-    async def _flush_later(self, client_id: str) -> None:
-        try:
-            await asyncio.sleep(self.settings.batch_delay)
-        finally:
-            self._flushers.pop(client_id, None)
-        events = self._pending.pop(client_id, [])
-        app = self.identity.app(client_id)
-        if events and app is not None and app.webhook_url:
-            delivery = self._delivery(app, events)
-            task = asyncio.get_running_loop().create_task(self._deliver(app, delivery))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            if app.webhook_url:
+                self._queue(app.client_id, _Event(change, when))
 
     def _delivery(self, app: App, events: list[_Event]) -> Delivery:
         if app.webhook_format == "cloudevents":
             payload: object = cloudevents_payload(events)
         else:
             payload = legacy_payload(events)
-        delivery = Delivery(
+        return Delivery(
             id=uuid.uuid4().hex,
             client_id=app.client_id,
             url=app.webhook_url,
@@ -180,43 +138,6 @@ class Webhooks:
             shape=app.webhook_format,
             event_count=len(events),
         )
-        self.deliveries.append(delivery)
-        return delivery
 
-    async def _deliver(self, app: App, delivery: Delivery) -> None:
-        backoff = self.settings.first_backoff
-        body = delivery.body.encode()
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(body, app.verifier_token),
-        }
-        async with httpx.AsyncClient(timeout=self.settings.timeout) as client:
-            while delivery.attempts < self.settings.max_attempts:
-                delivery.attempts += 1
-                try:
-                    response = await client.post(delivery.url, content=body, headers=headers)
-                except httpx.HTTPError as error:
-                    delivery.last_error = f"{type(error).__name__}: {error}"
-                    log.info("webhook to %s failed: %s", delivery.url, error)
-                else:
-                    delivery.last_status_code = response.status_code
-                    if 200 <= response.status_code < 300:
-                        delivery.status = "delivered"
-                        return
-                await asyncio.sleep(backoff)
-                backoff *= 2
-        delivery.status = "failed"
-
-    async def wait_idle(self, within: float = 10.0) -> None:
-        """Wait until queued events have been delivered or given up (tests and demos)."""
-        async with asyncio.timeout(within):
-            while self._flushers or self._tasks or self._pending:  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
-
-    async def close(self) -> None:
-        for task in [*self._flushers.values(), *self._tasks]:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._flushers.clear()
-        self._tasks.clear()
+    def _signature(self, app: App, body: bytes) -> str:
+        return sign(body, app.verifier_token)
