@@ -219,6 +219,7 @@ INVOICES = Kind(
                 "Invoice date",
                 "Date",
                 "Date issued",
+                "Date sent",
                 "Issued",
                 "Issued on",
                 "Inv date",
