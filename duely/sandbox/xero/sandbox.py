@@ -6,25 +6,22 @@ clock or read what a client did, through the same methods the HTTP API uses.
 
 from __future__ import annotations
 
-import logging
 import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-import msgspec
-
-from duely.sandbox.xero.clock import SandboxClock
-from duely.sandbox.xero.faults import Faults
-from duely.sandbox.xero.idempotency import IdempotencyKeys
+from duely.sandbox.clock import SandboxClock
+from duely.sandbox.faults import Faults
+from duely.sandbox.idempotency import IdempotencyKeys
+from duely.sandbox.ledger_sandbox import DEMO_WEB_URL as DEMO_WEB_URL  # tests import it here
+from duely.sandbox.ledger_sandbox import LedgerSandbox
 from duely.sandbox.xero.identity import App, Identity, IdentityState, TokenResponse
 from duely.sandbox.xero.ledger import Ledger
 from duely.sandbox.xero.ratelimit import RateLimiter, RateLimits
 from duely.sandbox.xero.seed import seed_ledger
 from duely.sandbox.xero.store import XeroStore
 from duely.sandbox.xero.webhooks import Webhooks, WebhookSettings
-
-log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8100
 
@@ -42,7 +39,6 @@ DEFAULT_SCOPE = (
 )
 DEMO_CLIENT_ID = "duely-demo"
 DEMO_CLIENT_SECRET = "duely-demo-secret"  # noqa: S105 - a published demo credential
-DEMO_WEB_URL = "http://127.0.0.1:8000"
 DEMO_WEBHOOK_KEY = "duely-demo-webhook-key"
 DEMO_TENANT_NAME = "Demo Trading Ltd (Xero)"
 DEMO_INVOICES = 300
@@ -61,7 +57,11 @@ class Snapshot:
     webhook_sequences: dict[str, int] = field(default_factory=dict)
 
 
-class XeroSandbox:
+class XeroSandbox(LedgerSandbox[Snapshot]):
+    SERVICE = "Xero"
+    SNAPSHOT_TYPE = Snapshot
+    SNAPSHOT_VERSION = SNAPSHOT_VERSION
+
     def __init__(
         self,
         *,
@@ -124,28 +124,17 @@ class XeroSandbox:
         self, client_id: str, tenant_ids: list[str], scope: str = DEFAULT_SCOPE
     ) -> TokenResponse:
         """Consent and code exchange in one step, for tests that are not about OAuth."""
-        app = self.identity.app(client_id)
-        if app is None:
-            raise LookupError(client_id)
-        redirect_uri = app.redirect_uris[0] if app.redirect_uris else ""
-        code = self.identity.authorise(client_id, redirect_uri, scope, tenant_ids)
-        return self.identity.exchange_code(app, code, redirect_uri, None)
+        return self._consent_and_exchange(client_id, scope=scope, tenant_ids=tenant_ids)
 
-    @classmethod
-    def with_demo(
-        cls, *, snapshot_path: Path | None = None, web_url: str = DEMO_WEB_URL, **options
-    ) -> XeroSandbox:
-        """The sandbox `duely sandbox` and `duely up` serve: the demo app (`duely-demo` /
-        `duely-demo-secret`, redirecting to and sending webhooks to the web app at `web_url`)
-        and one demo organisation with about 300 invoices. A saved snapshot, when there is
-        one, is used instead of seeding, so the demo's connection survives restarts."""
-        sandbox = cls(snapshot_path=snapshot_path, **options)
-        if snapshot_path is not None and snapshot_path.exists():
-            sandbox.load_snapshot(snapshot_path)
-        else:
-            sandbox.add_tenant(DEMO_TENANT_NAME, DEMO_INVOICES, seed=DEMO_SEED)
-        # Registered afresh each start, so the demo follows the web app to another port.
-        sandbox.register_app(
+    # --- the demo ------------------------------------------------------------------------
+
+    def _seed_demo(self) -> None:
+        """One demo organisation, with about 300 invoices."""
+        self.add_tenant(DEMO_TENANT_NAME, DEMO_INVOICES, seed=DEMO_SEED)
+
+    def _register_demo_app(self, web_url: str) -> None:
+        """The demo app: `duely-demo` / `duely-demo-secret`."""
+        self.register_app(
             DEMO_CLIENT_ID,
             DEMO_CLIENT_SECRET,
             "duely (demo)",
@@ -153,40 +142,18 @@ class XeroSandbox:
             webhook_url=f"{web_url}/webhooks/xero",
             webhook_key=DEMO_WEBHOOK_KEY,
         )
-        return sandbox
 
     # --- snapshots -----------------------------------------------------------------------
 
-    def save_snapshot(self, path: Path) -> Path:
-        snapshot = Snapshot(
+    def _snapshot(self) -> Snapshot:
+        return Snapshot(
             version=SNAPSHOT_VERSION,
             clock_offset=self.clock.offset_seconds,
             identity=self.identity.state,
             ledgers=list(self.store.ledgers.values()),
             webhook_sequences=dict(self.webhooks.sequences),
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(path.suffix + ".tmp")
-        temporary.write_bytes(msgspec.json.encode(snapshot))
-        temporary.replace(path)
-        return path
 
-    def load_snapshot(self, path: Path) -> None:
-        snapshot = msgspec.json.decode(path.read_bytes(), type=Snapshot)
-        if snapshot.version != SNAPSHOT_VERSION:
-            raise ValueError(f"snapshot version {snapshot.version} is not {SNAPSHOT_VERSION}")
-        self.clock.offset_seconds = snapshot.clock_offset
-        self.identity.state = snapshot.identity
+    def _restore(self, snapshot: Snapshot) -> None:
         self.store.ledgers = {ledger.tenant_id: ledger for ledger in snapshot.ledgers}
         self.webhooks.sequences = dict(snapshot.webhook_sequences)
-
-    # --- lifecycle -----------------------------------------------------------------------
-
-    async def start(self) -> None:
-        self.webhooks.flush_pending()
-
-    async def stop(self) -> None:
-        await self.webhooks.close()
-        if self.snapshot_path is not None:
-            self.save_snapshot(self.snapshot_path)
-            log.info("Xero sandbox saved to %s", self.snapshot_path)
