@@ -43,6 +43,7 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
+    from duely.sandbox.accountsiq.sandbox import AccountsIQSandbox
     from duely.sandbox.app import create_sandbox_app
     from duely.sandbox.quickbooks.sandbox import QuickBooksSandbox
     from duely.sandbox.xero.sandbox import XeroSandbox, base_url_for_port
@@ -55,8 +56,11 @@ def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> None:
     quickbooks = QuickBooksSandbox.with_demo(
         snapshot_path=settings.home / "sandbox" / "quickbooks.json", web_url=settings.public_url
     )
+    accountsiq = AccountsIQSandbox.with_demo(
+        snapshot_path=settings.home / "sandbox" / "accountsiq.json"
+    )
     uvicorn.run(
-        create_sandbox_app(xero, quickbooks=quickbooks),
+        create_sandbox_app(xero, quickbooks=quickbooks, accountsiq=accountsiq),
         host="127.0.0.1",
         port=settings.sandbox_port,
         log_level="warning",

@@ -5,7 +5,8 @@ uvicorn on 127.0.0.1:8100. Tests pass their own XeroSandbox and keep a handle on
 keeps it on `app.state.xero`. The Twilio emulator (`/twilio`, on `app.state.twilio`) is the
 capture sink of the stack's text messages. The Stripe Connect OAuth emulator
 (`/stripe-connect`, on `app.state.stripe_connect`) stands in for connect.stripe.com. The
-QuickBooks Online emulator (`/quickbooks`, on `app.state.quickbooks`) is empty unless given one.
+QuickBooks Online emulator (`/quickbooks`, on `app.state.quickbooks`) is empty unless given one;
+so is the AccountsIQ emulator (`/accountsiq`, on `app.state.accountsiq`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import AsyncIterator
 
 from litestar import Litestar
 
+from duely.sandbox.accountsiq.routes import create_accountsiq_router
+from duely.sandbox.accountsiq.sandbox import AccountsIQSandbox
 from duely.sandbox.quickbooks.routes import create_quickbooks_router
 from duely.sandbox.quickbooks.sandbox import QuickBooksSandbox
 from duely.sandbox.stripe_connect.routes import create_stripe_connect_router
@@ -30,21 +33,25 @@ def create_sandbox_app(
     twilio: TwilioSandbox | None = None,
     stripe_connect: StripeConnectSandbox | None = None,
     quickbooks: QuickBooksSandbox | None = None,
+    accountsiq: AccountsIQSandbox | None = None,
 ) -> Litestar:
     """The sandbox app; with no XeroSandbox given, an empty one (no apps, no tenants); with no
     TwilioSandbox, one with the demo account that duely's default settings use."""
     xero = xero or XeroSandbox()
     twilio = twilio or TwilioSandbox()
     quickbooks = quickbooks or QuickBooksSandbox()
+    accountsiq = accountsiq or AccountsIQSandbox()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await xero.start()
         await twilio.start()
         await quickbooks.start()
+        await accountsiq.start()
         try:
             yield
         finally:
+            await accountsiq.stop()
             await quickbooks.stop()
             await twilio.stop()
             await xero.stop()
@@ -55,6 +62,7 @@ def create_sandbox_app(
             create_twilio_router(),
             create_stripe_connect_router(),
             create_quickbooks_router(),
+            create_accountsiq_router(),
         ],
         lifespan=[lifespan],
         openapi_config=None,
@@ -63,4 +71,5 @@ def create_sandbox_app(
     app.state.twilio = twilio
     app.state.stripe_connect = stripe_connect or StripeConnectSandbox()
     app.state.quickbooks = quickbooks
+    app.state.accountsiq = accountsiq
     return app
