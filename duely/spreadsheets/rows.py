@@ -275,7 +275,7 @@ def validate_invoices(
     date_order: DateOrder | str | None,
     known_customer_names: AnyMapping[str, str] | None = None,
 ) -> Iterator[Checked[ImportedInvoice]]:
-    """Each row checked as an invoice.
+    """Each row checked as an invoice, lazily (the arguments are checked at the call).
 
     `date_order` "DMY" or "MDY" is the person's word for the file; None infers it from the
     file (infer_date_order), which needs a first pass: give a Sheet (or a list of rows), not a
@@ -288,6 +288,16 @@ def validate_invoices(
         raise ValueError("base_currency must be a currency code")
     rows = sheet_rows.rows() if isinstance(sheet_rows, Sheet) else sheet_rows
     customers = _Customers(known_customer_codes, known_customer_names or {})
+    return _checked_invoices(rows, mapping, customers, base, order)
+
+
+def _checked_invoices(
+    rows: Iterable[SheetRow],
+    mapping: Mapping,
+    customers: _Customers,
+    base: str,
+    order: DateOrder | None,
+) -> Iterator[Checked[ImportedInvoice]]:
     first_row: dict[str, int] = {}
     for sheet_row in rows:
         row = _Row(sheet_row, mapping, INVOICES)

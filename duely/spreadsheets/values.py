@@ -138,10 +138,9 @@ def minor_units(amount: Decimal, currency: str, label: str, text: str) -> int:
     places = decimals(currency)
     scaled = amount.scaleb(places)
     if scaled != scaled.to_integral_value():
-        allowed = f"{places} decimal places" if places != 1 else "1 decimal place"
         if places == 0:
-            allowed = "no decimal places"
-        raise Invalid(f"{label} '{text}' has more decimal places than {currency} has ({allowed})")
+            raise Invalid(f"{label} '{text}' has decimals, but {currency} has none")
+        raise Invalid(f"{label} '{text}' has more decimal places than {currency} allows ({places})")
     return int(scaled)
 
 
