@@ -16,6 +16,7 @@ from duely.spreadsheets.columns import (
     recognise,
 )
 from duely.spreadsheets.currencies import CURRENCIES
+from duely.spreadsheets.example import write_example
 from duely.spreadsheets.reading import Sheet, SheetRow, UnreadableFile, open_sheet
 from duely.spreadsheets.rows import (
     Checked,
@@ -51,4 +52,5 @@ __all__ = [
     "recognise",
     "validate_customers",
     "validate_invoices",
+    "write_example",
 ]
