@@ -138,12 +138,13 @@ def _fold_key(text: str) -> str:
 
 
 def validate_customers(
-    sheet_rows: Iterable[SheetRow], mapping: Mapping
+    sheet_rows: Sheet | Iterable[SheetRow], mapping: Mapping
 ) -> Iterator[Checked[ImportedCustomer]]:
     """Each row checked as a customer: a code, a name and an email address are needed; a code
     may appear once."""
+    rows = sheet_rows.rows() if isinstance(sheet_rows, Sheet) else sheet_rows
     first_row: dict[str, int] = {}
-    for sheet_row in sheet_rows:
+    for sheet_row in rows:
         row = _Row(sheet_row, mapping, CUSTOMERS)
         code = row.required("customer_code", "No customer code")
         if code:

@@ -271,7 +271,7 @@ STATUS_WORDS: dict[str, Status] = {
         (
             "open", "outstanding", "awaiting payment", "unpaid", "due", "overdue", "authorised",
             "authorized", "approved", "sent", "issued", "posted", "partially paid", "part paid",
-            "partly paid", "partial", "pending", "submitted", "awaiting", "not paid", "active",
+            "partly paid", "partial", "pending", "awaiting", "not paid", "active",
         ),
         "open",
     ),
@@ -290,7 +290,7 @@ def parse_status(text: str, label: str = "Status") -> Status:
     words = " ".join(re.sub(r"[^a-z]+", " ", text.lower()).split())
     status = STATUS_WORDS.get(words)
     if status is None:
-        if words == "draft":
+        if words in ("draft", "submitted", "awaiting approval"):
             raise Invalid(f"{label} '{text}' is a draft: only issued invoices can be chased")
         raise Invalid(f"{label} '{text}' is not one we know: use Open, Paid or Void")
     return status

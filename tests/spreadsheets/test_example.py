@@ -24,7 +24,7 @@ def test_example_customers_and_invoices_import_without_a_problem(tmp_path):
     customers_sheet = open_sheet(write_example(tmp_path / "customers.csv", "customers"))
     mapping = guess_mapping(customers_sheet.headers, CUSTOMERS)
     assert missing_required(mapping, CUSTOMERS) == []
-    customers = list(validate_customers(customers_sheet.rows(), mapping))
+    customers = list(validate_customers(customers_sheet, mapping))
     assert len(customers) == CUSTOMER_COUNT == 40
     assert all(c.ok for c in customers)
     codes = {c.record.code for c in customers}

@@ -216,6 +216,11 @@ def test_unknown_statuses():
     with pytest.raises(Invalid, match="'Draft' is a draft"):
         parse_status("Draft")
     with pytest.raises(Invalid) as raised:
+        parse_status("SUBMITTED")  # Xero's "awaiting approval": not yet sent
+    assert (
+        raised.value.reason == "Status 'SUBMITTED' is a draft: only issued invoices can be chased"
+    )
+    with pytest.raises(Invalid) as raised:
         parse_status("Disputed")
     assert raised.value.reason == "Status 'Disputed' is not one we know: use Open, Paid or Void"
 
