@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
 from duely.sandbox.accountsiq.company import Company, Invoice
 from duely.sandbox.accountsiq.sandbox import AccountsIQSandbox
@@ -111,14 +111,16 @@ class AccountsIQAdmin(Controller):
         return Response({"key": key}, status_code=201)
 
     @get("/companies/{company_id:str}/invoices")
-    async def list_invoices(self, request: Request, company_id: str) -> Response:
+    async def list_invoices(self, request: Request, company_id: FromPath[str]) -> Response:
         company = _aiq(request).store.companies.get(company_id)
         if company is None:
             return _error(404, f"no company {company_id}")
         return Response([_invoice_json(company, i) for i in company.invoices])
 
     @get("/companies/{company_id:str}/invoices/{invoice_id:int}")
-    async def get_invoice(self, request: Request, company_id: str, invoice_id: int) -> Response:
+    async def get_invoice(
+        self, request: Request, company_id: FromPath[str], invoice_id: FromPath[int]
+    ) -> Response:
         company = _aiq(request).store.companies.get(company_id)
         invoice = company.invoice(invoice_id) if company else None
         if company is None or invoice is None:
@@ -127,7 +129,7 @@ class AccountsIQAdmin(Controller):
 
     @patch("/companies/{company_id:str}/invoices/{invoice_id:int}")
     async def change_invoice(
-        self, request: Request, company_id: str, invoice_id: int, data: Body
+        self, request: Request, company_id: FromPath[str], invoice_id: FromPath[int], data: Body
     ) -> Response:
         """Body: any of paid (true), due_date (YYYY-MM-DD), net, tax (decimals), status
         (Processed, Posted, Cancelled). Each change moves LastModifiedUTC."""
@@ -157,7 +159,9 @@ class AccountsIQAdmin(Controller):
         return Response(_invoice_json(company, invoice))
 
     @post("/companies/{company_id:str}/user-keys", status_code=201)
-    async def add_user_key(self, request: Request, company_id: str, data: Body) -> Response:
+    async def add_user_key(
+        self, request: Request, company_id: FromPath[str], data: Body
+    ) -> Response:
         from duely.sandbox.accountsiq.company import UserKey
 
         company = _aiq(request).store.companies.get(company_id)
@@ -170,7 +174,9 @@ class AccountsIQAdmin(Controller):
         return Response({"key": key}, status_code=201)
 
     @post("/companies/{company_id:str}/user-keys/{key:str}/revoke")
-    async def revoke_user_key(self, request: Request, company_id: str, key: str) -> Response:
+    async def revoke_user_key(
+        self, request: Request, company_id: FromPath[str], key: FromPath[str]
+    ) -> Response:
         """The key no longer logs in, and the sessions it opened end."""
         aiq = _aiq(request)
         company = aiq.store.companies.get(company_id)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from litestar import Request, Response, Router, post
+from litestar.params import FromPath
 
 from duely.sandbox.accountsiq import service, soap
 from duely.sandbox.accountsiq.admin import AccountsIQAdmin
@@ -29,7 +30,7 @@ def _xml(payload: bytes, status: int) -> Response:
 
 
 @post(ASMX, status_code=200)
-async def integration_1_1(request: Request, region: str) -> Response:
+async def integration_1_1(request: Request, region: FromPath[str]) -> Response:
     if region not in REGIONS:
         return Response("Not Found", status_code=404, media_type="text/plain")
     content_type = request.headers.get("content-type", "")
