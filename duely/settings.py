@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     """How long a company's calls wait after QuickBooks answers 429: its answer names no
     wait and Intuit's documentation says a minute. Tests shorten it."""
 
-    accountsiq_partner_key: str = Field(default="duely-demo-partner-key", repr=False)
+    accountsiq_partner_key: str = Field(default="duely-demo-accountsiq-partner-key", repr=False)
     """duely's integrator partner key, from AccountsIQ (integration@accountsiq.com); the
     default is the sandbox's demo key."""
     accountsiq_url: str = ""

@@ -157,6 +157,8 @@ EXPECTED = {
     ("POST", "/connections/xero/connect"): ADMIN,
     ("GET", "/connections/quickbooks/callback"): ADMIN,
     ("POST", "/connections/quickbooks/connect"): ADMIN,
+    ("GET", "/connections/accountsiq"): ADMIN,
+    ("POST", "/connections/accountsiq/connect"): ADMIN,
     ("POST", "/customers/{customer_id:int}/schedule"): ADMIN,
     ("POST", "/settings/organisation"): ADMIN,
     ("POST", "/settings/organisation/stripe"): ADMIN,

@@ -1,6 +1,6 @@
-"""Connecting an organisation to its ledger (Xero, QuickBooks Online): redeem the OAuth
-code, pick the tenant, start syncing. The web callbacks and the demo seed of `duely up` go
-through here."""
+"""Connecting an organisation to its ledger (Xero, QuickBooks Online: redeem the OAuth code,
+pick the tenant; AccountsIQ: sign in with the pasted keys), then start syncing. The web
+callbacks and the demo seed of `duely up` go through here."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ import httpx
 
 from duely.core.db import Database
 from duely.core.security import SecretBox
-from duely.integrations.ledgers.base import LedgerAuthError, LedgerError, LedgerOrganisation
+from duely.integrations.ledgers.accountsiq.service import LOCATIONS, Credentials, NotSignedIn
+from duely.integrations.ledgers.base import (
+    LedgerAuthError,
+    LedgerError,
+    LedgerOrganisation,
+    LedgerUnavailable,
+)
 from duely.integrations.ledgers.connections import Ledgers, save_connection
 from duely.integrations.ledgers.oauth_flow import AuthorizationRequest
 from duely.integrations.ledgers.oauth_tokens import OAuthTokens
@@ -156,3 +162,68 @@ async def ledger_profile(ledgers: Ledgers, connection: Connection) -> LedgerOrga
     except LedgerError as error:
         log.warning("could not read the ledger's organisation profile: %s", error)
         return None
+
+
+class ConnectRefused(Exception):
+    """Why the ledger would not connect, in words for the person at the form; `location` is
+    where the company really is, when that was the trouble."""
+
+    def __init__(self, reason: str, location: str = "") -> None:
+        super().__init__(reason)
+        self.location = location
+
+
+ACCOUNTSIQ_LOCATIONS = LOCATIONS
+
+
+async def connect_accountsiq_company(
+    db: Database,
+    ledgers: Ledgers,
+    organisation_id: int,
+    *,
+    company_id: str,
+    user_key: str,
+    location: str,
+) -> Connection:
+    """Sign in with what the person pasted (stray spaces and commas dropped) and store the
+    company's connection (its User Key encrypted as the session's renewal, its location).
+    The caller then asks for the first sync. ConnectRefused explains the two usual
+    mistakes: the wrong location, and a key that is malformed or was revoked (requesting a
+    new one revokes the old)."""
+    credentials = Credentials.pasted(company_id, user_key, location)
+    if problem := credentials.problem():
+        raise ConnectRefused(problem)
+    try:
+        session = await ledgers.accountsiq.login(credentials)
+    except NotSignedIn:
+        found = await ledgers.accountsiq.locate(credentials)
+        if found:
+            raise ConnectRefused(
+                f"Company ID {credentials.company_id} is in {LOCATIONS[found]}, not "
+                f"{LOCATIONS[credentials.location]}: AccountsIQ keeps each company in one "
+                "location (the start of the address you sign in at, such as "
+                f"{found}.accountsiq.com). We have chosen {LOCATIONS[found]} for you: "
+                "press Connect again.",
+                found,
+            ) from None
+        raise ConnectRefused(
+            f"AccountsIQ did not accept Company ID {credentials.company_id} with this User "
+            "Key in any location. Check the Company ID under Setup > Company Details & "
+            "Settings, and copy the User Key again from Integration > Request User Key: "
+            "requesting a new key stops the old one working."
+        ) from None
+    except LedgerUnavailable as down:
+        raise ConnectRefused(
+            f"AccountsIQ could not be reached ({down}). Try again in a few minutes."
+        ) from down
+    async with db.session() as session_db:
+        return await save_connection(
+            session_db,
+            ledgers.box,
+            organisation_id=organisation_id,
+            provider=Provider.ACCOUNTSIQ,
+            tenant_id=credentials.company_id,
+            tenant_name=credentials.company_id,
+            tokens=session,
+            region=credentials.location,
+        )

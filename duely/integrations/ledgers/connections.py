@@ -18,6 +18,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from duely.core.db import Database
 from duely.core.security import SecretBox
+from duely.integrations.ledgers.accountsiq.api import AccountsIQLedger
+from duely.integrations.ledgers.accountsiq.service import AccountsIQService, Credentials
 from duely.integrations.ledgers.base import Ledger, LedgerAuthError
 from duely.integrations.ledgers.oauth_tokens import OAuthTokens, Refresher, TokenKeeper
 from duely.integrations.ledgers.quickbooks.api import QuickBooksLedger
@@ -52,6 +54,7 @@ async def save_connection(
     tenant_id: str,
     tenant_name: str,
     tokens: OAuthTokens,
+    region: str = "",
 ) -> Connection:
     """Create the connection, or bring a dead one back to life with the new grant."""
     connection = (
@@ -66,6 +69,7 @@ async def save_connection(
         organisation_id=organisation_id, provider=provider, external_tenant_id=tenant_id
     )
     connection.tenant_name = tenant_name
+    connection.region = region or connection.region
     connection.status = ConnectionStatus.CONNECTED
     connection.last_error = ""
     store_tokens(connection, tokens, box)
@@ -139,6 +143,9 @@ class Ledgers:
             settings.xero_client_id,
             settings.xero_client_secret,
         )
+        self.accountsiq = AccountsIQService(
+            self._http, settings.accountsiq_url, settings.accountsiq_partner_key
+        )
         self.quickbooks_oauth = QuickBooksOAuth(
             QuickBooksEndpoints(
                 settings.quickbooks_auth_url,
@@ -160,15 +167,17 @@ class Ledgers:
         key = f"{provider}:{tenant_id}"
         if key not in self._limiters:
             settings = self._settings
-            self._limiters[key] = (
-                TenantRateLimiter(
-                    settings.quickbooks_calls_per_minute, settings.quickbooks_concurrent_calls
-                )
-                if provider == Provider.QUICKBOOKS
-                else TenantRateLimiter(
-                    settings.xero_calls_per_minute, settings.xero_concurrent_calls
-                )
-            )
+            pace = {
+                Provider.QUICKBOOKS: (
+                    settings.quickbooks_calls_per_minute,
+                    settings.quickbooks_concurrent_calls,
+                ),
+                Provider.ACCOUNTSIQ: (
+                    settings.accountsiq_calls_per_minute,
+                    settings.accountsiq_concurrent_calls,
+                ),
+            }.get(provider, (settings.xero_calls_per_minute, settings.xero_concurrent_calls))
+            self._limiters[key] = TenantRateLimiter(*pace)
         return self._limiters[key]
 
     def open(self, connection: Connection) -> Ledger:
@@ -193,6 +202,20 @@ class Ledgers:
                 self.limiter(tenant, Provider.QUICKBOOKS),
                 throttle_seconds=self._settings.quickbooks_throttle_seconds,
                 home_currencies=self._quickbooks_home_currencies,
+            )
+        if connection.provider == Provider.ACCOUNTSIQ:
+            location = connection.region
+
+            async def new_session(user_key: str) -> OAuthTokens:
+                credentials = Credentials(tenant, user_key, location)
+                return await self.accountsiq.login(credentials)
+
+            return AccountsIQLedger(
+                self.accountsiq,
+                location,
+                tenant,
+                self._keeper(connection, new_session),
+                self.limiter(tenant, Provider.ACCOUNTSIQ),
             )
         raise NotImplementedError(f"no ledger client for {connection.provider} yet")
 

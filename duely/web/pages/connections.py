@@ -1,5 +1,5 @@
-"""Connections to ledgers: connect Xero or QuickBooks (OAuth), choose the Xero tenant, sync
-now, watch a sync."""
+"""Connections to ledgers: connect Xero or QuickBooks (OAuth) or AccountsIQ (keys pasted in a
+form), choose the Xero tenant, sync now, watch a sync."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from litestar.response import Redirect, Template
 from sqlmodel import select
 
 from duely.ledgers.connect import (
+    ACCOUNTSIQ_LOCATIONS,
+    ConnectRefused,
     Grant,
     GrantRefused,
+    connect_accountsiq_company,
     connect_quickbooks_company,
     connect_xero_tenant,
     ledger_profile,
@@ -160,6 +163,27 @@ class ConnectionsController(Controller):
             return _problem("QuickBooks did not grant access", str(problem))
         return await _after_connecting(request, connection)
 
+    @get("/accountsiq", guards=[requires_admin], name="accountsiq_form")
+    async def accountsiq_form(self, request: Request) -> Template:
+        return _accountsiq_form(request, {"location": "uk1"}, "")
+
+    @post("/accountsiq/connect", guards=[requires_admin])
+    async def connect_accountsiq(self, request: Request) -> Template | Redirect:
+        """The form's answer; with no fields (a Reconnect button), the form itself."""
+        form = await request.form()
+        if "company_id" not in form:
+            return Redirect("/connections/accountsiq", status_code=303)
+        values = {name: str(form.get(name, "")) for name in ("company_id", "user_key", "location")}
+        state = request.app.state
+        try:
+            connection = await connect_accountsiq_company(
+                state.db, state.ledgers, request.user.organisation_id, **values
+            )
+        except ConnectRefused as refused:
+            values = {**values, "location": refused.location or values["location"]}
+            return _accountsiq_form(request, values, str(refused), status_code=400)
+        return await _after_connecting(request, connection)
+
     @get("/xero/choose", guards=[requires_admin])
     async def choose_tenant(self, request: Request) -> Template:
         pending = request.session.get(PENDING_GRANT_KEY)
@@ -213,6 +237,21 @@ class ConnectionsController(Controller):
             "connections/progress.html",
             context={"connection": connection, "run": run, "requested": False},
         )
+
+
+def _accountsiq_form(
+    request: Request, values: dict[str, str], refusal: str, status_code: int = 200
+) -> Template:
+    """The User Key is never sent back to the browser: after a refusal it is pasted again."""
+    return Template(
+        "connections/accountsiq.html",
+        context={
+            "values": {**values, "user_key": ""},
+            "locations": ACCOUNTSIQ_LOCATIONS,
+            "refusal": refusal,
+        },
+        status_code=status_code,
+    )
 
 
 def _problem(title: str, detail: str, status_code: int = 400) -> Template:
