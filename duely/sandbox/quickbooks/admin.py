@@ -8,23 +8,20 @@ back in QuickBooks' JSON.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
-from litestar import Controller, Request, Response, delete, get, patch, post, put
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar import Request, Response, delete, get, patch, post
+from litestar.params import FromPath, FromQuery
 
+from duely.sandbox.admin_controls import Body, SandboxAdmin, admin_error, app_json
 from duely.sandbox.faults import FaultRule
 from duely.sandbox.quickbooks.company import Company
 from duely.sandbox.quickbooks.errors import QBFault
-from duely.sandbox.quickbooks.identity import App
 from duely.sandbox.quickbooks.ratelimit import RateLimits
 from duely.sandbox.quickbooks.representations import entity_jsons, invoice_json, payment_json
 from duely.sandbox.quickbooks.sandbox import QuickBooksSandbox
 from duely.sandbox.quickbooks.store import to_minor
 
-Body = JSONBody[dict[str, Any]]
 RECORD_KINDS = {
     "customers": "Customer",
     "invoices": "Invoice",
@@ -32,10 +29,6 @@ RECORD_KINDS = {
     "credit-memos": "CreditMemo",
     "accounts": "Account",
 }
-
-
-def _error(status: int, message: str) -> Response:
-    return Response({"error": message}, status_code=status)
 
 
 def _qb(request: Request) -> QuickBooksSandbox:
@@ -63,20 +56,18 @@ def _realm_as_tenant(rule: dict) -> dict:
     return rule
 
 
-def _app_json(app: App) -> dict:
-    body = asdict(app)
-    body.pop("client_secret")
-    return body
+class QuickBooksAdmin(SandboxAdmin):
+    STATE_NAME = "quickbooks"
+    RATE_LIMITS = RateLimits
+    LEDGERS_NAME = "realms"
 
+    def _ledger_count(self, sandbox: QuickBooksSandbox) -> int:
+        return len(sandbox.store.companies)
 
-class QuickBooksAdmin(Controller):
-    path = "/_admin"
+    def _fault_rule(self, fields: dict[str, Any]) -> FaultRule:
+        return FaultRule(**_realm_as_tenant(fields))
 
     # --- apps ----------------------------------------------------------------------------
-
-    @get("/apps")
-    async def list_apps(self, request: Request) -> list[dict]:
-        return [_app_json(app) for app in _qb(request).identity.state.apps.values()]
 
     @post("/apps", status_code=201)
     async def register_app(self, request: Request, data: Body) -> Response:
@@ -93,8 +84,8 @@ class QuickBooksAdmin(Controller):
                 data.get("webhook_format", "legacy"),
             )
         except (KeyError, ValueError) as error:
-            return _error(400, str(error))
-        return Response(_app_json(app), status_code=201)
+            return admin_error(400, str(error))
+        return Response(app_json(app), status_code=201)
 
     @patch("/apps/{client_id:str}")
     async def update_app(self, request: Request, client_id: FromPath[str], data: Body) -> Response:
@@ -102,14 +93,14 @@ class QuickBooksAdmin(Controller):
         client_secret."""
         app = _qb(request).identity.app(client_id)
         if app is None:
-            return _error(404, f"no app {client_id}")
+            return admin_error(404, f"no app {client_id}")
         if data.get("webhook_format", app.webhook_format) not in ("legacy", "cloudevents"):
-            return _error(400, "webhook_format is legacy or cloudevents")
+            return admin_error(400, "webhook_format is legacy or cloudevents")
         names = ("name", "redirect_uris", "webhook_url", "verifier_token", "webhook_format")
         for name in (*names, "client_secret"):
             if name in data:
                 setattr(app, name, data[name])
-        return Response(_app_json(app))
+        return Response(app_json(app))
 
     # --- realms and their records --------------------------------------------------------
 
@@ -130,7 +121,7 @@ class QuickBooksAdmin(Controller):
                 customers=data.get("customers"),
             )
         except (KeyError, ValueError) as error:
-            return _error(400, str(error))
+            return admin_error(400, str(error))
         return Response(_summary(company), status_code=201)
 
     @get([f"/realms/{{realm_id:str}}/{kind}" for kind in RECORD_KINDS])
@@ -148,7 +139,7 @@ class QuickBooksAdmin(Controller):
         (payments applied to it), limit."""
         company = _qb(request).store.companies.get(realm_id)
         if company is None:
-            return _error(404, f"no realm {realm_id}")
+            return admin_error(404, f"no realm {realm_id}")
         kind = RECORD_KINDS[request.url.path.rstrip("/").rsplit("/", 1)[1]]
         records = [
             r
@@ -169,7 +160,7 @@ class QuickBooksAdmin(Controller):
         company = _qb(request).store.companies.get(realm_id)
         invoice = company.invoices.get(invoice_id) if company else None
         if company is None or invoice is None:
-            return _error(404, "no such realm or invoice")
+            return admin_error(404, "no such realm or invoice")
         return Response(invoice_json(company, invoice))
 
     @patch("/realms/{realm_id:str}/invoices/{invoice_id:str}")
@@ -181,11 +172,11 @@ class QuickBooksAdmin(Controller):
         quickbooks = _qb(request)
         company = quickbooks.store.companies.get(realm_id)
         if company is None or invoice_id not in company.invoices:
-            return _error(404, "no such realm or invoice")
+            return admin_error(404, "no such realm or invoice")
         try:
             invoice = quickbooks.store.edit_invoice(realm_id, {**data, "Id": invoice_id})
         except (ValueError, QBFault) as error:
-            return _error(400, str(error))
+            return admin_error(400, str(error))
         return Response(invoice_json(company, invoice))
 
     @post("/realms/{realm_id:str}/invoices/{invoice_id:str}/pay", status_code=201)
@@ -196,12 +187,12 @@ class QuickBooksAdmin(Controller):
         quickbooks = _qb(request)
         company = quickbooks.store.companies.get(realm_id)
         if company is None or invoice_id not in company.invoices:
-            return _error(404, "no such realm or invoice")
+            return admin_error(404, "no such realm or invoice")
         try:
             amount = to_minor(data["amount"], "amount") if data.get("amount") is not None else None
             payment = quickbooks.store.pay_in_full(realm_id, invoice_id, amount)
         except QBFault as error:
-            return _error(400, str(error))
+            return admin_error(400, str(error))
         return Response(payment_json(company, payment), status_code=201)
 
     @post("/realms/{realm_id:str}/invoices/{invoice_id:str}/void", status_code=200)
@@ -211,7 +202,7 @@ class QuickBooksAdmin(Controller):
         quickbooks = _qb(request)
         company = quickbooks.store.companies.get(realm_id)
         if company is None or invoice_id not in company.invoices:
-            return _error(404, "no such realm or invoice")
+            return admin_error(404, "no such realm or invoice")
         invoice = quickbooks.store.void_invoice(realm_id, {"Id": invoice_id})
         return Response(invoice_json(company, invoice))
 
@@ -222,11 +213,11 @@ class QuickBooksAdmin(Controller):
         quickbooks = _qb(request)
         company = quickbooks.store.companies.get(realm_id)
         if company is None or invoice_id not in company.invoices:
-            return _error(404, "no such realm or invoice")
+            return admin_error(404, "no such realm or invoice")
         try:
             quickbooks.store.delete_invoice(realm_id, {"Id": invoice_id})
         except QBFault as error:
-            return _error(400, str(error))
+            return admin_error(400, str(error))
         return Response({"deleted": invoice_id})
 
     @patch("/realms/{realm_id:str}/customers/{customer_id:str}")
@@ -238,114 +229,11 @@ class QuickBooksAdmin(Controller):
         quickbooks = _qb(request)
         company = quickbooks.store.companies.get(realm_id)
         if company is None or customer_id not in company.customers:
-            return _error(404, "no such realm or customer")
+            return admin_error(404, "no such realm or customer")
         try:
             customer = quickbooks.store.update_customer(
                 realm_id, {**data, "Id": customer_id}, check_token=False
             )
         except QBFault as error:
-            return _error(400, str(error))
+            return admin_error(400, str(error))
         return Response(entity_jsons(company, "Customer", [customer])[0])
-
-    # --- grants, clock, faults, limits ---------------------------------------------------
-
-    @get("/grants")
-    async def list_grants(self, request: Request) -> list[dict]:
-        return [asdict(grant) for grant in _qb(request).identity.state.grants.values()]
-
-    @post("/grants/{grant_id:str}/revoke", status_code=200)
-    async def revoke_grant(self, request: Request, grant_id: FromPath[str]) -> Response:
-        identity = _qb(request).identity
-        if grant_id not in identity.state.grants:
-            return _error(404, f"no grant {grant_id}")
-        identity.revoke_grant(grant_id)
-        return Response({"revoked": grant_id})
-
-    @post("/grants/{grant_id:str}/expire-access-tokens", status_code=200)
-    async def expire_tokens(self, request: Request, grant_id: FromPath[str]) -> Response:
-        identity = _qb(request).identity
-        if grant_id not in identity.state.grants:
-            return _error(404, f"no grant {grant_id}")
-        return Response({"expired": identity.expire_access_tokens(grant_id)})
-
-    @get("/clock")
-    async def get_clock(self, request: Request) -> dict:
-        clock = _qb(request).clock
-        return {"now": clock.now().isoformat(), "offset_seconds": clock.offset_seconds}
-
-    @post("/clock/advance", status_code=200)
-    async def advance_clock(self, request: Request, data: Body) -> Response:
-        """Body: {"seconds": N}. The clock never goes back."""
-        clock = _qb(request).clock
-        try:
-            clock.advance(float(data["seconds"]))
-        except (KeyError, ValueError) as error:
-            return _error(400, str(error))
-        return Response({"now": clock.now().isoformat(), "offset_seconds": clock.offset_seconds})
-
-    @get("/faults")
-    async def get_faults(self, request: Request) -> list[dict]:
-        return [rule.as_json() for rule in _qb(request).faults.rules]
-
-    @put("/faults")
-    async def put_faults(self, request: Request, data: Body) -> Response:
-        """Body: {"rules": [FaultRule fields], "seed": optional}; replaces all rules. A rule:
-        path_contains, method, realm_id (or tenant_id), latency_ms, answer_delay_ms,
-        rate_429, rate_500, rate_drop, retry_after, remaining, fail_with ("429", "500",
-        "drop")."""
-        try:
-            rules = [FaultRule(**_realm_as_tenant(rule)) for rule in data.get("rules", [])]
-        except (TypeError, ValueError) as error:
-            return _error(400, str(error))
-        _qb(request).faults.replace(rules, data.get("seed"))
-        return Response([rule.as_json() for rule in rules])
-
-    @delete("/faults", status_code=204)
-    async def clear_faults(self, request: Request) -> None:
-        _qb(request).faults.clear()
-
-    @get("/rate-limits")
-    async def get_rate_limits(self, request: Request) -> dict:
-        return _qb(request).limiter.limits.as_json()
-
-    @put("/rate-limits")
-    async def put_rate_limits(self, request: Request, data: Body) -> Response:
-        """Body: any of per_minute, concurrent, batch_per_minute, batch_items, enabled; and
-        reset_counters (true forgets the calls counted so far)."""
-        limiter = _qb(request).limiter
-        current = limiter.limits.as_json()
-        unknown = set(data) - set(current) - {"reset_counters"}
-        if unknown:
-            return _error(400, f"unknown fields: {', '.join(sorted(unknown))}")
-        current.update({k: v for k, v in data.items() if k in current})
-        limiter.limits = RateLimits(**current)
-        if data.get("reset_counters"):
-            limiter.reset()
-        return Response(limiter.limits.as_json())
-
-    # --- webhooks and snapshots ----------------------------------------------------------
-
-    @get("/webhooks/deliveries")
-    async def list_deliveries(
-        self, request: Request, client_id: FromQuery[str | None] = None
-    ) -> list:
-        deliveries = _qb(request).webhooks.deliveries
-        return [d.as_json() for d in deliveries if client_id is None or d.client_id == client_id]
-
-    @post("/snapshot/save", status_code=200)
-    async def save_snapshot(self, request: Request, data: Body) -> Response:
-        """Body: {"path": optional}; defaults to the sandbox's snapshot path."""
-        quickbooks = _qb(request)
-        path = Path(data["path"]) if data.get("path") else quickbooks.snapshot_path
-        if path is None:
-            return _error(400, "no path given and no snapshot path configured")
-        return Response({"saved": str(quickbooks.save_snapshot(path))})
-
-    @post("/snapshot/load", status_code=200)
-    async def load_snapshot(self, request: Request, data: Body) -> Response:
-        quickbooks = _qb(request)
-        path = Path(data["path"]) if data.get("path") else quickbooks.snapshot_path
-        if path is None or not path.exists():
-            return _error(404, f"no snapshot at {path}")
-        quickbooks.load_snapshot(path)
-        return Response({"loaded": str(path), "realms": len(quickbooks.store.companies)})

@@ -10,26 +10,18 @@ from __future__ import annotations
 import random
 from dataclasses import asdict
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from litestar import Controller, Request, Response, delete, get, patch, post, put
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar import Request, Response, get, patch, post
+from litestar.params import FromPath, FromQuery
 
+from duely.sandbox.admin_controls import Body, SandboxAdmin, admin_error, app_json
 from duely.sandbox.xero.dates import parse_if_modified_since, parse_request_date
-from duely.sandbox.xero.faults import FaultRule
-from duely.sandbox.xero.identity import App
 from duely.sandbox.xero.ledger import ContactPerson, Ledger, Phone
 from duely.sandbox.xero.money import to_minor
 from duely.sandbox.xero.ratelimit import RateLimits
 from duely.sandbox.xero.representations import contact_json, invoice_json, payment_json
 from duely.sandbox.xero.sandbox import XeroSandbox
-
-Body = JSONBody[dict[str, Any]]
-
-
-def _error(status: int, message: str) -> Response:
-    return Response({"error": message}, status_code=status)
 
 
 def _ledger(xero: XeroSandbox, tenant_id: str) -> Ledger | None:
@@ -114,20 +106,15 @@ def _contact_changes(data: Body) -> dict:
     return changes
 
 
-def _app_json(app: App) -> dict:
-    body = asdict(app)
-    body.pop("client_secret")
-    return body
+class XeroAdmin(SandboxAdmin):
+    STATE_NAME = "xero"
+    RATE_LIMITS = RateLimits
+    LEDGERS_NAME = "tenants"
 
-
-class XeroAdmin(Controller):
-    path = "/_admin"
+    def _ledger_count(self, sandbox: XeroSandbox) -> int:
+        return len(sandbox.store.ledgers)
 
     # --- apps ----------------------------------------------------------------------------
-
-    @get("/apps")
-    async def list_apps(self, request: Request) -> list[dict]:
-        return [_app_json(app) for app in request.app.state.xero.identity.state.apps.values()]
 
     @post("/apps", status_code=201)
     async def register_app(self, request: Request, data: Body) -> dict:
@@ -140,17 +127,17 @@ class XeroAdmin(Controller):
             data.get("webhook_url", ""),
             data.get("webhook_key", ""),
         )
-        return _app_json(app)
+        return app_json(app)
 
     @patch("/apps/{client_id:str}")
     async def update_app(self, request: Request, client_id: FromPath[str], data: Body) -> Response:
         app = request.app.state.xero.identity.app(client_id)
         if app is None:
-            return _error(404, f"no app {client_id}")
+            return admin_error(404, f"no app {client_id}")
         for name in ("name", "redirect_uris", "webhook_url", "webhook_key", "client_secret"):
             if name in data:
                 setattr(app, name, data[name])
-        return Response(_app_json(app))
+        return Response(app_json(app))
 
     # --- tenants and their records -------------------------------------------------------
 
@@ -170,7 +157,7 @@ class XeroAdmin(Controller):
                 customers=data.get("customers"),
             )
         except (KeyError, ValueError) as error:
-            return _error(400, str(error))
+            return admin_error(400, str(error))
         return Response(_tenant_summary(ledger), status_code=201)
 
     @get("/tenants/{tenant_id:str}/contacts")
@@ -184,7 +171,7 @@ class XeroAdmin(Controller):
     ) -> Response:
         ledger = _ledger(request.app.state.xero, tenant_id)
         if ledger is None:
-            return _error(404, f"no tenant {tenant_id}")
+            return admin_error(404, f"no tenant {tenant_id}")
         since = _since(changed_since)
         found = [
             contact_json(contact)
@@ -202,12 +189,12 @@ class XeroAdmin(Controller):
         xero: XeroSandbox = request.app.state.xero
         ledger = _ledger(xero, tenant_id)
         if ledger is None or contact_id.lower() not in ledger.contacts:
-            return _error(404, "no such tenant or contact")
+            return admin_error(404, "no such tenant or contact")
         try:
             changes = _contact_changes(data)
             contact = xero.store.update_contact(ledger.tenant_id, contact_id.lower(), changes)
         except (ValueError, TypeError, AttributeError) as error:
-            return _error(400, str(error))
+            return admin_error(400, str(error))
         return Response(contact_json(contact))
 
     @get("/tenants/{tenant_id:str}/invoices")
@@ -223,7 +210,7 @@ class XeroAdmin(Controller):
     ) -> Response:
         ledger = _ledger(request.app.state.xero, tenant_id)
         if ledger is None:
-            return _error(404, f"no tenant {tenant_id}")
+            return admin_error(404, f"no tenant {tenant_id}")
         since = _since(changed_since)
         statuses = {s.strip().upper() for s in status.split(",")} if status else None
         found = [
@@ -243,7 +230,7 @@ class XeroAdmin(Controller):
         ledger = _ledger(request.app.state.xero, tenant_id)
         invoice = ledger.invoices.get(invoice_id.lower()) if ledger else None
         if ledger is None or invoice is None:
-            return _error(404, "no such tenant or invoice")
+            return admin_error(404, "no such tenant or invoice")
         return Response(invoice_json(ledger, invoice, detail="single"))
 
     @patch("/tenants/{tenant_id:str}/invoices/{invoice_id:str}")
@@ -255,12 +242,12 @@ class XeroAdmin(Controller):
         xero: XeroSandbox = request.app.state.xero
         ledger = _ledger(xero, tenant_id)
         if ledger is None or invoice_id.lower() not in ledger.invoices:
-            return _error(404, "no such tenant or invoice")
+            return admin_error(404, "no such tenant or invoice")
         try:
             changes = _invoice_changes(ledger, invoice_id.lower(), data)
             invoice = xero.store.update_invoice(ledger.tenant_id, invoice_id.lower(), changes)
         except ValueError as error:
-            return _error(400, str(error))
+            return admin_error(400, str(error))
         return Response(invoice_json(ledger, invoice, detail="single"))
 
     @post("/tenants/{tenant_id:str}/invoices/touch", status_code=200)
@@ -271,7 +258,7 @@ class XeroAdmin(Controller):
         xero: XeroSandbox = request.app.state.xero
         ledger = _ledger(xero, tenant_id)
         if ledger is None:
-            return _error(404, f"no tenant {tenant_id}")
+            return admin_error(404, f"no tenant {tenant_id}")
         rng = random.Random(data["seed"]) if "seed" in data else xero.random  # noqa: S311 - a simulation, not a secret
         changed = xero.store.touch_invoices(ledger.tenant_id, int(data.get("count", 1)), rng)
         return Response({"invoice_ids": changed})
@@ -286,7 +273,7 @@ class XeroAdmin(Controller):
     ) -> Response:
         ledger = _ledger(request.app.state.xero, tenant_id)
         if ledger is None:
-            return _error(404, f"no tenant {tenant_id}")
+            return admin_error(404, f"no tenant {tenant_id}")
         found = [
             payment_json(ledger, payment)
             for payment in ledger.payments.values()
@@ -295,85 +282,17 @@ class XeroAdmin(Controller):
         ]
         return Response(found)
 
-    # --- faults, limits, clock -----------------------------------------------------------
-
-    @get("/faults")
-    async def get_faults(self, request: Request) -> list[dict]:
-        return [rule.as_json() for rule in request.app.state.xero.faults.rules]
-
-    @put("/faults")
-    async def put_faults(self, request: Request, data: Body) -> Response:
-        """Body: {"rules": [FaultRule fields...], "seed": optional}; replaces all rules."""
-        try:
-            rules = [FaultRule(**rule) for rule in data.get("rules", [])]
-        except (TypeError, ValueError) as error:
-            return _error(400, str(error))
-        request.app.state.xero.faults.replace(rules, data.get("seed"))
-        return Response([rule.as_json() for rule in rules])
-
-    @delete("/faults", status_code=204)
-    async def clear_faults(self, request: Request) -> None:
-        request.app.state.xero.faults.clear()
-
-    @get("/rate-limits")
-    async def get_rate_limits(self, request: Request) -> dict:
-        return request.app.state.xero.limiter.limits.as_json()
-
-    @put("/rate-limits")
-    async def put_rate_limits(self, request: Request, data: Body) -> Response:
-        """Body: any of concurrent, per_minute, per_day, app_per_minute, enabled; and
-        reset_counters (true forgets the calls counted so far)."""
-        limiter = request.app.state.xero.limiter
-        current = limiter.limits.as_json()
-        unknown = set(data) - set(current) - {"reset_counters"}
-        if unknown:
-            return _error(400, f"unknown fields: {', '.join(sorted(unknown))}")
-        current.update({k: v for k, v in data.items() if k in current})
-        limiter.limits = RateLimits(**current)
-        if data.get("reset_counters"):
-            limiter.reset()
-        return Response(limiter.limits.as_json())
-
-    @get("/clock")
-    async def get_clock(self, request: Request) -> dict:
-        clock = request.app.state.xero.clock
-        return {"now": clock.now().isoformat(), "offset_seconds": clock.offset_seconds}
-
-    @post("/clock/advance", status_code=200)
-    async def advance_clock(self, request: Request, data: Body) -> Response:
-        """Body: {"seconds": N}. The clock never goes back."""
-        clock = request.app.state.xero.clock
-        try:
-            clock.advance(float(data["seconds"]))
-        except (KeyError, ValueError) as error:
-            return _error(400, str(error))
-        return Response({"now": clock.now().isoformat(), "offset_seconds": clock.offset_seconds})
-
     # --- grants and tokens ---------------------------------------------------------------
 
     @get("/grants")
     async def list_grants(self, request: Request) -> list[dict]:
+        """Each grant with the tenants its connections reach."""
         identity = request.app.state.xero.identity
         grants = []
         for grant in identity.state.grants.values():
             connections = identity.connections_of(grant.client_id, grant.grant_id)
             grants.append({**asdict(grant), "tenant_ids": [c.tenant_id for c in connections]})
         return grants
-
-    @post("/grants/{grant_id:str}/expire-access-tokens", status_code=200)
-    async def expire_tokens(self, request: Request, grant_id: FromPath[str]) -> Response:
-        identity = request.app.state.xero.identity
-        if grant_id not in identity.state.grants:
-            return _error(404, f"no grant {grant_id}")
-        return Response({"expired": identity.expire_access_tokens(grant_id)})
-
-    @post("/grants/{grant_id:str}/revoke", status_code=200)
-    async def revoke_grant(self, request: Request, grant_id: FromPath[str]) -> Response:
-        identity = request.app.state.xero.identity
-        if grant_id not in identity.state.grants:
-            return _error(404, f"no grant {grant_id}")
-        identity.revoke_grant(grant_id)
-        return Response({"revoked": grant_id})
 
     # --- webhooks ------------------------------------------------------------------------
 
@@ -382,32 +301,5 @@ class XeroAdmin(Controller):
         try:
             report = await request.app.state.xero.webhooks.intent_to_receive(client_id)
         except LookupError as error:
-            return _error(404, str(error))
+            return admin_error(404, str(error))
         return Response(report)
-
-    @get("/webhooks/deliveries")
-    async def list_deliveries(
-        self, request: Request, client_id: FromQuery[str | None] = None
-    ) -> list:
-        deliveries = request.app.state.xero.webhooks.deliveries
-        return [d.as_json() for d in deliveries if client_id is None or d.client_id == client_id]
-
-    # --- snapshots -----------------------------------------------------------------------
-
-    @post("/snapshot/save", status_code=200)
-    async def save_snapshot(self, request: Request, data: Body) -> Response:
-        """Body: {"path": optional}; defaults to the sandbox's snapshot path."""
-        xero: XeroSandbox = request.app.state.xero
-        path = Path(data["path"]) if data.get("path") else xero.snapshot_path
-        if path is None:
-            return _error(400, "no path given and no snapshot path configured")
-        return Response({"saved": str(xero.save_snapshot(path))})
-
-    @post("/snapshot/load", status_code=200)
-    async def load_snapshot(self, request: Request, data: Body) -> Response:
-        xero: XeroSandbox = request.app.state.xero
-        path = Path(data["path"]) if data.get("path") else xero.snapshot_path
-        if path is None or not path.exists():
-            return _error(404, f"no snapshot at {path}")
-        xero.load_snapshot(path)
-        return Response({"loaded": str(path), "tenants": len(xero.store.ledgers)})
