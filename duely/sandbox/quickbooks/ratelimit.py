@@ -9,11 +9,11 @@ seconds). Only admitted calls count.
 from __future__ import annotations
 
 import time
-from collections import Counter, defaultdict, deque
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-MINUTE = 60.0
+from duely.sandbox.rate_windows import MINUTE, RollingLimiter, forget_before
 
 
 @dataclass
@@ -35,27 +35,24 @@ class _Window:
     in_flight: int = 0
 
 
-class RateLimiter:
+class RateLimiter(RollingLimiter[RateLimits]):
+    """`refused` counts per problem: minute, concurrent, batch."""
+
     def __init__(
         self, limits: RateLimits | None = None, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
-        self.limits = limits or RateLimits()
-        self.monotonic = monotonic
+        super().__init__(limits or RateLimits(), monotonic)
         self._windows: dict[tuple[str, str], _Window] = defaultdict(_Window)
-        self.refused: Counter[str] = Counter()
-        """Calls turned away per problem (minute, concurrent, batch)."""
 
-    def reset(self) -> None:
+    def _forget_calls(self) -> None:
         self._windows.clear()
-        self.refused.clear()
 
     def admit(self, client_id: str, realm_id: str, batch: bool) -> str:
         """ "" when admitted (call `release` when it ends), else the problem's name."""
         now = self.monotonic()
         window = self._windows[(client_id, realm_id)]
         for calls in (window.minute, window.batches):
-            while calls and calls[0] <= now - MINUTE:
-                calls.popleft()
+            forget_before(calls, now - MINUTE)
         problem = ""
         if len(window.minute) >= self.limits.per_minute:
             problem = "minute"

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter, defaultdict, deque
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-MINUTE = 60.0
-DAY = 86_400.0
+from duely.sandbox.rate_windows import DAY, MINUTE, RollingLimiter, forget_before
 
 
 @dataclass
@@ -50,34 +49,31 @@ class _Window:
     in_flight: int = 0
 
 
-class RateLimiter:
+class RateLimiter(RollingLimiter[RateLimits]):
+    """`refused` counts per problem: minute, day, concurrent, appminute."""
+
     def __init__(
         self, limits: RateLimits | None = None, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
-        self.limits = limits or RateLimits()
-        self.monotonic = monotonic
+        super().__init__(limits or RateLimits(), monotonic)
         self._tenants: dict[tuple[str, str], _Window] = defaultdict(_Window)
         self._apps: dict[str, deque] = defaultdict(deque)
-        self.refused: Counter[str] = Counter()
-        """Calls turned away per problem (minute, day, concurrent, appminute): a client that
-        keeps under the limits leaves this empty."""
 
-    def reset(self) -> None:
+    def _forget_calls(self) -> None:
         self._tenants.clear()
         self._apps.clear()
-        self.refused.clear()
 
     def admit(self, client_id: str, tenant_id: str | None) -> Admission:
         """Count a call for the app (and tenant, if any); call `release` when it ends."""
         now = self.monotonic()
         limits = self.limits
         app_calls = self._apps[client_id]
-        _expire(app_calls, now - MINUTE)
+        forget_before(app_calls, now - MINUTE)
         window = None
         if tenant_id is not None:
             window = self._tenants[(client_id, tenant_id)]
-            _expire(window.minute, now - MINUTE)
-            _expire(window.day, now - DAY)
+            forget_before(window.minute, now - MINUTE)
+            forget_before(window.day, now - DAY)
         problem, retry_after = self._problem(now, app_calls, window)
         if problem and limits.enabled:
             self.refused[problem] += 1
@@ -115,8 +111,3 @@ class RateLimiter:
             headers["X-MinLimit-Remaining"] = str(max(limits.per_minute - len(window.minute), 0))
             headers["X-DayLimit-Remaining"] = str(max(limits.per_day - len(window.day), 0))
         return headers
-
-
-def _expire(calls: deque, before: float) -> None:
-    while calls and calls[0] <= before:
-        calls.popleft()
