@@ -36,6 +36,10 @@ WORKER_SETTINGS = (
     "quickbooks_calls_per_minute",
     "quickbooks_concurrent_calls",
     "quickbooks_throttle_seconds",
+    "accountsiq_partner_key",
+    "accountsiq_url",
+    "accountsiq_calls_per_minute",
+    "accountsiq_concurrent_calls",
 )
 """What a worker must share with the test's own settings to act on the same world."""
 

@@ -12,6 +12,7 @@ import pytest
 from duely.integrations.ledgers.accountsiq.service import Credentials, NotSignedIn
 from duely.integrations.ledgers.base import PaymentToRecord
 from duely.models import InvoiceStatus
+from duely.sandbox.accountsiq.store import ReceiptFields
 from tests.accountsiq.conftest import COMPANY_ID, LOCATION, USER_KEY
 
 
@@ -102,3 +103,41 @@ async def test_a_card_payment_becomes_one_allocated_receipt(connected):
     assert len(receipts) == 1 and str(receipts[0].transaction_id) == written.external_id
     (after,) = await ledger.get_invoices([str(invoice.invoice_id)])
     assert after.amount_due == before - 1_000
+
+
+async def test_a_receipt_saved_but_never_allocated_is_finished_not_saved_again(connected):
+    """The writer died between its two calls (receipt saved, not yet allocated): the lookup
+    does not count it as written, and the next write allocates it instead of saving another."""
+    company, ledger = connected.company, connected.ledger
+    invoice = next(i for i in company.invoices if company.invoice_outstanding(i) > 2_000)
+    customer = next(c for c in company.customers if c.account_id == invoice.account_id)
+    before = company.invoice_outstanding(invoice)
+    reference = f"duely:pi_aiq_half:{invoice.invoice_id}"
+    half_done = connected.sandbox.store.save_receipt(
+        company,
+        ReceiptFields(
+            customer_code=customer.code,
+            check_reference=reference,
+            payment_amount=2_000,
+            bank_account_code=company.banks[0].bank_account_code,
+            payment_date=date.today(),
+        ),
+    )
+    payment = PaymentToRecord(
+        str(invoice.invoice_id),
+        2_000,
+        customer.currency,
+        date.today(),
+        reference,
+        "key",
+        company.banks[0].bank_account_code,
+        customer.code,
+    )
+
+    assert await ledger.find_payments([reference]) == {}
+    written = await ledger.record_payment(payment)
+
+    assert written.external_id == str(half_done.transaction_id)
+    assert [r for r in company.receipts if r.check_reference == reference] == [half_done]
+    assert company.invoice_outstanding(invoice) == before - 2_000
+    assert await ledger.find_payments([reference]) == {reference: written.external_id}

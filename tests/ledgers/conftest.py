@@ -30,6 +30,7 @@ SANDBOX_URLS = (
     "quickbooks_token_url",
     "quickbooks_revoke_url",
     "quickbooks_api_url",
+    "accountsiq_url",
 )
 
 
@@ -99,6 +100,7 @@ async def connect_directly(
                 tenant_id=ledger.tenant_id(company),
                 tenant_name=ledger.company_name(company),
                 tokens=tokens,
+                region=ledger.region(company),
             )
     finally:
         await db.dispose()

@@ -12,12 +12,15 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import httpx
 
 from duely.core.money import to_major
 from duely.models import Provider
+from duely.sandbox.accountsiq import AccountsIQSandbox
+from duely.sandbox.accountsiq.company import UserKey
 from duely.sandbox.faults import FaultRule
 from duely.sandbox.quickbooks import QuickBooksSandbox
 from duely.sandbox.quickbooks.consent import connect_company
@@ -52,6 +55,8 @@ class LedgerUnderTest:
     zone_of_australia: ClassVar[str]
     """The time zone duely suggests for a company in Sydney ("" when the ledger's profile
     names none: QuickBooks keeps no time zone)."""
+    tells_country: ClassVar[bool] = True
+    """Whether the ledger's profile names the company's country (AccountsIQ's does not)."""
     sandbox: Any
 
     def settings(self) -> dict[str, object]:
@@ -65,7 +70,12 @@ class LedgerUnderTest:
         raise NotImplementedError
 
     def company_name(self, company: Any) -> str:
+        """What duely names the connection after."""
         raise NotImplementedError
+
+    def region(self, company: Any) -> str:
+        """Where the company lives, for a ledger with locations ("" otherwise)."""
+        return ""
 
     async def consent(self, authorize_url: str) -> dict[str, str]:
         """A person's consent on the ledger's page: the callback's query parameters."""
@@ -92,7 +102,8 @@ class LedgerUnderTest:
         raise NotImplementedError
 
     def storm(self, rate: float) -> None:
-        """Refuse this share of the invoice reads with 429, at random (seeded)."""
+        """Refuse this share of the invoice reads, at random (seeded): with 429 where the
+        ledger has rate limits, else with 500."""
         raise NotImplementedError
 
     @property
@@ -120,9 +131,9 @@ class LedgerUnderTest:
     def clear_faults(self) -> None:
         self.sandbox.faults.clear()
 
-    async def connect_through_oauth(self, duely: httpx.AsyncClient, admin: str) -> httpx.Response:
-        """A person's round trip: duely's Connections page -> the ledger's consent page ->
-        duely's callback; the callback's answer."""
+    async def connect_in_duely(self, duely: httpx.AsyncClient, admin: str) -> httpx.Response:
+        """A person connecting from duely's Connections page, as far as duely's last answer:
+        for an OAuth ledger, the round trip to its consent page and back to the callback."""
         await login(duely, admin)
         page = await duely.get("/connections")
         assert f"Connect to {self.label}" in page.text
@@ -305,7 +316,130 @@ class QuickBooksUnderTest(LedgerUnderTest):
         self.sandbox.faults.replace([rule])
 
 
+class AccountsIQUnderTest(LedgerUnderTest):
+    name, label, provider = "accountsiq", "AccountsIQ", Provider.ACCOUNTSIQ
+    payment_accounts = "*=CURRENT"  # the seeded company's bank account
+    zone_of_australia = ""
+    tells_country = False
+    partner_key = "duely-test-partner-key"
+
+    def __init__(self, duely_url: str) -> None:
+        self.sandbox = AccountsIQSandbox()
+        self.sandbox.add_partner_key(self.partner_key)
+        self._keys: dict[str, str] = {}
+
+    def settings(self) -> dict[str, object]:
+        return {"accountsiq_partner_key": self.partner_key}
+
+    def add_company(self, name: str, invoices: int, seed: int, country: str = "GB") -> Any:
+        company_id = f"co{seed}"
+        self._keys[company_id] = f"{company_id}-user-key-0001"
+        return self.sandbox.add_company(
+            name,
+            invoices,
+            seed=seed,
+            region="eu2",
+            company_id=company_id,
+            user_key=self._keys[company_id],
+        )
+
+    def tenant_id(self, company: Any) -> str:
+        return str(company.company_id)
+
+    def company_name(self, company: Any) -> str:
+        return str(company.company_id)  # the service names no company profile
+
+    def region(self, company: Any) -> str:
+        return str(company.region)
+
+    async def connect_in_duely(self, duely: httpx.AsyncClient, admin: str) -> httpx.Response:
+        """The Connections page's form, with the keys pasted as people paste them."""
+        await login(duely, admin)
+        page = await duely.get("/connections")
+        assert f"Connect to {self.label}" in page.text
+        form = await duely.get("/connections/accountsiq")
+        (company,) = self.sandbox.store.companies.values()
+        if company.user_key(self._keys[company.company_id]).revoked:
+            # What a person does after a revoke: Request User Key in AccountsIQ again.
+            self._keys[company.company_id] = f"{company.company_id}-user-key-{len(self._keys)}2"
+            company.user_keys.append(UserKey(self._keys[company.company_id], "sandbox.user"))
+        return await duely.post(
+            "/connections/accountsiq/connect",
+            data={
+                "_csrf_token": csrf_from(form.text),
+                "company_id": f" {company.company_id},",
+                "user_key": f" {self._keys[company.company_id]} ",
+                "location": company.region,
+            },
+            follow_redirects=False,
+        )
+
+    def consent_directly(self, company: Any) -> Any:
+        """No consent: the keys are the grant; the first call signs in."""
+        return SimpleNamespace(
+            access_token="", refresh_token=self._keys[company.company_id], expires_in=0
+        )
+
+    def mirrored(self, company: Any) -> dict[str, Facts]:
+        """A paid invoice is on no statement, so AccountsIQ tells no due date for it: duely
+        keeps its issue date there."""
+        facts = {}
+        for invoice in company.invoices:
+            owed = 0 if invoice.status == "Cancelled" else company.invoice_outstanding(invoice)
+            due = invoice.due_date if owed else invoice.invoice_date
+            facts[str(invoice.invoice_id)] = Facts(
+                invoice.invoice_number, due, company.currency, invoice.gross, owed
+            )
+        return facts
+
+    def customer_ids(self, company: Any) -> set[str]:
+        return {customer.code for customer in company.customers}
+
+    def due_in(self, company: Any, days: int) -> None:
+        later = self.sandbox.clock.today() + timedelta(days=days)
+        for invoice in company.invoices:
+            invoice.due_date = later
+            self.sandbox.store.touch(invoice)
+
+    def touch_invoices(self, company: Any, count: int, rng: random.Random) -> set[str]:
+        """Due dates pushed out and amounts corrected, as a bookkeeper does."""
+        owing = [i for i in company.invoices if company.invoice_outstanding(i) > 0]
+        chosen = rng.sample(sorted(owing, key=lambda i: i.invoice_id), count)
+        for position, invoice in enumerate(chosen):
+            if position % 2:
+                invoice.net += 1000
+            else:
+                invoice.due_date += timedelta(days=rng.randint(3, 21))
+            self.sandbox.store.touch(invoice)
+        return {str(invoice.invoice_id) for invoice in chosen}
+
+    def storm(self, rate: float) -> None:
+        rule = FaultRule(path_contains="#GetInvoicesBy", rate_500=rate)
+        self.sandbox.faults.replace([rule], seed=7)
+
+    @property
+    def refused(self) -> Counter[str]:
+        return Counter()  # AccountsIQ documents no rate limits
+
+    def revoke(self, company: Any) -> None:
+        self.sandbox.store.revoke_user_key(company, self._keys[company.company_id])
+
+    def pay_in_full(self, company: Any, external_id: str) -> None:
+        invoice = next(i for i in company.invoices if str(i.invoice_id) == external_id)
+        self.sandbox.store.mark_paid(company, invoice, company.banks[0].bank_account_code)
+
+    def payments_for(self, company: Any, reference: str) -> list[Any]:
+        return [r for r in company.receipts if r.check_reference == reference]
+
+    def hold_payment_answers(self, milliseconds: int) -> None:
+        rule = FaultRule(
+            path_contains="#SaveSalesReceiptGetBackTransactionID", answer_delay_ms=milliseconds
+        )
+        self.sandbox.faults.replace([rule])
+
+
 LEDGERS: dict[str, type[LedgerUnderTest]] = {
     "xero": XeroUnderTest,
     "quickbooks": QuickBooksUnderTest,
+    "accountsiq": AccountsIQUnderTest,
 }

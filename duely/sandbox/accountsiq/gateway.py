@@ -41,7 +41,11 @@ def soap_gateway(app: ASGIApp) -> ASGIApp:
         accountsiq = sandbox_of(scope)
         match = REGION_IN_PATH.search(scope["path"])
         region = match.group(1) if match else None
-        plan = accountsiq.faults.plan(str(scope.get("method", "")), scope["path"], region)
+        # A rule may name the operation too ("...asmx#GetInvoicesBy"): every call is a POST
+        # to one path, and only the SOAPAction header says which operation it is.
+        action = _header(scope, b"soapaction").strip('"').rsplit("/", 1)[-1]
+        target = f"{scope['path']}#{action}" if action else scope["path"]
+        plan = accountsiq.faults.plan(str(scope.get("method", "")), target, region)
         if plan.failure in ("429", "500"):
             if plan.latency_ms:
                 await asyncio.sleep(plan.latency_ms / 1000)
@@ -50,6 +54,13 @@ def soap_gateway(app: ASGIApp) -> ASGIApp:
         await run_with_faults(app, scope, receive, send, plan, {}, _never)
 
     return gateway
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return ""
 
 
 def _never(failure: str, retry_after: int) -> tuple[int, object, dict[str, str]]:

@@ -15,6 +15,7 @@ full sync and the re-read before every reminder catch payments in between.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -51,6 +52,14 @@ CURSOR_OVERLAP = timedelta(minutes=2)
 the next sync asks again from a little before it (clocks differ)."""
 REFUSED = ("Failure", "NotCreated", "Conflicted")
 ANSWERED = ("Success", "Created")
+WRITES = frozenset(
+    {
+        "SaveSalesReceiptGetBackTransactionID",
+        "AllocateTransactions",
+        "PostPayAndAllocateSalesInvoice",
+    }
+)
+READ_RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0)
 STATEMENT_AHEAD = timedelta(days=366)
 """A statement lists what is dated up to its day: asked a year ahead, it also holds invoices
 dated in the future (raised now, dated for a delivery), which are owed all the same."""
@@ -83,10 +92,7 @@ class AccountsIQLedger:
         says this one has expired."""
         token = await self._session.access_token()
         for attempt in range(2):
-            async with self.limiter.slot():
-                answer = await self._service.call(
-                    self._location, operation, [("token", token), *parameters]
-                )
+            answer = await self._send(operation, [("token", token), *parameters])
             found = soap.child(answer, f"{operation}Result")
             if soap.text(found, "HasExpired") == "true" and attempt == 0:
                 token = await self._session.replace_rejected(token)
@@ -99,6 +105,21 @@ class AccountsIQLedger:
                 raise LedgerRejected(f"AccountsIQ refused {operation} ({status}) {problem}")
             raise LedgerUnavailable(f"AccountsIQ answered {operation} with {status} {problem}")
         raise LedgerUnavailable(f"AccountsIQ kept saying the session of {operation} expired")
+
+    async def _send(self, operation: str, parameters: list[tuple[str, soap.Value]]) -> Element:
+        """One call; a read that meets an outage (no answer, a 5xx) is asked again a few
+        times, a little later each time. A write is not: it may have happened, and only a
+        lookup can tell (the caller's retry looks first)."""
+        tries = 1 if operation in WRITES else len(READ_RETRY_SECONDS) + 1
+        for attempt in range(tries):
+            try:
+                async with self.limiter.slot():
+                    return await self._service.call(self._location, operation, parameters)
+            except LedgerUnavailable:
+                if attempt == tries - 1:
+                    raise
+                await asyncio.sleep(READ_RETRY_SECONDS[attempt])
+        raise AssertionError("unreachable")
 
     async def _results(
         self, operation: str, item: str, parameters: list[tuple[str, soap.Value]]
@@ -147,8 +168,11 @@ class AccountsIQLedger:
     async def changed_invoices(
         self, since: datetime | None, page: int = 1
     ) -> AsyncIterator[Changes]:
-        """Invoice headers changed since (by InvoiceID, PAGE_SIZE a page), each page with
-        its customers' statements; the cursor is when the first page was asked."""
+        """Invoice headers changed since (by InvoiceID, PAGE_SIZE a page: an invoice changed
+        meanwhile joins the filter at its place, so nothing is skipped), each page with its
+        customers' statements. The cursor stays `since` while paging (a pass resumed after a
+        crash asks the same filter from its page on) and becomes, with the last page, the
+        moment the first page of this call was asked."""
         read_at = now()
         while True:
             query: dict[str, soap.Value] = {
@@ -161,7 +185,8 @@ class AccountsIQLedger:
             headers = await self._results("GetInvoicesBy", "Invoice", [("query", query)])
             items = await self._with_statements(headers, read_at)
             done = len(headers) < PAGE_SIZE
-            yield Changes(items=items, next_cursor=read_at, next_page=page + 1, done=done)
+            cursor = read_at if done else since
+            yield Changes(items=items, next_cursor=cursor, next_page=page + 1, done=done)
             if done:
                 return
             page += 1
@@ -232,30 +257,40 @@ class AccountsIQLedger:
     # --- payments ---------------------------------------------------------------------------
 
     async def find_payments(self, references: list[str]) -> dict[str, str]:
-        """Receipts written with these references (CheckReference), by transaction id: one
-        call per reference (AccountsIQ looks up one external reference at a time)."""
+        """Payments written in full with these references: a receipt (CheckReference) that
+        is wholly allocated. A receipt saved but not yet allocated (the writer died between
+        the two calls) is half a payment: not reported, so the next write finishes it."""
         found: dict[str, str] = {}
-        today = now()
         for reference in references:
-            query: dict[str, soap.Value] = {
-                "ExternalReference": reference,
-                "FromDate": today - RECEIPT_SEARCH,
-                "ToDate": today + RECEIPT_SEARCH,
-            }
-            summaries = await self._results(
-                "GetTransactionsByExternalReference", "WSTransactionSummary", [("query", query)]
-            )
-            for summary in summaries:
-                if "Receipt" in soap.text(summary, "TransactionType"):
-                    found.setdefault(reference, soap.text(summary, "TransactionID"))
+            receipt = await self._receipt_of(reference)
+            if receipt is not None and receipt[1] == 0:
+                found[reference] = receipt[0]
         return found
+
+    async def _receipt_of(self, reference: str) -> tuple[str, Decimal] | None:
+        """The receipt written with this reference, and what of it is not yet allocated."""
+        today = now()
+        query: dict[str, soap.Value] = {
+            "ExternalReference": reference,
+            "FromDate": today - RECEIPT_SEARCH,
+            "ToDate": today + RECEIPT_SEARCH,
+        }
+        summaries = await self._results(
+            "GetTransactionsByExternalReference", "WSTransactionSummary", [("query", query)]
+        )
+        for summary in summaries:
+            if "Receipt" in soap.text(summary, "TransactionType"):
+                left = -Decimal(soap.text(summary, "OutstandingAmount") or "0")
+                return soap.text(summary, "TransactionID"), left
+        return None
 
     async def record_payments(
         self, payments: list[PaymentToRecord], idempotency_key: str
     ) -> list[RecordedPayment | LedgerRejected]:
         """Each as a receipt (its reference as CheckReference) allocated to its invoice's
         open transaction. AccountsIQ takes no idempotency key: the caller has looked the
-        references up first (find_payments)."""
+        references up first (find_payments), and a receipt an earlier attempt saved without
+        allocating it is allocated now, not saved again."""
         headers = {
             soap.text(raw, "InvoiceID"): raw
             for raw in await self._headers([p.invoice_external_id for p in payments])
@@ -276,6 +311,27 @@ class AccountsIQLedger:
 
     async def _receipt(self, payment: PaymentToRecord, invoice: OpenItem) -> RecordedPayment:
         amount = to_major(payment.amount, payment.currency)
+        earlier = await self._receipt_of(payment.reference)
+        if earlier is not None:
+            receipt_id, left = earlier
+        else:
+            receipt_id, left = await self._save_receipt(payment, invoice, amount), amount
+        if left > 0:
+            await self._call(
+                "AllocateTransactions",
+                [
+                    ("transactionID_1", int(receipt_id)),
+                    ("transactionID_2", invoice.transaction_id),
+                    ("allocationReference", payment.reference),
+                    ("allocationAmount", left),
+                    ("allocationDate", payment.paid_on),
+                ],
+            )
+        return RecordedPayment(receipt_id)
+
+    async def _save_receipt(
+        self, payment: PaymentToRecord, invoice: OpenItem, amount: Decimal
+    ) -> str:
         receipt: dict[str, soap.Value] = {
             "CustomerCode": invoice.customer_code,
             "CheckReference": payment.reference,
@@ -292,17 +348,7 @@ class AccountsIQLedger:
         receipt_id = soap.text(saved, "transactionID")
         if not receipt_id or receipt_id == "0":
             raise LedgerUnavailable("AccountsIQ saved the receipt without a transaction id")
-        await self._call(
-            "AllocateTransactions",
-            [
-                ("transactionID_1", int(receipt_id)),
-                ("transactionID_2", invoice.transaction_id),
-                ("allocationReference", payment.reference),
-                ("allocationAmount", amount),
-                ("allocationDate", payment.paid_on),
-            ],
-        )
-        return RecordedPayment(receipt_id)
+        return receipt_id
 
     async def record_payment(self, payment: PaymentToRecord) -> RecordedPayment:
         if existing := (await self.find_payments([payment.reference])).get(payment.reference):

@@ -121,8 +121,9 @@ class AccountsIQService:
         token = soap.text(answer, "LoginResult")
         if not token:
             raise NotSignedIn(
-                f"AccountsIQ did not accept Company ID {credentials.company_id} with this "
-                f"User Key in {LOCATIONS[credentials.location]}"
+                f"AccountsIQ did not accept Company ID {credentials.company_id} with its User "
+                f"Key in {LOCATIONS[credentials.location]} (a key stops working when a new one "
+                "is requested). Reconnect to AccountsIQ to resume syncing and chasing."
             )
         return OAuthTokens(token, credentials.user_key, started + SESSION_LIFETIME)
 
