@@ -1,17 +1,23 @@
 """The demo organisations of `duely up`: one connected to the sandbox's demo Xero organisation,
-one to its demo QuickBooks company, both through the real OAuth code path with their first
-sync requested; the first is paid by card into a Stripe account on localstripe."""
+one to its demo QuickBooks company, both through the real OAuth code path, and one to its
+demo AccountsIQ company with the published demo keys, each with its first sync requested; the
+first is paid by card into a Stripe account on localstripe."""
 
 from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from duely.accounts.organisations import DEMO_ORGANISATION, DEMO_QUICKBOOKS_ORGANISATION
+from duely.accounts.organisations import (
+    DEMO_ACCOUNTSIQ_ORGANISATION,
+    DEMO_ORGANISATION,
+    DEMO_QUICKBOOKS_ORGANISATION,
+)
 from duely.core.db import Database, make_sync_engine
 from duely.core.security import SecretBox
 from duely.core.temporal.client import connect_with_retry
 from duely.integrations.ledgers.connections import Ledgers
 from duely.ledgers.connect import (
+    connect_accountsiq_company,
     connect_quickbooks_company,
     connect_xero_tenant,
     quickbooks_authorization,
@@ -20,6 +26,9 @@ from duely.ledgers.connect import (
 )
 from duely.ledgers.sync_schedule import request_sync
 from duely.models import Connection, Organisation, saved_id
+from duely.sandbox.accountsiq.sandbox import DEMO_COMPANY_ID as ACCOUNTSIQ_DEMO_COMPANY
+from duely.sandbox.accountsiq.sandbox import DEMO_REGION as ACCOUNTSIQ_DEMO_REGION
+from duely.sandbox.accountsiq.sandbox import DEMO_USER_KEY as ACCOUNTSIQ_DEMO_USER_KEY
 from duely.sandbox.quickbooks.consent import connect_company
 from duely.sandbox.quickbooks.sandbox import DEMO_COMPANY_NAME as QUICKBOOKS_DEMO_COMPANY
 from duely.sandbox.xero.consent import allow_access
@@ -68,9 +77,9 @@ def configure_demo_stripe(database_url: str, secret_key: str) -> bool:
 
 
 async def connect_demo_ledgers(settings: Settings) -> list[str]:
-    """Connect each demo organisation to its sandbox ledger (the Xero one, the QuickBooks one)
-    through the real OAuth code path, unless it is connected already, and ask for the first
-    sync. Returns the ledgers it connected."""
+    """Connect each demo organisation to its sandbox ledger (Xero and QuickBooks through the
+    real OAuth code path, AccountsIQ with its demo keys), unless it is connected already, and
+    ask for the first sync. Returns the ledgers it connected."""
     db = Database(settings.resolved_database_url)
     ledgers = Ledgers(settings, db)
     connected: list[str] = []
@@ -104,6 +113,18 @@ async def connect_demo_ledgers(settings: Settings) -> list[str]:
             )
             await request_sync(await connect_with_retry(settings), settings, connection)
             connected.append("QuickBooks")
+        accountsiq_demo = await _unconnected(db, DEMO_ACCOUNTSIQ_ORGANISATION)
+        if accountsiq_demo is not None:
+            connection = await connect_accountsiq_company(
+                db,
+                ledgers,
+                accountsiq_demo,
+                company_id=ACCOUNTSIQ_DEMO_COMPANY,
+                user_key=ACCOUNTSIQ_DEMO_USER_KEY,
+                location=ACCOUNTSIQ_DEMO_REGION,
+            )
+            await request_sync(await connect_with_retry(settings), settings, connection)
+            connected.append("AccountsIQ")
         return connected
     finally:
         await ledgers.aclose()

@@ -215,7 +215,7 @@ def _banner(settings: Settings, web_url: str, demo: bool) -> str:
         f"  Temporal UI    {settings.resolved_temporal_ui_url}",
         f"  Temporal gRPC  {settings.temporal_address}  namespace {settings.temporal_namespace}",
         f"  sandboxes      http://127.0.0.1:{settings.sandbox_port}/xero  (emulated Xero), "
-        f"/quickbooks  (emulated QuickBooks Online)",
+        f"/quickbooks  (emulated QuickBooks Online), /accountsiq  (emulated AccountsIQ)",
         f"  Stripe         {settings.stripe_api_base}"
         + ("  (localstripe; test card 4242 4242 4242 4242)" if runs_localstripe(settings) else ""),
         f"  data           {settings.home.resolve()}",
@@ -225,6 +225,10 @@ def _banner(settings: Settings, web_url: str, demo: bool) -> str:
         lines.append(
             f"                 {settings.demo_quickbooks_email} / {settings.demo_password}"
             "  (QuickBooks)"
+        )
+        lines.append(
+            f"                 {settings.demo_accountsiq_email} / {settings.demo_password}"
+            "  (AccountsIQ)"
         )
     return "\n".join(lines) + "\n"
 
@@ -254,6 +258,7 @@ def run_stack(settings: Settings, demo: bool = True) -> int:
             settings.demo_email,
             settings.demo_password,
             settings.demo_quickbooks_email,
+            settings.demo_accountsiq_email,
         )
         if start_stripe:
             configure_demo_stripe(settings.resolved_database_url, settings.resolved_secret_key)

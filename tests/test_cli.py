@@ -19,6 +19,7 @@ DEMO_USERS = {
     "collector@duely.local": "collector",
     "viewer@duely.local": "viewer",
     "demo-quickbooks@duely.local": "admin",
+    "demo-accountsiq@duely.local": "admin",
 }
 
 
@@ -67,12 +68,14 @@ def test_seed_demo_is_idempotent(home: Path):
         assert result.returncode == 0, result.stderr
         assert "demo@duely.local" in result.stdout
     organisations = dict(query(home, "SELECT name, id FROM organisations"))
-    assert set(organisations) == {"Demo Trading Ltd", "Demo Trading Co"}  # Xero's, QuickBooks'
+    # Xero's, QuickBooks', AccountsIQ's
+    assert set(organisations) == {"Demo Trading Ltd", "Demo Trading Co", "Demo Services Ltd"}
     users = query(home, "SELECT email, role, organisation_id FROM users")
     assert {email: role for email, role, _ in users} == DEMO_USERS
-    assert len(users) == 4
+    assert len(users) == 5
     by_organisation = {email: org for email, _, org in users}
     assert by_organisation.pop("demo-quickbooks@duely.local") == organisations["Demo Trading Co"]
+    assert by_organisation.pop("demo-accountsiq@duely.local") == organisations["Demo Services Ltd"]
     assert set(by_organisation.values()) == {organisations["Demo Trading Ltd"]}
 
 

@@ -172,6 +172,7 @@ def check_running_stack(ports: dict[str, int], old_name: str, new_name: str) -> 
 
     check_demo_ledger(web)
     check_demo_ledger(web, "demo-quickbooks@duely.local", "quickbooks")
+    check_demo_ledger(web, "demo-accountsiq@duely.local", "accountsiq")
     check_card_payment(web, ports["stripe"])
     listed = search_attribute_names(ports["dev"])
     assert all(key.name in listed for key in SEARCH_ATTRIBUTES), listed

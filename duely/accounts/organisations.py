@@ -24,6 +24,10 @@ from duely.reminders.defaults import DEFAULT_SCHEDULE, DEFAULT_TEMPLATES
 DEMO_ORGANISATION = "Demo Trading Ltd"
 DEMO_QUICKBOOKS_ORGANISATION = "Demo Trading Co"
 """The second demo organisation, which keeps its books in (the sandbox's) QuickBooks."""
+DEMO_ACCOUNTSIQ_ORGANISATION = "Demo Services Ltd"
+"""The third, on (the sandbox's) AccountsIQ, in its eu1 location."""
+DEMO_ACCOUNTSIQ_BANK = "*=CURRENT"
+"""Card payments go to the AccountsIQ demo company's bank account."""
 
 
 @dataclass
@@ -124,10 +128,16 @@ def create_user(
         engine.dispose()
 
 
-def seed_demo(database_url: str, email: str, password: str, quickbooks_email: str = "") -> int:
+def seed_demo(
+    database_url: str,
+    email: str,
+    password: str,
+    quickbooks_email: str = "",
+    accountsiq_email: str = "",
+) -> int:
     """The demo organisation with an admin, a collector and a viewer, and (with
-    `quickbooks_email`) the QuickBooks demo organisation with its admin; safe to run again.
-    Returns the first's id."""
+    `quickbooks_email`, `accountsiq_email`) the QuickBooks and AccountsIQ demo organisations
+    with their admins; safe to run again. Returns the first's id."""
     engine = make_sync_engine(database_url)
     try:
         with Session(engine) as session:
@@ -159,6 +169,19 @@ def seed_demo(database_url: str, email: str, password: str, quickbooks_email: st
                 )
                 ensure_user(
                     session, second, quickbooks_email, password, Role.ADMIN, "Demo Admin (QB)"
+                )
+            if accountsiq_email:
+                third = ensure_organisation(
+                    session,
+                    DEMO_ACCOUNTSIQ_ORGANISATION,
+                    country="IE",
+                    timezone="Europe/Dublin",
+                    base_currency="EUR",
+                )
+                third.payment_accounts = third.payment_accounts or DEMO_ACCOUNTSIQ_BANK
+                session.add(third)
+                ensure_user(
+                    session, third, accountsiq_email, password, Role.ADMIN, "Demo Admin (AIQ)"
                 )
             session.commit()
             return saved_id(organisation)
