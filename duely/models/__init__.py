@@ -30,6 +30,16 @@ from duely.models.ledger import (
 )
 from duely.models.organisation import ApiToken, ChaseMode, Organisation, Role, User
 from duely.models.sessions import WebSession
+from duely.models.spreadsheets import (
+    ColumnChoice,
+    ImportKind,
+    ImportProblem,
+    ImportStatus,
+    SheetCustomer,
+    SheetInvoice,
+    SheetReceipt,
+    SpreadsheetImport,
+)
 from duely.models.webhooks import Alert, WebhookEvent
 
 __all__ = [
@@ -37,6 +47,7 @@ __all__ = [
     "ApiToken",
     "Channel",
     "ChaseMode",
+    "ColumnChoice",
     "Connection",
     "ConnectionStatus",
     "Contact",
@@ -45,6 +56,9 @@ __all__ = [
     "Customer",
     "CustomerGroup",
     "Event",
+    "ImportKind",
+    "ImportProblem",
+    "ImportStatus",
     "Invoice",
     "InvoiceStatus",
     "Message",
@@ -57,9 +71,13 @@ __all__ = [
     "Provider",
     "Role",
     "Schedule",
+    "ScheduleStep",
+    "SheetCustomer",
+    "SheetInvoice",
+    "SheetReceipt",
+    "SpreadsheetImport",
     "SyncRun",
     "SyncStatus",
-    "ScheduleStep",
     "Template",
     "UTCDateTime",
     "User",
