@@ -25,6 +25,7 @@ from duely.integrations.ledgers.oauth_tokens import OAuthTokens, Refresher, Toke
 from duely.integrations.ledgers.quickbooks.api import QuickBooksLedger
 from duely.integrations.ledgers.quickbooks.oauth import QuickBooksEndpoints, QuickBooksOAuth
 from duely.integrations.ledgers.rate_limit import TenantRateLimiter
+from duely.integrations.ledgers.spreadsheet import SpreadsheetLedger
 from duely.integrations.ledgers.xero.api import XeroLedger
 from duely.integrations.ledgers.xero.oauth import XeroEndpoints, XeroOAuth
 from duely.models import Connection, ConnectionStatus, Provider, saved_id, utcnow
@@ -216,6 +217,10 @@ class Ledgers:
                 tenant,
                 self._keeper(connection, new_session),
                 self.limiter(tenant, Provider.ACCOUNTSIQ),
+            )
+        if connection.provider == Provider.CSV:
+            return SpreadsheetLedger(
+                self._db, saved_id(connection), connection.organisation_id, connection.tenant_name
             )
         raise NotImplementedError(f"no ledger client for {connection.provider} yet")
 
