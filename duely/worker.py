@@ -18,6 +18,7 @@ from duely.activities.health import HealthActivities
 from duely.activities.ledger_notes import LedgerNotesActivities
 from duely.activities.outbox import OutboxActivities
 from duely.activities.payments import PaymentActivities
+from duely.activities.spreadsheets import SpreadsheetActivities
 from duely.activities.statements import StatementActivities
 from duely.activities.stripe_sweep import StripeSweepActivities
 from duely.activities.sync import LedgerSyncActivities
@@ -38,6 +39,7 @@ from duely.workflows.chase import InvoiceChaseWorkflow
 from duely.workflows.health import HealthCheckWorkflow
 from duely.workflows.ledger_notes import LedgerNotesWorkflow
 from duely.workflows.outbox import CustomerOutboxWorkflow
+from duely.workflows.spreadsheet_import import SpreadsheetImportWorkflow
 from duely.workflows.start_chases import StartChasesWorkflow
 from duely.workflows.statements import StatementRunWorkflow
 from duely.workflows.stripe_sweep import StripeSweepWorkflow
@@ -55,6 +57,7 @@ ALL_WORKFLOWS = [
     StripeSweepWorkflow,
     LedgerNotesWorkflow,
     AgingCheckWorkflow,
+    SpreadsheetImportWorkflow,
 ]
 
 # duely.chase's rules and duely.outbox's send-time arithmetic run inside workflows: passed
@@ -92,6 +95,7 @@ def build_worker(
     stripe_sweep = StripeSweepActivities(settings, db)
     ledger_notes = LedgerNotesActivities(db, ledgers)
     aging = AgingCheckActivities(db, ledgers)
+    spreadsheets = SpreadsheetActivities(settings, db, client)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
@@ -122,6 +126,9 @@ def build_worker(
             stripe_sweep.sweep_stripe_events,
             ledger_notes.write_ledger_notes,
             aging.check_aging,
+            spreadsheets.check_import,
+            spreadsheets.write_import,
+            spreadsheets.cancel_import,
         ],
         **options,
     )

@@ -52,6 +52,7 @@ from duely.web.pages.chase import ChaseController, customer_chasing
 from duely.web.pages.connections import ConnectionsController
 from duely.web.pages.health import healthz
 from duely.web.pages.home import home
+from duely.web.pages.imports import ImportsController
 from duely.web.pages.integrations import IntegrationsController
 from duely.web.pages.opt_outs import clear_customer_opt_out
 from duely.web.pages.outbox import OutboxController
@@ -199,6 +200,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             healthz,
             OrganisationSettingsController,
             ConnectionsController,
+            ImportsController,
             xero_webhook,
             quickbooks_webhook,
             sms_webhook,

@@ -50,3 +50,7 @@ def chase_workflow_id(organisation_id: int, invoice_id: int) -> str:
 
 def outbox_workflow_id(organisation_id: int, customer_id: int) -> str:
     return f"outbox-{organisation_id}-{customer_id}"
+
+
+def spreadsheet_import_workflow_id(organisation_id: int, import_id: int) -> str:
+    return f"spreadsheet-import-{organisation_id}-{import_id}"
