@@ -1,33 +1,42 @@
 """Spreadsheet imports end to end (issue 16): uploaded through the pages, checked and written by
 SpreadsheetImportWorkflow on a real worker on the dev server.
 
-A 10,000-row invoices file with 200 bad rows reports exactly those 200, with their row numbers
-and reasons, writes nothing until confirmed, writes the 9,800 good rows in one confirmation,
-and importing it again changes nothing.
+- A 10,000-row invoices file with 200 bad rows reports exactly those 200, with their row
+  numbers and reasons, writes nothing until confirmed, writes the 9,800 good rows in one
+  confirmation, and importing it again changes nothing.
+- A spreadsheet organisation's invoice is imported, reminded by real SMTP, paid by card, and
+  the payment is in the receipts export for the bookkeeper.
 """
 
 from __future__ import annotations
 
 import csv
 import random
+import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import update
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
+from duely.chase import control as chase_control
+from duely.chase.control import Action
 from duely.models import (
     ChaseMode,
     ImportProblem,
     ImportStatus,
+    Invoice,
     Organisation,
     SheetCustomer,
     SheetInvoice,
     SpreadsheetImport,
 )
 from tests.conftest import csrf_from, login
+from tests.stripe_webhooks import take_cards
 from tests.waiting import eventually
+from tests.xero.test_chasing import always_open
+from tests.xero.test_payments import chase_result, deliver, paid_in_full
 
 pytestmark = [pytest.mark.devserver, pytest.mark.timeout(300)]
 
@@ -178,3 +187,84 @@ async def test_ten_thousand_rows_with_two_hundred_bad_ones(live, db, org_a, tmp_
     assert sheet_invoices(db) == 9_800
     codes = set(db.exec(select(SheetCustomer.code)))
     assert len(codes) == CUSTOMERS
+
+
+# --- a spreadsheet organisation chased and paid ----------------------------------------------
+
+
+@pytest.fixture
+def live_settings(live_settings, smtp_server):
+    """The worker sends by real SMTP, without a minute of gathering per reminder."""
+    _, smtp_url = smtp_server
+    return live_settings.model_copy(update={"smtp_url": smtp_url, "outbox_gather_seconds": 1})
+
+
+def write_open_invoices(path: Path, due: date) -> list[str]:
+    numbers = [f"SI-{n}" for n in range(1, 6)]
+    with path.open("w", newline="", encoding="utf-8") as out:
+        sheet = csv.writer(out)
+        sheet.writerow(["Invoice number", "Customer code", "Due date", "Currency", "Total"])
+        for n, number in enumerate(numbers):
+            sheet.writerow([number, f"C{n:03d}", due.isoformat(), "GBP", f"{120 + n}.00"])
+    return numbers
+
+
+async def imported(web, db, path: Path, kind: str) -> SpreadsheetImport:
+    import_id = await upload(web, path, kind)
+    await settled(db, import_id, ImportStatus.READY)
+    await press(web, import_id, "confirm")
+    return await settled(db, import_id, ImportStatus.DONE)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_imported_invoice_is_reminded_paid_by_card_and_exported_as_a_receipt(
+    live, db, org_a, smtp_server, tmp_path
+):
+    catcher, _ = smtp_server
+    always_open(db, org_a.id)
+    take_cards(db, org_a.id, live.settings, "")  # nothing to book: the bookkeeper does it
+    web = live.web
+    await login(web, org_a.admin)
+    customers = tmp_path / "customers.csv"
+    with customers.open("w", newline="", encoding="utf-8") as out:
+        sheet = csv.writer(out)
+        sheet.writerow(["Customer code", "Customer name", "Email"])
+        for n in range(5):
+            sheet.writerow([f"C{n:03d}", f"Customer {n} Ltd", f"ap{n}@customer{n}.test"])
+    await imported(web, db, customers, "customers")
+    numbers = write_open_invoices(tmp_path / "invoices.csv", date.today() + timedelta(days=60))
+    await imported(web, db, tmp_path / "invoices.csv", "invoices")
+
+    def chased() -> list[Invoice] | None:
+        db.expire_all()
+        rows = db.exec(select(Invoice).where(col(Invoice.number).in_(numbers))).all()
+        db.rollback()
+        return rows if len(rows) == 5 and all(r.chase_state for r in rows) else None
+
+    invoices = await eventually(chased, "the import's sync never started the chases")
+    invoice = next(i for i in invoices if i.number == "SI-1")
+    live.started.extend(invoices)
+
+    await chase_control.act(live.temporal, invoice, Action.SEND_NOW, by="ann@alpha.test")
+
+    async def reminded():
+        return [r for r in catcher.received if "SI-1" in r.message.get_content()]
+
+    (email,) = await eventually(reminded, "the reminder never reached the mail server")
+    assert "ap0@customer0.test" in email.message["To"]
+
+    payment_id = f"pi_{uuid.uuid4().hex[:20]}"
+    answer = await deliver(web, paid_in_full(payment_id, org_a.id, invoice))
+    assert answer.status_code == 200, answer.text
+    assert await chase_result(live.temporal, org_a.id, invoice, 60) == "paid"
+
+    db.expire_all()
+    kept = db.exec(select(SheetInvoice).where(SheetInvoice.number == "SI-1")).one()
+    assert (kept.amount_due, kept.status) == (0, "paid")
+    export = await web.get("/imports/receipts.csv")
+    assert export.status_code == 200
+    rows = list(csv.DictReader(export.text.splitlines()))
+    assert [(r["Invoice number"], r["Amount"], r["Currency"]) for r in rows] == [
+        ("SI-1", "120.00", "GBP")
+    ]
+    assert rows[0]["Customer code"] == "C000"
