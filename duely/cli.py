@@ -104,11 +104,12 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
         settings.demo_password,
         settings.demo_quickbooks_email,
         settings.demo_accountsiq_email,
+        settings.demo_spreadsheet_email,
     )
     print(
         f"demo organisation {org_id}: sign in as {settings.demo_email} / {settings.demo_password}"
         f" (the QuickBooks one: {settings.demo_quickbooks_email}, the AccountsIQ one: "
-        f"{settings.demo_accountsiq_email})"
+        f"{settings.demo_accountsiq_email}, the spreadsheet one: {settings.demo_spreadsheet_email})"
     )
 
 

@@ -5,12 +5,17 @@ first is paid by card into a Stripe account on localstripe."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 from sqlmodel import Session, select
 
 from duely.accounts.organisations import (
     DEMO_ACCOUNTSIQ_ORGANISATION,
     DEMO_ORGANISATION,
     DEMO_QUICKBOOKS_ORGANISATION,
+    DEMO_SPREADSHEET_ORGANISATION,
 )
 from duely.core.db import Database, make_sync_engine
 from duely.core.security import SecretBox
@@ -24,8 +29,10 @@ from duely.ledgers.connect import (
     redeem_xero_code,
     xero_redirect_uri,
 )
+from duely.ledgers.spreadsheet_imports import keep_upload
+from duely.ledgers.spreadsheet_runs import start_checking, tell
 from duely.ledgers.sync_schedule import request_sync
-from duely.models import Connection, Organisation, saved_id
+from duely.models import Connection, ImportStatus, Organisation, SpreadsheetImport, saved_id
 from duely.sandbox.accountsiq.sandbox import DEMO_COMPANY_ID as ACCOUNTSIQ_DEMO_COMPANY
 from duely.sandbox.accountsiq.sandbox import DEMO_REGION as ACCOUNTSIQ_DEMO_REGION
 from duely.sandbox.accountsiq.sandbox import DEMO_USER_KEY as ACCOUNTSIQ_DEMO_USER_KEY
@@ -33,6 +40,7 @@ from duely.sandbox.quickbooks.consent import connect_company
 from duely.sandbox.quickbooks.sandbox import DEMO_COMPANY_NAME as QUICKBOOKS_DEMO_COMPANY
 from duely.sandbox.xero.consent import allow_access
 from duely.settings import Settings
+from duely.spreadsheets import write_example
 
 # The demo organisation's own Stripe account on localstripe (which takes any `sk_...`). Published
 # demo values, never real keys; `duely up` registers its webhook with the same secret.
@@ -150,3 +158,55 @@ async def _unconnected(db: Database, name: str) -> int | None:
 def _check_answer(answer: dict[str, str], state: str) -> None:
     if answer.get("state") != state or "code" not in answer:
         raise RuntimeError(f"the sandbox did not grant access: {answer}")
+
+
+DEMO_IMPORT_SECONDS = 120
+
+
+async def import_demo_spreadsheets(settings: Settings) -> bool:
+    """The spreadsheet demo organisation imports the bundled example files (40 customers as
+    CSV, then 150 invoices as Excel) through the real import workflow, each confirmed as a
+    person would, unless it has imported before. Needs a running worker; True if it imported."""
+    db = Database(settings.resolved_database_url)
+    try:
+        organisation_id = await _unconnected(db, DEMO_SPREADSHEET_ORGANISATION)
+        if organisation_id is None:
+            return False
+        folder = settings.home / "demo"
+        folder.mkdir(parents=True, exist_ok=True)
+        client = await connect_with_retry(settings)
+        for kind, name in (("customers", "customers.csv"), ("invoices", "invoices.xlsx")):
+            path = write_example(folder / name, kind)
+            upload = await keep_upload(
+                db, settings.home, organisation_id, kind, name, _file_chunks(path), "demo"
+            )
+            await start_checking(client, settings, upload)
+            await tell(client, upload, "confirm")  # waits in the workflow until checked
+            await _imported(db, saved_id(upload))
+        return True
+    finally:
+        await db.dispose()
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    yield await asyncio.to_thread(path.read_bytes)  # a small bundled file
+
+
+async def _imported(db: Database, import_id: int) -> None:
+    deadline = asyncio.get_running_loop().time() + DEMO_IMPORT_SECONDS
+    while True:
+        async with db.session() as session:
+            upload = await session.get(SpreadsheetImport, import_id)
+        if upload is not None and upload.status == ImportStatus.DONE:
+            return
+        if upload is not None and upload.status not in (
+            ImportStatus.CHECKING,
+            ImportStatus.IMPORTING,
+            ImportStatus.READY,
+        ):
+            raise RuntimeError(
+                f"the demo import {upload.filename} ended {upload.status}: {upload.error}"
+            )
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"the demo import {import_id} did not finish in time")
+        await asyncio.sleep(0.5)

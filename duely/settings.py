@@ -172,6 +172,7 @@ class Settings(BaseSettings):
     demo_email: str = "demo@duely.local"
     demo_quickbooks_email: str = "demo-quickbooks@duely.local"
     demo_accountsiq_email: str = "demo-accountsiq@duely.local"
+    demo_spreadsheet_email: str = "demo-spreadsheet@duely.local"
     """The admin of the second demo organisation, whose books are in QuickBooks."""
     demo_password: str = Field(default="duely-demo", repr=False)
 

@@ -30,7 +30,12 @@ from pathlib import Path
 
 from duely.accounts.organisations import seed_demo
 from duely.core.temporal.names import search_attribute_cli_flags
-from duely.demo import DEMO_STRIPE_WEBHOOK_SECRET, configure_demo_stripe, connect_demo_ledgers
+from duely.demo import (
+    DEMO_STRIPE_WEBHOOK_SECRET,
+    configure_demo_stripe,
+    connect_demo_ledgers,
+    import_demo_spreadsheets,
+)
 from duely.migrate import upgrade
 from duely.settings import Settings
 
@@ -230,6 +235,10 @@ def _banner(settings: Settings, web_url: str, demo: bool) -> str:
             f"                 {settings.demo_accountsiq_email} / {settings.demo_password}"
             "  (AccountsIQ)"
         )
+        lines.append(
+            f"                 {settings.demo_spreadsheet_email} / {settings.demo_password}"
+            "  (spreadsheet imports)"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -259,6 +268,7 @@ def run_stack(settings: Settings, demo: bool = True) -> int:
             settings.demo_password,
             settings.demo_quickbooks_email,
             settings.demo_accountsiq_email,
+            settings.demo_spreadsheet_email,
         )
         if start_stripe:
             configure_demo_stripe(settings.resolved_database_url, settings.resolved_secret_key)
@@ -299,6 +309,8 @@ def run_stack(settings: Settings, demo: bool = True) -> int:
             stack.start("worker", [sys.executable, "-m", "duely", "worker"])
             stack.start("web", [sys.executable, "-m", "duely", "web"])
             stack.wait_until(lambda: stopping or _web_answers(web_url), "the web app")
+        if demo and not stopping and asyncio.run(import_demo_spreadsheets(settings)):
+            print("duely: demo organisation imported the example spreadsheets", flush=True)
         if not stopping:
             print(_banner(settings, web_url, demo), flush=True)
         while not stopping:

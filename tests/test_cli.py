@@ -20,6 +20,7 @@ DEMO_USERS = {
     "viewer@duely.local": "viewer",
     "demo-quickbooks@duely.local": "admin",
     "demo-accountsiq@duely.local": "admin",
+    "demo-spreadsheet@duely.local": "admin",
 }
 
 
@@ -68,14 +69,20 @@ def test_seed_demo_is_idempotent(home: Path):
         assert result.returncode == 0, result.stderr
         assert "demo@duely.local" in result.stdout
     organisations = dict(query(home, "SELECT name, id FROM organisations"))
-    # Xero's, QuickBooks', AccountsIQ's
-    assert set(organisations) == {"Demo Trading Ltd", "Demo Trading Co", "Demo Services Ltd"}
+    # Xero's, QuickBooks', AccountsIQ's, the spreadsheets'
+    assert set(organisations) == {
+        "Demo Trading Ltd",
+        "Demo Trading Co",
+        "Demo Services Ltd",
+        "Demo Workshop Ltd",
+    }
     users = query(home, "SELECT email, role, organisation_id FROM users")
     assert {email: role for email, role, _ in users} == DEMO_USERS
-    assert len(users) == 5
+    assert len(users) == 6
     by_organisation = {email: org for email, _, org in users}
     assert by_organisation.pop("demo-quickbooks@duely.local") == organisations["Demo Trading Co"]
     assert by_organisation.pop("demo-accountsiq@duely.local") == organisations["Demo Services Ltd"]
+    assert by_organisation.pop("demo-spreadsheet@duely.local") == organisations["Demo Workshop Ltd"]
     assert set(by_organisation.values()) == {organisations["Demo Trading Ltd"]}
 
 

@@ -28,6 +28,8 @@ DEMO_ACCOUNTSIQ_ORGANISATION = "Demo Services Ltd"
 """The third, on (the sandbox's) AccountsIQ, in its eu1 location."""
 DEMO_ACCOUNTSIQ_BANK = "*=CURRENT"
 """Card payments go to the AccountsIQ demo company's bank account."""
+DEMO_SPREADSHEET_ORGANISATION = "Demo Workshop Ltd"
+"""The fourth, whose books are kept where duely cannot connect: it imports spreadsheets."""
 
 
 @dataclass
@@ -134,10 +136,11 @@ def seed_demo(
     password: str,
     quickbooks_email: str = "",
     accountsiq_email: str = "",
+    spreadsheet_email: str = "",
 ) -> int:
-    """The demo organisation with an admin, a collector and a viewer, and (with
-    `quickbooks_email`, `accountsiq_email`) the QuickBooks and AccountsIQ demo organisations
-    with their admins; safe to run again. Returns the first's id."""
+    """The demo organisation with an admin, a collector and a viewer, and (with the other
+    emails) the QuickBooks, AccountsIQ and spreadsheet demo organisations with their admins;
+    safe to run again. Returns the first's id."""
     engine = make_sync_engine(database_url)
     try:
         with Session(engine) as session:
@@ -182,6 +185,17 @@ def seed_demo(
                 session.add(third)
                 ensure_user(
                     session, third, accountsiq_email, password, Role.ADMIN, "Demo Admin (AIQ)"
+                )
+            if spreadsheet_email:
+                fourth = ensure_organisation(
+                    session,
+                    DEMO_SPREADSHEET_ORGANISATION,
+                    country="GB",
+                    timezone="Europe/London",
+                    base_currency="GBP",
+                )
+                ensure_user(
+                    session, fourth, spreadsheet_email, password, Role.ADMIN, "Demo Admin (sheets)"
                 )
             session.commit()
             return saved_id(organisation)
