@@ -29,10 +29,12 @@ from duely.models import (
     ImportKind,
     ImportProblem,
     ImportStatus,
+    InvoiceStatus,
     Organisation,
     Provider,
     SheetCustomer,
     SheetInvoice,
+    SheetReceipt,
     SpreadsheetImport,
     saved_id,
     utcnow,
@@ -359,10 +361,13 @@ async def _write_chunk(
             )
         ).all()
     }
+    paid_by_card = set() if customers else await _paid_by_card(session, upload, keys)
     created = updated = unchanged = 0
     for key, record in zip(keys, records, strict=True):
         values = _customer_values(record) if customers else _invoice_values(record)
         row = existing.get(key)
+        if row is not None and key in paid_by_card:
+            _keep_card_payments(row, values)
         if row is None:
             identity = {"code": key} if customers else {"number": key}
             session.add(
@@ -385,6 +390,30 @@ async def _write_chunk(
     return Written(created, updated, unchanged)
 
 
+async def _paid_by_card(
+    session: AsyncSession, upload: SpreadsheetImport, numbers: list[str]
+) -> set[str]:
+    """The invoices among these that duely took a card payment for."""
+    found = await session.exec(
+        select(SheetReceipt.invoice_number).where(
+            SheetReceipt.connection_id == upload.connection_id,
+            col(SheetReceipt.invoice_number).in_(numbers),
+        )
+    )
+    return set(found)
+
+
+def _keep_card_payments(row: SheetInvoice, values: dict[str, Any]) -> None:
+    """A file never says an invoice owes more than duely knows it does after a card payment:
+    the export may predate the bookkeeper entering the receipt, and the customer would be
+    chased for what they paid. (An invoice amended upwards after a card payment is the price:
+    it shows the higher amount once the receipt is in the books.)"""
+    if values["status"] == InvoiceStatus.OPEN and values["amount_due"] > row.amount_due:
+        values["amount_due"] = row.amount_due
+        if row.amount_due == 0:
+            values["status"] = InvoiceStatus.PAID
+
+
 async def write(db: Database, import_id: int, told: Callable[[int], None]) -> Written:
     """Write the file's good rows (checked again as they are read: the file is the one the
     person confirmed), a chunk per transaction, and remember its columns. Safe to run again
@@ -403,14 +432,15 @@ async def write(db: Database, import_id: int, told: Callable[[int], None]) -> Wr
         }
         reading = _Reading(upload, sheet, mapping)
         base = organisation.base_currency if organisation else ""
-        now = utcnow()
         total = Written(0, 0, 0)
         chunk: list[Any] = []
         seen = 0
 
         async def flush() -> None:
             nonlocal total
-            done = await _write_chunk(session, upload, chunk, now)
+            # Stamped as it is written, not when the import began: a sync that read a later
+            # change (a card payment) meanwhile has moved its cursor past the start.
+            done = await _write_chunk(session, upload, chunk, utcnow())
             total = Written(
                 total.created + done.created,
                 total.updated + done.updated,

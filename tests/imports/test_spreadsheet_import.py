@@ -33,12 +33,22 @@ from duely.models import (
     SpreadsheetImport,
 )
 from tests.conftest import csrf_from, login
+from tests.live import forget_this_tests_workflows
 from tests.stripe_webhooks import take_cards
 from tests.waiting import eventually
 from tests.xero.test_chasing import always_open
 from tests.xero.test_payments import chase_result, deliver, paid_in_full
 
 pytestmark = [pytest.mark.devserver, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(autouse=True)
+async def forget_afterwards(dev_server_env):
+    """The dev server outlives the test: its imports' syncs (schedules) go with it, so that the
+    next test's connection 1 and import 1 start clean."""
+    yield
+    await forget_this_tests_workflows(dev_server_env.client)
+
 
 CUSTOMERS = 40
 BAD_KINDS = ("negative", "not a number", "currency", "date", "customer")
