@@ -23,6 +23,7 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from duely.core.db import Database
+from duely.core.money import format_money
 from duely.models import (
     ColumnChoice,
     Connection,
@@ -292,6 +293,65 @@ async def check(db: Database, import_id: int, told: Callable[[int], None]) -> Ch
         upload.status, upload.error = ImportStatus.READY, ""
         await session.commit()
         return CheckOutcome(upload.status, ok, bad)
+
+
+PREVIEW_ROWS = 20
+PREVIEWED = {
+    ImportKind.CUSTOMERS: (("Code", "code"), ("Name", "name"), ("Email", "email")),
+    ImportKind.INVOICES: (
+        ("Number", "number"),
+        ("Customer", "customer_code"),
+        ("Due", "due_date"),
+        ("Total", "total"),
+        ("Due now", "amount_due"),
+        ("Status", "status"),
+    ),
+}
+"""What the preview shows of each record: (heading, attribute)."""
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    number: int
+    cells: list[str]
+    """As duely read them (empty when the row cannot be imported)."""
+    problems: list[str]
+
+
+def _shown(record: Any, attribute: str) -> str:
+    value = getattr(record, attribute)
+    if attribute in ("total", "amount_due"):
+        return format_money(value, record.currency)
+    return "" if value is None else str(value)
+
+
+async def first_rows(db: Database, import_id: int) -> tuple[list[str], list[PreviewRow]]:
+    """The file's first rows as they will be written (or why not), for the preview; with
+    the preview's headings."""
+    async with db.session() as session:
+        upload = await load(session, import_id)
+        organisation = await session.get(Organisation, upload.organisation_id)
+        known, names = await _customers_known(session, upload.connection_id)
+    shown = PREVIEWED[ImportKind(upload.kind)]
+    headings = [heading for heading, _ in shown]
+    try:
+        sheet = open_sheet(Path(upload.stored_as))
+    except UnreadableFile:
+        return headings, []
+    chosen = Columns.of(upload.mapping).chosen
+    mapping = {f: sheet.headers.index(h) for f, h in chosen.items() if h in sheet.headers}
+    if missing_required(mapping, upload.kind):
+        return headings, []
+    base = organisation.base_currency if organisation else ""
+    rows = _Reading(upload, sheet, mapping).rows(known, names, base)
+    return headings, [
+        PreviewRow(
+            checked.number,
+            [_shown(checked.record, a) for _, a in shown] if checked.record else [],
+            [problem.reason for problem in checked.problems],
+        )
+        for _, checked in zip(range(PREVIEW_ROWS), rows, strict=False)
+    ]
 
 
 async def choose_columns(

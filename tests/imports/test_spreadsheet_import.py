@@ -181,6 +181,8 @@ async def test_ten_thousand_rows_with_two_hundred_bad_ones(live, db, org_a, tmp_
     assert reported == bad_rows
     page = await web.get(f"/imports/{invoices}")
     assert "9800</strong> rows are ready to import" in page.text
+    assert "The first rows, as they will be imported" in page.text
+    assert "INV-00000" in page.text and "100.50" in page.text  # money shown as money
     assert "Currency &#39;XYZ&#39;" in page.text or "XYZ" in page.text
     assert sheet_invoices(db) == 0  # nothing written before the confirmation
 

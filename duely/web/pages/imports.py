@@ -111,6 +111,11 @@ class ImportsController(Controller):
             await db_session.exec(select(func.count()).where(ImportProblem.import_id == import_id))
         ).one()
         kind = CUSTOMERS if upload.kind == ImportKind.CUSTOMERS else INVOICES
+        headings, preview = (
+            await imports.first_rows(request.app.state.db, import_id)
+            if upload.status == ImportStatus.READY
+            else ([], [])
+        )
         return Template(
             "imports/show.html",
             context={
@@ -119,6 +124,8 @@ class ImportsController(Controller):
                 "fields": kind.fields,
                 "problems": problems,
                 "problems_kept": kept,
+                "preview": preview,
+                "headings": headings,
                 "statuses": ImportStatus,
             },
         )
