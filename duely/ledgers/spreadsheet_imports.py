@@ -11,13 +11,15 @@ that says an invoice is paid or voided (or owes less) updates it.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -61,6 +63,7 @@ KEPT_PROBLEMS = 5_000
 CHUNK = 500
 """Rows written per transaction, and how often progress is told."""
 CONNECTION_NAME = "Spreadsheet imports"
+T = TypeVar("T")
 
 
 class UploadRefused(Exception):
@@ -88,6 +91,14 @@ class CheckOutcome:
     status: str
     rows_ok: int
     rows_bad: int
+
+
+async def _off_the_loop(rows: Iterator[T], size: int = CHUNK) -> AsyncIterator[list[T]]:
+    """`rows` a chunk at a time, each read in a worker thread: parsing a large file (CSV
+    decoding, openpyxl, every cell checked) must not hold the worker's event loop, which
+    also runs the chases' activities."""
+    while chunk := await asyncio.to_thread(lambda: list(itertools.islice(rows, size))):
+        yield chunk
 
 
 # --- keeping the upload ------------------------------------------------------------------------
@@ -148,7 +159,7 @@ async def keep_upload(
                 raise UploadRefused(
                     f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB: split it."
                 )
-            out.write(chunk)
+            await asyncio.to_thread(out.write, chunk)
     if size == 0:
         stored.unlink(missing_ok=True)
         raise UploadRefused("The file is empty.")
@@ -244,7 +255,7 @@ async def check(db: Database, import_id: int, told: Callable[[int], None]) -> Ch
         known, names = await _customers_known(session, upload.connection_id)
         await session.exec(delete(ImportProblem).where(col(ImportProblem.import_id) == import_id))
         try:
-            sheet = open_sheet(Path(upload.stored_as))
+            sheet = await asyncio.to_thread(open_sheet, Path(upload.stored_as))
         except UnreadableFile as unreadable:
             upload.status, upload.error = ImportStatus.FAILED, str(unreadable)
             upload.finished_at = utcnow()
@@ -263,32 +274,29 @@ async def check(db: Database, import_id: int, told: Callable[[int], None]) -> Ch
             await session.commit()
             return CheckOutcome(upload.status, 0, 0)
         if upload.kind == ImportKind.INVOICES and not upload.date_order:
-            upload.date_order = infer_date_order(sheet.rows(), mapping) or ""
+            order = await asyncio.to_thread(infer_date_order, sheet.rows(), mapping)
+            upload.date_order = order or ""
         reading = _Reading(upload, sheet, mapping)
+        base = organisation.base_currency if organisation else ""
         ok = bad = kept = 0
-        for checked in reading.rows(
-            known, names, organisation.base_currency if organisation else ""
-        ):
-            if checked.ok:
-                ok += 1
-            else:
-                bad += 1
-                for problem in checked.problems:
-                    if kept < KEPT_PROBLEMS:
-                        session.add(
-                            ImportProblem(
-                                organisation_id=upload.organisation_id,
-                                import_id=import_id,
-                                row=problem.row,
-                                column=problem.column[:100],
-                                reason=problem.reason[:500],
-                            )
+        async for rows in _off_the_loop(reading.rows(known, names, base)):
+            for checked in rows:
+                ok, bad = (ok + 1, bad) if checked.ok else (ok, bad + 1)
+                for problem in checked.problems[: max(KEPT_PROBLEMS - kept, 0)]:
+                    session.add(
+                        ImportProblem(
+                            organisation_id=upload.organisation_id,
+                            import_id=import_id,
+                            row=problem.row,
+                            column=problem.column[:100],
+                            reason=problem.reason[:500],
                         )
-                        kept += 1
-            if (ok + bad) % CHUNK == 0:  # the page's progress bar reads rows_total
-                upload.rows_total, upload.rows_ok, upload.rows_bad = ok + bad, ok, bad
-                await session.commit()
-                told(ok + bad)
+                    )
+                    kept += 1
+            # A chunk at a time: the page's progress bar reads rows_total.
+            upload.rows_total, upload.rows_ok, upload.rows_bad = ok + bad, ok, bad
+            await session.commit()
+            told(ok + bad)
         upload.rows_total, upload.rows_ok, upload.rows_bad = ok + bad, ok, bad
         upload.status, upload.error = ImportStatus.READY, ""
         await session.commit()
@@ -333,25 +341,28 @@ async def first_rows(db: Database, import_id: int) -> tuple[list[str], list[Prev
         organisation = await session.get(Organisation, upload.organisation_id)
         known, names = await _customers_known(session, upload.connection_id)
     shown = PREVIEWED[ImportKind(upload.kind)]
-    headings = [heading for heading, _ in shown]
-    try:
-        sheet = open_sheet(Path(upload.stored_as))
-    except UnreadableFile:
-        return headings, []
-    chosen = Columns.of(upload.mapping).chosen
-    mapping = {f: sheet.headers.index(h) for f, h in chosen.items() if h in sheet.headers}
-    if missing_required(mapping, upload.kind):
-        return headings, []
     base = organisation.base_currency if organisation else ""
-    rows = _Reading(upload, sheet, mapping).rows(known, names, base)
-    return headings, [
-        PreviewRow(
-            checked.number,
-            [_shown(checked.record, a) for _, a in shown] if checked.record else [],
-            [problem.reason for problem in checked.problems],
-        )
-        for _, checked in zip(range(PREVIEW_ROWS), rows, strict=False)
-    ]
+
+    def read() -> list[PreviewRow]:
+        try:
+            sheet = open_sheet(Path(upload.stored_as))
+        except UnreadableFile:
+            return []
+        chosen = Columns.of(upload.mapping).chosen
+        mapping = {f: sheet.headers.index(h) for f, h in chosen.items() if h in sheet.headers}
+        if missing_required(mapping, upload.kind):
+            return []
+        rows = _Reading(upload, sheet, mapping).rows(known, names, base)
+        return [
+            PreviewRow(
+                checked.number,
+                [_shown(checked.record, a) for _, a in shown] if checked.record else [],
+                [problem.reason for problem in checked.problems],
+            )
+            for checked in itertools.islice(rows, PREVIEW_ROWS)
+        ]
+
+    return [heading for heading, _ in shown], await asyncio.to_thread(read)
 
 
 async def choose_columns(
@@ -486,38 +497,25 @@ async def write(db: Database, import_id: int, told: Callable[[int], None]) -> Wr
         upload.confirmed_at = upload.confirmed_at or utcnow()
         await session.commit()
         columns = Columns.of(upload.mapping)
-        sheet = open_sheet(Path(upload.stored_as))
+        sheet = await asyncio.to_thread(open_sheet, Path(upload.stored_as))
         mapping = {
             f: sheet.headers.index(h) for f, h in columns.chosen.items() if h in sheet.headers
         }
         reading = _Reading(upload, sheet, mapping)
         base = organisation.base_currency if organisation else ""
-        total = Written(0, 0, 0)
-        chunk: list[Any] = []
-        seen = 0
-
-        async def flush() -> None:
-            nonlocal total
-            # Stamped as it is written, not when the import began: a sync that read a later
-            # change (a card payment) meanwhile has moved its cursor past the start.
-            done = await _write_chunk(session, upload, chunk, utcnow())
-            total = Written(
-                total.created + done.created,
-                total.updated + done.updated,
-                total.unchanged + done.unchanged,
-            )
-            upload.rows_written = total.created + total.updated + total.unchanged
+        created = updated = unchanged = seen = 0
+        async for rows in _off_the_loop(reading.rows(known, names, base)):
+            seen += len(rows)
+            good = [checked.record for checked in rows if checked.ok and checked.record]
+            # Stamped as each chunk is written, not when the import began: a sync that read a
+            # later change (a card payment) meanwhile has moved its cursor past the start.
+            done = await _write_chunk(session, upload, good, utcnow())
+            created, updated = created + done.created, updated + done.updated
+            unchanged += done.unchanged
+            upload.rows_written = created + updated + unchanged
             await session.commit()
-            chunk.clear()
             told(seen)
-
-        for checked in reading.rows(known, names, base):
-            seen += 1
-            if checked.ok and checked.record is not None:
-                chunk.append(checked.record)
-                if len(chunk) == CHUNK:
-                    await flush()
-        await flush()
+        total = Written(created, updated, unchanged)
         upload.created, upload.updated, upload.unchanged = (
             total.created,
             total.updated,
