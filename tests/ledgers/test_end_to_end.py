@@ -7,6 +7,7 @@ a worker on Temporal's dev server, the ledger's sandbox over HTTP, real SMTP.
 - 50 changes, then "Sync now", bring exactly those 50;
 - a storm of 429s slows a sync but never fails it, and duely stays within the ledger's limits;
 - a revoked grant asks for a reconnect, and chasing waits meanwhile;
+- a reminder for an open invoice goes out by email;
 - an invoice paid in the ledger before its reminder goes is not reminded;
 - a card payment lands in the ledger once, even when the worker is SIGKILLed mid-write.
 """
@@ -25,6 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from duely.chase import control as chase_control
 from duely.chase.control import Action
+from duely.core.money import format_money
 from duely.core.security import SecretBox
 from duely.core.temporal import names
 from duely.ledgers.sync_schedule import request_sync
@@ -33,6 +35,7 @@ from duely.models import (
     Connection,
     ConnectionStatus,
     Customer,
+    Event,
     Invoice,
     InvoiceStatus,
     Message,
@@ -244,6 +247,30 @@ async def test_a_revoked_grant_asks_for_reconnect_and_chasing_waits(
     await ledger.connect_in_duely(duely, org_a.admin)
     assert only_connection(db).status == ConnectionStatus.CONNECTED
     assert db.exec(select(func.count()).select_from(Connection)).one() == 1
+
+
+async def test_a_reminder_for_an_open_invoice_goes_out_by_email(
+    ledger, worker, dev_server_env, ledger_settings, smtp_server, db, org_a
+):
+    catcher, _ = smtp_server
+    client = dev_server_env.client
+    await chased_company(ledger, ledger_settings, client, db, org_a.id)
+    invoice = open_invoices(db)[0]
+
+    await chase_control.act(client, invoice, Action.SEND_NOW, by="ann@alpha.test")
+
+    async def delivered():
+        return [r for r in catcher.received if invoice.number in r.message.get_content()]
+
+    (email,) = await eventually(delivered, "the reminder never reached the mail server")
+    assert format_money(invoice.amount_due, invoice.currency) in email.message.get_content()
+
+    async def on_timeline():
+        db.expire_all()
+        query = select(Event).where(Event.invoice_id == invoice.id, Event.kind == "reminder_sent")
+        return db.exec(query).first()
+
+    await eventually(on_timeline, "the reminder never reached the timeline")
 
 
 async def test_an_invoice_paid_in_the_ledger_is_not_reminded(
