@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 
 from duely.integrations.ledgers.accountsiq.service import Credentials, NotSignedIn
-from duely.integrations.ledgers.base import PaymentToRecord
+from duely.integrations.ledgers.base import PaymentToRecord, record_once
 from duely.models import InvoiceStatus
 from duely.sandbox.accountsiq.store import ReceiptFields
 from tests.accountsiq.conftest import COMPANY_ID, LOCATION, USER_KEY
@@ -94,8 +94,8 @@ async def test_a_card_payment_becomes_one_allocated_receipt(connected):
         contact_external_id=customer.code,
     )
 
-    written = await ledger.record_payment(payment)
-    again = await ledger.record_payment(payment)
+    written = await record_once(ledger, payment)
+    again = await record_once(ledger, payment)
 
     assert (again.external_id, again.already_recorded) == (written.external_id, True)
     assert company.invoice_outstanding(invoice) == before - 1_000
@@ -135,7 +135,7 @@ async def test_a_receipt_saved_but_never_allocated_is_finished_not_saved_again(c
     )
 
     assert await ledger.find_payments([reference]) == {}
-    written = await ledger.record_payment(payment)
+    written = await record_once(ledger, payment)
 
     assert written.external_id == str(half_done.transaction_id)
     assert [r for r in company.receipts if r.check_reference == reference] == [half_done]

@@ -13,7 +13,7 @@ import pytest_asyncio
 from sqlmodel import select
 
 from duely.core.db import Database
-from duely.integrations.ledgers.base import PaymentToRecord
+from duely.integrations.ledgers.base import PaymentToRecord, record_once
 from duely.integrations.ledgers.spreadsheet import SpreadsheetLedger
 from duely.ledgers import spreadsheet_imports as imports
 from duely.models import ImportStatus, SheetInvoice
@@ -93,10 +93,11 @@ async def test_an_export_older_than_a_card_payment_does_not_undo_it(
         database, settings, org_a.id, sheet(tmp_path / "1.csv", INVOICES, rows), "invoices"
     )
     ledger = SpreadsheetLedger(database, upload.connection_id, org_a.id, "Spreadsheet imports")
-    await ledger.record_payment(
+    await record_once(
+        ledger,
         PaymentToRecord(
             "I-1", 4_000, "GBP", date(2026, 12, 6), "duely:pi_card:1", "duely:pi_card:1"
-        )
+        ),
     )
 
     # The bookkeeper's next export was made before they entered the card receipt.

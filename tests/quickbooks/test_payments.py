@@ -11,7 +11,7 @@ from datetime import date
 import httpx
 import pytest
 
-from duely.integrations.ledgers.base import LedgerRejected, PaymentToRecord
+from duely.integrations.ledgers.base import LedgerRejected, PaymentToRecord, record_once
 from duely.payments.placing import RECORDED, LedgerWriteQueue, Share
 from duely.sandbox.faults import FaultRule
 
@@ -44,8 +44,8 @@ async def test_a_payment_lands_on_its_invoice_once(connected):
     before = invoice.balance
     payment = card_payment(invoice, 1_000, "duely:pi_0123456789abcdefghij:42")
 
-    recorded = await ledger.record_payment(payment)
-    again = await ledger.record_payment(payment)
+    recorded = await record_once(ledger, payment)
+    again = await record_once(ledger, payment)
 
     assert (again.external_id, again.already_recorded) == (recorded.external_id, True)
     assert invoice.balance == before - 1_000
@@ -64,9 +64,9 @@ async def test_a_payment_whose_answer_is_lost_is_found_again_not_written_twice(c
         [FaultRule(path_contains="/payment", method="POST", remaining=1, fail_with="drop")]
     )
     with pytest.raises(Exception, match="QuickBooks unreachable"):
-        await ledger.record_payment(payment)
+        await record_once(ledger, payment)
 
-    retried = await ledger.record_payment(payment)
+    retried = await record_once(ledger, payment)
 
     assert retried.already_recorded
     assert len(payments_of(company, invoice)) == 1

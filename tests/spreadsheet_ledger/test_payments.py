@@ -10,7 +10,12 @@ from datetime import date
 import pytest
 
 from duely.core.db import Database
-from duely.integrations.ledgers.base import LedgerRejected, PaymentToRecord, RecordedPayment
+from duely.integrations.ledgers.base import (
+    LedgerRejected,
+    PaymentToRecord,
+    RecordedPayment,
+    record_once,
+)
 from duely.integrations.ledgers.connections import Ledgers
 from duely.integrations.ledgers.spreadsheet import SpreadsheetLedger
 from duely.payments.placing import ALREADY_RECORDED, RECORDED, UNMATCHED, Share, place_together
@@ -37,8 +42,8 @@ def payment(number: str, amount: int, reference: str, currency: str = "GBP") -> 
 
 async def test_a_payment_is_recorded_once_and_lowers_what_is_due_once(db, connection, ledger):
     saved(db, customer(connection, "C1"), invoice(connection, "INV-1", total=10_000))
-    first = await ledger.record_payment(payment("INV-1", 4_000, "pi_1:INV-1"))
-    again = await ledger.record_payment(payment("INV-1", 4_000, "pi_1:INV-1"))
+    first = await record_once(ledger, payment("INV-1", 4_000, "pi_1:INV-1"))
+    again = await record_once(ledger, payment("INV-1", 4_000, "pi_1:INV-1"))
     assert first == RecordedPayment(first.external_id)
     assert again == RecordedPayment(first.external_id, already_recorded=True)
     # Written again without the lookup (a lost answer): the same receipt, nothing changed.
@@ -59,7 +64,7 @@ async def test_a_payment_is_recorded_once_and_lowers_what_is_due_once(db, connec
         "pi_1:INV-1": first.external_id
     }
 
-    rest = await ledger.record_payment(payment("INV-1", 6_000, "pi_2:INV-1"))
+    rest = await record_once(ledger, payment("INV-1", 6_000, "pi_2:INV-1"))
     assert not rest.already_recorded
     row = invoice_row(db, connection, "INV-1")
     assert (row.amount_due, row.status) == (0, "paid")
@@ -99,7 +104,7 @@ async def test_refusals_are_answered_and_write_nothing(db, connection, ledger):
     assert invoice_row(db, connection, "INV-1").amount_due == 0
     assert invoice_row(db, connection, "INV-PAID").updated_at == STAMP
     with pytest.raises(LedgerRejected, match="INV-1 is paid"):
-        await ledger.record_payment(payment("INV-1", 100, "r-late"))
+        await record_once(ledger, payment("INV-1", 100, "r-late"))
 
 
 @pytest.fixture
@@ -118,7 +123,7 @@ async def test_two_writers_of_one_payment_at_once_write_one_receipt(db, connecti
     saved(db, *(invoice(connection, f"INV-{n}", total=10_000) for n in range(5)))
     for n in range(5):
         one, other = await asyncio.gather(
-            *(w.record_payment(payment(f"INV-{n}", 2_500, f"pi_{n}")) for w in two_writers)
+            *(record_once(w, payment(f"INV-{n}", 2_500, f"pi_{n}")) for w in two_writers)
         )
         assert one.external_id == other.external_id
         assert sorted([one.already_recorded, other.already_recorded]) == [False, True]

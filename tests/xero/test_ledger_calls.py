@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import update
 
 from duely.core.db import Database
-from duely.integrations.ledgers.base import LedgerRejected, PaymentToRecord
+from duely.integrations.ledgers.base import LedgerRejected, PaymentToRecord, record_once
 from duely.integrations.ledgers.connections import Ledgers
 from duely.models import Connection, utcnow
 from duely.sandbox.xero.faults import FaultRule
@@ -88,11 +88,11 @@ async def test_payment_lands_once_when_the_response_is_lost(xero, connected):
         [FaultRule(path_contains="/Payments", method="PUT", remaining=1, fail_with="drop")]
     )
     with pytest.raises(Exception, match="Xero unreachable"):
-        await ledger.record_payment(payment)
+        await record_once(ledger, payment)
     assert (
         len([p for p in tenant.payments.values() if p.reference == payment.reference]) == 1
     )  # written, answer lost
-    again = await ledger.record_payment(payment)
+    again = await record_once(ledger, payment)
     assert again.already_recorded
     assert len([p for p in tenant.payments.values() if p.reference == payment.reference]) == 1
 

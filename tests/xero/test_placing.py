@@ -14,7 +14,12 @@ import pytest
 import pytest_asyncio
 
 from duely.core.db import Database
-from duely.integrations.ledgers.base import LedgerRejected, LedgerUnavailable, PaymentToRecord
+from duely.integrations.ledgers.base import (
+    LedgerRejected,
+    LedgerUnavailable,
+    PaymentToRecord,
+    record_once,
+)
 from duely.integrations.ledgers.connections import Ledgers
 from duely.payments.placing import (
     ALREADY_RECORDED,
@@ -115,7 +120,8 @@ async def test_each_share_gets_its_own_fate(ledger, xero):
     tenant, xero_ledger, calls = ledger
     first, second, third, fourth, fifth = open_invoices(tenant)[:5]
     earlier = share_of(first, name="pi_earlier")
-    await xero_ledger.record_payment(
+    await record_once(
+        xero_ledger,
         PaymentToRecord(
             first.invoice_id,
             earlier.amount,
@@ -124,7 +130,7 @@ async def test_each_share_gets_its_own_fate(ledger, xero):
             earlier.reference,
             earlier.reference,
             PAYS_IN,
-        )
+        ),
     )
     xero.store.update_invoice(tenant.tenant_id, fourth.invoice_id, {"status": "VOIDED"})
     due = second.amount_due  # the sandbox's invoice object follows its payments

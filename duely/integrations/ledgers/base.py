@@ -181,10 +181,6 @@ class Ledger(Protocol):
         each in order: the recorded payment, or why the ledger refused that one."""
         ...
 
-    async def record_payment(self, payment: PaymentToRecord) -> RecordedPayment:
-        """Record one payment once: looked up by its reference, then written."""
-        ...
-
     async def set_expected_payment_date(self, invoice_external_id: str, day: date) -> None: ...
 
     async def invoice_pdf(self, invoice_external_id: str) -> bytes: ...
@@ -200,3 +196,14 @@ class Ledger(Protocol):
         ...
 
     async def organisation(self) -> LedgerOrganisation: ...
+
+
+async def record_once(ledger: Ledger, payment: PaymentToRecord) -> RecordedPayment:
+    """Record one payment once: looked up by its reference, then written (the ledger's
+    refusal raised)."""
+    if existing := (await ledger.find_payments([payment.reference])).get(payment.reference):
+        return RecordedPayment(existing, already_recorded=True)
+    (answer,) = await ledger.record_payments([payment], payment.idempotency_key)
+    if isinstance(answer, LedgerRejected):
+        raise answer
+    return answer

@@ -350,14 +350,6 @@ class AccountsIQLedger:
             raise LedgerUnavailable("AccountsIQ saved the receipt without a transaction id")
         return receipt_id
 
-    async def record_payment(self, payment: PaymentToRecord) -> RecordedPayment:
-        if existing := (await self.find_payments([payment.reference])).get(payment.reference):
-            return RecordedPayment(existing, already_recorded=True)
-        (answer,) = await self.record_payments([payment], payment.idempotency_key)
-        if isinstance(answer, LedgerRejected):
-            raise answer
-        return answer
-
     # --- what AccountsIQ's service does not offer -------------------------------------------
 
     async def set_expected_payment_date(self, invoice_external_id: str, day: date) -> None:

@@ -362,15 +362,6 @@ class QuickBooksLedger:
             answers.append(RecordedPayment(str(response.json()["Payment"]["Id"])))
         return answers
 
-    async def record_payment(self, payment: PaymentToRecord) -> RecordedPayment:
-        """Record one payment once: looked up by its reference, then written."""
-        if existing := (await self.find_payments([payment.reference])).get(payment.reference):
-            return RecordedPayment(existing, already_recorded=True)
-        (answer,) = await self.record_payments([payment], payment.idempotency_key)
-        if isinstance(answer, LedgerRejected):
-            raise answer
-        return answer
-
     async def invoice_pdf(self, invoice_external_id: str) -> bytes:
         response = await self._request(
             "GET", f"/invoice/{invoice_external_id}/pdf", accept="application/pdf"

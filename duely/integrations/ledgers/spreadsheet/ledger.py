@@ -330,15 +330,6 @@ class SpreadsheetLedger:
             )
         ).first()
 
-    async def record_payment(self, payment: PaymentToRecord) -> RecordedPayment:
-        """Record one payment once: looked up by its reference, then written."""
-        if existing := (await self.find_payments([payment.reference])).get(payment.reference):
-            return RecordedPayment(existing, already_recorded=True)
-        (answer,) = await self.record_payments([payment], payment.idempotency_key)
-        if isinstance(answer, LedgerRejected):
-            raise answer
-        return answer
-
     # --- what a spreadsheet cannot do -------------------------------------------------------
 
     async def set_expected_payment_date(self, invoice_external_id: str, day: date) -> None:

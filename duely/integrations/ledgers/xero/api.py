@@ -297,17 +297,6 @@ class XeroLedger:
             )
         return [_recorded_or_refused(answer) for answer in answers]
 
-    async def record_payment(self, payment: PaymentToRecord) -> RecordedPayment:
-        """Record once: the reference is looked up first (a lost response may hide a write
-        that happened), and the Idempotency-Key makes a repeated PUT inside Xero's short
-        retention window harmless."""
-        if existing := (await self.find_payments([payment.reference])).get(payment.reference):
-            return RecordedPayment(existing, already_recorded=True)
-        (answer,) = await self.record_payments([payment], payment.idempotency_key)
-        if isinstance(answer, LedgerRejected):
-            raise answer
-        return answer
-
     async def set_expected_payment_date(self, invoice_external_id: str, day: date) -> None:
         body = {
             "Invoices": [{"InvoiceID": invoice_external_id, "ExpectedPaymentDate": day.isoformat()}]
