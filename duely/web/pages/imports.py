@@ -45,9 +45,8 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 
 class ImportsController(Controller):
     path = "/imports"
-    guards = [requires_collector]
 
-    @get("/", name="imports")
+    @get("/", name="imports", guards=[requires_collector])
     async def index(self, request: Request, db_session: DbSession) -> Template:
         uploads = (
             await db_session.exec(
@@ -94,7 +93,7 @@ class ImportsController(Controller):
             )
         return Redirect(f"/imports/{upload.id}", status_code=303)
 
-    @get("/{import_id:int}")
+    @get("/{import_id:int}", guards=[requires_collector])
     async def show(
         self, request: Request, db_session: DbSession, import_id: FromPath[int]
     ) -> Template:
@@ -130,7 +129,7 @@ class ImportsController(Controller):
             },
         )
 
-    @get("/{import_id:int}/progress")
+    @get("/{import_id:int}/progress", guards=[requires_collector])
     async def progress(
         self, request: Request, db_session: DbSession, import_id: FromPath[int]
     ) -> Template:
@@ -180,7 +179,7 @@ class ImportsController(Controller):
                 await tell(client, upload, "cancel")
         return Redirect("/imports", status_code=303)
 
-    @get("/receipts.csv")
+    @get("/receipts.csv", guards=[requires_collector], media_type="text/csv; charset=utf-8")
     async def receipts(self, request: Request, db_session: DbSession) -> Response[str]:
         """Card payments taken for spreadsheet organisations, for the bookkeeper's books."""
         text = await receipts_csv(db_session, request.user.organisation_id)
