@@ -54,6 +54,10 @@ from tests.xero.test_chasing import always_open
 from tests.xero.test_payments import chase_result, deliver, paid_in_full
 
 pytestmark = pytest.mark.devserver
+ONLY_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+"""For a promise about the ledger, the engine or the worker: PostgreSQL adds minutes to `make
+test` and nothing to the proof. The 10,000-invoice sync (bulk upserts) runs on both; the mirror,
+the claims and the outbox are tested on both databases in their own folders."""
 
 
 def chasing(db, org_id: int, mode: ChaseMode) -> None:
@@ -77,6 +81,7 @@ async def synced(client, settings, db, connection: Connection, seconds: float = 
 # --- mirroring ---------------------------------------------------------------------------------
 
 
+@ONLY_SQLITE
 async def test_connecting_through_the_real_redirects_mirrors_the_company(
     ledger, worker, duely, ledger_settings, db, org_a
 ):
@@ -138,6 +143,7 @@ async def test_ten_thousand_invoices_sync_and_match_the_ledger(
     assert not ledger.refused, f"duely went over {ledger.label}'s own limits"
 
 
+@ONLY_SQLITE
 async def test_sync_now_brings_exactly_the_changed_invoices(ledger, worker, duely, db, org_a):
     chasing(db, org_a.id, ChaseMode.OFF)
     company = ledger.add_company("Acme", 600, seed=8)
@@ -161,6 +167,7 @@ async def test_sync_now_brings_exactly_the_changed_invoices(ledger, worker, duel
     assert second.invoices_seen < first.invoices_seen  # incremental, not everything again
 
 
+@ONLY_SQLITE
 async def test_a_429_storm_slows_the_sync_but_never_fails_it(ledger, worker, duely, db, org_a):
     chasing(db, org_a.id, ChaseMode.OFF)
     company = ledger.add_company("Stormy", 2500, seed=4)
@@ -210,6 +217,7 @@ async def activity_completed(client, workflow_id: str, activity: str) -> bool:
     return False
 
 
+@ONLY_SQLITE
 async def test_a_revoked_grant_asks_for_reconnect_and_chasing_waits(
     ledger, worker, duely, dev_server_env, ledger_settings, smtp_server, db, org_a
 ):
@@ -249,6 +257,7 @@ async def test_a_revoked_grant_asks_for_reconnect_and_chasing_waits(
     assert db.exec(select(func.count()).select_from(Connection)).one() == 1
 
 
+@ONLY_SQLITE
 async def test_a_reminder_for_an_open_invoice_goes_out_by_email(
     ledger, worker, dev_server_env, ledger_settings, smtp_server, db, org_a
 ):
@@ -273,6 +282,7 @@ async def test_a_reminder_for_an_open_invoice_goes_out_by_email(
     await eventually(on_timeline, "the reminder never reached the timeline")
 
 
+@ONLY_SQLITE
 async def test_an_invoice_paid_in_the_ledger_is_not_reminded(
     ledger, worker, dev_server_env, ledger_settings, smtp_server, db, org_a
 ):
@@ -295,9 +305,9 @@ async def test_an_invoice_paid_in_the_ledger_is_not_reminded(
 # --- card payments -----------------------------------------------------------------------------
 
 
-# SQLite only: what is tested is the worker's death and Temporal's retry; the payment row's
-# claim is tested on both databases in tests/xero/test_payment_placement.py.
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+# What is tested is the worker's death and Temporal's retry; the payment row's claim is tested
+# on both databases in tests/xero/test_payment_placement.py.
+@ONLY_SQLITE
 async def test_killing_the_worker_mid_write_still_gives_one_payment(
     ledger, duely, dev_server_env, ledger_settings, db, org_a, tmp_path
 ):
