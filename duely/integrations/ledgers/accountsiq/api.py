@@ -97,13 +97,15 @@ class AccountsIQLedger:
             if soap.text(found, "HasExpired") == "true" and attempt == 0:
                 token = await self._session.replace_rejected(token)
                 continue
-            status = soap.text(found, "Status") or "Success"
+            status = soap.text(found, "Status")  # required by the WSDL: absent, unreadable
             if status in ANSWERED:
                 return answer
             problem = f"{soap.text(found, 'ErrorCode')}: {soap.text(found, 'ErrorMessage')}"
             if status in REFUSED:
                 raise LedgerRejected(f"AccountsIQ refused {operation} ({status}) {problem}")
-            raise LedgerUnavailable(f"AccountsIQ answered {operation} with {status} {problem}")
+            raise LedgerUnavailable(
+                f"AccountsIQ answered {operation} with {status or 'no status'} {problem}"
+            )
         raise LedgerUnavailable(f"AccountsIQ kept saying the session of {operation} expired")
 
     async def _send(self, operation: str, parameters: list[tuple[str, soap.Value]]) -> Element:
