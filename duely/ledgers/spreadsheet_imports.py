@@ -205,31 +205,34 @@ def _columns_for(
     else:
         guessed = guess_mapping(headers, kind)
         pick = {field: headers[index] for field, index in guessed.items()}
-    mapping = {field: headers.index(header) for field, header in pick.items() if header in headers}
+    mapping = _indexes(pick, headers)
     return Columns(list(headers), {f: headers[i] for f, i in mapping.items()}), mapping
 
 
-class _Reading:
-    """One pass over an import's file, as it is to be checked or written."""
+def _indexes(chosen: dict[str, str], headers: list[str]) -> dict[str, int]:
+    """Each field's column position in this file, for the fields whose header it has."""
+    return {field: headers.index(header) for field, header in chosen.items() if header in headers}
 
-    def __init__(self, upload: SpreadsheetImport, sheet: Sheet, mapping: dict[str, int]):
-        self.upload = upload
-        self.sheet = sheet
-        self.mapping = mapping
 
-    def rows(
-        self, known_codes: set[str], names: dict[str, str], base_currency: str
-    ) -> Iterator[Checked[Any]]:
-        if self.upload.kind == ImportKind.CUSTOMERS:
-            return validate_customers(self.sheet, self.mapping)
-        return validate_invoices(
-            self.sheet,
-            self.mapping,
-            known_customer_codes=known_codes,
-            base_currency=base_currency,
-            date_order=self.upload.date_order or None,
-            known_customer_names=names,
-        )
+def _checked_rows(
+    upload: SpreadsheetImport,
+    sheet: Sheet,
+    mapping: dict[str, int],
+    known_codes: set[str],
+    names: dict[str, str],
+    base_currency: str,
+) -> Iterator[Checked[Any]]:
+    """One pass over the import's file, each row checked as its kind is."""
+    if upload.kind == ImportKind.CUSTOMERS:
+        return validate_customers(sheet, mapping)
+    return validate_invoices(
+        sheet,
+        mapping,
+        known_customer_codes=known_codes,
+        base_currency=base_currency,
+        date_order=upload.date_order or None,
+        known_customer_names=names,
+    )
 
 
 async def _customers_known(
@@ -276,10 +279,10 @@ async def check(db: Database, import_id: int, told: Callable[[int], None]) -> Ch
         if upload.kind == ImportKind.INVOICES and not upload.date_order:
             order = await asyncio.to_thread(infer_date_order, sheet.rows(), mapping)
             upload.date_order = order or ""
-        reading = _Reading(upload, sheet, mapping)
         base = organisation.base_currency if organisation else ""
         ok = bad = kept = 0
-        async for rows in _off_the_loop(reading.rows(known, names, base)):
+        checked_rows = _checked_rows(upload, sheet, mapping, known, names, base)
+        async for rows in _off_the_loop(checked_rows):
             for checked in rows:
                 ok, bad = (ok + 1, bad) if checked.ok else (ok, bad + 1)
                 for problem in checked.problems[: max(KEPT_PROBLEMS - kept, 0)]:
@@ -348,11 +351,10 @@ async def first_rows(db: Database, import_id: int) -> tuple[list[str], list[Prev
             sheet = open_sheet(Path(upload.stored_as))
         except UnreadableFile:
             return []
-        chosen = Columns.of(upload.mapping).chosen
-        mapping = {f: sheet.headers.index(h) for f, h in chosen.items() if h in sheet.headers}
+        mapping = _indexes(Columns.of(upload.mapping).chosen, sheet.headers)
         if missing_required(mapping, upload.kind):
             return []
-        rows = _Reading(upload, sheet, mapping).rows(known, names, base)
+        rows = _checked_rows(upload, sheet, mapping, known, names, base)
         return [
             PreviewRow(
                 checked.number,
@@ -498,13 +500,11 @@ async def write(db: Database, import_id: int, told: Callable[[int], None]) -> Wr
         await session.commit()
         columns = Columns.of(upload.mapping)
         sheet = await asyncio.to_thread(open_sheet, Path(upload.stored_as))
-        mapping = {
-            f: sheet.headers.index(h) for f, h in columns.chosen.items() if h in sheet.headers
-        }
-        reading = _Reading(upload, sheet, mapping)
+        mapping = _indexes(columns.chosen, sheet.headers)
         base = organisation.base_currency if organisation else ""
         created = updated = unchanged = seen = 0
-        async for rows in _off_the_loop(reading.rows(known, names, base)):
+        checked_rows = _checked_rows(upload, sheet, mapping, known, names, base)
+        async for rows in _off_the_loop(checked_rows):
             seen += len(rows)
             good = [checked.record for checked in rows if checked.ok and checked.record]
             # Stamped as each chunk is written, not when the import began: a sync that read a
