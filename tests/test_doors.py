@@ -154,7 +154,7 @@ async def test_stripe_signed_but_unreadable_bodies_get_400_and_are_kept(
     fine = await client.post(
         "/webhooks/stripe", content=body_of(event), headers=stripe_headers(body_of(event))
     )
-    assert fine.status_code == 200 and fine.json()["dispatched"] is False
+    assert fine.status_code == 200, fine.text
     (row,) = db.exec(select(WebhookEvent).where(WebhookEvent.event_id == event["id"])).all()
     assert row.organisation_id == org_a.id and row.processed_at is None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -44,7 +45,7 @@ from duely.web.api.integration_health import IntegrationHealthController
 from duely.web.api.paging import number_out_of_range, provide_page_request
 from duely.web.api.payments import PaymentController
 from duely.web.auth import API_PREFIX, AuthMiddleware
-from duely.web.chase import ChaseEngineDown
+from duely.web.chase import CONNECT_SECONDS, ChaseEngineDown
 from duely.web.codec import CODEC_PATH, codec_router
 from duely.web.deps import provide_db_session
 from duely.web.pages.account import AccountController
@@ -174,7 +175,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.ledgers = Ledgers(settings, app.state.db)
         app.state.temporal = TemporalConnection(settings)
         try:
-            await app.state.temporal()
+            # Bounded: a Temporal that takes the connection and never answers must not keep
+            # the pages from coming up either.
+            async with asyncio.timeout(CONNECT_SECONDS):
+                await app.state.temporal()
         except Exception as error:  # noqa: BLE001 - pages must come up without Temporal
             log.warning(
                 "Temporal at %s unreachable at start-up: %s", settings.temporal_address, error

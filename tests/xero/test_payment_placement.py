@@ -252,7 +252,7 @@ async def test_card_payment_on_invoice_without_ledger_connection_is_recorded(
     assert invoice.connection_id is None
     payment_id = f"pi_{uuid.uuid4().hex[:20]}"
     paid = paid_in_full(payment_id, org_a.id, invoice)
-    assert (await deliver(duely, paid)).json()["dispatched"]
+    assert (await deliver(duely, paid)).status_code == 200
 
     # The chase proceeds: recorded in duely, the invoice paid, the customer thanked.
     assert await chase_result(dev_server_env.client, org_a.id, invoice, 30) == "paid"

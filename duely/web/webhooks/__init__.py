@@ -13,14 +13,15 @@ import hmac
 import logging
 
 from litestar import Request
+from litestar.background_tasks import BackgroundTask
+from litestar.datastructures import State
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from duely.core.db import Database
+from duely.ledgers.sync_schedule import request_sync
 from duely.models import Connection, ConnectionStatus, WebhookEvent, utcnow
-from duely.web.chase import ChaseEngineDown
-from duely.web.connections import sync_soon
+from duely.web.chase import ChaseEngineDown, chase_engine
 
 log = logging.getLogger(__name__)
 
@@ -40,25 +41,31 @@ def signed_with(body: bytes, given: str, key: str) -> bool:
     return bool(key) and hmac.compare_digest(expected, given.encode())
 
 
-async def sync_tenants(
-    request: Request, session: AsyncSession, provider: str, tenants: set[str]
-) -> None:
+def sync_after_answer(request: Request, provider: str, tenants: set[str]) -> BackgroundTask:
+    """The syncs a ledger's webhook asks for, requested once the ledger has its answer: the
+    ledgers want 200 within seconds, and a slow Temporal must not hold it."""
+    return BackgroundTask(_sync_tenants, request.app.state, provider, tenants)
+
+
+async def _sync_tenants(state: State, provider: str, tenants: set[str]) -> None:
     """Ask for a sync of each connection of these ledger tenants (Xero tenants, QuickBooks
-    companies). Temporal out of reach is logged, not failed: the ledger must not retry."""
+    companies). Temporal out of reach is logged, not failed: the scheduled sync catches up."""
     if not tenants:
         return
-    connections = (
-        await session.exec(
-            select(Connection).where(
-                Connection.provider == provider,
-                col(Connection.external_tenant_id).in_(tenants),
-                Connection.status != ConnectionStatus.NEEDS_RECONNECT,
+    async with state.db.session() as session:
+        connections = (
+            await session.exec(
+                select(Connection).where(
+                    Connection.provider == provider,
+                    col(Connection.external_tenant_id).in_(tenants),
+                    Connection.status != ConnectionStatus.NEEDS_RECONNECT,
+                )
             )
-        )
-    ).all()
+        ).all()
     for connection in connections:
         try:
-            await sync_soon(request, connection, SYNC_REQUEST_SECONDS)
+            async with chase_engine(state, SYNC_REQUEST_SECONDS) as client:
+                await request_sync(client, state.settings, connection)
         except ChaseEngineDown as down:
             log.warning(
                 "webhook could not request a sync of connection %s: %s", connection.id, down

@@ -16,8 +16,7 @@ from typing import Any
 from litestar import Request, Response, post
 
 from duely.models import Provider
-from duely.web.deps import DbSession
-from duely.web.webhooks import keep_unreadable, signed_with, sync_tenants
+from duely.web.webhooks import keep_unreadable, signed_with, sync_after_answer
 
 QUICKBOOKS = "quickbooks"
 
@@ -50,7 +49,7 @@ def companies_named(body: bytes) -> set[str]:
     opt={"exclude_from_auth": True, "exclude_from_csrf": True},
     status_code=200,
 )
-async def quickbooks_webhook(request: Request, db_session: DbSession) -> Response[bytes]:
+async def quickbooks_webhook(request: Request) -> Response[bytes]:
     body = await request.body()
     given = request.headers.get("intuit-signature", "")
     if not signed_with(body, given, request.app.state.settings.quickbooks_verifier_token):
@@ -60,5 +59,6 @@ async def quickbooks_webhook(request: Request, db_session: DbSession) -> Respons
     except ValueError as unreadable:
         await keep_unreadable(request.app.state.db, QUICKBOOKS, body, str(unreadable))
         return Response(b"", status_code=400)
-    await sync_tenants(request, db_session, Provider.QUICKBOOKS, companies)
-    return Response(b"", status_code=200)
+    return Response(
+        b"", status_code=200, background=sync_after_answer(request, Provider.QUICKBOOKS, companies)
+    )

@@ -2,9 +2,10 @@
 
 The signature (and a 300 s tolerance) is checked on the raw body against every secret that may
 have signed it, before anything in the body is read. A verified event is kept once by its id
-and dispatched to the invoices' chase workflows; the answer goes back within seconds whatever
-happens after. A repeat of a dispatched event changes nothing; an event kept while Temporal
-was away is dispatched by the worker's background round (see duely.payments.redispatch).
+in one short transaction and answered; it is dispatched to the invoices' chase workflows after
+the answer has gone, so neither a slow Temporal nor a storm of payments keeps Stripe waiting.
+A repeat of a dispatched event changes nothing; an event kept while Temporal was away is
+dispatched by the worker's background round (see duely.payments.redispatch).
 
 A correctly signed body duely cannot read (not an event, or one whose fields would trip the
 inbox on every retry) is refused with 400 and kept for inspection, never dispatched.
@@ -15,8 +16,10 @@ from __future__ import annotations
 import logging
 
 from litestar import Request, Response, post
+from litestar.background_tasks import BackgroundTask
+from litestar.datastructures import State
 
-from duely.models import Organisation
+from duely.models import Organisation, WebhookEvent
 from duely.payments import inbox, stripe_webhooks
 from duely.web.chase import ChaseEngineDown, chase_engine
 from duely.web.webhooks import keep_unreadable
@@ -75,11 +78,20 @@ async def stripe_webhook(request: Request) -> Response[dict]:
     row, new = await inbox.keep(db, event, organisation_id)
     if row.processed_at is not None:
         return _answer(200, received=True, duplicate=True)
+    # Answered now; handed to the invoices' chases just after. Should this process die in
+    # between, the worker's background round dispatches the kept event (payments.redispatch).
+    return Response(
+        {"received": True, "duplicate": not new},
+        status_code=200,
+        background=BackgroundTask(_dispatch, request.app.state, row),
+    )
+
+
+async def _dispatch(state: State, row: WebhookEvent) -> None:
     try:
-        async with chase_engine(request.app.state, inbox.DISPATCH_SECONDS) as client:
+        async with chase_engine(state, inbox.DISPATCH_SECONDS) as client:
             pass  # connected; dispatch keeps its own time limit
     except ChaseEngineDown as down:
-        await inbox.mark_failed(db, row, str(down))
-        return _answer(200, received=True, duplicate=not new, dispatched=False)
-    dispatched = await inbox.dispatch(db, client, settings.temporal_task_queue, row)
-    return _answer(200, received=True, duplicate=not new, dispatched=dispatched)
+        await inbox.mark_failed(state.db, row, str(down))
+        return
+    await inbox.dispatch(state.db, client, state.settings.temporal_task_queue, row)

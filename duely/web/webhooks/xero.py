@@ -13,8 +13,7 @@ import json
 from litestar import Request, Response, post
 
 from duely.models import Provider
-from duely.web.deps import DbSession
-from duely.web.webhooks import hmac_signature, keep_unreadable, signed_with, sync_tenants
+from duely.web.webhooks import hmac_signature, keep_unreadable, signed_with, sync_after_answer
 
 XERO = "xero"
 
@@ -45,7 +44,7 @@ def tenants_named(body: bytes) -> set[str]:
 
 
 @post("/webhooks/xero", opt={"exclude_from_auth": True, "exclude_from_csrf": True}, status_code=200)
-async def xero_webhook(request: Request, db_session: DbSession) -> Response:
+async def xero_webhook(request: Request) -> Response:
     body = await request.body()
     given = request.headers.get("x-xero-signature", "")
     if not signed_by_xero(body, given, request.app.state.settings.xero_webhook_key):
@@ -55,5 +54,6 @@ async def xero_webhook(request: Request, db_session: DbSession) -> Response:
     except ValueError as unreadable:
         await keep_unreadable(request.app.state.db, XERO, body, str(unreadable))
         return Response(b"", status_code=400)
-    await sync_tenants(request, db_session, Provider.XERO, tenants)
-    return Response(b"", status_code=200)
+    return Response(
+        b"", status_code=200, background=sync_after_answer(request, Provider.XERO, tenants)
+    )
