@@ -108,11 +108,25 @@ async def count_invoices(session: AsyncSession, org_id: int) -> int:
 
 
 async def invoice_currencies(session: AsyncSession, org_id: int) -> list[str]:
-    statement = (
-        select(Invoice.currency)
+    """The currencies the organisation invoices in, A-Z."""
+    # A DISTINCT reads every invoice of the organisation (100 ms at 100,000 of them); stepping
+    # from each currency to the next larger one reads one entry of ix_invoices_currencies per
+    # currency (neither database skips through an index by itself).
+    first = (
+        select(func.min(Invoice.currency).label("currency"))
         .where(Invoice.organisation_id == org_id)
-        .distinct()
-        .order_by(Invoice.currency)
+        .cte("currencies", recursive=True)
+    )
+    following = select(
+        select(func.min(Invoice.currency))
+        .where(Invoice.organisation_id == org_id, Invoice.currency > first.c.currency)
+        .scalar_subquery()
+    ).where(first.c.currency.is_not(None))
+    currencies = first.union_all(following)
+    statement = (
+        select(currencies.c.currency)
+        .where(currencies.c.currency.is_not(None))
+        .order_by(currencies.c.currency)
     )
     return list((await session.exec(statement)).all())
 
@@ -248,7 +262,11 @@ async def aging_by_currency(session: AsyncSession, org_id: int, today: date) -> 
     )
     by_currency: dict[str, CurrencyAging] = {}
     for currency, due_date, count, amount_due in await session.exec(statement):
-        aging = by_currency.setdefault(currency, CurrencyAging(currency))
+        # One CurrencyAging per currency, not one made (and thrown away) per row: at 100,000
+        # invoices there are a thousand or more due dates.
+        aging = by_currency.get(currency)
+        if aging is None:
+            aging = by_currency[currency] = CurrencyAging(currency)
         amount = int(amount_due or 0)
         aging.buckets[bucket_of(due_date, today)].add(count, amount)
         aging.total.add(count, amount)
