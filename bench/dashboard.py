@@ -237,19 +237,23 @@ def bare_dashboard(bare: Bare, org_id: int) -> dict[str, int]:
     _, today = organisation_today(bare, org_id)
     bare.rows("SELECT count(*) FROM customers WHERE organisation_id = %s", org_id)
     bare.rows("SELECT * FROM connections WHERE organisation_id = %s", org_id)
-    aging = bare.rows(
-        "SELECT currency, CASE WHEN due_date >= %s THEN 0 WHEN due_date >= %s THEN 1"
-        " WHEN due_date >= %s THEN 2 WHEN due_date >= %s THEN 3 ELSE 4 END AS bucket,"
-        " count(*), sum(amount_due) FROM invoices"
-        " WHERE organisation_id = %s AND status = 'open' GROUP BY currency, bucket",
-        today,
-        today - timedelta(days=30),
-        today - timedelta(days=60),
-        today - timedelta(days=90),
+    # Grouped by due date, then folded into the buckets here: faster on both databases than
+    # grouping by a CASE of the due date, which needs a sort of every open invoice.
+    by_due_date = bare.rows(
+        "SELECT currency, due_date, count(*), sum(amount_due) FROM invoices"
+        " WHERE organisation_id = %s AND status = 'open' GROUP BY currency, due_date",
         org_id,
     )
+    edges = [(today - timedelta(days=days)).isoformat() for days in (0, 30, 60, 90)]
+    buckets: dict[tuple[str, int], list[int]] = {}
+    for currency, due_date, count, amount_due in by_due_date:
+        due = str(due_date)
+        bucket = next((n for n, edge in enumerate(edges) if due >= edge), 4)
+        cell = buckets.setdefault((currency, bucket), [0, 0])
+        cell[0] += count
+        cell[1] += amount_due
     totals: dict[str, int] = {}
-    for currency, _, count, _ in aging:
+    for (currency, _), (count, _) in buckets.items():
         totals[currency] = totals.get(currency, 0) + count
     return totals
 
@@ -273,8 +277,15 @@ def bare_invoice_list(bare: Bare, org_id: int) -> int:
         "SELECT id, name FROM customers WHERE organisation_id = %s ORDER BY name, id LIMIT 500",
         org_id,
     )
+    # The currencies, stepping through them in an index (a DISTINCT reads every invoice).
     bare.rows(
-        "SELECT DISTINCT currency FROM invoices WHERE organisation_id = %s ORDER BY currency",
+        "WITH RECURSIVE c(currency) AS ("
+        " SELECT min(currency) FROM invoices WHERE organisation_id = %s"
+        " UNION ALL SELECT (SELECT min(currency) FROM invoices"
+        " WHERE organisation_id = %s AND currency > c.currency)"
+        " FROM c WHERE c.currency IS NOT NULL)"
+        " SELECT currency FROM c WHERE currency IS NOT NULL ORDER BY currency",
+        org_id,
         org_id,
     )
     return int(count[0])
