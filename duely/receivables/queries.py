@@ -254,7 +254,9 @@ class CurrencyAging:
 async def aging_by_currency(session: AsyncSession, org_id: int, today: date) -> list[CurrencyAging]:
     """Open invoices' count and amount due per currency and aging bucket, currencies A-Z."""
     # Grouping by due date keeps the rows few and lets `bucket_of` (the one definition of the
-    # buckets) place them, instead of restating the boundaries in SQL.
+    # buckets) place them, instead of restating the boundaries in SQL. It is also the fast
+    # form: ix_invoices_aging hands the groups over in order, where grouping by a CASE of the
+    # due date sorts every open invoice (3-4 times slower at 100,000, on both databases).
     statement = (
         select(Invoice.currency, Invoice.due_date, func.count(), func.sum(Invoice.amount_due))
         .where(Invoice.organisation_id == org_id, Invoice.status == InvoiceStatus.OPEN)
