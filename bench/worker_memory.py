@@ -170,7 +170,7 @@ def _count_state(engine: Engine, state: str) -> int:
 
 async def measure(scale: Scale) -> list[Figure]:
     invoices, customers = scale.pick(10_000, 300), scale.pick(1_000, 30)
-    patience = scale.pick(1_800, 120)  # seconds each phase may take before the run fails
+    patience = scale.pick(3_600, 300)  # seconds each phase may take before the run fails
     more, cache, cache_source = _cache_size()
     env = await dev_server()
     worker: WorkerProcess | None = None
@@ -238,7 +238,9 @@ async def measure(scale: Scale) -> list[Figure]:
         await env.shutdown()
 
     rss, peak, base = after_wake["VmRSS"], after_wake["VmHWM"], idle["VmRSS"]
-    per_chase_kib = (rss - base) * 1024 / invoices
+    # Only the cached chases stay in memory; the rest were evicted and replay when woken.
+    held = min(invoices, cache)
+    per_cached_kib = (rss - base) * 1024 / held
     goal = (
         f"goal < {GOAL_MIB} MiB: met (peak {peak:.0f} MiB)"
         if peak < GOAL_MIB
@@ -259,7 +261,7 @@ async def measure(scale: Scale) -> list[Figure]:
                 f"{goal}; {where}; baseline: the same worker started and idle; "
                 f"{after_start['VmRSS']:.0f} MiB once every chase started ({start_seconds:.0f} s), "
                 f"{rss:.0f} MiB after the wake ({wake_seconds:.0f} s): "
-                f"{per_chase_kib:.0f} KiB per chase over idle"
+                f"{per_cached_kib:.0f} KiB over idle per cached chase ({held:,} cached at most)"
             ),
         ),
         Figure(
