@@ -61,9 +61,35 @@ class Settings(BaseSettings):
     for the customer's other invoices, so that they all go out in one message."""
 
     ledger_fresh_minutes: int = 0
-    """Right before a reminder goes out its invoices are re-read from the ledger (one batch
-    call per customer), unless the connection synced less than this many minutes ago. 0 always
-    re-reads; a few minutes saves calls for organisations chasing thousands a day."""
+    """Right before a reminder goes out its invoices are re-read from the ledger: a sync of the
+    connection that began at most this many minutes before sending counts, else one is asked
+    for (one sync serves every customer sending meanwhile; duely.ledgers.freshness). 0: only a
+    sync that began at or after the moment of sending."""
+
+    worker_queues: str = "chase,sync,ledger,delivery"
+    """The task queues this worker process polls (duely.core.temporal.queues): all of them for
+    one process, or a share of them per process on a bigger installation."""
+
+    worker_workflow_cache: int = 2000
+    """Workflows a worker keeps in memory between their tasks (Temporal's sticky cache). A chase
+    woken after it was evicted replays its history instead: correct, but slower. Sizing: the
+    open chases and outboxes you expect to wake in the same few minutes (the 09:00 burst), within
+    memory (bench: worker_memory)."""
+
+    worker_workflow_tasks: int = 50
+    """Workflow tasks a worker runs at once (chase decisions are short, CPU-bound Python)."""
+
+    worker_chase_activities: int = 100
+    """Activities at once on the chase queue: planning, notes, hand-overs (database work)."""
+
+    worker_sync_activities: int = 4
+    """Ledger pages read at once (each connection is also paced by the ledger's own limits)."""
+
+    worker_ledger_activities: int = 10
+    """Ledger writes at once: payments, promises, notes."""
+
+    worker_delivery_activities: int = 20
+    """Reminders, thank-yous and statements being sent at once (the mail server's pace)."""
 
     worker_drain_seconds: int = 90
     """On SIGTERM or Ctrl-C the worker takes no new work and gives what it has in flight

@@ -1,11 +1,19 @@
-"""The Temporal worker: every workflow and activity of duely on one task queue."""
+"""The Temporal worker: duely's workflows and activities on its task queues.
+
+One process polls every queue by default (DUELY_WORKER_QUEUES); each queue has its own limits,
+so a burst of one kind of work (09:00's reminders, a 10,000-invoice sync) never takes the slots
+another needs: an outbox waiting for a fresh sync cannot starve the sync it waits for.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+from contextlib import AsyncExitStack
 from datetime import timedelta
+from types import TracebackType
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -25,6 +33,7 @@ from duely.activities.sync import LedgerSyncActivities
 from duely.core.db import Database
 from duely.core.temporal.client import connect_with_retry
 from duely.core.temporal.codec import encrypts_with
+from duely.core.temporal.queues import CHASE, DELIVERY, KINDS, LEDGER, SYNC, queue_for
 from duely.integrations.ledgers.connections import Ledgers
 from duely.integrations.mail import Mailer
 from duely.integrations.sms import TwilioSms
@@ -70,10 +79,47 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 )
 
 
+class Workers:
+    """One Temporal Worker per task queue this process polls, started and stopped together
+    (an async context manager, like a single Worker)."""
+
+    def __init__(self, workers: list[Worker]) -> None:
+        self.workers = workers
+        self._stack = AsyncExitStack()
+
+    async def __aenter__(self) -> Workers:
+        async with AsyncExitStack() as stack:
+            for worker in self.workers:
+                await stack.enter_async_context(worker)
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self._stack.__aexit__(kind, error, trace)
+
+
+def polled_queues(settings: Settings) -> list[str]:
+    """The queue kinds DUELY_WORKER_QUEUES names, checked."""
+    kinds = [kind.strip() for kind in settings.worker_queues.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown or not kinds:
+        raise ValueError(
+            f"DUELY_WORKER_QUEUES={settings.worker_queues!r}: name some of {', '.join(KINDS)}"
+        )
+    return kinds
+
+
 def build_worker(
-    client: Client, settings: Settings, db: Database, ledgers: Ledgers, **options
-) -> Worker:
-    """Activities are built once here with their clients injected; tests build the same."""
+    client: Client, settings: Settings, db: Database, ledgers: Ledgers, **options: Any
+) -> Workers:
+    """Activities are built once here with their clients injected; tests build the same.
+    Every queue's worker knows every activity (a run started before the queues were split
+    schedules them all on the chase queue); what differs is the limits."""
     # A worker encodes with its client's converter: one without the codec would write
     # customers' names and addresses into histories in clear (duely.core.temporal.codec).
     if not encrypts_with(client.data_converter, settings.resolved_secret_key):
@@ -96,42 +142,60 @@ def build_worker(
     ledger_notes = LedgerNotesActivities(db, ledgers)
     aging = AgingCheckActivities(db, ledgers)
     spreadsheets = SpreadsheetActivities(settings, db, client)
-    return Worker(
-        client,
-        task_queue=settings.temporal_task_queue,
-        workflows=ALL_WORKFLOWS,
-        workflow_runner=WORKFLOW_RUNNER,
-        activities=[
-            health.check_database,
-            sync.begin_sync,
-            sync.sync_contacts,
-            sync.sync_invoices,
-            sync.sync_missing_contacts,
-            sync.finish_sync,
-            sync.fail_sync,
-            fan_out.fan_out_chases,
-            fan_out.start_chases,
-            chasing.load_chase_plan,
-            chasing.plan_chase,
-            chasing.note_chase,
-            chasing.hand_to_outbox,
-            chasing.promise_in_ledger,
-            outbox.outbox_window,
-            outbox.send_reminders,
-            outbox.send_moment,
-            statements.send_statements,
-            payments.place_payment,
-            payments.payment_not_placed,
-            payments.thank_for_payment,
-            stripe_sweep.sweep_stripe_events,
-            ledger_notes.write_ledger_notes,
-            aging.check_aging,
-            spreadsheets.check_import,
-            spreadsheets.write_import,
-            spreadsheets.cancel_import,
-        ],
-        **options,
-    )
+    activities = [
+        health.check_database,
+        sync.begin_sync,
+        sync.sync_contacts,
+        sync.sync_invoices,
+        sync.sync_missing_contacts,
+        sync.finish_sync,
+        sync.fail_sync,
+        fan_out.fan_out_chases,
+        fan_out.start_chases,
+        chasing.load_chase_plan,
+        chasing.plan_chase,
+        chasing.note_chase,
+        chasing.hand_to_outbox,
+        chasing.promise_in_ledger,
+        outbox.outbox_window,
+        outbox.send_reminders,
+        outbox.send_moment,
+        statements.send_statements,
+        payments.place_payment,
+        payments.payment_not_placed,
+        payments.thank_for_payment,
+        stripe_sweep.sweep_stripe_events,
+        ledger_notes.write_ledger_notes,
+        aging.check_aging,
+        spreadsheets.check_import,
+        spreadsheets.write_import,
+        spreadsheets.cancel_import,
+    ]
+    limits = {
+        CHASE: settings.worker_chase_activities,
+        SYNC: settings.worker_sync_activities,
+        LEDGER: settings.worker_ledger_activities,
+        DELIVERY: settings.worker_delivery_activities,
+    }
+    # Every workflow runs on the chase queue; the other queues run activities only.
+    workers = []
+    for kind in polled_queues(settings):
+        settings_for_kind: dict[str, Any] = {
+            "max_concurrent_activities": limits[kind],
+            "max_concurrent_workflow_tasks": settings.worker_workflow_tasks,
+            "max_cached_workflows": settings.worker_workflow_cache,
+        }
+        if kind == CHASE:
+            settings_for_kind |= {"workflows": ALL_WORKFLOWS, "workflow_runner": WORKFLOW_RUNNER}
+        workers.append(
+            Worker(
+                client,
+                task_queue=queue_for(settings.temporal_task_queue, kind),
+                activities=activities,
+                **(settings_for_kind | options),
+            )
+        )
+    return Workers(workers)
 
 
 async def run_worker(settings: Settings) -> None:
@@ -146,8 +210,8 @@ async def run_worker(settings: Settings) -> None:
     await ensure_ledger_notes_schedule(client, settings)
     await ensure_aging_check_schedule(client, settings)
     log.info(
-        "worker polling task queue %r on %s",
-        settings.temporal_task_queue,
+        "worker polling task queues %s on %s",
+        ", ".join(repr(w.task_queue) for w in worker.workers),
         settings.temporal_address,
     )
     # SIGTERM (from `duely up`, a deploy or a container stop) drains like Ctrl-C does.

@@ -38,6 +38,7 @@ from duely.core.links import PORTAL, UNSUBSCRIBE, LinkTarget, link
 from duely.integrations.ledgers.base import LedgerAuthError, LedgerError
 from duely.integrations.ledgers.connections import Ledgers
 from duely.ledgers.documents import with_online_links
+from duely.ledgers.freshness import Freshness
 from duely.ledgers.mirror import Scope, upsert_invoices
 from duely.models import (
     Channel,
@@ -101,6 +102,7 @@ class OutboxActivities:
         self._db = db
         self._ledgers = ledgers
         self._delivery = delivery
+        self._freshness = Freshness(settings, db)
 
     @activity.defn
     async def outbox_window(self, customer_id: int) -> WindowSpec:
@@ -139,7 +141,7 @@ class OutboxActivities:
         if reason:
             return BatchResult([_dropped(r, reason) for r in batch.requests])
         try:
-            invoices = await self._reread([r.invoice_id for r in batch.requests])
+            invoices = await self._reread([r.invoice_id for r in batch.requests], sending_at)
         except LedgerAuthError as error:
             # Chasing waits while the connection needs reconnecting: never chase blind.
             return BatchResult(retry_reason=f"the ledger could not be read: {error}")
@@ -265,17 +267,18 @@ class OutboxActivities:
             )
         return _Customer(organisation, customer, contacts)
 
-    async def _reread(self, invoice_ids: list[int]) -> dict[int, Invoice]:
-        """The invoices as the ledger holds them now: one batch call per connection, unless it
-        synced moments ago (DUELY_LEDGER_FRESH_MINUTES)."""
+    async def _reread(self, invoice_ids: list[int], sending_at: datetime) -> dict[int, Invoice]:
+        """The invoices as the ledger holds them now: from a sync of their connection that
+        began at most DUELY_LEDGER_FRESH_MINUTES before sending (one for every outbox sending
+        meanwhile), or else read by id, one batch call per connection."""
         async with self._db.session() as session:
             rows = list(await session.exec(select(Invoice).where(col(Invoice.id).in_(invoice_ids))))
             connection_ids = {row.connection_id for row in rows if row.connection_id}
             connections = [await session.get(Connection, cid) for cid in connection_ids]
-        fresh_since = utcnow() - timedelta(minutes=self._settings.ledger_fresh_minutes)
+        moment = sending_at - timedelta(minutes=self._settings.ledger_fresh_minutes)
         for connection in connections:
-            if self._settings.ledger_fresh_minutes and (
-                connection.last_success_at and connection.last_success_at >= fresh_since
+            if await self._freshness.synced_since(
+                activity.client(), connection, moment, SYNC_PATIENCE_SECONDS
             ):
                 continue
             external_ids = [r.external_id for r in rows if r.connection_id == connection.id]
@@ -435,6 +438,8 @@ URGENT, REMINDER, CALL = "urgent", "reminder", "call"
 """How requests share messages: a person's "send now" goes alone and past the one-a-day cap;
 scheduled reminders share the customer's one message of the day; call tasks share one task."""
 QUERY_TIMEOUT = timedelta(seconds=10)
+SYNC_PATIENCE_SECONDS = 60
+"""How long a batch waits for the connection's fresh sync before reading its invoices by id."""
 STARTING_CHASE_PAUSES = (0.1, 0.3, 1, 2, 0)
 """A chase that has just continued as new answers once it has read its plan (a moment)."""
 

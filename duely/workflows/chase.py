@@ -73,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
     from duely.core.money import format_money, to_major
     from duely.core.temporal import names
     from duely.core.temporal.options import ActivityOptions
+    from duely.core.temporal.queues import DELIVERY, LEDGER, queue_for
     from duely.outbox.requests import (
         HandOverAnswer,
         HandOverCheck,
@@ -120,6 +121,11 @@ chase ends (it used to end with the payment still waiting)."""
 TRUSTED_ENGINE = "trusted-engine"
 """Patch: payments before ending, holds withdraw a queued request, instructions change a
 queued request, the outbox's hand-over check, the calendar read in an activity."""
+
+
+def _queue(kind: str) -> str:
+    """The task queue of this kind beside the chase's own (duely.core.temporal.queues)."""
+    return queue_for(workflow.info().task_queue, kind)
 
 
 @workflow.defn
@@ -325,7 +331,10 @@ class InvoiceChaseWorkflow:
         # Written back to the ledger as the expected payment date, so the books show it too.
         try:
             await workflow.execute_activity_method(
-                ChaseActivities.promise_in_ledger, action, **PROMISE_WRITE
+                ChaseActivities.promise_in_ledger,
+                action,
+                task_queue=_queue(LEDGER),
+                **PROMISE_WRITE,
             )
         except ActivityError as error:
             cause = error.cause or error
@@ -574,7 +583,10 @@ class InvoiceChaseWorkflow:
             money = format_money(notice.amount, notice.currency)
             try:
                 placed = await workflow.execute_activity_method(
-                    PaymentActivities.place_payment, share, **PLACE_PAYMENT
+                    PaymentActivities.place_payment,
+                    share,
+                    task_queue=_queue(LEDGER),
+                    **PLACE_PAYMENT,
                 )
             except ActivityError as error:
                 cause = str(error.cause or error)
@@ -605,7 +617,10 @@ class InvoiceChaseWorkflow:
             # thanked too, with what remains due.
             if facts.settled or workflow.patched(THANK_EVERY_PAYMENT):
                 await workflow.execute_activity_method(
-                    PaymentActivities.thank_for_payment, share, **THANKS
+                    PaymentActivities.thank_for_payment,
+                    share,
+                    task_queue=_queue(DELIVERY),
+                    **THANKS,
                 )
 
     # --- a person's instructions -------------------------------------------------------------
@@ -683,7 +698,7 @@ class InvoiceChaseWorkflow:
             return
         try:
             await workflow.execute_activity_method(
-                ChaseActivities.promise_in_ledger, action, **LEDGER_CALL
+                ChaseActivities.promise_in_ledger, action, task_queue=_queue(LEDGER), **LEDGER_CALL
             )
         except ActivityError as error:
             cause = error.cause or error

@@ -10,6 +10,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from duely.activities.ledger_notes import LedgerNotesActivities, NotesWritten
+    from duely.core.temporal.queues import LEDGER, queue_for
 
 
 @workflow.defn
@@ -17,5 +18,7 @@ class LedgerNotesWorkflow:
     @workflow.run
     async def run(self) -> NotesWritten:
         return await workflow.execute_activity_method(
-            LedgerNotesActivities.write_ledger_notes, start_to_close_timeout=timedelta(minutes=10)
+            LedgerNotesActivities.write_ledger_notes,
+            task_queue=queue_for(workflow.info().task_queue, LEDGER),
+            start_to_close_timeout=timedelta(minutes=10),
         )

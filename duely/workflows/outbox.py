@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from duely.activities.outbox import OutboxActivities, SendMoment
     from duely.chase.plan import WindowSpec
     from duely.core.temporal.options import ActivityOptions
+    from duely.core.temporal.queues import DELIVERY, queue_for
     from duely.outbox.requests import (
         BatchResult,
         OutboxStart,
@@ -115,6 +116,7 @@ class CustomerOutboxWorkflow:
                         sending_at=workflow.now().isoformat(),
                         requests=batch,
                     ),
+                    task_queue=queue_for(workflow.info().task_queue, DELIVERY),
                     **SENDING,
                 )
             except ActivityError as error:
@@ -220,6 +222,7 @@ class CustomerOutboxWorkflow:
                     sending_at=workflow.now().isoformat(),
                     requests=batch,
                 ),
+                task_queue=queue_for(workflow.info().task_queue, DELIVERY),
                 **SENDING,
             )
         except ActivityError as error:

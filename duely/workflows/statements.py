@@ -9,6 +9,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from duely.activities.statements import StatementActivities, StatementRun, StatementsSent
+    from duely.core.temporal.queues import DELIVERY, queue_for
     from duely.outbox.send_times import zone_named
 
 
@@ -22,6 +23,7 @@ class StatementRunWorkflow:
         return await workflow.execute_activity_method(
             StatementActivities.send_statements,
             StatementRun(organisation_id, local_day.isoformat(), now.isoformat()),
+            task_queue=queue_for(workflow.info().task_queue, DELIVERY),
             start_to_close_timeout=timedelta(hours=2),
             heartbeat_timeout=timedelta(minutes=1),
         )

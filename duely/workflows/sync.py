@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         SyncPlan,
     )
     from duely.core.temporal.options import ActivityOptions
+    from duely.core.temporal.queues import SYNC, queue_for
 
 
 @dataclass
@@ -50,6 +51,11 @@ PAGE_PASS: ActivityOptions = {
 BOOKKEEPING: ActivityOptions = {"start_to_close_timeout": timedelta(seconds=30)}
 
 
+def _pass_queue() -> str:
+    """Pages are read on the sync queue, with its own limits (duely.core.temporal.queues)."""
+    return queue_for(workflow.info().task_queue, SYNC)
+
+
 @workflow.defn
 class LedgerSyncWorkflow:
     @workflow.run
@@ -61,13 +67,16 @@ class LedgerSyncWorkflow:
             return SyncSummary(plan.run_id, skipped=plan.skip_reason)
         try:
             contacts: PassProgress = await workflow.execute_activity_method(
-                LedgerSyncActivities.sync_contacts, plan, **PAGE_PASS
+                LedgerSyncActivities.sync_contacts, plan, task_queue=_pass_queue(), **PAGE_PASS
             )
             invoices: PassProgress = await workflow.execute_activity_method(
-                LedgerSyncActivities.sync_invoices, plan, **PAGE_PASS
+                LedgerSyncActivities.sync_invoices, plan, task_queue=_pass_queue(), **PAGE_PASS
             )
             await workflow.execute_activity_method(
-                LedgerSyncActivities.sync_missing_contacts, plan, **PAGE_PASS
+                LedgerSyncActivities.sync_missing_contacts,
+                plan,
+                task_queue=_pass_queue(),
+                **PAGE_PASS,
             )
             # Every changed invoice's chase hears of it: open ones start or re-plan, paid and
             # voided ones end.

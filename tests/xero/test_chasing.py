@@ -256,3 +256,46 @@ async def test_switching_chasing_on_starts_every_open_invoice(
         return len(await running_chases(client, queue)) == expected
 
     await eventually(all_started, f"not all {expected} open invoices are being chased")
+
+
+async def test_reminding_many_customers_at_once_costs_a_shared_sync_not_a_read_each(
+    worker, synced, dev_server_env, smtp_server, xero, db, org_a, monkeypatch
+):
+    """The re-read before sending (never chase a paid invoice) for eight customers sending
+    together: one or two incremental syncs of the connection serve them all, where reading
+    each customer's invoices by id cost Xero a call per customer (DESIGN section 3: 5,000
+    customers on one morning would spend Xero's whole day of calls)."""
+    catcher, _ = smtp_server
+    _, connection = synced
+    one_each = {}
+    for invoice in open_invoices(db):
+        one_each.setdefault(invoice.customer_id, invoice)
+    invoices = list(one_each.values())[:8]
+    assert len(invoices) == 8, "the tenant has too few customers with open invoices"
+    await chases_settled(db)
+    syncs_before = len(db.exec(select(SyncRun)).all())
+    invoice_reads = []
+    plan = xero.faults.plan
+
+    def noting_reads(method, path, tenant_id):
+        if method == "GET" and path.rstrip("/").endswith("/Invoices"):
+            invoice_reads.append(path)
+        return plan(method, path, tenant_id)
+
+    monkeypatch.setattr(xero.faults, "plan", noting_reads)
+    await asyncio.gather(
+        *(
+            chase_control.act(dev_server_env.client, i, Action.SEND_NOW, by="ann@alpha.test")
+            for i in invoices
+        )
+    )
+
+    async def all_delivered():
+        content = [r.message.get_content() for r in catcher.received]
+        return all(any(i.number in text for text in content) for i in invoices)
+
+    await eventually(all_delivered, "not every customer's reminder reached the mail server", 90)
+    db.expire_all()
+    syncs = len(db.exec(select(SyncRun)).all()) - syncs_before
+    assert 1 <= syncs <= 2, f"{syncs} syncs for one moment of sending"
+    assert len(invoice_reads) <= syncs, f"Xero's invoices read {len(invoice_reads)} times"
