@@ -9,9 +9,11 @@ that changed it, so the fan-out after the sync acts on exactly those invoices.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlmodel import col, delete, insert, select, update
+from sqlalchemy import select as select_columns
+from sqlmodel import SQLModel, col, delete, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from duely.integrations.ledgers.base import (
@@ -28,7 +30,6 @@ from duely.models import (
     CustomerGroup,
     Invoice,
     InvoiceStatus,
-    saved_id,
 )
 
 INVOICE_FIELDS = (
@@ -50,84 +51,154 @@ class Scope:
     connection_id: int
 
 
-async def _customers_by_external_id(
+Person = tuple[str, str, str, str, str]
+"""A contact person as compared between ledger and mirror: names, email, phone, kind."""
+
+
+def _defaults(model: type[SQLModel]) -> dict[str, Any]:
+    """The model's defaults for the columns a ledger does not fill (chase state, flags,
+    created_at...), for plain bulk inserts. Computed once per page: asking pydantic per row
+    (it inspects each default factory's signature) cost more than the insert itself."""
+    return {
+        name: field.get_default(call_default_factory=True)
+        for name, field in model.model_fields.items()
+        if name != "id" and not field.is_required()
+    }
+
+
+async def _customer_ids(
     session: AsyncSession, scope: Scope, external_ids: set[str]
-) -> dict[str, Customer]:
+) -> dict[str, int]:
+    """The mirrored customers among `external_ids`: their ids by external id (plain rows, no
+    model objects: a page names up to a thousand)."""
+    if not external_ids:
+        return {}
     rows = await session.exec(
-        select(Customer).where(
+        select(Customer.external_id, Customer.id).where(
             Customer.organisation_id == scope.organisation_id,
             Customer.connection_id == scope.connection_id,
             col(Customer.external_id).in_(external_ids),
         )
     )
-    return {customer.external_id: customer for customer in rows}
+    return {external_id: saved_id_of(customer_id) for external_id, customer_id in rows}
 
 
-def _contact_rows(scope: Scope, customer_id: int, contact: LedgerContact) -> list[Contact]:
-    return [
-        Contact(
-            organisation_id=scope.organisation_id,
-            customer_id=customer_id,
-            first_name=person.first_name,
-            last_name=person.last_name,
-            email=person.email,
-            phone=person.phone,
-            kind=ContactKind.ESCALATED if person.escalation else ContactKind.NORMAL,
+async def _insert_customers(
+    session: AsyncSession, scope: Scope, new: list[tuple[str, str, datetime | None]]
+) -> dict[str, int]:
+    """New customers, (external id, name, ledger stamp) each, in one statement; their ids."""
+    if not new:
+        return {}
+    defaults = _defaults(Customer)
+    rows = await session.exec(
+        insert(Customer).returning(col(Customer.external_id), col(Customer.id)),
+        params=[
+            defaults
+            | {
+                "organisation_id": scope.organisation_id,
+                "connection_id": scope.connection_id,
+                "external_id": external_id,
+                "name": name,
+                "source_updated_at": updated_at,
+            }
+            for external_id, name, updated_at in new
+        ],
+    )
+    return {external_id: saved_id_of(customer_id) for external_id, customer_id in rows}
+
+
+def saved_id_of(customer_id: int | None) -> int:
+    if customer_id is None:  # a row read back from the database always has its id
+        raise ValueError("a saved customer without an id")
+    return customer_id
+
+
+def _people(contact: LedgerContact) -> list[Person]:
+    return sorted(
+        (
+            person.first_name,
+            person.last_name,
+            person.email,
+            person.phone,
+            ContactKind.ESCALATED if person.escalation else ContactKind.NORMAL,
         )
         for person in contact.people
-    ]
-
-
-def _people(rows: list[Contact]) -> list[tuple[str, str, str, str, str]]:
-    return sorted((r.first_name, r.last_name, r.email, r.phone, r.kind) for r in rows)
+    )
 
 
 async def upsert_contacts(
     session: AsyncSession, scope: Scope, contacts: list[LedgerContact]
 ) -> int:
-    """Mirror a page of ledger contacts as customers; returns how many were new or changed."""
-    customers = await _customers_by_external_id(session, scope, {c.external_id for c in contacts})
-    existing_people: dict[int, list[Contact]] = {}
-    if customers:
-        ids = [customer.id for customer in customers.values()]
-        for row in await session.exec(select(Contact).where(col(Contact.customer_id).in_(ids))):
-            existing_people.setdefault(row.customer_id, []).append(row)
-    new = {
-        c.external_id: Customer(
-            organisation_id=scope.organisation_id,
-            connection_id=scope.connection_id,
-            external_id=c.external_id,
-            name=c.name,
+    """Mirror a page of ledger contacts as customers; returns how many were new or changed.
+    A contact listed twice in a page counts once, as its last listing says."""
+    contacts = list({contact.external_id: contact for contact in contacts}.values())
+    known = {
+        external_id: (saved_id_of(customer_id), name)
+        for customer_id, external_id, name in await session.exec(
+            select(Customer.id, Customer.external_id, Customer.name).where(
+                Customer.organisation_id == scope.organisation_id,
+                Customer.connection_id == scope.connection_id,
+                col(Customer.external_id).in_([c.external_id for c in contacts]),
+            )
         )
-        for c in contacts
-        if c.external_id not in customers
     }
-    session.add_all(new.values())
-    await session.flush()
-    customers.update(new)
+    mirrored_people: dict[int, list[Person]] = {}
+    if known:
+        connection = await session.connection()
+        rows = await connection.execute(
+            select_columns(
+                col(Contact.customer_id),
+                col(Contact.first_name),
+                col(Contact.last_name),
+                col(Contact.email),
+                col(Contact.phone),
+                col(Contact.kind),
+            ).where(
+                col(Contact.customer_id).in_([customer_id for customer_id, _ in known.values()])
+            )
+        )
+        for customer_id, first_name, last_name, email, phone, kind in rows:
+            person = (first_name, last_name, email, phone, kind)
+            mirrored_people.setdefault(customer_id, []).append(person)
 
-    replaced: list[int] = []
-    people: list[Contact] = []
+    new_ids = await _insert_customers(
+        session,
+        scope,
+        [(c.external_id, c.name, c.updated_at) for c in contacts if c.external_id not in known],
+    )
+    changed: list[dict[str, Any]] = []
+    people: list[dict[str, Any]] = []
     for contact in contacts:
-        customer = customers[contact.external_id]
-        customer_id = saved_id(customer)
-        wanted = _contact_rows(scope, customer_id, contact)
-        if (
-            contact.external_id not in new
-            and customer.name == contact.name
-            and _people(existing_people.get(customer_id, [])) == _people(wanted)
-        ):
-            continue
-        customer.name = contact.name
-        customer.source_updated_at = contact.updated_at
-        session.add(customer)
-        replaced.append(customer_id)
-        people += wanted
-    if replaced:
+        wanted = _people(contact)
+        if contact.external_id in new_ids:
+            customer_id = new_ids[contact.external_id]
+        else:
+            customer_id, name = known[contact.external_id]
+            if name == contact.name and sorted(mirrored_people.get(customer_id, [])) == wanted:
+                continue
+            changed.append(
+                {"id": customer_id, "name": contact.name, "source_updated_at": contact.updated_at}
+            )
+        people += [
+            {
+                "organisation_id": scope.organisation_id,
+                "customer_id": customer_id,
+                "first_name": first_name,
+                "last_name": last_name,
+                "email": email,
+                "phone": phone,
+                "kind": kind,
+            }
+            for first_name, last_name, email, phone, kind in wanted
+        ]
+    if changed:
+        await session.exec(update(Customer), params=changed)
+        replaced = [values["id"] for values in changed]
         await session.exec(delete(Contact).where(col(Contact.customer_id).in_(replaced)))
-    session.add_all(people)
+    if people:
+        await session.exec(insert(Contact), params=people)
     await session.commit()
-    return len(replaced)
+    return len(new_ids) + len(changed)
 
 
 async def upsert_invoices(
@@ -137,42 +208,38 @@ async def upsert_invoices(
     gone = [i for i in invoices if i.deleted]
     invoices = [i for i in invoices if not i.deleted]
     voided = await _void_deleted(session, scope, gone, run_id) if gone else 0
-    customers = await _customers_by_external_id(
-        session, scope, {i.contact_external_id for i in invoices}
-    )
+    customer_ids = await _customer_ids(session, scope, {i.contact_external_id for i in invoices})
+    # A contact that has not come through the contacts pass (yet) is created from what the
+    # invoice carries, so no invoice waits for its customer (its details come by id later).
+    unmirrored: dict[str, str] = {}
     for invoice in invoices:
-        if invoice.contact_external_id not in customers:
-            # The contact has not come through the contacts pass (yet): create it from what
-            # the invoice carries, so no invoice waits for its customer.
-            customer = Customer(
-                organisation_id=scope.organisation_id,
-                connection_id=scope.connection_id,
-                external_id=invoice.contact_external_id,
-                name=invoice.contact_name,
-            )
-            session.add(customer)
-            customers[invoice.contact_external_id] = customer
-    await session.flush()
+        if invoice.contact_external_id not in customer_ids:
+            unmirrored.setdefault(invoice.contact_external_id, invoice.contact_name)
+    customer_ids |= await _insert_customers(
+        session, scope, [(external_id, name, None) for external_id, name in unmirrored.items()]
+    )
 
-    existing = {
-        row.external_id: row
-        for row in await session.exec(
-            select(Invoice).where(
-                Invoice.organisation_id == scope.organisation_id,
-                Invoice.connection_id == scope.connection_id,
-                col(Invoice.external_id).in_([i.external_id for i in invoices]),
-            )
+    # What the mirror holds, as plain values (model objects cost more than the comparison).
+    columns = ("id", "external_id", "customer_id", *INVOICE_FIELDS)
+    connection = await session.connection()
+    rows = await connection.execute(
+        select_columns(*(getattr(Invoice, name) for name in columns)).where(
+            col(Invoice.organisation_id) == scope.organisation_id,
+            col(Invoice.connection_id) == scope.connection_id,
+            col(Invoice.external_id).in_([i.external_id for i in invoices]),
         )
-    }
+    )
+    existing = {row[1]: dict(zip(columns, row, strict=True)) for row in rows}
+    defaults = _defaults(Invoice)
     new_rows: list[dict[str, Any]] = []
     changed_rows: list[dict[str, Any]] = []
     for incoming in invoices:
         row = existing.get(incoming.external_id)
-        customer_id = customers[incoming.contact_external_id].id
+        customer_id = customer_ids[incoming.contact_external_id]
         if (
             row is not None
-            and row.customer_id == customer_id
-            and all(getattr(row, name) == getattr(incoming, name) for name in INVOICE_FIELDS)
+            and row["customer_id"] == customer_id
+            and all(row[name] == getattr(incoming, name) for name in INVOICE_FIELDS)
         ):
             continue
         values = {name: getattr(incoming, name) for name in INVOICE_FIELDS}
@@ -183,7 +250,7 @@ async def upsert_invoices(
         }
         if row is None:
             new_rows.append(
-                _new_invoice_defaults()
+                defaults
                 | values
                 | {
                     "organisation_id": scope.organisation_id,
@@ -192,7 +259,7 @@ async def upsert_invoices(
                 }
             )
         else:
-            changed_rows.append(values | {"id": row.id})
+            changed_rows.append(values | {"id": row["id"]})
     # Plain rows in bulk: building a validated model object per invoice costs more than the
     # database write itself on an initial sync of thousands.
     if new_rows:
@@ -227,20 +294,11 @@ async def _void_deleted(
     return voided
 
 
-def _new_invoice_defaults() -> dict[str, Any]:
-    """The model's defaults for the columns a ledger does not fill (chase state, flags...)."""
-    return {
-        name: field.get_default(call_default_factory=True)
-        for name, field in Invoice.model_fields.items()
-        if name != "id" and not field.is_required()
-    }
-
-
 async def replace_credits(session: AsyncSession, scope: Scope, credits: list[LedgerCredit]) -> int:
     """The connection's customer credit becomes exactly what the ledger holds now (credit
     allocated or refunded since is gone). Credit of a contact duely has no customer for (one
     never invoiced) is left out: nobody is chased for it. Returns the rows kept."""
-    customers = await _customers_by_external_id(
+    customers = await _customer_ids(
         session, scope, {credit.contact_external_id for credit in credits}
     )
     await session.exec(
@@ -253,7 +311,7 @@ async def replace_credits(session: AsyncSession, scope: Scope, credits: list[Led
         Credit(
             organisation_id=scope.organisation_id,
             connection_id=scope.connection_id,
-            customer_id=saved_id(customers[credit.contact_external_id]),
+            customer_id=customers[credit.contact_external_id],
             external_id=credit.external_id,
             kind=credit.kind,
             number=credit.number,
@@ -275,7 +333,7 @@ async def replace_contact_groups(
     """The connection's customers' groups become exactly the ledger's now. Members duely has
     no customer for (suppliers, contacts never invoiced) are left out. Returns the rows kept."""
     members = {member for group in groups for member in group.contact_external_ids}
-    customers = await _customers_by_external_id(session, scope, members)
+    customers = await _customer_ids(session, scope, members)
     await session.exec(
         delete(CustomerGroup).where(
             col(CustomerGroup.organisation_id) == scope.organisation_id,
@@ -283,7 +341,7 @@ async def replace_contact_groups(
         )
     )
     kept = {
-        (saved_id(customers[member]), group.name)
+        (customers[member], group.name)
         for group in groups
         for member in group.contact_external_ids
         if member in customers and group.name
