@@ -32,6 +32,7 @@ from temporalio import activity, workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench.results import Figure, Scale
 from bench.setup import bench_settings, bench_xero, dev_server
 from duely.accounts.organisations import ensure_organisation
 from duely.core.db import Database, make_sync_engine
@@ -51,14 +52,28 @@ from tests.serving import serve, shut
 from tests.stripe_webhooks import body_of, payment_succeeded, signature_header
 from tests.xero.conftest import connect_directly
 
-PAYMENTS = 200
-TENANTS = 10
-INVOICES_PER_TENANT = 200  # about 60 open sales invoices each: 20 paced, 20 in the storm
+
+@dataclass(frozen=True)
+class Size:
+    payments: int
+    tenants: int
+    invoices_per_tenant: int  # about 30% are open sales invoices: half paced, half the storm
+
+
+FULL = Size(payments=200, tenants=10, invoices_per_tenant=200)
+SMALL = Size(payments=20, tenants=2, invoices_per_tenant=120)
 CALLS_PER_ROUND = 3  # re-read the invoices, look up the references, PUT the payments
 """A lone payment is a round of one; payments that arrive together share a round."""
 PAYMENTS_PER_TENANT_MINUTE = 15
 """45 of a tenant's 60 Xero calls a minute (duely itself keeps to 55): under the limit."""
-WEBHOOK_SECRET = "whsec_duely_bench"
+
+
+def webhook_secret(organisation_id: int) -> str:
+    """Each organisation's own Stripe signing secret (one shared by all would make every
+    event look signed by the first of them)."""
+    return f"whsec_duely_bench_{organisation_id}"
+
+
 WAIT_SECONDS = 300
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDELIVERIES = 3
@@ -82,7 +97,6 @@ class Sent:
     at: float = 0.0
     """Wall-clock time the POST was sent (compared with the row's updated_at)."""
     answered: float = 0.0
-    dispatched: bool = False
     status: int = 0
     """The webhook's answer (0: no answer)."""
 
@@ -119,7 +133,7 @@ class SignalThenActivity:
         self._waiting.append(n)
 
 
-async def bare_round_trips(env: WorkflowEnvironment) -> list[float]:
+async def bare_round_trips(env: WorkflowEnvironment, rounds: int) -> list[float]:
     """handle.signal(...) to the activity having run, one after another."""
     queue = f"bare-{uuid.uuid4().hex}"
     touch = Touch()
@@ -129,9 +143,9 @@ async def bare_round_trips(env: WorkflowEnvironment) -> list[float]:
         env.client, task_queue=queue, workflows=[SignalThenActivity], activities=[touch.touch]
     ):
         handle = await env.client.start_workflow(
-            SignalThenActivity.run, PAYMENTS, id=f"bare-{queue}", task_queue=queue
+            SignalThenActivity.run, rounds, id=f"bare-{queue}", task_queue=queue
         )
-        for n in range(PAYMENTS):
+        for n in range(rounds):
             touch.ran[n] = loop.create_future()
             started = time.perf_counter()
             await handle.signal(SignalThenActivity.go, n)
@@ -156,25 +170,26 @@ class Run:
     redelivered: int = 0
     redelivered_at: float = 0.0
     """Seconds into the storm when the refused webhooks were delivered again."""
-    not_dispatched: int = 0
     not_recorded: dict[str, int] = field(default_factory=dict)
 
 
-def set_up(settings: Settings) -> list[int]:
+def set_up(settings: Settings, tenants: int) -> list[int]:
     """One organisation per tenant: verifies Stripe webhooks with its own secret, books card
     payments to the clearing account (615), chases nothing (the payments are the figure)."""
     upgrade(settings.resolved_database_url)
     engine = make_sync_engine(settings.resolved_database_url)
-    secret = SecretBox(settings.resolved_secret_key).encrypt(WEBHOOK_SECRET)
+    box = SecretBox(settings.resolved_secret_key)
     with Session(engine) as session:
         ids = []
-        for n in range(TENANTS):
+        for n in range(tenants):
             organisation = ensure_organisation(
                 session,
                 f"Bench Payments {n}",
                 chase_mode="off",
                 payment_accounts="*=615",
-                stripe_webhook_secret_encrypted=secret,
+            )
+            organisation.stripe_webhook_secret_encrypted = box.encrypt(
+                webhook_secret(organisation.id)
             )
             ids.append(organisation.id)
         session.commit()
@@ -223,7 +238,8 @@ def signed(payable: Payable) -> Sent:
 
 
 async def post(http: httpx.AsyncClient, sent: Sent) -> None:
-    headers = {"stripe-signature": signature_header(sent.body, WEBHOOK_SECRET)}
+    secret = webhook_secret(sent.payable.organisation_id)
+    headers = {"stripe-signature": signature_header(sent.body, secret)}
     sent.at = time.time()
     try:
         answer = await http.post("/webhooks/stripe", content=sent.body, headers=headers)
@@ -231,7 +247,6 @@ async def post(http: httpx.AsyncClient, sent: Sent) -> None:
         sent.status = 0
     else:
         sent.status = answer.status_code
-        sent.dispatched = answer.is_success and bool(answer.json().get("dispatched"))
     sent.answered = time.time() - sent.at
 
 
@@ -284,7 +299,6 @@ async def paced(http: httpx.AsyncClient, db: Database, batch: list[Sent], gap: f
     when, run.not_recorded = await recorded(db, batch)
     run.latency = [when[s.payment_id] - s.at for s in batch if s.payment_id in when]
     run.answered = [s.answered for s in batch]
-    run.not_dispatched = sum(not s.dispatched for s in batch)
     return run
 
 
@@ -312,7 +326,6 @@ async def storm(http: httpx.AsyncClient, db: Database, batch: list[Sent], run: R
     when, not_recorded = await recorded(db, batch)
     run.storm_seconds = max(when.values(), default=started) - started
     run.storm_recorded = len(when)
-    run.not_dispatched += sum(not sent.dispatched for sent in batch)
     for status, count in not_recorded.items():
         run.not_recorded[f"storm {status}"] = count
 
@@ -329,7 +342,12 @@ async def wait_for_syncs(db: Database, count: int) -> list[SyncRun]:
 
 
 async def duely_payments(
-    env: WorkflowEnvironment, xero: XeroSandbox, sandbox_url: str, home: Path, database_url: str
+    env: WorkflowEnvironment,
+    xero: XeroSandbox,
+    sandbox_url: str,
+    home: Path,
+    database_url: str,
+    size: Size,
 ) -> tuple[Run, list[float], dict]:
     settings = bench_settings(
         home,
@@ -338,11 +356,11 @@ async def duely_payments(
         temporal_address=env.client.service_client.config.target_host,
         temporal_task_queue=f"bench-{uuid.uuid4().hex}",
     )
-    org_ids = set_up(settings)
+    org_ids = set_up(settings, size.tenants)
     tenants = {}
     connections = []
     for n, org_id in enumerate(org_ids):
-        tenant = xero.add_tenant(f"Bench Payments {n}", INVOICES_PER_TENANT, seed=300 + n)
+        tenant = xero.add_tenant(f"Bench Payments {n}", size.invoices_per_tenant, seed=300 + n)
         tenants[org_id] = tenant
         connections.append(await connect_directly(xero, settings, org_id, tenant, "bench"))
     db = Database(settings.resolved_database_url)
@@ -357,17 +375,21 @@ async def duely_payments(
             if failed:
                 raise RuntimeError(f"sync failed: {failed}")
             by_org = payables(settings, tenants)
-            per_tenant = PAYMENTS // TENANTS
+            per_tenant = size.payments // size.tenants
             short = {o: len(p) for o, p in by_org.items() if len(p) < 2 * per_tenant}
             if short:
                 raise RuntimeError(f"too few open invoices to pay: {short}")
             # Round robin over the tenants, so each tenant's payments are evenly spaced.
             lines = [by_org[o] for o in org_ids]
-            latency_batch = [signed(lines[n % TENANTS][n // TENANTS]) for n in range(PAYMENTS)]
-            storm_batch = [
-                signed(lines[n % TENANTS][per_tenant + n // TENANTS]) for n in range(PAYMENTS)
+            tenants_count, payments = size.tenants, size.payments
+            latency_batch = [
+                signed(lines[n % tenants_count][n // tenants_count]) for n in range(payments)
             ]
-            baseline = await bare_round_trips(env)
+            storm_batch = [
+                signed(lines[n % tenants_count][per_tenant + n // tenants_count])
+                for n in range(payments)
+            ]
+            baseline = await bare_round_trips(env, payments)
 
             served = await serve(create_app(settings))
             # What `duely worker` runs beside the worker: events kept while Temporal was slow.
@@ -377,7 +399,7 @@ async def duely_payments(
             async with httpx.AsyncClient(
                 base_url=served.url, timeout=120, limits=httpx.Limits(max_connections=None)
             ) as http:
-                gap = 60 / (PAYMENTS_PER_TENANT_MINUTE * TENANTS)
+                gap = 60 / (PAYMENTS_PER_TENANT_MINUTE * size.tenants)
                 run = await paced(http, db, latency_batch, gap)
                 await storm(http, db, storm_batch, run)
             written = sum(
@@ -428,88 +450,71 @@ def databases() -> Iterator[list[tuple[str, str]]]:
                     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def main() -> None:
+async def measure(scale: Scale) -> list[Figure]:
+    size = SMALL if scale.small else FULL
+    figures: list[Figure] = []
     env = await dev_server()
     try:
         with databases() as found, tempfile.TemporaryDirectory() as home:
             for database, url in found:
-                await measure(env, database, url, Path(home))
+                figures += await measure_on(env, database, url, Path(home), size)
     finally:
         await env.shutdown()
+    return figures
 
 
-async def measure(env: WorkflowEnvironment, database: str, database_url: str, home: Path) -> None:
-    everything = time.perf_counter()
+async def measure_on(
+    env: WorkflowEnvironment, database: str, database_url: str, home: Path, size: Size
+) -> list[Figure]:
     xero = bench_xero()
     sandbox = await serve(create_sandbox_app(xero))
     try:
         run, baseline, extra = await duely_payments(
-            env, xero, f"{sandbox.url}/xero", home, database_url
+            env, xero, f"{sandbox.url}/xero", home, database_url, size
         )
     finally:
         await shut(sandbox)
     limits = xero.limiter.limits
     paced_calls = Settings().xero_calls_per_minute
-    one_by_one = TENANTS * paced_calls / CALLS_PER_ROUND
+    one_by_one = size.tenants * paced_calls / CALLS_PER_ROUND
     p50, p95 = percentile(run.latency, 0.5), percentile(run.latency, 0.95)
     b50, b95 = percentile(baseline, 0.5), percentile(baseline, 0.95)
     answers = ", ".join(
         f"{count} answered {status or 'nothing'}" for status, count in run.storm_answers.items()
     )
-    after_redelivery = run.storm_seconds - run.redelivered_at
-    print(
-        f"webhook to ledger: {PAYMENTS} card payments over {TENANTS} Xero tenants (one "
-        f"organisation each), {CALLS_PER_ROUND} Xero calls a round of payments, dev server, "
-        f"{database}; "
-        f"sandbox rate limits ON ({limits.per_minute}/min, {limits.concurrent} in flight per "
-        f"tenant; duely keeps to {paced_calls}/min)"
+    if run.not_recorded:  # a figure of payments that did not land would be no figure
+        raise RuntimeError(f"{database}: payments not recorded in Xero: {run.not_recorded}")
+    suffix = "" if database == "SQLite" else f"_{database.lower()}"
+    trouble = (
+        f"; calls refused by the sandbox {dict(xero.limiter.refused)}"
+        if xero.limiter.refused
+        else ""
     )
-    print(
-        f"  paced under the limit: a webhook every {extra['gap']:.2f} s round robin, each tenant "
-        f"one every {extra['gap'] * TENANTS:.0f} s "
-        f"({PAYMENTS_PER_TENANT_MINUTE * CALLS_PER_ROUND} calls/min); "
-        "latency = the Payment row's updated_at when recorded - POST sent"
+    paced = Figure(
+        f"webhook_to_ledger{suffix}",
+        p95 * 1000,
+        "ms",
+        baseline=b95 * 1000,
+        note=(
+            f"{database}: p95 of {size.payments} card payments paced under Xero's limit over "
+            f"{size.tenants} tenants (sandbox limits ON: {limits.per_minute}/min, "
+            f"{limits.concurrent} in flight; duely keeps to {paced_calls}/min), webhook POST to "
+            f"the Payment row recorded after Xero took it; p50 {ms(p50)} (bare {ms(b50)}); "
+            f"baseline: a bare signal -> no-op activity round trip; goal <= 1.5x"
+            f"; webhooks answered in {ms(percentile(run.answered, 0.5))} p50" + trouble
+        ),
     )
-    print(
-        f"  bare signal -> no-op activity, one by one   p50 {ms(b50)}   p95 {ms(b95)}   "
-        f"max {ms(max(baseline))}"
+    storm = Figure(
+        f"webhook_storm{suffix}",
+        run.storm_slowest * 1000,
+        "ms",
+        note=(
+            f"{database}: {size.payments} webhooks at once, the slowest answer ({answers}; "
+            f"goal < 1 s); all {run.storm_recorded} recorded in Xero {run.storm_seconds:.1f} s "
+            f"after the first POST ({run.storm_recorded / run.storm_seconds * 60:.0f}/min; "
+            f"bound by Xero's {paced_calls} calls a minute per tenant: one payment a round would "
+            f"allow {one_by_one:.0f}/min); duely waited {extra['waited']:.1f} s on rate limits"
+            + (f"; {run.redelivered} redelivered" if run.redelivered else "")
+        ),
     )
-    print(
-        f"  duely webhook -> payment in Xero, paced     p50 {ms(p50)}   p95 {ms(p95)}   "
-        f"max {ms(max(run.latency, default=math.nan))}"
-    )
-    print(
-        f"  ratio duely / bare                          p50 {p50 / b50:7.1f} x    "
-        f"p95 {p95 / b95:7.1f} x    (webhook answered in "
-        f"{percentile(run.answered, 0.5) * 1000:.0f} ms p50)"
-    )
-    print(
-        f"  storm, {PAYMENTS} webhooks at once ({PAYMENTS // TENANTS} per tenant): {answers}, "
-        f"the last after {run.storm_slowest:.1f} s"
-    )
-    if run.redelivered:
-        print(
-            f"    refused ones delivered again {REDELIVERY_IN_FLIGHT} at a time, as Stripe "
-            f"retries ({run.redelivered} deliveries) from {run.redelivered_at:.1f} s on"
-        )
-    print(
-        f"    {run.storm_recorded} recorded {run.storm_seconds:7.1f} s after the first POST: "
-        f"{run.storm_recorded / run.storm_seconds * 60:.0f} payments/min"
-        + (
-            f" ({run.storm_recorded / after_redelivery * 60:.0f}/min counted from the redelivery)"
-            if run.redelivered and after_redelivery > 0
-            else ""
-        )
-        + f"; one payment a round, duely's pacing of Xero would allow {one_by_one:.0f}/min"
-    )
-    print(
-        f"  duely waited {extra['waited']:.1f} s on rate limits; calls refused by the sandbox: "
-        f"{dict(xero.limiter.refused) or 'none'}; payments written to Xero {extra['written']}; "
-        f"accepted but not dispatched at once {run.not_dispatched}; not recorded: "
-        f"{run.not_recorded or 'none'}; "
-        f"the whole step took {time.perf_counter() - everything:.0f} s"
-    )
-
-
-if __name__ == "__main__":
-    asyncio.run(main())
+    return [paced, storm]
