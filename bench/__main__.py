@@ -25,7 +25,9 @@ BENCHMARKS = {
 def main(names: list[str]) -> None:
     unknown = [name for name in names if name not in BENCHMARKS]
     if unknown:
-        raise SystemExit(f"no benchmark named {', '.join(unknown)}: pick from {', '.join(BENCHMARKS)}")
+        raise SystemExit(
+            f"no benchmark named {', '.join(unknown)}: pick from {', '.join(BENCHMARKS)}"
+        )
     scale = scale_from_env()
     figures: list[Figure] = []
     for name in names or list(BENCHMARKS):
