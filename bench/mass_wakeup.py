@@ -73,10 +73,10 @@ def chosen_invoices(xero: XeroSandbox, tenant: Ledger, customers: int) -> list[s
 
 
 def window_opening(lead_seconds: int) -> datetime:
-    """`lead_seconds` from now, to the second (UTC): people set whole minutes, the engine takes
-    any time of day, and a benchmark need not wait for the next minute."""
+    """The first whole minute at least `lead_seconds` from now (UTC): a send window opens on
+    the minute (the engine reads it to the minute)."""
     at = datetime.now(UTC) + timedelta(seconds=lead_seconds)
-    return at.replace(microsecond=0) + timedelta(seconds=1)
+    return at.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 
 async def measure(scale: Scale) -> list[Figure]:
