@@ -48,9 +48,9 @@ from duely.payments.stripe_events import MoneyIn, MoneyInQuestion, read_event
 log = logging.getLogger(__name__)
 
 STRIPE = "stripe"
-DISPATCH_SECONDS = 5
-"""How long a webhook waits for Temporal before keeping the event for later: Stripe wants
-an answer in seconds, and a kept event is dispatched again anyway."""
+DISPATCH_SECONDS = 30
+"""How long one dispatch may take before the event is left to the worker's round (Stripe has
+its answer already: the webhook answers once the event is kept)."""
 TEMPORAL_DOWN = (RPCError, RuntimeError, OSError, TimeoutError)
 
 
