@@ -30,6 +30,9 @@ from duely.models import (
     CustomerGroup,
     Invoice,
     InvoiceStatus,
+    Payment,
+    PaymentStatus,
+    SyncRun,
 )
 
 INVOICE_FIELDS = (
@@ -230,12 +233,15 @@ async def upsert_invoices(
         )
     )
     existing = {row[1]: dict(zip(columns, row, strict=True)) for row in rows}
+    paid_since_read = await _paid_during_run(session, run_id, [r["id"] for r in existing.values()])
     defaults = _defaults(Invoice)
     new_rows: list[dict[str, Any]] = []
     changed_rows: list[dict[str, Any]] = []
     for incoming in invoices:
         row = existing.get(incoming.external_id)
         customer_id = customer_ids[incoming.contact_external_id]
+        if row is not None and row["id"] in paid_since_read:
+            continue  # read before a payment duely placed: the next pass reads it after
         if (
             row is not None
             and row["customer_id"] == customer_id
@@ -268,6 +274,25 @@ async def upsert_invoices(
         await session.exec(update(Invoice), params=changed_rows)
     await session.commit()
     return len(new_rows) + len(changed_rows) + voided
+
+
+async def _paid_during_run(session: AsyncSession, run_id: int | None, ids: list[int]) -> set[int]:
+    """The invoices a payment was placed on since the sync run began: a page of the run may
+    have been read before it, and would say they are owed again. The ledger stamped them when
+    the payment went in, so the next pass reads them as they are now."""
+    if run_id is None or not ids:
+        return set()
+    started = (await session.exec(select(SyncRun.started_at).where(SyncRun.id == run_id))).first()
+    if started is None:
+        return set()
+    placed = await session.exec(
+        select(Payment.invoice_id).where(
+            col(Payment.invoice_id).in_(ids),
+            Payment.status == PaymentStatus.RECORDED,
+            col(Payment.updated_at) >= started,
+        )
+    )
+    return {invoice_id for invoice_id in placed if invoice_id is not None}
 
 
 async def _void_deleted(
