@@ -17,8 +17,9 @@ from temporalio import activity
 
 from duely.activities.sync import SyncPlan
 from duely.chase.control import tell_chase
+from duely.chase.eligibility import should_chase
 from duely.core.db import Database
-from duely.models import ChaseMode, Invoice, InvoiceStatus, Organisation
+from duely.models import ChaseMode, Invoice, InvoiceStatus, Organisation, saved_id
 
 BATCH = 500
 CONCURRENCY = 32
@@ -37,6 +38,7 @@ class FanOutActivities:
         return await self._tell(
             Invoice.synced_run_id == plan.run_id,
             start_new=organisation.chase_mode != ChaseMode.OFF,
+            created_after=plan.last_invoice_id,
         )
 
     @activity.defn
@@ -47,13 +49,29 @@ class FanOutActivities:
             start_new=True,
         )
 
-    async def _tell(self, which: ColumnElement[bool], start_new: bool) -> int:
+    async def _tell(
+        self, which: ColumnElement[bool], start_new: bool, created_after: int | None = None
+    ) -> int:
+        """Tell each invoice's chase; one created after `created_after` (by the sync run) has
+        no chase to hear it unless this starts one: no signal is sent for it (on a first sync
+        of 10,000 invoices, some 7,000 paid or voided ones were signalled, each answered "not
+        found")."""
         details = activity.info().heartbeat_details
         after, told = details[0] if details else (0, 0)
         limit = asyncio.Semaphore(CONCURRENCY)
         client, queue = activity.client(), activity.info().task_queue
 
+        def unheard(invoice: Invoice) -> bool:
+            return (
+                created_after is not None
+                and saved_id(invoice) > created_after
+                and not invoice.workflow_id
+                and not (start_new and should_chase(invoice))
+            )
+
         async def tell(invoice: Invoice) -> str | None:
+            if unheard(invoice):
+                return None
             async with limit:
                 return await tell_chase(client, queue, invoice, start_new)
 

@@ -3,19 +3,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from duely.activities.errors import as_application_error
 from duely.activities.heartbeat import heartbeating
 from duely.core.db import Database
-from duely.integrations.ledgers.base import Ledger, LedgerError
+from duely.integrations.ledgers.base import Changes, Ledger, LedgerError
 from duely.integrations.ledgers.connections import Ledgers
 from duely.ledgers.mirror import (
     Scope,
@@ -28,6 +30,7 @@ from duely.models import (
     Connection,
     ConnectionStatus,
     Customer,
+    Invoice,
     SyncRun,
     SyncStatus,
     utcnow,
@@ -44,6 +47,9 @@ class SyncPlan:
     contacts_since: str | None
     invoices_since: str | None
     skip_reason: str = ""
+    last_invoice_id: int | None = None
+    """The largest invoice id when the run began: a larger one is an invoice this run created,
+    which no chase can have heard of yet. None (a plan from before this field): unknown."""
 
 
 @dataclass
@@ -79,6 +85,26 @@ def _instant(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+async def _read_ahead(pages: AsyncIterator[Changes]) -> AsyncIterator[Changes]:
+    """The pages, the next one already asked for while the caller writes this one: the
+    ledger's answer and the database write overlap. Progress is still recorded only for
+    written pages, so a pass resumed after a crash reads the page that was ahead again."""
+    upcoming: asyncio.Future[Changes] = asyncio.ensure_future(anext(pages))
+    try:
+        while True:
+            try:
+                page = await upcoming
+            except StopAsyncIteration:
+                return
+            upcoming = asyncio.ensure_future(anext(pages))
+            yield page
+    finally:
+        if not upcoming.done():
+            upcoming.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await upcoming
+
+
 class LedgerSyncActivities:
     def __init__(self, settings: Settings, db: Database, ledgers: Ledgers) -> None:
         self._settings = settings
@@ -107,6 +133,7 @@ class LedgerSyncActivities:
                 run.status, run.error, run.finished_at = SyncStatus.FAILED, skip, utcnow()
             session.add(run)
             await session.commit()
+            last_invoice_id = (await session.exec(select(func.max(Invoice.id)))).one()
             return SyncPlan(
                 run_id=run.id,
                 connection_id=connection_id,
@@ -119,6 +146,7 @@ class LedgerSyncActivities:
                 if full or not connection.sync_watermark
                 else connection.sync_watermark.isoformat(),
                 skip_reason=skip,
+                last_invoice_id=last_invoice_id or 0,
             )
 
     async def _mirror(self, plan: SyncPlan, invoices: bool) -> PassProgress:
@@ -134,7 +162,7 @@ class LedgerSyncActivities:
                 _instant(progress.next_cursor), progress.next_page
             )
             async with heartbeating(lambda: asdict(progress)):
-                async for page in pages:
+                async for page in _read_ahead(pages):
                     async with self._db.session() as session:
                         if invoices:
                             changed = await upsert_invoices(session, scope, page.items, plan.run_id)
@@ -179,8 +207,17 @@ class LedgerSyncActivities:
     @activity.defn
     async def sync_invoices(self, plan: SyncPlan) -> PassProgress:
         """Changed invoices, then the customers' credit against them, read whole each time."""
-        progress = await self._mirror(plan, invoices=True)
-        credit = await self._read_whole(plan, lambda ledger: ledger.open_credit())
+        # The credit is read while the pages are written (a few calls the ledger answers in
+        # the meantime); it is written after them, once every customer it names exists.
+        reading = asyncio.ensure_future(self._read_whole(plan, lambda ledger: ledger.open_credit()))
+        try:
+            progress = await self._mirror(plan, invoices=True)
+        except BaseException:
+            reading.cancel()
+            with contextlib.suppress(BaseException):
+                await reading
+            raise
+        credit = await reading
         async with self._db.session() as session:
             await replace_credits(session, Scope(plan.organisation_id, plan.connection_id), credit)
         return progress
