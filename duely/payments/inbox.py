@@ -66,7 +66,7 @@ async def keep(
         event_type=str(event.get("type", ""))[:100],
         payload=json.dumps(event, separators=(",", ":")),
     )
-    async with db.session() as session:
+    async with db.writing() as session:
         session.add(row)
         try:
             await session.commit()
@@ -138,7 +138,7 @@ async def mark_failed(db: Database, row: WebhookEvent, error: str) -> None:
 
 
 async def _mark(db: Database, row: WebhookEvent, error: str = "") -> None:
-    async with db.session() as session:
+    async with db.writing() as session:
         stored = await session.get(WebhookEvent, row.id)
         if stored is None:  # kept before it is dispatched, and never deleted
             raise LookupError(f"Stripe event {row.event_id} is not kept any more")
@@ -169,7 +169,7 @@ async def _place(
         problem = _mismatch(organisation_id, allocation, money)
     except BadAllocation as error:
         allocation, problem = None, str(error)
-    async with db.session() as session:
+    async with db.writing() as session:
         if problem or allocation is None:  # no allocation: the problem says why
             await _payment_row(
                 session, organisation_id, money, "", money.amount, unmatched_because=problem
@@ -265,7 +265,7 @@ async def _payment_row(
 async def _question(db: Database, organisation_id: int, question: MoneyInQuestion) -> None:
     """A refund or dispute: on the timeline of every invoice the payment paid, and one alert.
     The ledger payment stands; reversing it is a person's decision."""
-    async with db.session() as session:
+    async with db.writing() as session:
         payments = await _payments_of(session, organisation_id, question.payment_id)
         invoices = [p.invoice_id for p in payments if p.invoice_id is not None]
         for invoice_id in invoices:

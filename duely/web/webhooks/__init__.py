@@ -112,7 +112,7 @@ async def keep_unreadable(
         processed_at=utcnow(),
         last_error=f"refused, signed but unreadable: {reason}"[:2000],
     )
-    async with db.session() as session:
+    async with db.writing() as session:
         session.add(row)
         try:
             await session.commit()
