@@ -11,25 +11,22 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, insert
-from sqlmodel import Session, select
+from sqlalchemy import func
+from sqlmodel import select
 from temporalio import workflow
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.results import Figure, Scale
-from bench.setup import bench_settings, dev_server
-from duely.accounts.organisations import ensure_organisation
+from bench.setup import bench_settings, dev_server, seed_open_invoices
 from duely.activities.fan_out import CONCURRENCY
 from duely.chase.control import start_all_chases
-from duely.core.db import Database, make_sync_engine
+from duely.core.db import Database
 from duely.integrations.ledgers.connections import Ledgers
-from duely.migrate import upgrade
-from duely.models import Customer, Invoice
+from duely.models import Invoice
 from duely.settings import Settings
 from duely.worker import build_worker
 
@@ -111,50 +108,6 @@ async def bare_signals(handles: list[WorkflowHandle]) -> float:
     return time.perf_counter() - started
 
 
-def seed(settings: Settings, invoices: int) -> int:
-    upgrade(settings.resolved_database_url)
-    engine = make_sync_engine(settings.resolved_database_url)
-    with Session(engine) as session:
-        org = ensure_organisation(session, "Bench Chasing Ltd")
-        session.flush()
-        session.exec(
-            insert(Customer),
-            params=[
-                {"organisation_id": org.id, "external_id": f"c{n}", "name": f"Customer {n}"}
-                for n in range(CUSTOMERS)
-            ],
-        )
-        customer_ids = session.exec(select(Customer.id)).all()
-        due = date.today() + timedelta(days=30)  # nothing to send: this measures starting
-        session.exec(
-            insert(Invoice),
-            params=[
-                {
-                    "organisation_id": org.id,
-                    "customer_id": customer_ids[n % CUSTOMERS],
-                    "external_id": f"i{n}",
-                    "number": f"INV-{n:05}",
-                    "reference": "",
-                    "issue_date": due - timedelta(days=60),
-                    "due_date": due,
-                    "currency": "GBP",
-                    "total": 10_000,
-                    "amount_due": 10_000,
-                    "status": "open",
-                    "disputed": False,
-                    "chasing_enabled": True,
-                    "chase_state": "",
-                    "workflow_id": "",
-                }
-                for n in range(invoices)
-            ],
-        )
-        session.commit()
-        org_id = org.id
-    engine.dispose()
-    return org_id
-
-
 async def duely_starts(
     env: WorkflowEnvironment, settings: Settings, org_id: int, invoices: int
 ) -> dict:
@@ -198,7 +151,7 @@ async def measure(scale: Scale) -> list[Figure]:
                 temporal_address=env.client.service_client.config.target_host,
                 temporal_task_queue=f"bench-{uuid.uuid4().hex}",
             )
-            org_id = seed(settings, invoices)
+            org_id = seed_open_invoices(settings, "Bench Chasing Ltd", invoices, CUSTOMERS)
             baseline = await bare_starts(env, invoices)
             result = await duely_starts(env, settings, org_id, invoices)
     finally:

@@ -1,22 +1,26 @@
-"""What every benchmark sets up the same way: duely's settings, the sandbox's Xero app and
-Temporal's dev server."""
+"""What every benchmark sets up the same way: duely's settings, the sandbox's Xero app,
+Temporal's dev server and an organisation of open invoices."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
-from sqlmodel import select
+from sqlalchemy import insert
+from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
-from duely.core.db import Database
+from duely.accounts.organisations import ensure_organisation
+from duely.core.db import Database, make_sync_engine
 from duely.core.temporal.codec import data_converter
 from duely.core.temporal.names import SEARCH_ATTRIBUTES
 from duely.integrations.ledgers.connections import Ledgers
 from duely.ledgers.sync_schedule import request_sync
-from duely.models import Connection, Invoice, SyncRun, SyncStatus
+from duely.migrate import upgrade
+from duely.models import Connection, Customer, Invoice, SyncRun, SyncStatus
 from duely.sandbox.xero import XeroSandbox
 from duely.settings import Settings
 from duely.worker import build_worker
@@ -82,3 +86,50 @@ async def timed_first_sync(
         return {"seconds": elapsed, "run": run, "mirrored": mirrored}
     finally:
         await env.shutdown()
+
+
+def seed_open_invoices(settings: Settings, name: str, invoices: int, customers: int) -> int:
+    """An organisation with `invoices` open invoices of `customers` customers, due in 30 days
+    (nothing to send: every chase sleeps until its first step), straight into the database by
+    bulk insert; its id."""
+    upgrade(settings.resolved_database_url)
+    engine = make_sync_engine(settings.resolved_database_url)
+    with Session(engine) as session:
+        org = ensure_organisation(session, name)
+        session.flush()
+        session.exec(
+            insert(Customer),
+            params=[
+                {"organisation_id": org.id, "external_id": f"c{n}", "name": f"Customer {n}"}
+                for n in range(customers)
+            ],
+        )
+        customer_ids = session.exec(select(Customer.id)).all()
+        due = date.today() + timedelta(days=30)
+        session.exec(
+            insert(Invoice),
+            params=[
+                {
+                    "organisation_id": org.id,
+                    "customer_id": customer_ids[n % customers],
+                    "external_id": f"i{n}",
+                    "number": f"INV-{n:05}",
+                    "reference": "",
+                    "issue_date": due - timedelta(days=60),
+                    "due_date": due,
+                    "currency": "GBP",
+                    "total": 10_000,
+                    "amount_due": 10_000,
+                    "status": "open",
+                    "disputed": False,
+                    "chasing_enabled": True,
+                    "chase_state": "",
+                    "workflow_id": "",
+                }
+                for n in range(invoices)
+            ],
+        )
+        session.commit()
+        org_id = org.id
+    engine.dispose()
+    return org_id

@@ -20,10 +20,9 @@ import inspect
 import tempfile
 import time
 import uuid
-from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.api.enums.v1 import TaskQueueType
@@ -33,12 +32,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.results import Figure, Scale
-from bench.setup import bench_settings, dev_server
-from duely.accounts.organisations import ensure_organisation
+from bench.setup import bench_settings, dev_server, seed_open_invoices
 from duely.activities.fan_out import CONCURRENCY
 from duely.chase.control import chasing_changed, start_all_chases
 from duely.core.db import make_sync_engine
-from duely.migrate import upgrade
 from duely.models import Customer, Invoice
 from duely.settings import Settings
 from tests.worker_processes import worker_process
@@ -72,52 +69,6 @@ def _memory(pid: int) -> dict[str, float]:
         if key in ("VmRSS", "VmHWM"):
             values[key] = int(rest.split()[0]) / 1024  # kB
     return values
-
-
-def seed(settings: Settings, invoices: int, customers: int) -> int:
-    """`invoices` open invoices of `customers` customers, due in 30 days (nothing to send:
-    every chase sleeps until its first step), straight into SQLite."""
-    upgrade(settings.resolved_database_url)
-    engine = make_sync_engine(settings.resolved_database_url)
-    with Session(engine) as session:
-        org = ensure_organisation(session, "Bench Memory Ltd")
-        session.flush()
-        session.exec(
-            insert(Customer),
-            params=[
-                {"organisation_id": org.id, "external_id": f"c{n}", "name": f"Customer {n}"}
-                for n in range(customers)
-            ],
-        )
-        customer_ids = session.exec(select(Customer.id)).all()
-        due = date.today() + timedelta(days=30)
-        session.exec(
-            insert(Invoice),
-            params=[
-                {
-                    "organisation_id": org.id,
-                    "customer_id": customer_ids[n % customers],
-                    "external_id": f"i{n}",
-                    "number": f"INV-{n:05}",
-                    "reference": "",
-                    "issue_date": due - timedelta(days=60),
-                    "due_date": due,
-                    "currency": "GBP",
-                    "total": 10_000,
-                    "amount_due": 10_000,
-                    "status": "open",
-                    "disputed": False,
-                    "chasing_enabled": True,
-                    "chase_state": "",
-                    "workflow_id": "",
-                }
-                for n in range(invoices)
-            ],
-        )
-        session.commit()
-        org_id = org.id
-    engine.dispose()
-    return org_id
 
 
 class WorkerProcess:
@@ -183,7 +134,7 @@ async def measure(scale: Scale) -> list[Figure]:
                 temporal_address=env.client.service_client.config.target_host,
                 temporal_task_queue=queue,
             )
-            org_id = seed(settings, invoices, customers)
+            org_id = seed_open_invoices(settings, "Bench Memory Ltd", invoices, customers)
             engine = make_sync_engine(settings.resolved_database_url)
             try:
                 worker = WorkerProcess(settings, home, **more)

@@ -175,8 +175,10 @@ class ChaseActivities:
     @activity.defn
     async def note_chase(self, note: ChaseNote) -> None:
         """The workflow's state and new timeline lines, mirrored for lists and the timeline.
-        Retried as a whole, so the events are keyed by their instant and kind."""
-        async with self._db.session() as session:
+        Retried as a whole, so the events are keyed by their instant and kind. One writer at
+        a time on SQLite: a thousand chases noting at once otherwise met "database is locked"
+        when a read in this transaction had to become a write."""
+        async with self._db.writing() as session:
             invoice = await session.get(Invoice, note.invoice_id)
             if invoice is None:
                 return
