@@ -13,6 +13,7 @@ inbox on every retry) is refused with 400 and kept for inspection, never dispatc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from litestar import Request, Response, post
@@ -87,7 +88,20 @@ async def stripe_webhook(request: Request) -> Response[dict]:
     )
 
 
+DISPATCHING_AT_ONCE = 4
+"""Dispatches running at once in a web app: a storm's events queue for these after their
+answers, so that dispatching never takes the CPU and connections the next answers need."""
+
+
 async def _dispatch(state: State, row: WebhookEvent) -> None:
+    slots = getattr(state, "stripe_dispatching", None)
+    if slots is None:  # one per app, made in its own event loop
+        slots = state.stripe_dispatching = asyncio.Semaphore(DISPATCHING_AT_ONCE)
+    async with slots:
+        await _dispatch_now(state, row)
+
+
+async def _dispatch_now(state: State, row: WebhookEvent) -> None:
     try:
         async with chase_engine(state, inbox.DISPATCH_SECONDS) as client:
             pass  # connected; dispatch keeps its own time limit
