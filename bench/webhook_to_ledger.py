@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -44,10 +46,9 @@ from duely.payments.allocations import Allocation, Share, to_metadata
 from duely.sandbox import create_sandbox_app
 from duely.sandbox.xero import XeroSandbox
 from duely.settings import Settings
-from duely.web.app import create_app
-from tests.serving import serve, shut
+from tests.serving import free_port, serve, shut
 from tests.stripe_webhooks import body_of, payment_succeeded, signature_header
-from tests.worker_processes import worker_process
+from tests.worker_processes import worker_env, worker_process
 from tests.xero.conftest import connect_directly
 
 
@@ -362,11 +363,11 @@ async def duely_payments(
         tenants[org_id] = tenant
         connections.append(await connect_directly(xero, settings, org_id, tenant, "bench"))
     db = Database(settings.resolved_database_url)
-    # The production shape: `duely worker` in a process of its own (it also redispatches what
-    # a slow moment left kept), the web app in this one. In one process with the worker, the
-    # web app's answers would wait on the worker's CPU.
+    # The production shape: `duely worker` and `duely web` in processes of their own (the
+    # worker also redispatches what a slow moment left kept). In this one, beside the sandbox
+    # answering the worker and the load generator, the web app's answers would wait on them.
     worker = worker_process(settings, home, home / "worker.log")
-    served = None
+    web = None
     try:
         await asyncio.gather(*(request_sync(env.client, settings, c) for c in connections))
         runs = await wait_for_syncs(db, len(connections))
@@ -390,9 +391,10 @@ async def duely_payments(
         ]
         baseline = await bare_round_trips(env, payments)
 
-        served = await serve(create_app(settings))
+        web, web_url = start_web(settings, home)
+        await answering(web, web_url, home)
         async with httpx.AsyncClient(
-            base_url=served.url, timeout=120, limits=httpx.Limits(max_connections=None)
+            base_url=web_url, timeout=120, limits=httpx.Limits(max_connections=None)
         ) as http:
             gap = 60 / (PAYMENTS_PER_TENANT_MINUTE * size.tenants)
             run = await paced(http, db, latency_batch, gap)
@@ -401,9 +403,39 @@ async def duely_payments(
     finally:
         worker.terminate()
         worker.wait(timeout=120)
-        if served is not None:
-            await shut(served)
+        if web is not None:
+            web.terminate()
+            web.wait(timeout=60)
         await db.dispose()
+
+
+def start_web(settings: Settings, home: Path) -> tuple[subprocess.Popen, str]:
+    """`duely web` on a free loopback port, configured like the worker."""
+    port = free_port()
+    with (home / "web.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "duely", "web"],
+            env=worker_env(settings, home, web_port=port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def answering(process: subprocess.Popen, url: str, home: Path) -> None:
+    """Until the web process answers (a minute at most)."""
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(timeout=5) as http:
+        while True:
+            try:
+                await http.get(f"{url}/healthz")
+                return
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    raise RuntimeError(f"duely web did not start: see {home / 'web.log'}") from None
+                await asyncio.sleep(0.2)
 
 
 def percentile(values: list[float], q: float) -> float:
