@@ -21,6 +21,7 @@ import pytest_asyncio
 from sqlalchemy import update
 from sqlmodel import select
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from duely.chase.state import ChaseView
 from duely.core.db import Database
@@ -130,7 +131,12 @@ async def chase_result(client, org_id: int, invoice: Invoice, seconds: float = 6
     handle = client.get_workflow_handle(names.chase_workflow_id(org_id, invoice.id))
 
     async def ended() -> bool:
-        return (await handle.describe()).status != WorkflowExecutionStatus.RUNNING
+        try:
+            return (await handle.describe()).status != WorkflowExecutionStatus.RUNNING
+        except RPCError as error:  # not started yet: the webhook dispatches after its answer
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
 
     await eventually(ended, f"the chase of {invoice.number} never ended", seconds, every=0.2)
     return await handle.result()
