@@ -5,6 +5,7 @@ bench/out/results.json (DESIGN section 6). `python -m bench [name ...]` runs onl
 import asyncio
 import importlib
 import logging
+import os
 import sys
 import time
 
@@ -46,3 +47,9 @@ if __name__ == "__main__":
     for chatty in ("", "httpx", "alembic"):  # figures only, not the stack's chatter
         logging.getLogger(chatty).setLevel(logging.WARNING)
     main(sys.argv[1:])
+    # Every figure is written. Leave without interpreter finalization: a Temporal core thread
+    # still winding down can call into a finalizing interpreter and abort it (seen once at
+    # the end of the engine benchmark: "PyGILState_Release ... finalizing", exit -6).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
