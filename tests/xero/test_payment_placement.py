@@ -53,6 +53,7 @@ from tests.xero.test_chasing import (  # noqa: F401 - fixtures, used by name
 from tests.xero.test_payments import (
     chase_result,
     deliver,
+    handed_to_chases,
     ledger_payments,
     metadata_for,
     paid_in_full,
@@ -110,7 +111,9 @@ async def test_missing_payment_account_is_a_configuration_problem_not_retried(
     tenant, _ = synced
     (invoice,) = same_customer_invoices(db, 1)
     payment_id = f"pi_{uuid.uuid4().hex[:20]}"
-    await deliver(duely, paid_in_full(payment_id, org_a.id, invoice))
+    paid = paid_in_full(payment_id, org_a.id, invoice)
+    await deliver(duely, paid)
+    await handed_to_chases(db, paid)  # before asking its chase: see handed_to_chases
 
     async def alerted():
         return await alert_of(db, "ledger_configuration")
@@ -159,7 +162,9 @@ async def test_a_revoked_ledger_grant_is_a_configuration_problem_not_retried(
         xero.identity.revoke_grant(grant)
     xero.clock.advance(31 * 60)  # the access token is past its 30 minutes too
     payment_id = f"pi_{uuid.uuid4().hex[:20]}"
-    await deliver(duely, paid_in_full(payment_id, org_a.id, invoice))
+    paid = paid_in_full(payment_id, org_a.id, invoice)
+    await deliver(duely, paid)
+    await handed_to_chases(db, paid)  # before asking its chase: see handed_to_chases
 
     async def alerted():
         return await alert_of(db, "ledger_configuration")
@@ -213,7 +218,9 @@ async def test_a_ledger_outage_stays_retryable(
         [FaultRule(path_contains="/Payments", method="GET", remaining=2, fail_with="500")]
     )
     payment_id = f"pi_{uuid.uuid4().hex[:20]}"
-    await deliver(duely, paid_in_full(payment_id, org_a.id, invoice))
+    paid = paid_in_full(payment_id, org_a.id, invoice)
+    await deliver(duely, paid)
+    await handed_to_chases(db, paid)  # before asking its chase: see handed_to_chases
     workflow_id = names.chase_workflow_id(org_a.id, invoice.id)
     assert await chase_result(dev_server_env.client, org_a.id, invoice) == "paid"
     assert len(ledger_payments(tenant, f"duely:{payment_id}:{invoice.id}")) == 1
@@ -253,6 +260,9 @@ async def test_card_payment_on_invoice_without_ledger_connection_is_recorded(
     payment_id = f"pi_{uuid.uuid4().hex[:20]}"
     paid = paid_in_full(payment_id, org_a.id, invoice)
     assert (await deliver(duely, paid)).status_code == 200
+    # Handed to the chase after the answer; until then an earlier test's ended chase of the
+    # same id (ids restart with each test's database) would answer for it.
+    await handed_to_chases(db, paid)
 
     # The chase proceeds: recorded in duely, the invoice paid, the customer thanked.
     assert await chase_result(dev_server_env.client, org_a.id, invoice, 30) == "paid"
@@ -510,6 +520,7 @@ async def test_one_card_payment_for_two_invoices_sends_one_thank_you(
     total = sum(amount for _, amount in shares)
     event = payment_succeeded(payment_id, total, first.currency, metadata_for(org_a.id, shares))
     assert (await deliver(duely, event)).status_code == 200
+    await handed_to_chases(db, event)
     client = dev_server_env.client
     assert await chase_result(client, org_a.id, first) == "paid"
     assert await chase_result(client, org_a.id, second) == "paid"

@@ -111,7 +111,9 @@ async def deliver(duely, stripe_event: dict, secret: str = WEBHOOK_SECRET, at=No
 
 
 async def handed_to_chases(db, stripe_event: dict) -> WebhookEvent:
-    """The kept event once it has been dispatched: that happens just after the answer."""
+    """The kept event once it has been dispatched: that happens just after the answer. Until
+    then, an earlier test's ended chase of the same id (ids restart with each test's database)
+    would answer for the invoice's chase."""
 
     async def processed():
         db.expire_all()
@@ -235,7 +237,9 @@ async def test_a_payment_for_an_invoice_already_paid_in_xero_is_unmatched(
     xero.store.update_invoice(tenant.tenant_id, invoice.external_id, {"status": "PAID"})
     payments_before = len(tenant.payments)
     payment_id = f"pi_{uuid.uuid4().hex[:20]}"
-    await deliver(duely, paid_in_full(payment_id, org_a.id, invoice))
+    paid = paid_in_full(payment_id, org_a.id, invoice)
+    await deliver(duely, paid)
+    await handed_to_chases(db, paid)  # before asking its chase: see handed_to_chases
     assert await chase_result(dev_server_env.client, org_a.id, invoice) == "paid"
     assert len(tenant.payments) == payments_before
     assert ledger_payments(tenant, f"duely:{payment_id}:{invoice.id}") == []
@@ -362,7 +366,9 @@ async def test_a_refund_shows_on_the_timeline_and_raises_an_alert(
 ):
     (invoice,) = same_customer_invoices(db, 1)
     payment_id = f"pi_{uuid.uuid4().hex[:20]}"
-    await deliver(duely, paid_in_full(payment_id, org_a.id, invoice))
+    paid = paid_in_full(payment_id, org_a.id, invoice)
+    await deliver(duely, paid)
+    await handed_to_chases(db, paid)  # before asking its chase: see handed_to_chases
     assert await chase_result(dev_server_env.client, org_a.id, invoice) == "paid"
     refund = refunded(payment_id, invoice.amount_due, invoice.currency)
     for _ in range(2):
