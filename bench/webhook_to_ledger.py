@@ -472,13 +472,16 @@ def databases() -> Iterator[list[tuple[str, str]]]:
 async def measure(scale: Scale) -> list[Figure]:
     size = SMALL if scale.small else FULL
     figures: list[Figure] = []
-    env = await dev_server()
-    try:
-        with databases() as found, tempfile.TemporaryDirectory() as home:
-            for database, url in found:
+    with databases() as found, tempfile.TemporaryDirectory() as home:
+        for database, url in found:
+            # A dev server per database: ids restart with each database, and a chase of the
+            # same id left running by the run before (on its own task queue, its worker gone)
+            # would take this run's payment signal and never place it.
+            env = await dev_server()
+            try:
                 figures += await measure_on(env, database, url, Path(home), size)
-    finally:
-        await env.shutdown()
+            finally:
+                await env.shutdown()
     return figures
 
 
