@@ -69,8 +69,7 @@ async def keep(
     async with db.writing() as session:
         session.add(row)
         try:
-            await session.commit()
-            await session.refresh(row)
+            await session.commit()  # every field is set here: no read back needed
             return row, True
         except IntegrityError:
             await session.rollback()

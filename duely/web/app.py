@@ -66,6 +66,7 @@ from duely.web.pages.templates_editor import TemplatesController
 from duely.web.pages.unsubscribe import unsubscribe, unsubscribe_page
 from duely.web.security_headers import SecurityHeaders
 from duely.web.sessions import DatabaseSessionConfig
+from duely.web.webhooks.after_answers import AfterAnswers
 from duely.web.webhooks.quickbooks import quickbooks_webhook
 from duely.web.webhooks.sms import sms_webhook
 from duely.web.webhooks.stripe import stripe_webhook
@@ -101,7 +102,8 @@ payments_api_router = Router(
 )
 
 
-def _is_password_attempt(request: Request) -> bool:
+async def _is_password_attempt(request: Request) -> bool:
+    # async: Litestar runs a plain function given here in a thread, for every request
     return request.method == "POST" and request.url.path in PASSWORD_ENDPOINTS
 
 
@@ -174,6 +176,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.db = Database(settings.resolved_database_url)
         app.state.ledgers = Ledgers(settings, app.state.db)
         app.state.temporal = TemporalConnection(settings)
+        app.state.after_answers = AfterAnswers()
         try:
             # Bounded: a Temporal that takes the connection and never answers must not keep
             # the pages from coming up either.

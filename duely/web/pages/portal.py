@@ -84,7 +84,8 @@ UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 HEADERS = TOKEN_IN_ADDRESS
 
 
-def _is_portal_work(request: Request) -> bool:
+async def _is_portal_work(request: Request) -> bool:
+    # async: Litestar runs a plain function given here in a thread, for every request
     path = request.url.path
     return path.startswith(PORTAL_PREFIX) and (request.method == "POST" or path.endswith(".pdf"))
 

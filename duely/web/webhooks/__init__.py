@@ -52,6 +52,11 @@ async def _sync_tenants(state: State, provider: str, tenants: set[str]) -> None:
     companies). Temporal out of reach is logged, not failed: the scheduled sync catches up."""
     if not tenants:
         return
+    async with state.after_answers.turn():
+        await _sync_connections(state, provider, tenants)
+
+
+async def _sync_connections(state: State, provider: str, tenants: set[str]) -> None:
     async with state.db.session() as session:
         connections = (
             await session.exec(
