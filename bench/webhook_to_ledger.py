@@ -453,6 +453,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else float("nan")
 
 
+def slow_tail(latency: list[float]) -> str:
+    """The payments that took over a second, if any: a tail the p95 alone would hide."""
+    slow = sorted((s for s in latency if s > 1), reverse=True)
+    if not slow:
+        return ""
+    shown = ", ".join(f"{s:.1f}" for s in slow[:10])
+    return f"; {len(slow)} took over 1 s ({shown}{', ...' if len(slow) > 10 else ''} s)"
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:7.0f} ms"
 
@@ -533,7 +542,9 @@ async def measure_on(
             f"{limits.concurrent} in flight; duely keeps to {paced_calls}/min), webhook POST to "
             f"the Payment row recorded after Xero took it; p50 {ms(p50)} (bare {ms(b50)}); "
             f"baseline: a bare signal -> no-op activity round trip; goal <= 1.5x"
-            f"; webhooks answered in {ms(percentile(run.answered, 0.5))} p50" + trouble
+            f"; webhooks answered in {ms(percentile(run.answered, 0.5))} p50"
+            + slow_tail(run.latency)
+            + trouble
         ),
     )
     storm = Figure(
