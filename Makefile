@@ -14,6 +14,11 @@ TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 .PHONY: install lock run test test-fast lint bench clean
 
 install: $(STAMP) $(HTMX)
+	@# duely's bytecode written ahead (only what changed): Temporal's sandbox imports a chase's
+	@# workflow module afresh whenever a chase starts or comes back into a worker's cache, and an
+	@# editable install with PYTHONDONTWRITEBYTECODE=1 compiled it from source each time: 7.1 ms
+	@# a new chase, 2.7 ms from bytecode. (A wheel install, as in the Dockerfile, has it already.)
+	@$(BIN)/python -m compileall -q duely
 
 # Every machine gets the same versions from the lock (pip checks the hashes); duely itself then
 # goes in without resolving anything, since the lock already holds its dependencies.
