@@ -6,7 +6,7 @@ from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverl
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from duely.core.temporal.names import ORG, sync_schedule_id, sync_workflow_id
-from duely.core.temporal.schedules import every, put_schedule
+from duely.core.temporal.schedules import every, put_schedule, spread
 from duely.models import Connection, saved_id
 from duely.settings import Settings
 from duely.workflows.sync import LedgerSyncWorkflow, SyncRequest
@@ -23,7 +23,9 @@ async def ensure_sync_schedule(client: Client, settings: Settings, connection: C
         ),
     )
     note = f"ledger sync of connection {connection.id}"
-    schedule = every(settings.sync_interval_minutes, action, note)
+    # Each connection at its own moment: not every ledger of the installation in one second.
+    minutes = settings.sync_interval_minutes
+    schedule = every(minutes, action, note, spread(saved_id(connection), minutes))
     await put_schedule(client, sync_schedule_id(saved_id(connection)), schedule)
 
 
