@@ -30,7 +30,7 @@ MAX_BODY_BYTES = 512 * 1024
 """Stripe's events are a few KiB; a large charge with expanded objects stays far below."""
 
 
-def _reply(status_code: int, **body) -> Response[dict]:
+def _answer(status_code: int, **body) -> Response[dict]:
     return Response(body, status_code=status_code)
 
 
@@ -44,14 +44,14 @@ async def stripe_webhook(request: Request) -> Response[dict]:
     # Counted while it is answered: dispatches wait for every answer in flight (a storm's
     # answers first, then its dispatches; duely.web.webhooks.after_answers).
     with request.app.state.after_answers.answering():
-        return await _answer(request)
+        return await _answer_event(request)
 
 
-async def _answer(request: Request) -> Response[dict]:
+async def _answer_event(request: Request) -> Response[dict]:
     body = await request.body()
     header = request.headers.get("stripe-signature", "")
     if not header:
-        return _reply(400, error="no Stripe-Signature header")
+        return _answer(400, error="no Stripe-Signature header")
     settings, db = request.app.state.settings, request.app.state.db
     # Each step below takes its own short session, and none is held while another is open
     # or while Temporal is asked: a burst of webhooks then queues for connections instead of
@@ -62,14 +62,14 @@ async def _answer(request: Request) -> Response[dict]:
         event, signer = stripe_webhooks.verify(body, header, signers)
     except stripe_webhooks.NotAnEvent as wrong:
         await keep_unreadable(db, inbox.STRIPE, body, str(wrong), wrong.signer)
-        return _reply(400, error=str(wrong))
+        return _answer(400, error=str(wrong))
     except stripe_webhooks.Unsigned as refused:
         log.warning("Stripe webhook refused: %s", refused)
-        return _reply(401, error=str(refused))
+        return _answer(401, error=str(refused))
     problem = stripe_webhooks.unreadable_because(event)
     if problem:
         await keep_unreadable(db, inbox.STRIPE, body, problem, signer)
-        return _reply(400, error=f"the signed event cannot be read: {problem}")
+        return _answer(400, error=f"the signed event cannot be read: {problem}")
     organisation_id = signer
     if signer is stripe_webhooks.PLATFORM or event.get("account"):
         # Whose the event is, now that it is known to come from Stripe: a Connect event is
@@ -80,11 +80,11 @@ async def _answer(request: Request) -> Response[dict]:
                 named = None  # no organisation duely has: kept unattributed
         if signer is not stripe_webhooks.PLATFORM and named != signer:
             log.warning("Stripe webhook refused: organisation %s signed another's event", signer)
-            return _reply(401, error="the event's Stripe account is not the signer's")
+            return _answer(401, error="the event's Stripe account is not the signer's")
         organisation_id = named
     row, new = await inbox.keep(db, event, organisation_id)
     if row.processed_at is not None:
-        return _reply(200, received=True, duplicate=True)
+        return _answer(200, received=True, duplicate=True)
     # Answered now; handed to the invoices' chases just after. Should this process die in
     # between, the worker's background round dispatches the kept event (payments.redispatch).
     return Response(
