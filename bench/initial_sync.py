@@ -313,9 +313,8 @@ async def _measure(
 
 
 STARTS_BOUND = (
-    "not met: bound by the chases' starts, each new chase planning on the same worker while the "
-    "fan-out starts the next (cProfile: the chases' load_plan and note_chase activities and "
-    "their sandboxed workflow modules compiled from source, PYTHONDONTWRITEBYTECODE=1 here)"
+    "not met: bound by the chases' starts, each new chase planning in the same worker process "
+    "while the fan-out starts the next; see fan_out_5k's note for the profile"
 )
 
 
