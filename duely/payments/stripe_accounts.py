@@ -36,18 +36,15 @@ def stripe_account_of(settings: Settings, organisation: Organisation) -> StripeA
     )
 
 
-def webhook_secrets_of(
-    settings: Settings, organisation: Organisation | None, platform: bool = True
-) -> tuple[str, ...]:
+def webhook_secrets_of(settings: Settings, organisation: Organisation | None) -> tuple[str, ...]:
     """The secrets a webhook for this organisation may be signed with: its own endpoint's
-    and (unless `platform` is False) the platform's Connect endpoint's."""
+    and the platform's Connect endpoint's."""
     own = ""
     if organisation is not None:
         own = SecretBox(settings.resolved_secret_key).decrypt(
             organisation.stripe_webhook_secret_encrypted
         )
-    shared = settings.stripe_webhook_secret if platform else ""
-    return tuple(secret for secret in (own, shared) if secret)
+    return tuple(secret for secret in (own, settings.stripe_webhook_secret) if secret)
 
 
 def payment_account_for(organisation: Organisation, currency: str) -> str:

@@ -1,12 +1,13 @@
 """What a webhook leaves for after its answer (handing a payment to its invoice's chase,
 asking for a sync) waits until no webhook is being answered, then runs a few at a time.
 
-In a storm (a payout run, 200 card payments at once) the follow-up work would otherwise take
-a third of the web process's CPU while later webhooks still wait for their answers: measured
-on the storm benchmark, the slowest of 200 answers took 1.9 s with the dispatches running
-beside the answers. Senders retry what they do not hear back about in time; the follow-up
-work can wait a moment. A steady stream of webhooks never starves it: it waits at most
-`patience` seconds for a quiet moment.
+In a storm (a payout run, 200 card payments at once) the follow-up work would otherwise run
+beside the answers still to give: py-spy of the web process in the storm benchmark found the
+dispatches taking a third of its CPU while later webhooks waited for theirs. Senders retry
+what they do not hear back about in time; the follow-up work can wait a moment. A steady
+stream of webhooks never starves it: it waits at most `patience` seconds for a quiet moment.
+Only Stripe's webhook counts as an answer in flight (the ledgers' webhooks are one batch at a
+time).
 """
 
 from __future__ import annotations
