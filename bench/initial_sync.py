@@ -319,8 +319,9 @@ STARTS_BOUND = (
 
 
 INCREMENTAL_BOUND = (
-    "not met: bound by the sync workflow's six activities in turn (each a round trip through "
-    "the dev server) and the chases' replanning"
+    "not met: bound by the sync run and the told chases in turn (phases timed at full scale, "
+    "quiet machine, 2.85 s in all: the schedule's trigger to the run's start 0.36 s, the run's "
+    "six activities 1.07 s, the 50 chases hearing, replanning and answering 1.42 s)"
 )
 
 
