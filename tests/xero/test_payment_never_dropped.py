@@ -32,8 +32,7 @@ from tests.xero.test_payment_placement import (  # noqa: F401 - fixtures, used b
     takes_cards_without_an_account,
 )
 from tests.xero.test_payments import (
-    deliver,
-    handed_to_chases,
+    deliver_to_chases,
     ledger_payments,
     paid_in_full,
     same_customer_invoices,
@@ -47,8 +46,7 @@ async def test_stopping_a_chase_with_a_payment_waiting_keeps_the_payment(
     (invoice,) = same_customer_invoices(db, 1)
     payment_id = f"pi_{uuid.uuid4().hex[:20]}"
     paid = paid_in_full(payment_id, org_a.id, invoice)
-    await deliver(duely, paid)
-    await handed_to_chases(db, paid)  # before asking its chase: see handed_to_chases
+    await deliver_to_chases(duely, db, paid)
 
     async def waiting():  # the ledger would not take it: no account for card payments yet
         return await alert_of(db, "ledger_configuration")

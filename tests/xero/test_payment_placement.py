@@ -53,6 +53,7 @@ from tests.xero.test_chasing import (  # noqa: F401 - fixtures, used by name
 from tests.xero.test_payments import (
     chase_result,
     deliver,
+    deliver_to_chases,
     handed_to_chases,
     ledger_payments,
     metadata_for,
@@ -112,8 +113,7 @@ async def test_missing_payment_account_is_a_configuration_problem_not_retried(
     (invoice,) = same_customer_invoices(db, 1)
     payment_id = f"pi_{uuid.uuid4().hex[:20]}"
     paid = paid_in_full(payment_id, org_a.id, invoice)
-    await deliver(duely, paid)
-    await handed_to_chases(db, paid)  # before asking its chase: see handed_to_chases
+    await deliver_to_chases(duely, db, paid)
 
     async def alerted():
         return await alert_of(db, "ledger_configuration")
@@ -163,8 +163,7 @@ async def test_a_revoked_ledger_grant_is_a_configuration_problem_not_retried(
     xero.clock.advance(31 * 60)  # the access token is past its 30 minutes too
     payment_id = f"pi_{uuid.uuid4().hex[:20]}"
     paid = paid_in_full(payment_id, org_a.id, invoice)
-    await deliver(duely, paid)
-    await handed_to_chases(db, paid)  # before asking its chase: see handed_to_chases
+    await deliver_to_chases(duely, db, paid)
 
     async def alerted():
         return await alert_of(db, "ledger_configuration")
@@ -219,8 +218,7 @@ async def test_a_ledger_outage_stays_retryable(
     )
     payment_id = f"pi_{uuid.uuid4().hex[:20]}"
     paid = paid_in_full(payment_id, org_a.id, invoice)
-    await deliver(duely, paid)
-    await handed_to_chases(db, paid)  # before asking its chase: see handed_to_chases
+    await deliver_to_chases(duely, db, paid)
     workflow_id = names.chase_workflow_id(org_a.id, invoice.id)
     assert await chase_result(dev_server_env.client, org_a.id, invoice) == "paid"
     assert len(ledger_payments(tenant, f"duely:{payment_id}:{invoice.id}")) == 1

@@ -123,6 +123,12 @@ async def handed_to_chases(db, stripe_event: dict) -> WebhookEvent:
     return await eventually(processed, f"{stripe_event['id']} was never dispatched", 20)
 
 
+async def deliver_to_chases(duely, db, stripe_event: dict) -> None:
+    """Deliver the event and wait until it is handed to the chases, before asking a chase."""
+    await deliver(duely, stripe_event)
+    await handed_to_chases(db, stripe_event)
+
+
 def ledger_payments(tenant, reference: str) -> list:
     return [p for p in tenant.payments.values() if p.reference == reference]
 
@@ -238,8 +244,7 @@ async def test_a_payment_for_an_invoice_already_paid_in_xero_is_unmatched(
     payments_before = len(tenant.payments)
     payment_id = f"pi_{uuid.uuid4().hex[:20]}"
     paid = paid_in_full(payment_id, org_a.id, invoice)
-    await deliver(duely, paid)
-    await handed_to_chases(db, paid)  # before asking its chase: see handed_to_chases
+    await deliver_to_chases(duely, db, paid)
     assert await chase_result(dev_server_env.client, org_a.id, invoice) == "paid"
     assert len(tenant.payments) == payments_before
     assert ledger_payments(tenant, f"duely:{payment_id}:{invoice.id}") == []
@@ -367,8 +372,7 @@ async def test_a_refund_shows_on_the_timeline_and_raises_an_alert(
     (invoice,) = same_customer_invoices(db, 1)
     payment_id = f"pi_{uuid.uuid4().hex[:20]}"
     paid = paid_in_full(payment_id, org_a.id, invoice)
-    await deliver(duely, paid)
-    await handed_to_chases(db, paid)  # before asking its chase: see handed_to_chases
+    await deliver_to_chases(duely, db, paid)
     assert await chase_result(dev_server_env.client, org_a.id, invoice) == "paid"
     refund = refunded(payment_id, invoice.amount_due, invoice.currency)
     for _ in range(2):
