@@ -58,12 +58,14 @@ PYTEST = if [ -z "$$DUELY_TEST_POSTGRES_URL" ] && $(BIN)/python -c 'import socke
 	fi; \
 	$(BIN)/pytest
 
+# Every test, on both databases, on every core (pytest-xdist): each test process brings its own
+# Temporal servers, mail servers, sandboxes and databases, on free ports and unique names.
 test: install $(CHROMIUM)
-	@$(PYTEST)
+	@$(PYTEST) -n auto
 
 # The quick loop while working: every test but the e2e and browser ones, on SQLite only, on
-# every core (pytest-xdist), with the engine model and the API fuzz at smaller budgets
-# (`make test` runs all, one at a time, on both databases, at full size).
+# every core, with the engine model and the API fuzz at smaller budgets (`make test` runs all,
+# on both databases, at full size).
 test-fast: install
 	@env -u DUELY_TEST_POSTGRES_URL DUELY_MODEL_CUSTOMERS=4 DUELY_FUZZ_EXAMPLES=8 \
 		$(BIN)/pytest -n auto -m "not e2e and not browser"

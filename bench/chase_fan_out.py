@@ -6,6 +6,7 @@ the same concurrency, in the same run. Also the bare loops the sync benchmarks c
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import time
 import uuid
@@ -21,16 +22,25 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.results import Figure, Scale
-from bench.setup import bench_settings, dev_server, seed_open_invoices
+from bench.setup import (
+    bench_settings,
+    dev_server,
+    seed_open_invoices,
+    stop_process,
+    workflow_pollers,
+)
 from duely.activities.fan_out import CONCURRENCY
 from duely.chase.control import start_all_chases
 from duely.core.db import Database
+from duely.core.temporal.queues import CHASE, KINDS
 from duely.integrations.ledgers.connections import Ledgers
 from duely.models import Invoice
 from duely.settings import Settings
 from duely.worker import build_worker
+from tests.worker_processes import worker_process
 
 CUSTOMERS = 500
+CHASE_PROCESSES = 2
 NOT_MET = (
     "not met: bound by the chases themselves, each planning in the same worker process while "
     "the next start is sent (py-spy --gil, 60 s of a 5,000-chase fan-out: the chases' workflow "
@@ -121,15 +131,7 @@ async def duely_starts(
             await start_all_chases(env.client, settings.temporal_task_queue, org_id)
             told = await env.client.get_workflow_handle(f"start-chases-{org_id}").result()
             all_started = time.perf_counter() - started
-            settled = 0
-            while settled < invoices and time.perf_counter() - started < PLANNED_PATIENCE:
-                await asyncio.sleep(0.2)
-                async with db.session() as session:
-                    settled = (
-                        await session.exec(
-                            select(func.count()).where(Invoice.chase_state == "scheduled")
-                        )
-                    ).one()
+            settled = await planned(db, invoices, started)
             return {
                 "told": told,
                 "started": all_started,
@@ -141,8 +143,64 @@ async def duely_starts(
         await db.dispose()
 
 
-async def measure(scale: Scale) -> list[Figure]:
-    invoices = scale.pick(5_000, 200)
+async def planned(db: Database, invoices: int, started: float) -> int:
+    """Until every chase has planned and mirrored its state (chase_state "scheduled"), or
+    PLANNED_PATIENCE after `started` (perf_counter); how many had."""
+    settled = 0
+    while settled < invoices and time.perf_counter() - started < PLANNED_PATIENCE:
+        await asyncio.sleep(0.2)
+        async with db.session() as session:
+            settled = (
+                await session.exec(select(func.count()).where(Invoice.chase_state == "scheduled"))
+            ).one()
+    return settled
+
+
+async def split_workers(
+    env: WorkflowEnvironment, settings: Settings, org_id: int, invoices: int
+) -> tuple[float, int]:
+    """The same fan-out with the worker split as README's worker topology suggests for a busy
+    installation: CHASE_PROCESSES `duely worker` processes on the chase queue and one for the
+    sync, ledger and delivery queues (DUELY_WORKER_QUEUES). Seconds until every chase has
+    planned and mirrored its state, and how many did."""
+    home = settings.home
+    others = ",".join(kind for kind in KINDS if kind != CHASE)
+    queues = [CHASE] * CHASE_PROCESSES + [others]
+    workers = [
+        worker_process(settings, home, home / f"worker-{n}.log", worker_queues=kinds)
+        for n, kinds in enumerate(queues)
+    ]
+    db = Database(settings.resolved_database_url)
+    try:
+        await chase_workers_polling(env, settings.temporal_task_queue)
+        started = time.perf_counter()
+        await start_all_chases(env.client, settings.temporal_task_queue, org_id)
+        settled = await planned(db, invoices, started)
+        return time.perf_counter() - started, settled
+    finally:
+        await db.dispose()
+        left_running = [
+            await stop_process(worker, home / f"worker-{n}.log", 120)
+            for n, worker in enumerate(workers)
+        ]
+        if any(left_running):
+            raise RuntimeError("\n".join(filter(None, left_running)))
+
+
+async def chase_workers_polling(env: WorkflowEnvironment, queue: str) -> None:
+    """Until the CHASE_PROCESSES workers poll the chase queue's workflow tasks (a minute at
+    most): the clock starts with every worker ready, as the in-process run's does."""
+    deadline = time.monotonic() + 60
+    while await workflow_pollers(env.client, queue) < CHASE_PROCESSES:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{CHASE_PROCESSES} chase workers did not poll {queue} in a minute")
+        await asyncio.sleep(0.2)
+
+
+@asynccontextmanager
+async def seeded(invoices: int) -> AsyncIterator[tuple[WorkflowEnvironment, Settings, int]]:
+    """A fresh dev server and a database holding an organisation with `invoices` open
+    invoices: (the server, settings on both, the organisation's id)."""
     env = await dev_server()
     try:
         with tempfile.TemporaryDirectory() as home:
@@ -152,10 +210,19 @@ async def measure(scale: Scale) -> list[Figure]:
                 temporal_task_queue=f"bench-{uuid.uuid4().hex}",
             )
             org_id = seed_open_invoices(settings, "Bench Chasing Ltd", invoices, CUSTOMERS)
-            baseline = await bare_starts(env, invoices)
-            result = await duely_starts(env, settings, org_id, invoices)
+            yield env, settings, org_id
     finally:
         await env.shutdown()
+
+
+async def measure(scale: Scale) -> list[Figure]:
+    invoices = scale.pick(5_000, 200)
+    async with seeded(invoices) as (env, settings, org_id):
+        baseline = await bare_starts(env, invoices)
+        result = await duely_starts(env, settings, org_id, invoices)
+    # A world of its own: the first run's 5,000 chases stay out of the second's.
+    async with seeded(invoices) as (env, settings, org_id):
+        split, split_settled = await split_workers(env, settings, org_id, invoices)
     if result["told"] != invoices:
         raise RuntimeError(f"StartChasesWorkflow told {result['told']} of {invoices} chases")
     ratio = result["started"] / baseline
@@ -180,4 +247,20 @@ async def measure(scale: Scale) -> list[Figure]:
             f"loop of as many no-op workflows; goal 1.3x: {'met' if ratio <= 1.3 else NOT_MET}",
         ),
         Figure("fan_out_5k_planned", result["planned"], "s", None, planned_note),
+        Figure(
+            "fan_out_5k_planned_split",
+            split,
+            "s",
+            result["planned"],
+            f"{setup}; as fan_out_5k_planned, with the worker split: {CHASE_PROCESSES} `duely "
+            f"worker` processes on the chase queue and one for sync, ledger and delivery "
+            f"(DUELY_WORKER_QUEUES), a fresh dev server; baseline: fan_out_5k_planned (one "
+            f"worker in the benchmark's process), this run; bound by this machine's "
+            f"{os.cpu_count()} cores, shared with the dev server"
+            + (
+                f"; NOT all settled: {split_settled:,} after {PLANNED_PATIENCE:.0f} s"
+                if split_settled < invoices
+                else ""
+            ),
+        ),
     ]

@@ -4,6 +4,7 @@ Temporal's dev server and an organisation of open invoices."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 import time
 from datetime import date, timedelta
@@ -11,6 +12,10 @@ from pathlib import Path
 
 from sqlalchemy import insert
 from sqlmodel import Session, select
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from duely.accounts.organisations import ensure_organisation
@@ -133,3 +138,31 @@ def seed_open_invoices(settings: Settings, name: str, invoices: int, customers: 
         org_id = org.id
     engine.dispose()
     return org_id
+
+
+async def workflow_pollers(client: Client, queue: str) -> int:
+    """How many workers poll `queue` for workflow tasks, as the server sees them."""
+    answer = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return len({poller.identity for poller in answer.pollers})
+
+
+async def stop_process(process: subprocess.Popen, log: Path, patience: float) -> str:
+    """SIGTERM, as a deploy stops it, waited for off the event loop: a sandbox may answer from
+    this loop, and a draining worker may be waiting for it. One still running `patience`
+    seconds later is killed; what it was is said with the end of its log (the benchmark's
+    folder goes with it). Empty when it stopped."""
+    process.terminate()
+    try:
+        await asyncio.to_thread(process.wait, patience)
+        return ""
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        tail = (await asyncio.to_thread(log.read_text, errors="replace"))[-6000:]
+        return f"{process.args} still ran {patience:.0f} s after SIGTERM:\n{tail}"

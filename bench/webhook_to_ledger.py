@@ -4,10 +4,13 @@ payment on a real worker (3 Xero calls a round, shared by the payments that arri
 beside a bare Temporal signal-to-activity round trip on the same dev server in the same run.
 The sandbox keeps Xero's rate limits on.
 
-Latency is taken with payments paced under Xero's limit; a storm (every payment at once) is
-reported separately, as total time and throughput (DESIGN section 6). Each Xero tenant has its
-own budget of 60 calls a minute, so the payments are spread over several organisations, each
-with its own tenant: one tenant alone would take 11 minutes for 200 payments.
+Latency is taken with payments paced under Xero's limit, every other one for an invoice whose
+chase is running (the figure: a signal to a running workflow, as the baseline's) and the rest
+for invoices not being chased (each payment starts a chase); each chase's history says where
+the time went, hop by hop. A storm (every payment at once) is reported separately, as total
+time and throughput (DESIGN section 6). Each Xero tenant has its own budget of 60 calls a
+minute, so the payments are spread over several organisations, each with its own tenant: one
+tenant alone would take 11 minutes for 200 payments.
 """
 
 from __future__ import annotations
@@ -31,18 +34,33 @@ import psycopg
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 from temporalio import activity, workflow
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench import wire
 from bench.results import Figure, Scale
-from bench.setup import bench_settings, bench_xero, dev_server
+from bench.setup import bench_settings, bench_xero, dev_server, stop_process
 from duely.accounts.organisations import ensure_organisation
+from duely.chase.control import tell_chase
+from duely.chase.state import ChaseState
 from duely.core.db import Database, make_sync_engine
 from duely.core.security import SecretBox
+from duely.core.temporal.names import chase_workflow_id
 from duely.ledgers.sync_schedule import request_sync
 from duely.migrate import upgrade
-from duely.models import Invoice, Payment, PaymentStatus, SyncRun, SyncStatus
+from duely.models import (
+    ChaseMode,
+    Customer,
+    Invoice,
+    Organisation,
+    Payment,
+    PaymentStatus,
+    ScheduleStep,
+    SyncRun,
+    SyncStatus,
+)
 from duely.payments.allocations import Allocation, Share, to_metadata
 from duely.sandbox import create_sandbox_app
 from duely.sandbox.xero import XeroSandbox
@@ -61,7 +79,8 @@ class Size:
 
 
 FULL = Size(payments=200, tenants=10, invoices_per_tenant=200)
-SMALL = Size(payments=20, tenants=2, invoices_per_tenant=120)
+SMALL = Size(payments=10, tenants=5, invoices_per_tenant=60)
+"""make test runs it: more tenants pace the payments closer together (0.8 s apart)."""
 CALLS_PER_ROUND = 3  # re-read the invoices, look up the references, PUT the payments
 """A lone payment is a round of one; payments that arrive together share a round."""
 PAYMENTS_PER_TENANT_MINUTE = 15
@@ -75,6 +94,8 @@ def webhook_secret(organisation_id: int) -> str:
 
 
 WAIT_SECONDS = 300
+CHASES_START_SECONDS = 60
+FIRST_REMINDER_DAYS = 3650
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDELIVERIES = 3
 REDELIVERY_IN_FLIGHT = 4
@@ -157,9 +178,21 @@ async def bare_round_trips(env: WorkflowEnvironment, rounds: int) -> list[float]
 # --- duely ------------------------------------------------------------------------------------
 
 
+CHASED, NOT_CHASED = "chased", "not chased"
+
+
+@dataclass
+class Paced:
+    """One kind of paced payment: each one's latency, and the same time hop by hop."""
+
+    latency: list[float]
+    hops: dict[str, list[float]]
+
+
 @dataclass
 class Run:
-    latency: list[float] = field(default_factory=list)
+    paced: dict[str, Paced] = field(default_factory=dict)
+    """By kind: CHASED (the figure) and NOT_CHASED."""
     answered: list[float] = field(default_factory=list)
     storm_seconds: float = 0.0
     """From the storm's first POST until its last payment was recorded."""
@@ -284,7 +317,11 @@ async def recorded(db: Database, sent: list[Sent]) -> tuple[dict[str, float], di
     return when, others
 
 
-async def paced(web_url: str, db: Database, batch: list[Sent], gap: float) -> Run:
+async def paced(
+    client: Client, web_url: str, db: Database, batch: list[Sent], chased: set[str], gap: float
+) -> Run:
+    """The batch one after another, `gap` seconds apart; `chased` names the payments for
+    invoices whose chase is running."""
     run = Run()
     start = time.monotonic()
 
@@ -294,9 +331,79 @@ async def paced(web_url: str, db: Database, batch: list[Sent], gap: float) -> Ru
 
     await asyncio.gather(*(send(n, sent) for n, sent in enumerate(batch)))
     when, run.not_recorded = await recorded(db, batch)
-    run.latency = [when[s.payment_id] - s.at for s in batch if s.payment_id in when]
     run.answered = [s.answered for s in batch]
+    kinds = {
+        CHASED: [s for s in batch if s.payment_id in chased],
+        NOT_CHASED: [s for s in batch if s.payment_id not in chased],
+    }
+    for kind, these in kinds.items():
+        run.paced[kind] = Paced(
+            [when[s.payment_id] - s.at for s in these if s.payment_id in when],
+            await hop_times(client, these, when),
+        )
     return run
+
+
+HOPS = ("to chase", "first task", "plan", "to placing", "placing")
+"""Where a paced payment's time goes, read from its chase's history; the hops add up to the
+latency: the webhook's answer and dispatch until the payment's signal is in the chase's
+history; for an invoice not being chased, the new chase's first workflow task until it asks
+for its plan, and the plan activity (a running chase has its plan); the workflow task that
+asks for the placement and the ledger worker picking it up; the placement activity (3 Xero
+calls, its database writes) until the Payment row says recorded."""
+
+
+async def hops_of(client: Client, sent: Sent, recorded_at: float) -> dict[str, float]:
+    """One paid chase's history from the payment's signal on, cut at the events named in
+    HOPS (seconds each)."""
+    handle = client.get_workflow_handle(
+        chase_workflow_id(sent.payable.organisation_id, sent.payable.invoice_id)
+    )
+    arrived = None
+    names: dict[int, str] = {}  # activities by their scheduled event's id
+    asked: dict[str, float] = {}  # the first of each activity after the signal
+    started: dict[str, float] = {}
+    completed: dict[str, float] = {}
+    async for event in handle.fetch_history_events():
+        at = event.event_time.ToMicroseconds() / 1e6  # since the epoch, as time.time()
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            signal = event.workflow_execution_signaled_event_attributes.signal_name
+            if signal == "payment_received":
+                arrived = arrived or at
+        elif arrived is None:
+            continue
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            names[event.event_id] = name
+            asked.setdefault(name, at)
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            name = names[event.activity_task_started_event_attributes.scheduled_event_id]
+            started.setdefault(name, at)
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            name = names[event.activity_task_completed_event_attributes.scheduled_event_id]
+            completed.setdefault(name, at)
+    if arrived is None or "place_payment" not in started:
+        return {}
+    hops = {"to chase": arrived - sent.at}
+    ready = arrived
+    if "plan_chase" in completed:
+        hops["first task"] = asked["plan_chase"] - arrived
+        hops["plan"] = completed["plan_chase"] - asked["plan_chase"]
+        ready = completed["plan_chase"]
+    hops["to placing"] = started["place_payment"] - ready
+    hops["placing"] = recorded_at - started["place_payment"]
+    return hops
+
+
+async def hop_times(
+    client: Client, batch: list[Sent], when: dict[str, float]
+) -> dict[str, list[float]]:
+    """Each hop's times over the batch's recorded payments."""
+    found = await asyncio.gather(
+        *(hops_of(client, s, when[s.payment_id]) for s in batch if s.payment_id in when)
+    )
+    return {hop: [one[hop] for one in found if hop in one] for hop in HOPS}
 
 
 async def storm_floor(web_url: str, count: int) -> float:
@@ -400,22 +507,68 @@ async def duely_payments(
             signed(lines[n % tenants_count][per_tenant + n // tenants_count])
             for n in range(payments)
         ]
+        # Every other paced payment is for an invoice being chased: a signal to a running
+        # chase, as most card payments are (the customer pays from a reminder).
+        chased = latency_batch[::2]
+        await chase_these(env.client, settings, db, [sent.payable for sent in chased])
         baseline = await bare_round_trips(env, payments)
 
         web, web_url = start_web(settings, home)
         await answering(web, web_url, home)
         gap = 60 / (PAYMENTS_PER_TENANT_MINUTE * size.tenants)
-        run = await paced(web_url, db, latency_batch, gap)
+        chased_ids = {sent.payment_id for sent in chased}
+        run = await paced(env.client, web_url, db, latency_batch, chased_ids, gap)
         run.storm_floor = await storm_floor(web_url, len(storm_batch))
         await storm(web_url, db, storm_batch, run)
         return run, baseline, {"gap": gap}
     finally:
-        worker.terminate()
-        worker.wait(timeout=120)
-        if web is not None:
-            web.terminate()
-            web.wait(timeout=60)
         await db.dispose()
+        left_running = [await stop_process(worker, home / "worker.log", 120)]
+        if web is not None:
+            left_running.append(await stop_process(web, home / "web.log", 60))
+        if any(left_running):
+            raise RuntimeError("\n".join(filter(None, left_running)))
+
+
+async def chase_these(
+    client: Client, settings: Settings, db: Database, invoices: list[Payable]
+) -> None:
+    """Start these invoices' chases as a sync does for a chased customer's open invoice (the
+    organisations chase the customers switched on: these invoices' customers), on a schedule
+    whose first reminder is years away (the payments are the figure, not the reminders), and
+    wait until every one has planned and sleeps."""
+    ids = [p.invoice_id for p in invoices]
+    engine = make_sync_engine(settings.resolved_database_url)
+    with Session(engine, expire_on_commit=False) as session:
+        for organisation in session.exec(select(Organisation)):
+            organisation.chase_mode = ChaseMode.SELECTED
+        customers = {p.customer_id for p in invoices}
+        for customer in session.exec(select(Customer).where(col(Customer.id).in_(customers))):
+            customer.chasing_enabled = True
+        for step in session.exec(select(ScheduleStep)):
+            step.offset_days = FIRST_REMINDER_DAYS
+            step.repeat_every_days = step.repeat_max_times = None
+        rows = list(session.exec(select(Invoice).where(col(Invoice.id).in_(ids))))
+        session.commit()
+    engine.dispose()
+    limit = asyncio.Semaphore(20)
+
+    async def start(invoice: Invoice) -> None:
+        async with limit:
+            await tell_chase(client, settings.temporal_task_queue, invoice)
+
+    await asyncio.gather(*(start(invoice) for invoice in rows))
+    deadline = time.monotonic() + CHASES_START_SECONDS
+    while True:
+        async with db.session() as session:
+            states = Counter(
+                await session.exec(select(Invoice.chase_state).where(col(Invoice.id).in_(ids)))
+            )
+        if states[ChaseState.SCHEDULED] == len(ids):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the chases did not all plan and sleep: {dict(states)}")
+        await asyncio.sleep(0.2)
 
 
 def start_web(settings: Settings, home: Path) -> tuple[subprocess.Popen, str]:
@@ -460,6 +613,16 @@ def slow_tail(latency: list[float]) -> str:
         return ""
     shown = ", ".join(f"{s:.1f}" for s in slow[:10])
     return f"; {len(slow)} took over 1 s ({shown}{', ...' if len(slow) > 10 else ''} s)"
+
+
+def hop_line(hops: dict[str, list[float]]) -> str:
+    """The hops' p50s, in order (they add up to about the latency's p50)."""
+    if not any(hops.values()):
+        return "; hops: no history read"
+    p50s = ", ".join(
+        f"{hop} {percentile(times, 0.5) * 1000:.1f}" for hop, times in hops.items() if times
+    )
+    return f"; p50 by hop (ms, from the chases' histories): {p50s}"
 
 
 def ms(seconds: float) -> str:
@@ -517,7 +680,8 @@ async def measure_on(
     limits = xero.limiter.limits
     paced_calls = Settings().xero_calls_per_minute
     one_by_one = size.tenants * paced_calls / CALLS_PER_ROUND
-    p50, p95 = percentile(run.latency, 0.5), percentile(run.latency, 0.95)
+    chased, not_chased = run.paced[CHASED], run.paced[NOT_CHASED]
+    p50, p95 = percentile(chased.latency, 0.5), percentile(chased.latency, 0.95)
     b50, b95 = percentile(baseline, 0.5), percentile(baseline, 0.95)
     answers = ", ".join(
         f"{count} answered {status or 'nothing'}" for status, count in run.storm_answers.items()
@@ -537,13 +701,21 @@ async def measure_on(
         "ms",
         baseline=b95 * 1000,
         note=(
-            f"{database}: p95 of {size.payments} card payments paced under Xero's limit over "
-            f"{size.tenants} tenants (sandbox limits ON: {limits.per_minute}/min, "
-            f"{limits.concurrent} in flight; duely keeps to {paced_calls}/min), webhook POST to "
-            f"the Payment row recorded after Xero took it; p50 {ms(p50)} (bare {ms(b50)}); "
-            f"baseline: a bare signal -> no-op activity round trip; goal <= 1.5x"
-            f"; webhooks answered in {ms(percentile(run.answered, 0.5))} p50"
-            + slow_tail(run.latency)
+            f"{database}: p95 of {len(chased.latency)} card payments for invoices being chased "
+            f"(a signal to a running chase, as the baseline's), among {size.payments} paced "
+            f"under Xero's limit over {size.tenants} tenants (sandbox limits ON: "
+            f"{limits.per_minute}/min, {limits.concurrent} in flight; duely keeps to "
+            f"{paced_calls}/min), webhook POST to the Payment row recorded after Xero took it; "
+            f"p50 {ms(p50)} (bare {ms(b50)}); baseline: a bare signal -> no-op activity round "
+            f"trip; goal <= 1.5x; webhooks answered in {ms(percentile(run.answered, 0.5))} p50"
+            + slow_tail(chased.latency)
+            + hop_line(chased.hops)
+            + f"; the other {len(not_chased.latency)}, for invoices not being chased (each "
+            f"starts a chase, which reads its plan first): p50 "
+            f"{ms(percentile(not_chased.latency, 0.5))}, p95 "
+            f"{ms(percentile(not_chased.latency, 0.95))}"
+            + slow_tail(not_chased.latency)
+            + hop_line(not_chased.hops)
             + trouble
         ),
     )

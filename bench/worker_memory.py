@@ -25,14 +25,10 @@ from pathlib import Path
 from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.results import Figure, Scale
-from bench.setup import bench_settings, dev_server, seed_open_invoices
+from bench.setup import bench_settings, dev_server, seed_open_invoices, workflow_pollers
 from duely.activities.fan_out import CONCURRENCY
 from duely.chase.control import chasing_changed, start_all_chases
 from duely.core.db import make_sync_engine
@@ -102,18 +98,6 @@ async def _until(what: str, done, worker: WorkerProcess, seconds: float) -> None
         await asyncio.sleep(0.25)
 
 
-async def _polling(client: Client, queue: str) -> bool:
-    """The worker polls its task queue for workflow tasks (it is up)."""
-    answer = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        )
-    )
-    return len(answer.pollers) > 0
-
-
 def _count_state(engine: Engine, state: str) -> int:
     with Session(engine) as session:
         return session.exec(select(func.count()).where(Invoice.chase_state == state)).one()
@@ -140,7 +124,7 @@ async def measure(scale: Scale) -> list[Figure]:
                 worker = WorkerProcess(settings, home, **more)
 
                 async def polling() -> bool:
-                    return await _polling(env.client, queue)
+                    return await workflow_pollers(env.client, queue) > 0
 
                 await _until("the worker's start", polling, worker, 120)
                 await asyncio.sleep(IDLE_SETTLE_SECONDS)

@@ -160,7 +160,8 @@ def _check_answer(answer: dict[str, str], state: str) -> None:
         raise RuntimeError(f"the sandbox did not grant access: {answer}")
 
 
-DEMO_IMPORT_SECONDS = 120
+DEMO_IMPORT_SECONDS = 600
+"""Each file's patience: the import runs while the stack serves (duely.up)."""
 
 
 async def import_demo_spreadsheets(settings: Settings) -> bool:

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from duely.core.temporal.queues import KINDS, base_of
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DUELY_", extra="ignore")
@@ -201,6 +203,16 @@ class Settings(BaseSettings):
     demo_spreadsheet_email: str = "demo-spreadsheet@duely.local"
     """The admin of the second demo organisation, whose books are in QuickBooks."""
     demo_password: str = Field(default="duely-demo", repr=False)
+
+    @model_validator(mode="after")
+    def _task_queue_is_a_base(self) -> Settings:
+        if base_of(self.temporal_task_queue) != self.temporal_task_queue:
+            raise ValueError(
+                f"DUELY_TEMPORAL_TASK_QUEUE={self.temporal_task_queue!r} ends as duely's own "
+                f"companion queues do ({', '.join('-' + kind for kind in KINDS[1:])}): "
+                "name the base queue, say 'duely'"
+            )
+        return self
 
     @model_validator(mode="after")
     def _xero_defaults_to_the_sandbox(self) -> Settings:

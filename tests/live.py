@@ -1,7 +1,7 @@
 """duely as it runs, on the real Temporal dev server: the web app on a loopback socket and a
-worker, both in the test's event loop (Litestar's test client would block that loop for the
-length of each request, and with it the worker answering the page's queries). The `live`
-fixture in tests/conftest.py hands a test one `Live`.
+worker, both on an event loop of their own (tests/own_loop.py says why), which the test
+reaches as a browser would, over HTTP. The `live` fixture in tests/conftest.py hands a test
+one `Live`.
 """
 
 from __future__ import annotations
@@ -22,13 +22,15 @@ from duely.chase import control as chase_control
 from duely.chase.state import ChaseView
 from duely.core.db import Database
 from duely.core.temporal import names
+from duely.core.temporal.client import connect
 from duely.integrations.ledgers.connections import Ledgers
 from duely.models import Contact, Customer, Invoice
 from duely.settings import Settings
 from duely.web.app import create_app
 from duely.worker import build_worker
 from tests.factories import add_customer, today_in
-from tests.serving import browse
+from tests.own_loop import on_own_loop
+from tests.serving import serve, shut
 from tests.waiting import eventually
 
 WAIT_SECONDS = 30
@@ -42,6 +44,8 @@ class Live:
     temporal: Client
     web: httpx.AsyncClient
     db: Session
+    app_loop: asyncio.AbstractEventLoop
+    """The event loop the worker and the web app run on."""
     started: list[Invoice] = field(default_factory=list)
 
     async def start(self, invoice: Invoice) -> None:
@@ -103,22 +107,35 @@ class Live:
 
 @contextlib.asynccontextmanager
 async def running(settings: Settings, temporal: Client, db: Session) -> AsyncIterator[Live]:
-    """A worker and the app on `settings`; afterwards, the chases the test started end."""
-    database = Database(settings.resolved_database_url)
-    ledgers = Ledgers(settings, database)
+    """A worker and the app on `settings`, on their own loop (tests/own_loop.py); afterwards,
+    the chases the test started end."""
+
+    @contextlib.asynccontextmanager
+    async def app() -> AsyncIterator[str]:
+        database = Database(settings.resolved_database_url)
+        ledgers = Ledgers(settings, database)
+        try:
+            async with build_worker(await connect(settings), settings, database, ledgers):
+                served = await serve(create_app(settings))
+                try:
+                    yield served.url
+                finally:
+                    await shut(served)
+        finally:
+            await ledgers.aclose()
+            await database.dispose()
+
     harness = None
     try:
         async with (
-            build_worker(temporal, settings, database, ledgers),
-            browse(create_app(settings)) as web,
+            on_own_loop(app) as (url, loop),
+            httpx.AsyncClient(base_url=url, timeout=30) as web,
         ):
-            harness = Live(settings, temporal, web, db)
+            harness = Live(settings, temporal, web, db, loop)
             yield harness
     finally:
         if harness:
             await forget(temporal, harness.started)
-        await ledgers.aclose()
-        await database.dispose()
 
 
 async def forget(temporal: Client, invoices: list[Invoice]) -> None:
@@ -177,9 +194,9 @@ class Recorded:
 
 
 @contextlib.asynccontextmanager
-async def recording_worker(client, settings: Settings) -> AsyncIterator[Recorded]:
-    """duely's worker in this process, its ledger calls recorded; the dev server forgets the
-    test's schedules and runs when it stops."""
+async def recording_worker(client: Client, settings: Settings) -> AsyncIterator[Recorded]:
+    """duely's worker in this process, on its own loop (tests/own_loop.py), its ledger calls
+    recorded; the dev server forgets the test's schedules and runs when it stops."""
     recorded = Recorded()
 
     async def request_sent(request: httpx.Request) -> None:
@@ -188,16 +205,21 @@ async def recording_worker(client, settings: Settings) -> AsyncIterator[Recorded
     async def response_heard(response: httpx.Response) -> None:
         recorded.responses.append(response)
 
-    db = Database(settings.resolved_database_url)
-    hooks = {"request": [request_sent], "response": [response_heard]}
-    ledgers = Ledgers(settings, db, http=httpx.AsyncClient(timeout=30, event_hooks=hooks))
-    try:
-        async with build_worker(client, settings, db, ledgers):
-            yield recorded
-        await forget_this_tests_workflows(client)
-    finally:
-        await ledgers.aclose()
-        await db.dispose()
+    @contextlib.asynccontextmanager
+    async def worker() -> AsyncIterator[None]:
+        db = Database(settings.resolved_database_url)
+        hooks = {"request": [request_sent], "response": [response_heard]}
+        ledgers = Ledgers(settings, db, http=httpx.AsyncClient(timeout=30, event_hooks=hooks))
+        try:
+            async with build_worker(await connect(settings), settings, db, ledgers):
+                yield
+        finally:
+            await ledgers.aclose()
+            await db.dispose()
+
+    async with on_own_loop(worker):
+        yield recorded
+    await forget_this_tests_workflows(client)
 
 
 async def forget_this_tests_workflows(client) -> None:

@@ -20,7 +20,7 @@ FIGURES = {
     "engine": {"engine_rate", "engine_starts_per_second"},
     "sync": {"sync_10k", "incremental_sync"},
     "quickbooks": {"quickbooks_sync_10k"},
-    "fan_out": {"fan_out_5k", "fan_out_5k_planned"},
+    "fan_out": {"fan_out_5k", "fan_out_5k_planned", "fan_out_5k_planned_split"},
     "webhooks": {"webhook_to_ledger", "webhook_storm"},
     "dashboard": {"dashboard_100k", "invoice_list_100k"},
     "wakeup": {"mass_wakeup"},

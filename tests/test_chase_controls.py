@@ -4,7 +4,7 @@ real worker: a person's instruction reaches the running InvoiceChaseWorkflow, th
 
 The invoices here have no ledger connection (as from a CSV import) and fall due in ten days,
 so nothing is sent: these tests are about the controls, not the sending. The `live` fixture
-(tests/live.py) serves duely on a real socket in the test's event loop, where the worker runs.
+(tests/live.py) serves duely on a real socket, beside its worker, on a loop of their own.
 """
 
 from __future__ import annotations

@@ -215,8 +215,10 @@ async def test_events_lists_every_matching_event_oldest_first(gateway, localstri
     first = await pay(gateway, localstripe.card(), amount=1_000)
     with pytest.raises(CardDeclined):
         await pay(gateway, localstripe.card(DECLINED), amount=2_000)
-    # The next payments land in a later second than the first, for the `created` filter.
-    await asyncio.sleep(max(0.0, started + 2.05 - time.time()))
+    # The next payments land in a later second than the first's event, for the `created`
+    # filter: the next whole second after the first two answered (a fixed second after
+    # `started` was not enough when they took over a second, under load in CI).
+    await asyncio.sleep(1.05 - time.time() % 1)
     later = [await pay(gateway, localstripe.card(), amount=3_000 + n) for n in range(4)]
 
     # Small pages, so that paging with starting_after is exercised.

@@ -13,6 +13,7 @@ from duely.web.app import create_app
 from duely.worker import build_worker
 from duely.workflows.health import HealthCheckWorkflow
 from tests.conftest import login
+from tests.waiting import eventually
 
 
 async def _health_check(client, settings):
@@ -67,6 +68,29 @@ async def test_healthz_reports_temporal_and_a_polling_worker(dev_server_env, liv
     await db.dispose()
     assert busy.status_code == 200
     assert busy.json()["temporal"]["workers"] >= 1
+
+
+async def test_healthz_tells_an_admin_which_task_queues_nobody_polls(
+    dev_server_env, live_settings, org_a
+):
+    """Split over processes (DUELY_WORKER_QUEUES), an installation whose sync workers are
+    missing still looks healthy from the chase queue, while every "Sync now" and import
+    waits: an admin sees each queue's pollers."""
+    settings = live_settings.model_copy(update={"worker_queues": "chase,ledger,delivery"})
+    base = settings.temporal_task_queue
+    db = Database(settings.resolved_database_url)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        await login(client, org_a.admin)
+        async with build_worker(dev_server_env.client, settings, db, Ledgers(settings, db)):
+
+            async def polled() -> dict | None:
+                queues = (await client.get("/healthz")).json()["temporal"]["queues"]
+                return queues if queues[base] and queues[f"{base}-delivery"] else None
+
+            queues = await eventually(polled, "the worker's queues never showed polled")
+    await db.dispose()
+    assert queues[f"{base}-sync"] == 0
+    assert queues[f"{base}-ledger"] >= 1
 
 
 async def test_healthz_says_what_is_down_to_an_admin_only(client, org_a):

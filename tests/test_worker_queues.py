@@ -1,10 +1,16 @@
 """Which task queues a worker process polls (DUELY_WORKER_QUEUES) and their names."""
 
 import pytest
+from sqlmodel import func, select
 
-from duely.core.temporal.queues import queue_for
+from duely.accounts.organisations import seed_demo
+from duely.core.temporal.queues import SYNC, queue_for
+from duely.demo import import_demo_spreadsheets
+from duely.models import Invoice
 from duely.settings import Settings
 from duely.worker import polled_queues
+from tests.live import recording_worker
+from tests.waiting import eventually
 
 
 def test_a_worker_polls_every_queue_unless_told_otherwise():
@@ -27,3 +33,49 @@ def test_each_queue_is_named_after_the_base_queue():
     ]
     with pytest.raises(ValueError, match="no task queue kind 'mail'"):
         queue_for("duely", "mail")
+
+
+@pytest.mark.devserver
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # about queues, not SQL
+async def test_an_import_and_the_sync_it_asks_for_need_nothing_from_the_chase_queue(
+    live_settings, dev_server_env, db
+):
+    """A person's import and "Sync now" must not queue behind a morning's reminders or a big
+    first sync's chase starts: on the chase queue, `duely up`'s spreadsheet demo waited 37 s for
+    task slots behind the other demos' 900 chase starts (7 December). So the import and sync
+    workflows, and all their activities, run on the sync queue: a worker that polls nothing
+    else does the demo's two imports and mirrors their 150 invoices."""
+    settings = live_settings.model_copy(update={"worker_queues": SYNC})
+    seed_demo(settings.resolved_database_url, "demo@queues.test", "queues-password",
+              spreadsheet_email="sheets@queues.test")  # fmt: skip
+    async with recording_worker(dev_server_env.client, settings):
+        assert await import_demo_spreadsheets(settings)
+
+        def mirrored() -> int:
+            db.expire_all()
+            return db.exec(select(func.count()).select_from(Invoice)).one()
+
+        await eventually(lambda: mirrored() == 150, lambda: f"{mirrored()} invoices mirrored")
+
+        # The chases the sync started wait on the chase queue, for the workers that run chases.
+        def chased() -> Invoice | None:
+            db.expire_all()
+            return db.exec(select(Invoice).where(Invoice.workflow_id != "")).first()
+
+        invoice = await eventually(chased, "the sync started no chase")
+        handle = dev_server_env.client.get_workflow_handle(invoice.workflow_id)
+        assert (await handle.describe()).task_queue == settings.temporal_task_queue
+
+
+def test_any_queue_of_the_family_finds_the_others():
+    """A sync runs on the sync queue (one started before syncs moved, on the chase queue):
+    from either, its pages go to the sync queue and the chases it starts to the chase queue."""
+    for own in ("duely", "duely-sync"):
+        assert (queue_for(own, "sync"), queue_for(own, "chase")) == ("duely-sync", "duely")
+    assert queue_for("duely-ledger", "delivery") == "duely-delivery"
+
+
+@pytest.mark.parametrize("base", ["acme-sync", "acme-ledger", "acme-delivery"])
+def test_a_base_queue_named_like_a_companion_is_refused(base):
+    with pytest.raises(ValueError, match="name the base queue"):
+        Settings(temporal_task_queue=base)

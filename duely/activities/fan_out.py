@@ -19,6 +19,7 @@ from duely.activities.sync import SyncPlan
 from duely.chase.control import tell_chase
 from duely.chase.eligibility import should_chase
 from duely.core.db import Database
+from duely.core.temporal.queues import CHASE, queue_for
 from duely.models import ChaseMode, Invoice, InvoiceStatus, Organisation, saved_id
 
 BATCH = 500
@@ -59,7 +60,9 @@ class FanOutActivities:
         details = activity.info().heartbeat_details
         after, told = details[0] if details else (0, 0)
         limit = asyncio.Semaphore(CONCURRENCY)
-        client, queue = activity.client(), activity.info().task_queue
+        # Run by a sync on the sync queue (or, for one started before syncs moved there, on
+        # the chase queue): the chases go to the chase queue either way.
+        client, queue = activity.client(), queue_for(activity.info().task_queue, CHASE)
 
         def unheard(invoice: Invoice) -> bool:
             return (

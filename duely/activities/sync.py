@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from sqlmodel import col, func, select
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from duely.activities.errors import as_application_error
@@ -105,11 +106,25 @@ async def _read_ahead(pages: AsyncIterator[Changes]) -> AsyncIterator[Changes]:
                 await upcoming
 
 
+KeepSchedule = Callable[[Client, Settings, Connection], Awaitable[None]]
+
+
 class LedgerSyncActivities:
-    def __init__(self, settings: Settings, db: Database, ledgers: Ledgers) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        ledgers: Ledgers,
+        keep_schedule: KeepSchedule | None = None,
+    ) -> None:
+        """`keep_schedule` puts a connection's sync schedule right: the worker passes
+        duely.ledgers.sync_schedule.ensure_sync_schedule, which this module cannot import (it
+        names the sync workflow, whose module imports this one). Tests of the passes alone
+        leave it out."""
         self._settings = settings
         self._db = db
         self._ledgers = ledgers
+        self._keep_schedule = keep_schedule
 
     @activity.defn
     async def begin_sync(self, connection_id: int) -> SyncPlan:
@@ -117,6 +132,13 @@ class LedgerSyncActivities:
             connection = await session.get(Connection, connection_id)
             if connection is None:
                 raise ApplicationError(f"connection {connection_id} is gone", non_retryable=True)
+            if (
+                self._keep_schedule
+                and activity.info().task_queue == self._settings.temporal_task_queue
+            ):
+                # Started by a schedule made before syncs moved to the sync queue: put it
+                # right, so that the connection's next syncs run there.
+                await self._keep_schedule(activity.client(), self._settings, connection)
             last_full = connection.last_full_sync_at
             full = last_full is None or utcnow() - last_full > timedelta(
                 hours=self._settings.full_reconcile_hours

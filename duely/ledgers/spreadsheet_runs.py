@@ -6,6 +6,7 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from duely.core.temporal.names import ORG, spreadsheet_import_workflow_id
+from duely.core.temporal.queues import SYNC, queue_for
 from duely.models import SpreadsheetImport, saved_id
 from duely.settings import Settings
 from duely.workflows.spreadsheet_import import SpreadsheetImportWorkflow
@@ -16,7 +17,7 @@ async def start_checking(client: Client, settings: Settings, upload: Spreadsheet
         SpreadsheetImportWorkflow.run,
         saved_id(upload),
         id=spreadsheet_import_workflow_id(upload.organisation_id, saved_id(upload)),
-        task_queue=settings.temporal_task_queue,
+        task_queue=queue_for(settings.temporal_task_queue, SYNC),
         search_attributes=TypedSearchAttributes(
             [SearchAttributePair(ORG, str(upload.organisation_id))]
         ),

@@ -6,6 +6,7 @@ from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverl
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from duely.core.temporal.names import ORG, sync_schedule_id, sync_workflow_id
+from duely.core.temporal.queues import SYNC, queue_for
 from duely.core.temporal.schedules import every, put_schedule, spread
 from duely.models import Connection, saved_id
 from duely.settings import Settings
@@ -17,7 +18,7 @@ async def ensure_sync_schedule(client: Client, settings: Settings, connection: C
         LedgerSyncWorkflow.run,
         SyncRequest(saved_id(connection)),
         id=sync_workflow_id(saved_id(connection)),
-        task_queue=settings.temporal_task_queue,
+        task_queue=queue_for(settings.temporal_task_queue, SYNC),
         typed_search_attributes=TypedSearchAttributes(
             [SearchAttributePair(ORG, str(connection.organisation_id))]
         ),

@@ -338,7 +338,9 @@ async def why_not_now(
     if view is not None and view.state not in FORCEABLE_STATES:
         return f"Nothing was sent: {view.reason or view.state}."
     planned = [send for send in view.sends if send.status == "planned"] if view else []
-    if view is not None and not planned:
+    # A chase just started by a sync lists no sends until it has read its plan; it takes the
+    # instruction then. Sends listed and none planned: they have all gone out.
+    if view is not None and view.sends and not planned:
         return "Nothing was sent: every step of the schedule has gone out already."
     channel = planned[0].channel if planned else Channel.EMAIL
     opted_out = channel_opt_out_reason(customer, channel)

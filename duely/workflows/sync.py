@@ -52,7 +52,8 @@ BOOKKEEPING: ActivityOptions = {"start_to_close_timeout": timedelta(seconds=30)}
 
 
 def _pass_queue() -> str:
-    """Pages are read on the sync queue, with its own limits (duely.core.temporal.queues)."""
+    """Pages are read on the sync queue, with its own limits (duely.core.temporal.queues): the
+    workflow's own queue, unless it was started on the chase queue before syncs moved."""
     return queue_for(workflow.info().task_queue, SYNC)
 
 

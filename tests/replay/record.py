@@ -28,25 +28,27 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from sqlmodel import Session
+from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from duely.accounts.organisations import seed_demo
 from duely.chase import control as chase_control
 from duely.chase.control import Action
 from duely.chase.state import ChaseStart, PaymentNotice
 from duely.core.db import Database, make_sync_engine
 from duely.core.temporal import names
+from duely.demo import import_demo_spreadsheets
 from duely.integrations.ledgers.connections import Ledgers
 from duely.migrate import upgrade
-from duely.models import Invoice, Organisation
+from duely.models import Invoice, Organisation, SpreadsheetImport, SyncRun, SyncStatus
 from duely.settings import Settings
 from duely.worker import build_worker
 from duely.workflows.chase import InvoiceChaseWorkflow
 from duely.workflows.statements import StatementRunWorkflow
 from tests.chase.conftest import DUE, at_london, customer_with_contact
 from tests.chase.late_payment import PaymentWhileEnding
-from tests.conftest import MailCatcher, make_org, start_time_skipping
+from tests.conftest import MailCatcher, make_org, start_dev_server, start_time_skipping
 from tests.factories import add_invoice
 from tests.serving import free_port
 
@@ -99,6 +101,10 @@ class Recording:
         print(f"wrote {name}: {len(history.events)} events")
 
 
+ON_THE_DEV_SERVER = {"syncs_on_the_chase_queue", "syncs_on_the_sync_queue"}
+"""Scenarios whose syncs a Temporal schedule starts: the time-skipping server has none."""
+
+
 @asynccontextmanager
 async def recording(scenario: str) -> AsyncIterator[Recording]:
     home = Path(tempfile.mkdtemp())
@@ -107,14 +113,18 @@ async def recording(scenario: str) -> AsyncIterator[Recording]:
     port = free_port()
     smtp = Controller(MailCatcher(), hostname="127.0.0.1", port=port)
     smtp.start()
+    if scenario in ON_THE_DEV_SERVER:
+        env = await start_dev_server(SECRET_KEY)
+    else:
+        env = await start_time_skipping(SECRET_KEY)
     settings = Settings(
         home=home,
         database_url=url,
         secret_key=SECRET_KEY,
         smtp_url=f"smtp://127.0.0.1:{port}",
+        temporal_address=env.client.service_client.config.target_host,
         temporal_task_queue=f"record-{uuid.uuid4().hex[:8]}",
     )
-    env = await start_time_skipping(SECRET_KEY)
     late = PaymentWhileEnding()
     late.client = env.client
     database = Database(url)
@@ -350,6 +360,31 @@ async def paid_while_ending(r: Recording) -> None:
     await r.write(r.chase_id(stopped), "stopped_paid_as_it_ends")
 
 
+async def spreadsheet_demo(r: Recording) -> None:
+    """The spreadsheet demo's two imports, each checked, confirmed and written as `duely up`
+    does, and the syncs of its ledger they ask for, the second starting 150 chases."""
+    seed_demo(r.settings.resolved_database_url, "demo@replay.local", "replay-password",
+              spreadsheet_email="sheets@replay.local")  # fmt: skip
+    assert await import_demo_spreadsheets(r.settings)
+    invoices = r.db.exec(
+        select(SpreadsheetImport).where(SpreadsheetImport.kind == "invoices")
+    ).one()
+
+    def synced() -> SyncRun | None:
+        r.db.expire_all()
+        query = select(SyncRun).where(SyncRun.status == SyncStatus.SUCCEEDED)
+        return r.db.exec(query.where(SyncRun.invoices_changed > 0)).first()
+
+    deadline = asyncio.get_running_loop().time() + 120
+    while (run := synced()) is None:
+        if asyncio.get_running_loop().time() > deadline:
+            raise SystemExit("the imported invoices were never synced")
+        await asyncio.sleep(0.5)
+    imported = names.spreadsheet_import_workflow_id(invoices.organisation_id, invoices.id)
+    await r.write(imported, "invoices_import")
+    await r.write(run.workflow_id, "sync")
+
+
 async def write_runs(
     r: Recording, workflow_id: str, run_id: str | None, what: str, at_least: int = 2
 ) -> None:
@@ -372,6 +407,8 @@ SCENARIOS: dict[str, Callable[[Recording], Awaitable[None]]] = {
     "continue_as_new": continue_as_new,
     "continue_when_answered": continue_when_answered,
     "paid_while_ending": paid_while_ending,
+    "syncs_on_the_chase_queue": spreadsheet_demo,
+    "syncs_on_the_sync_queue": spreadsheet_demo,  # the same, recorded after they moved there
 }
 
 

@@ -1,22 +1,29 @@
 """What connecting to Xero asks beyond what every ledger does (tests/ledgers proves that for
 Xero and QuickBooks alike): every request matches Xero's own API description, a grant covering
-several organisations asks which, and a connection made while Temporal is down is kept."""
+several organisations asks which, a connection made while Temporal is down is kept, and "Sync
+now" during a pass runs right after it."""
 
 import httpx
 import pytest
 from sqlmodel import select
 
+from duely.ledgers.sync_schedule import request_sync
 from duely.models import (
     ChaseMode,
     Connection,
     Organisation,
+    SyncRun,
     SyncStatus,
+    utcnow,
 )
+from duely.sandbox.faults import FaultRule
 from duely.web.app import create_app
 from tests.conftest import NO_TEMPORAL
 from tests.sandbox.xero_contract import assert_request_matches_spec, require_xero_specs
 from tests.serving import serve, shut
+from tests.waiting import eventually
 from tests.xero.conftest import (
+    connect_directly,
     connect_through_oauth,
     only_connection,
     wait_for_runs,
@@ -94,3 +101,33 @@ async def test_connecting_while_temporal_is_down_keeps_the_connection_and_says_s
     assert "Press Sync now" in page.text
     (connection,) = db.exec(select(Connection).where(Connection.organisation_id == org_a.id))
     assert connection.tenant_name == "Offline Widgets Ltd"
+
+
+async def test_sync_now_during_a_pass_runs_right_after_it_not_a_minute_later(
+    xero, worker, xero_settings, dev_server_env, db, org_a
+):
+    """Someone imports customers, then invoices, each asking for a sync; or presses "Sync now"
+    while the quarter-hourly pass runs. The running pass may have read its pages before the
+    change, so the asked-for one must follow it at once (the schedule buffers it), not wait
+    for the next quarter hour nor be dropped."""
+    tenant = xero.add_tenant("Busy Books Ltd", 40, seed=11)
+    connection = await connect_directly(xero, xero_settings, org_a.id, tenant, "duely-test")
+    xero.faults.replace([FaultRule(path_contains="/Invoices", method="GET", latency_ms=3000)])
+    client = dev_server_env.client
+    await request_sync(client, xero_settings, connection)
+
+    def first_pass_began() -> SyncRun | None:
+        db.expire_all()
+        return db.exec(select(SyncRun).where(SyncRun.connection_id == connection.id)).first()
+
+    await eventually(first_pass_began, "the first pass never began")
+    await request_sync(client, xero_settings, connection)  # while the invoices page is slow
+    asked = utcnow()
+    xero.faults.clear()
+    first, second = await wait_for_runs(db, connection.id, 2, seconds=150)
+    assert asked < first.finished_at, "the request came after the pass: nothing was proved"
+    assert (first.status, second.status) == (SyncStatus.SUCCEEDED, SyncStatus.SUCCEEDED)
+    # The whole test takes 3-4 s alone; the bound leaves room for a loaded machine, far from the
+    # next scheduled pass (a trigger the schedule skipped instead: the next pass came 94 s on).
+    waited = (second.started_at - first.finished_at).total_seconds()
+    assert waited < 20, f"the asked-for pass began {waited:.0f}s after the running one ended"

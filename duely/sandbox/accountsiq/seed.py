@@ -149,7 +149,7 @@ def seed_company(
                 created=min(datetime.combine(paid_on, now.timetz()), now),
             )
             company.receipts.append(receipt)
-            company.allocations.append(
+            company.allocate(
                 Allocation(
                     allocation_id=company.take_id(),
                     receipt_transaction_id=receipt.transaction_id,

@@ -8,6 +8,7 @@ sandbox clock; it is not extended by use (a client must be ready to log in again
 from __future__ import annotations
 
 import secrets
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -272,13 +273,20 @@ class AccountsIQStore:
         else:
             customers = list(company.customers)
         day = up_to.date()
+        # Each customer's items, found in one pass (not one pass of the company per customer).
+        invoices_of: dict[int, list[Invoice]] = defaultdict(list)
+        for invoice in company.invoices:
+            invoices_of[invoice.account_id].append(invoice)
+        receipts_of: dict[int, list[Receipt]] = defaultdict(list)
+        for receipt in company.receipts:
+            receipts_of[receipt.account_id].append(receipt)
         statements = []
         for customer in customers:
             account_id = customer.account_id  # type: ignore[attr-defined]
             buckets = dict.fromkeys(("0-30", "30-60", "60-90", "90-120", "120+", "future"), 0)
             lines = []
-            for invoice in company.invoices:
-                if invoice.account_id != account_id or invoice.invoice_date > day:
+            for invoice in invoices_of[account_id]:
+                if invoice.invoice_date > day:
                     continue
                 outstanding = company.invoice_outstanding(invoice)
                 if outstanding == 0:
@@ -311,8 +319,8 @@ class AccountsIQStore:
                         invoice.description,
                     )
                 )
-            for receipt in company.receipts:
-                if receipt.account_id != account_id or receipt.payment_date > day:
+            for receipt in receipts_of[account_id]:
+                if receipt.payment_date > day:
                     continue
                 unallocated = company.receipt_unallocated(receipt)
                 if unallocated == 0:
@@ -441,7 +449,7 @@ class AccountsIQStore:
             reference=reference,
             created=self.clock.now(),
         )
-        company.allocations.append(allocation)
+        company.allocate(allocation)
         return allocation
 
     def post_batch_invoice(
