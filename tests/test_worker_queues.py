@@ -1,14 +1,21 @@
 """Which task queues a worker process polls (DUELY_WORKER_QUEUES) and their names."""
 
+import asyncio
+import time
+import uuid
+from datetime import timedelta
+
 import pytest
 from sqlmodel import func, select
+from temporalio import activity, workflow
+from temporalio.worker import Worker
 
 from duely.accounts.organisations import seed_demo
 from duely.core.temporal.queues import SYNC, queue_for
 from duely.demo import import_demo_spreadsheets
 from duely.models import Invoice
 from duely.settings import Settings
-from duely.worker import polled_queues
+from duely.worker import Workers, polled_queues
 from tests.live import recording_worker
 from tests.waiting import eventually
 
@@ -79,3 +86,69 @@ def test_any_queue_of_the_family_finds_the_others():
 def test_a_base_queue_named_like_a_companion_is_refused(base):
     with pytest.raises(ValueError, match="name the base queue"):
         Settings(temporal_task_queue=base)
+
+
+
+STOPPING: list[str] = []
+"""The queues whose activity heard its worker stop, and what each activity then saw."""
+ANSWERS: list[str] = []
+
+
+@activity.defn(name="hold_until_every_queue_is_stopping")
+async def hold_until_every_queue_is_stopping(queues: int) -> None:
+    """Holds its worker's drain until every queue's activity has heard the stop (or 10 s)."""
+    await activity.wait_for_worker_shutdown()
+    STOPPING.append(activity.info().task_queue)
+    deadline = time.monotonic() + 10
+    while len(STOPPING) < queues and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    told = len(STOPPING) == queues
+    ANSWERS.append("told together" if told else f"{activity.info().task_queue} stopped alone")
+
+
+@workflow.defn(sandboxed=False)
+class HoldOnEveryQueue:
+    @workflow.run
+    async def run(self, queues: list[str]) -> None:
+        await asyncio.gather(
+            *(
+                workflow.execute_activity(
+                    hold_until_every_queue_is_stopping,
+                    len(queues),
+                    task_queue=queue,
+                    start_to_close_timeout=timedelta(seconds=60),
+                )
+                for queue in queues
+            )
+        )
+
+
+@pytest.mark.devserver
+async def test_stopping_drains_every_queue_at_once_not_one_after_another(dev_server_env):
+    """Ctrl-C on `duely up` under a burst took over 20 s in CI (7 December): the process's
+    workers stopped in turn, each queue's drain waiting for the one before, while the queues
+    not yet told kept taking new work. Every queue must hear the stop at once and drain
+    together, so a stop takes the longest drain, not the sum."""
+    client = dev_server_env.client
+    base = f"stopping-{uuid.uuid4()}"
+    queues = [base, queue_for(base, SYNC)]
+    STOPPING.clear()
+    ANSWERS.clear()
+    workers = Workers(
+        [
+            Worker(client, task_queue=queue, activities=[hold_until_every_queue_is_stopping],
+                   workflows=[HoldOnEveryQueue], graceful_shutdown_timeout=timedelta(seconds=30))
+            for queue in queues
+        ]
+    )  # fmt: skip
+    async with workers:
+        handle = await client.start_workflow(
+            HoldOnEveryQueue.run, queues, id=base, task_queue=base
+        )
+
+        async def both_running() -> bool:
+            return len((await handle.describe()).raw_description.pending_activities) == 2
+
+        await eventually(both_running, "the two activities never started")
+    assert ANSWERS == ["told together"] * 2, ANSWERS
+    await handle.terminate("the test is over")
