@@ -8,6 +8,7 @@ docker-compose give the worker longer than its drain before they kill it."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -17,13 +18,19 @@ from datetime import date, timedelta
 from datetime import time as clock
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 import yaml
 from sqlmodel import select
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
+from duely.activities import fan_out
+from duely.activities.fan_out import FanOutActivities
 from duely.chase import control as chase_control
+from duely.core.db import Database
 from duely.chase.control import Action
-from duely.models import Message, Organisation
+from duely.models import Invoice, Message, Organisation
 from duely.settings import Settings
 from duely.up import Stack
 from tests.chase.conftest import customer_with_contact
@@ -143,3 +150,43 @@ def test_a_second_ctrl_c_stops_the_worker_at_once(tmp_path):
     stack.stop()
     assert worker.returncode == -signal.SIGKILL
     assert time.monotonic() - started < 1.5
+
+
+async def test_a_fan_out_hands_over_when_its_worker_stops_and_the_next_one_finishes_it(
+    live_settings, dev_server_env, db, org_a, monkeypatch
+):
+    """A worker's drain is for an email half handed over: a fan-out of 500 chase starts on a
+    loaded engine held Ctrl-C on `duely up` past 20 s (CI, 7 December). It stops between
+    starts instead, and the next worker carries on from its last heartbeat: every chase is
+    started, once."""
+    monkeypatch.setattr(fan_out, "BATCH", 10)
+    customer = customer_with_contact(db, org_a.id, "fanned")
+    invoices = [add_invoice(db, customer, f"INV-FAN-{n}", 3) for n in range(40)]
+    db.commit()
+    activities = FanOutActivities(Database(live_settings.resolved_database_url))
+    heartbeats: list = []
+    stopping = ActivityEnvironment(client=dev_server_env.client)
+    stopping.info = dataclasses.replace(stopping.info, task_queue=live_settings.temporal_task_queue)
+
+    def heard(*details) -> None:
+        heartbeats.append(details[0])
+        if len(heartbeats) == 2:  # two batches told: the deploy stops this worker
+            stopping.worker_shutdown()
+
+    stopping.on_heartbeat = heard
+    with pytest.raises(ApplicationError, match="the worker is stopping") as handed_over:
+        await stopping.run(activities.start_chases, org_a.id)
+    assert handed_over.value.type == "WorkerStopping" and not handed_over.value.non_retryable
+    assert heartbeats[-1][1] < len(invoices), heartbeats  # it did not tell them all first
+
+    resumed = ActivityEnvironment(client=dev_server_env.client)
+    resumed.info = dataclasses.replace(
+        stopping.info, heartbeat_details=[heartbeats[-1]], attempt=2
+    )
+    assert await resumed.run(activities.start_chases, org_a.id) == len(invoices)
+    db.expire_all()
+    started = {db.get(Invoice, invoice.id).workflow_id for invoice in invoices}
+    assert "" not in started and len(started) == len(invoices), started
+    for workflow_id in started:  # once each: one run, started by one signal-with-start
+        runs = [run async for run in dev_server_env.client.list_workflows(f"WorkflowId={workflow_id!r}")]
+        assert len(runs) == 1, workflow_id
