@@ -15,6 +15,7 @@ from sqlalchemy.sql import ColumnElement
 from sqlmodel import select
 from temporalio import activity
 
+from duely.activities.heartbeat import hand_over_if_worker_stops
 from duely.activities.sync import SyncPlan
 from duely.chase.control import tell_chase
 from duely.chase.eligibility import should_chase
@@ -76,6 +77,8 @@ class FanOutActivities:
             if unheard(invoice):
                 return None
             async with limit:
+                if activity.is_worker_shutdown():  # the rest of the batch: the next worker's
+                    return None
                 return await tell_chase(client, queue, invoice, start_new)
 
         while True:
@@ -100,5 +103,8 @@ class FanOutActivities:
                 async with self._db.session() as session:
                     await session.exec(update(Invoice), params=newly_started)
                     await session.commit()
+            # A stop mid-batch leaves the heartbeat at the batch before: the next worker tells
+            # the whole batch again, which is harmless (signal-with-start, "use existing").
+            hand_over_if_worker_stops("telling the chases")
             after, told = batch[-1].id, told + len(batch)
             activity.heartbeat((after, told))
