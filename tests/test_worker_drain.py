@@ -28,8 +28,8 @@ from temporalio.testing import ActivityEnvironment
 from duely.activities import fan_out
 from duely.activities.fan_out import FanOutActivities
 from duely.chase import control as chase_control
-from duely.core.db import Database
 from duely.chase.control import Action
+from duely.core.db import Database
 from duely.models import Invoice, Message, Organisation
 from duely.settings import Settings
 from duely.up import Stack
@@ -180,13 +180,14 @@ async def test_a_fan_out_hands_over_when_its_worker_stops_and_the_next_one_finis
     assert heartbeats[-1][1] < len(invoices), heartbeats  # it did not tell them all first
 
     resumed = ActivityEnvironment(client=dev_server_env.client)
-    resumed.info = dataclasses.replace(
-        stopping.info, heartbeat_details=[heartbeats[-1]], attempt=2
-    )
+    resumed.info = dataclasses.replace(stopping.info, heartbeat_details=[heartbeats[-1]], attempt=2)
     assert await resumed.run(activities.start_chases, org_a.id) == len(invoices)
     db.expire_all()
     started = {db.get(Invoice, invoice.id).workflow_id for invoice in invoices}
     assert "" not in started and len(started) == len(invoices), started
-    for workflow_id in started:  # once each: one run, started by one signal-with-start
-        runs = [run async for run in dev_server_env.client.list_workflows(f"WorkflowId={workflow_id!r}")]
-        assert len(runs) == 1, workflow_id
+    for workflow_id in started:  # told once each: one start signal in each history
+        history = await dev_server_env.client.get_workflow_handle(workflow_id).fetch_history()
+        signals = [
+            e for e in history.events if e.HasField("workflow_execution_signaled_event_attributes")
+        ]
+        assert len(signals) == 1, workflow_id

@@ -1,7 +1,6 @@
 """Which task queues a worker process polls (DUELY_WORKER_QUEUES) and their names."""
 
 import asyncio
-import time
 import uuid
 from datetime import timedelta
 
@@ -88,10 +87,10 @@ def test_a_base_queue_named_like_a_companion_is_refused(base):
         Settings(temporal_task_queue=base)
 
 
-
 STOPPING: list[str] = []
 """The queues whose activity heard its worker stop, and what each activity then saw."""
 ANSWERS: list[str] = []
+EVERY_QUEUE_STOPPING = asyncio.Event()
 
 
 @activity.defn(name="hold_until_every_queue_is_stopping")
@@ -99,11 +98,13 @@ async def hold_until_every_queue_is_stopping(queues: int) -> None:
     """Holds its worker's drain until every queue's activity has heard the stop (or 10 s)."""
     await activity.wait_for_worker_shutdown()
     STOPPING.append(activity.info().task_queue)
-    deadline = time.monotonic() + 10
-    while len(STOPPING) < queues and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    told = len(STOPPING) == queues
-    ANSWERS.append("told together" if told else f"{activity.info().task_queue} stopped alone")
+    if len(STOPPING) == queues:
+        EVERY_QUEUE_STOPPING.set()
+    try:
+        await asyncio.wait_for(EVERY_QUEUE_STOPPING.wait(), timeout=10)
+        ANSWERS.append("told together")
+    except TimeoutError:
+        ANSWERS.append(f"{activity.info().task_queue} stopped alone")
 
 
 @workflow.defn(sandboxed=False)
@@ -134,6 +135,7 @@ async def test_stopping_drains_every_queue_at_once_not_one_after_another(dev_ser
     queues = [base, queue_for(base, SYNC)]
     STOPPING.clear()
     ANSWERS.clear()
+    EVERY_QUEUE_STOPPING.clear()
     workers = Workers(
         [
             Worker(client, task_queue=queue, activities=[hold_until_every_queue_is_stopping],
@@ -142,9 +144,7 @@ async def test_stopping_drains_every_queue_at_once_not_one_after_another(dev_ser
         ]
     )  # fmt: skip
     async with workers:
-        handle = await client.start_workflow(
-            HoldOnEveryQueue.run, queues, id=base, task_queue=base
-        )
+        handle = await client.start_workflow(HoldOnEveryQueue.run, queues, id=base, task_queue=base)
 
         async def both_running() -> bool:
             return len((await handle.describe()).raw_description.pending_activities) == 2
