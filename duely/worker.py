@@ -33,7 +33,7 @@ from duely.activities.sync import LedgerSyncActivities
 from duely.core.db import Database
 from duely.core.temporal.client import connect_with_retry
 from duely.core.temporal.codec import encrypts_with
-from duely.core.temporal.queues import CHASE, DELIVERY, KINDS, LEDGER, SYNC, queue_for
+from duely.core.temporal.queues import CHASE, DELIVERY, KINDS, LEDGER, SYNC, base_of, queue_for
 from duely.integrations.ledgers.connections import Ledgers
 from duely.integrations.mail import Mailer
 from duely.integrations.sms import TwilioSms
@@ -105,10 +105,17 @@ class Workers:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        # Every queue hears the stop at once and they drain together: in turn, each queue's
-        # drain waited for the ones before while the queues not yet told took new work, and a
-        # stop took the sum of the drains (over 20 s for Ctrl-C under a burst, 7 December).
-        await asyncio.gather(*(worker.shutdown() for worker in self.workers))
+        # In two waves, each queue of a wave hearing the stop at once and draining with the
+        # others: first the companion queues (sync, ledger, delivery), then the chase queue,
+        # whose workflows answer a draining delivery's hand-over check (a query needs a worker
+        # that still polls). One queue after another, a stop took the sum of the drains while
+        # the queues not yet told took new work (over 20 s for Ctrl-C under a burst, 7 December).
+        chase = [
+            worker for worker in self.workers if worker.task_queue == base_of(worker.task_queue)
+        ]
+        companions = [worker for worker in self.workers if worker not in chase]
+        for wave in (companions, chase):
+            await asyncio.gather(*(worker.shutdown() for worker in wave))
         await self._stack.__aexit__(kind, error, trace)
 
 
