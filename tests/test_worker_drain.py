@@ -27,10 +27,16 @@ from temporalio.testing import ActivityEnvironment
 
 from duely.activities import fan_out
 from duely.activities.fan_out import FanOutActivities
+from duely.activities.outbox import OutboxActivities
 from duely.chase import control as chase_control
 from duely.chase.control import Action
 from duely.core.db import Database
-from duely.models import Invoice, Message, Organisation
+from duely.integrations.ledgers.connections import Ledgers
+from duely.integrations.mail import Mailer
+from duely.integrations.sms import TwilioSms
+from duely.models import Invoice, Message, Organisation, utcnow
+from duely.outbox.delivery import Delivery
+from duely.outbox.requests import ReminderBatch, ReminderRequest
 from duely.settings import Settings
 from duely.up import Stack
 from tests.chase.conftest import customer_with_contact
@@ -191,3 +197,35 @@ async def test_a_fan_out_hands_over_when_its_worker_stops_and_the_next_one_finis
             e for e in history.events if e.HasField("workflow_execution_signaled_event_attributes")
         ]
         assert len(signals) == 1, workflow_id
+
+
+async def test_reminders_not_yet_checked_hand_over_when_the_worker_stops(
+    live_settings, dev_server_env, db, org_a
+):
+    """The drain waits for an email half handed over, not for a batch's checks still to come:
+    each asks its chase (a query, seconds each on a loaded engine). A batch that has handed
+    nothing over when its worker stops goes to the next worker whole, and nothing is written."""
+    customer = customer_with_contact(db, org_a.id, "stopping")
+    invoices = [add_invoice(db, customer, f"INV-STOP-{n}", 10) for n in range(3)]
+    db.commit()
+    requests = [
+        ReminderRequest(invoice.id, f"chase-{org_a.id}-{invoice.id}", f"send-{invoice.id}",
+                        "overdue", 7, "email", None, "primary")
+        for invoice in invoices
+    ]  # fmt: skip
+    batch = ReminderBatch(org_a.id, customer.id, "", utcnow().isoformat(), requests)
+    database = Database(live_settings.resolved_database_url)
+    ledgers = Ledgers(live_settings, database)
+    sms = TwilioSms.from_settings(live_settings, ledgers.http)
+    delivery = Delivery(live_settings, database, Mailer(live_settings.smtp_url), sms)
+    outbox = OutboxActivities(live_settings, database, ledgers, delivery)
+    stopping = ActivityEnvironment(client=dev_server_env.client)
+    stopping.worker_shutdown()
+    try:
+        with pytest.raises(ApplicationError, match="the worker is stopping") as handed_over:
+            await stopping.run(outbox.send_reminders, batch)
+    finally:
+        await ledgers.aclose()
+        await database.dispose()
+    assert handed_over.value.type == "WorkerStopping" and not handed_over.value.non_retryable
+    assert db.exec(select(Message).where(Message.customer_id == customer.id)).all() == []
