@@ -8,6 +8,7 @@ docker-compose give the worker longer than its drain before they kill it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import signal
 import subprocess
@@ -23,6 +24,7 @@ import pytest_asyncio
 import yaml
 from sqlmodel import select
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment
 
 from duely.activities import fan_out
@@ -34,13 +36,14 @@ from duely.core.db import Database
 from duely.integrations.ledgers.connections import Ledgers
 from duely.integrations.mail import Mailer
 from duely.integrations.sms import TwilioSms
-from duely.models import Invoice, Message, Organisation, utcnow
+from duely.ledgers.sync_schedule import sync_schedule_id
+from duely.models import Customer, Invoice, Message, Organisation, utcnow
 from duely.outbox.delivery import Delivery
 from duely.outbox.requests import ReminderBatch, ReminderRequest
 from duely.settings import Settings
 from duely.up import Stack
 from tests.chase.conftest import customer_with_contact
-from tests.factories import add_invoice
+from tests.factories import add_connection, add_invoice
 from tests.live import forget_this_tests_workflows
 from tests.waiting import eventually
 from tests.worker_processes import worker_process
@@ -199,33 +202,75 @@ async def test_a_fan_out_hands_over_when_its_worker_stops_and_the_next_one_finis
         assert len(signals) == 1, workflow_id
 
 
-async def test_reminders_not_yet_checked_hand_over_when_the_worker_stops(
-    live_settings, dev_server_env, db, org_a
-):
-    """The drain waits for an email half handed over, not for a batch's checks still to come:
-    each asks its chase (a query, seconds each on a loaded engine). A batch that has handed
-    nothing over when its worker stops goes to the next worker whole, and nothing is written."""
-    customer = customer_with_contact(db, org_a.id, "stopping")
-    invoices = [add_invoice(db, customer, f"INV-STOP-{n}", 10) for n in range(3)]
+def _reminder_batch(db, org_a, name: str, **fields) -> tuple[Customer, ReminderBatch]:
+    """A customer's batch of three reminders, as an outbox sends it."""
+    customer = customer_with_contact(db, org_a.id, name)
+    invoices = [add_invoice(db, customer, f"INV-{name}-{n}", 10, **fields) for n in range(3)]
     db.commit()
     requests = [
         ReminderRequest(invoice.id, f"chase-{org_a.id}-{invoice.id}", f"send-{invoice.id}",
                         "overdue", 7, "email", None, "primary")
         for invoice in invoices
     ]  # fmt: skip
-    batch = ReminderBatch(org_a.id, customer.id, "", utcnow().isoformat(), requests)
-    database = Database(live_settings.resolved_database_url)
-    ledgers = Ledgers(live_settings, database)
-    sms = TwilioSms.from_settings(live_settings, ledgers.http)
-    delivery = Delivery(live_settings, database, Mailer(live_settings.smtp_url), sms)
-    outbox = OutboxActivities(live_settings, database, ledgers, delivery)
-    stopping = ActivityEnvironment(client=dev_server_env.client)
-    stopping.worker_shutdown()
+    return customer, ReminderBatch(org_a.id, customer.id, "", utcnow().isoformat(), requests)
+
+
+@contextlib.asynccontextmanager
+async def outbox_activities(settings: Settings) -> AsyncIterator[OutboxActivities]:
+    """The delivery queue's activities, built as the worker builds them."""
+    database = Database(settings.resolved_database_url)
+    ledgers = Ledgers(settings, database)
+    sms = TwilioSms.from_settings(settings, ledgers.http)
+    delivery = Delivery(settings, database, Mailer(settings.smtp_url), sms)
     try:
-        with pytest.raises(ApplicationError, match="the worker is stopping") as handed_over:
-            await stopping.run(outbox.send_reminders, batch)
+        yield OutboxActivities(settings, database, ledgers, delivery)
     finally:
         await ledgers.aclose()
         await database.dispose()
+
+
+async def test_reminders_not_yet_checked_hand_over_when_the_worker_stops(
+    live_settings, dev_server_env, db, org_a
+):
+    """The drain waits for an email half handed over, not for a batch's checks still to come:
+    each asks its chase (a query, seconds each on a loaded engine). A batch that has handed
+    nothing over when its worker stops goes to the next worker whole, and nothing is written."""
+    customer, batch = _reminder_batch(db, org_a, "stopping")
+    stopping = ActivityEnvironment(client=dev_server_env.client)
+    stopping.worker_shutdown()
+    async with outbox_activities(live_settings) as outbox:
+        with pytest.raises(ApplicationError, match="the worker is stopping") as handed_over:
+            await stopping.run(outbox.send_reminders, batch)
     assert handed_over.value.type == "WorkerStopping" and not handed_over.value.non_retryable
     assert db.exec(select(Message).where(Message.customer_id == customer.id)).all() == []
+
+
+async def test_reminders_waiting_for_a_fresh_sync_hand_over_when_the_worker_stops(
+    live_settings, dev_server_env, db, org_a
+):
+    """Before sending, a batch waits (up to a minute) for a sync of its ledger begun minutes
+    before. A deploy stops the sync queue with the delivery queue, so a draining batch waited
+    out the minute for a sync nobody would run, and every batch of that ledger queued behind
+    it (Ctrl-C on `duely up` under load, 7 December). It hands over to the next worker."""
+    connection = add_connection(db, org_a.id, "fresh-sync")
+    customer, batch = _reminder_batch(db, org_a, "syncing", connection_id=connection.id)
+    stopping = ActivityEnvironment(client=dev_server_env.client)
+    async with outbox_activities(live_settings) as outbox:
+        sending = asyncio.ensure_future(stopping.run(outbox.send_reminders, batch))
+        # The sync it asked for waits on the sync queue: no worker polls it here.
+        schedule = dev_server_env.client.get_schedule_handle(sync_schedule_id(connection.id))
+
+        async def asked_for_a_sync() -> bool:
+            try:
+                return (await schedule.describe()).info.num_actions > 0
+            except RPCError:
+                return False
+
+        await eventually(asked_for_a_sync, "the batch never asked for a sync")
+        stopping.worker_shutdown()
+        with pytest.raises(ApplicationError, match="the worker is stopping") as handed_over:
+            async with asyncio.timeout(10):  # not the minute's patience
+                await sending
+    assert handed_over.value.type == "WorkerStopping"
+    assert db.exec(select(Message).where(Message.customer_id == customer.id)).all() == []
+    await schedule.delete()
