@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+
+T = TypeVar("T")
 
 
 @contextlib.asynccontextmanager
@@ -42,3 +44,22 @@ def hand_over_if_worker_stops(work: str) -> None:
             type="WorkerStopping",
             category=ApplicationErrorCategory.BENIGN,
         )
+
+
+async def unless_worker_stops(wait: Awaitable[T], work: str) -> T:
+    """`wait`'s result, unless the worker begins to stop first: then the wait is dropped and
+    the activity hands over (hand_over_if_worker_stops). For a wait on other work that a
+    stopping process will not do, such as a sync on the sync queue, which stops too."""
+    waiting = asyncio.ensure_future(wait)
+    stopping = asyncio.ensure_future(activity.wait_for_worker_shutdown())
+    try:
+        await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (waiting, stopping):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    if waiting.cancelled():
+        hand_over_if_worker_stops(work)
+    return waiting.result()

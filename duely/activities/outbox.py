@@ -25,7 +25,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from duely.activities.chase import window_of
 from duely.activities.errors import as_application_error
-from duely.activities.heartbeat import hand_over_if_worker_stops, heartbeating
+from duely.activities.heartbeat import (
+    hand_over_if_worker_stops,
+    heartbeating,
+    unless_worker_stops,
+)
 from duely.chase.eligibility import (
     customer_off_reason,
     invoice_facts,
@@ -280,9 +284,10 @@ class OutboxActivities:
             connections = [await session.get(Connection, cid) for cid in connection_ids]
         moment = sending_at - timedelta(minutes=self._settings.ledger_fresh_minutes)
         for connection in connections:
-            if await self._freshness.synced_since(
+            fresh = self._freshness.synced_since(
                 activity.client(), connection, moment, SYNC_PATIENCE_SECONDS
-            ):
+            )
+            if await unless_worker_stops(fresh, "the customer's reminders"):
                 continue
             external_ids = [r.external_id for r in rows if r.connection_id == connection.id]
             current = await self._ledgers.open(connection).get_invoices(external_ids)
