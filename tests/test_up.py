@@ -32,6 +32,7 @@ from duely.models import Organisation
 from duely.payments.stripe_accounts import payment_account_for, stripe_account_of
 from duely.sandbox.xero.sandbox import DEMO_INVOICES, DEMO_SEED, DEMO_TENANT_NAME, XeroSandbox
 from duely.settings import Settings
+from duely.up import STOP_GRACE_SECONDS, WORKER_STOP_MARGIN_SECONDS
 
 pytestmark = pytest.mark.e2e  # `duely up` as a process: the whole stack
 
@@ -90,6 +91,17 @@ def settings_form(client: httpx.Client, name: str) -> dict[str, str]:
     }  # fmt: skip
 
 
+STOPS_WITHIN_SECONDS = (  # the child runs on the defaults: its environment has no DUELY_*
+    Settings.model_fields["worker_drain_seconds"].default
+    + WORKER_STOP_MARGIN_SECONDS
+    + STOP_GRACE_SECONDS
+)
+"""What `duely up` promises: the worker's drain for what it is sending, then the services'
+grace. A stop takes 5-10 s on a settled or loaded stack (7 December, the two waves of
+duely.worker.Workers and the hand-overs of duely.activities.heartbeat, whose own tests pin
+them down); the drain waits for an email in flight as long as the mail server takes."""
+
+
 class Up:
     """One `duely up` run in its own process group, output captured to a file."""
 
@@ -117,9 +129,12 @@ class Up:
         started = time.monotonic()
         self.process.send_signal(signal.SIGINT)
         try:
-            code = self.process.wait(timeout=20)
+            code = self.process.wait(timeout=STOPS_WITHIN_SECONDS)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"`duely up` still running 20 s after SIGINT:\n{self.log.read_text()}")
+            pytest.fail(
+                f"`duely up` still running {STOPS_WITHIN_SECONDS} s after SIGINT:\n"
+                f"{self.log.read_text()}"
+            )
         print(f"`duely up` stopped in {time.monotonic() - started:.1f}s with code {code}")
         assert code == 0, self.log.read_text()[-3000:]
         listening = [name for name, port in self.ports.items() if port_open(port)]
