@@ -30,6 +30,7 @@ from temporalio.testing import ActivityEnvironment
 from duely.activities import fan_out
 from duely.activities.fan_out import FanOutActivities
 from duely.activities.outbox import OutboxActivities
+from duely.activities.statements import StatementActivities, StatementRun
 from duely.chase import control as chase_control
 from duely.chase.control import Action
 from duely.core.db import Database
@@ -274,3 +275,44 @@ async def test_reminders_waiting_for_a_fresh_sync_hand_over_when_the_worker_stop
     assert handed_over.value.type == "WorkerStopping"
     assert db.exec(select(Message).where(Message.customer_id == customer.id)).all() == []
     await schedule.delete()
+
+
+async def test_a_statement_run_hands_over_between_customers_when_its_worker_stops(
+    live_settings, dev_server_env, smtp_server, db, org_a
+):
+    """A month's statements are one activity over every owing customer: a stop waited for all
+    of them, and past the drain the send in flight was cut (uncertain). The run hands over
+    after the customer in hand; the next worker goes on from its heartbeat, none sent twice."""
+    catcher, _ = smtp_server
+    owing = [customer_with_contact(db, org_a.id, f"statement-{n}") for n in range(3)]
+    for customer in owing:
+        add_invoice(db, customer, f"INV-{customer.name}", 10)
+    db.commit()
+    run = StatementRun(org_a.id, utcnow().date().isoformat(), utcnow().isoformat())
+    database = Database(live_settings.resolved_database_url)
+    ledgers = Ledgers(live_settings, database)
+    sms = TwilioSms.from_settings(live_settings, ledgers.http)
+    delivery = Delivery(live_settings, database, Mailer(live_settings.smtp_url), sms)
+    statements = StatementActivities(live_settings, database, delivery)
+    heartbeats: list = []
+    stopping = ActivityEnvironment(client=dev_server_env.client)
+
+    def heard(*details) -> None:
+        heartbeats.append(details[0])
+        stopping.worker_shutdown()  # a deploy, while the first statement was being sent
+
+    stopping.on_heartbeat = heard
+    try:
+        with pytest.raises(ApplicationError, match="the worker is stopping"):
+            await stopping.run(statements.send_statements, run)
+        assert (heartbeats, len(catcher.received)) == ([owing[0].id], 1)
+
+        resumed = ActivityEnvironment(client=dev_server_env.client)
+        resumed.info = dataclasses.replace(resumed.info, heartbeat_details=heartbeats, attempt=2)
+        sent = await resumed.run(statements.send_statements, run)
+    finally:
+        await ledgers.aclose()
+        await database.dispose()
+    assert sent.sent == 2 and len(catcher.received) == 3
+    statuses = db.exec(select(Message.customer_id, Message.status)).all()
+    assert sorted(statuses) == sorted((customer.id, "sent") for customer in owing)
