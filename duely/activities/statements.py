@@ -9,6 +9,7 @@ from datetime import date, datetime
 from sqlmodel import select
 from temporalio import activity
 
+from duely.activities.heartbeat import hand_over_if_worker_stops
 from duely.chase.eligibility import customer_off_reason
 from duely.core.db import Database
 from duely.core.links import PORTAL, LinkTarget, link
@@ -77,6 +78,8 @@ class StatementActivities:
                 )
             )
         for customer in owing:
+            # After the customer in hand, not in the middle of a send (the drain's business).
+            hand_over_if_worker_stops("the statement run")
             message = await self._statement(organisation, customer, run)
             if message is None:
                 result.skipped += 1
