@@ -3,12 +3,15 @@
 import dataclasses
 from datetime import timedelta
 
+import pytest
 from sqlmodel import func, select
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from duely.activities.sync import LedgerSyncActivities, PassProgress
 from duely.core.db import Database
 from duely.integrations.ledgers.connections import Ledgers
+from duely.integrations.ledgers.xero import api as xero_api
 from duely.models import Connection, Invoice, utcnow
 
 
@@ -58,4 +61,35 @@ async def test_a_full_pass_runs_when_the_last_one_is_old(xero_settings, connecte
     db.commit()
     due = await ActivityEnvironment().run(activities.begin_sync, connection.id)
     assert due.full and due.invoices_since is None
+    await database.dispose()
+
+
+async def test_a_pass_hands_over_between_pages_when_its_worker_stops(
+    xero, xero_settings, connected, db, monkeypatch
+):
+    """A first sync's pass reads page after page (a minute and more at Xero's pace): a stop
+    waited for all of them. It hands over after the page in hand, and the next worker goes
+    on from that page's heartbeat."""
+    monkeypatch.setattr(xero_api, "PAGE_SIZE", 20)  # the tenant's 80 invoices on four pages
+    _, connection, _ = connected
+    activities, database = await _activities(xero_settings)
+    plan = await ActivityEnvironment().run(activities.begin_sync, connection.id)
+    heartbeats: list[dict] = []
+    stopping = ActivityEnvironment()
+
+    def heard(progress: dict) -> None:
+        heartbeats.append(progress)
+        if progress["pages"] == 1:  # a deploy, while the second page was being read
+            stopping.worker_shutdown()
+
+    stopping.on_heartbeat = heard
+    with pytest.raises(ApplicationError, match="the worker is stopping"):
+        await stopping.run(activities.sync_invoices, plan)
+    assert heartbeats[-1]["pages"] == 1 and heartbeats[-1]["seen"] == 20, heartbeats
+    assert db.exec(select(func.count()).select_from(Invoice)).one() == 20
+
+    resumed = ActivityEnvironment()
+    resumed.info = dataclasses.replace(resumed.info, heartbeat_details=[heartbeats[-1]], attempt=2)
+    result = await resumed.run(activities.sync_invoices, plan)
+    assert result.pages >= 4 and db.exec(select(func.count()).select_from(Invoice)).one() == 80
     await database.dispose()
