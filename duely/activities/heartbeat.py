@@ -34,12 +34,13 @@ async def heartbeating(details: Callable[[], Any], every_seconds: float = 5) -> 
 
 
 def hand_over_if_worker_stops(work: str) -> None:
-    """Called at a safe point of a long activity that may start again (a fan-out's chase
-    starts and a month's statements resume from their heartbeat; a reminder batch with nothing
-    handed over yet is retried whole): when its worker is stopping, the activity ends there and is retried on
-    the next worker instead of holding the stop. The worker's drain is for an email half
-    handed over; a fan-out of 500 chase starts on a loaded engine held Ctrl-C on `duely up`
-    past 20 s (7 December). Benign: logged at DEBUG, not as a failure."""
+    """Called at a safe point of a long activity that may start again (a sync's pages, a
+    fan-out's chase starts and a month's statements resume from their heartbeat; a reminder
+    batch with nothing handed over yet is retried whole): when its worker is stopping, the
+    activity ends there and is retried on the next worker instead of holding the stop. The
+    worker's drain is for an email half handed over; a fan-out of 500 chase starts on a
+    loaded engine held Ctrl-C on `duely up` past 20 s (7 December). Benign: logged at DEBUG,
+    not as a failure."""
     if activity.is_worker_shutdown():
         raise ApplicationError(
             f"the worker is stopping: {work} carries on on the next worker",

@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from duely.activities.errors import as_application_error
-from duely.activities.heartbeat import heartbeating
+from duely.activities.heartbeat import hand_over_if_worker_stops, heartbeating
 from duely.core.db import Database
 from duely.integrations.ledgers.base import Changes, Ledger, LedgerError
 from duely.integrations.ledgers.connections import Ledgers
@@ -201,6 +201,7 @@ class LedgerSyncActivities:
                     activity.heartbeat(asdict(progress))
                     if invoices:
                         await self._report_progress(plan.run_id, progress)
+                    hand_over_if_worker_stops("the sync's pass")
         except LedgerError as error:
             raise as_application_error(error) from error
         return progress
