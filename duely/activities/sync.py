@@ -183,8 +183,11 @@ class LedgerSyncActivities:
             pages = (ledger.changed_invoices if invoices else ledger.changed_contacts)(
                 _instant(progress.next_cursor), progress.next_page
             )
-            async with heartbeating(lambda: asdict(progress)):
-                async for page in _read_ahead(pages):
+            # Closed on the way out, so a pass that ends early (a ledger error, a worker
+            # stopping) cancels the page it was reading ahead instead of leaving it running.
+            reading = contextlib.aclosing(_read_ahead(pages))
+            async with heartbeating(lambda: asdict(progress)), reading as ahead:
+                async for page in ahead:
                     async with self._db.session() as session:
                         if invoices:
                             changed = await upsert_invoices(session, scope, page.items, plan.run_id)
