@@ -114,10 +114,12 @@ async def test_the_claim_outlives_a_mail_server_slower_than_the_lease(
 ):
     """The sending attempt renews its claim while the server holds the DATA: an attempt that
     comes after the first lease would have lapsed still finds it in progress, not uncertain."""
-    monkeypatch.setattr(delivery_module, "DELIVERY_LEASE", timedelta(seconds=1))
+    # Renewed every quarter second, a lease of 3 s survives a stall of the test's loop of up to
+    # 2.75 s (with 1 s, a loaded machine's 0.75 s stall failed it once, 7 December).
+    monkeypatch.setattr(delivery_module, "DELIVERY_LEASE", timedelta(seconds=3))
     monkeypatch.setattr(delivery_module, "RENEW_EVERY", timedelta(seconds=0.25))
     catcher, smtp_url = smtp_server
-    catcher.delay = 3
+    catcher.delay = 6
     organisation = db.get(Organisation, org_a.id)
     first, second = (delivery(settings, database, smtp_url) for database in databases)
     sending = asyncio.create_task(first.deliver(await read(databases[0], queued.id), organisation))
@@ -125,7 +127,7 @@ async def test_the_claim_outlives_a_mail_server_slower_than_the_lease(
     # The mail server runs in its own thread.
     await eventually(lambda: catcher.received, "nothing reached the mail server", 10, every=0.05)
     # Letting time pass is the point: past the first lease, only renewals keep the claim alive.
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(3.5)
     stale = await read(databases[1], queued.id)
     assert stale.status == MessageStatus.HANDING_OVER
     assert stale.claimed_until > utcnow()
