@@ -216,15 +216,24 @@ def _reminder_batch(db, org_a, name: str, **fields) -> tuple[Customer, ReminderB
     return customer, ReminderBatch(org_a.id, customer.id, "", utcnow().isoformat(), requests)
 
 
+@dataclasses.dataclass
+class DeliveryActivities:
+    outbox: OutboxActivities
+    statements: StatementActivities
+
+
 @contextlib.asynccontextmanager
-async def outbox_activities(settings: Settings) -> AsyncIterator[OutboxActivities]:
-    """The delivery queue's activities, built as the worker builds them."""
+async def delivery_activities(settings: Settings) -> AsyncIterator[DeliveryActivities]:
+    """The delivery queue's reminders and statements, built as the worker builds them."""
     database = Database(settings.resolved_database_url)
     ledgers = Ledgers(settings, database)
     sms = TwilioSms.from_settings(settings, ledgers.http)
     delivery = Delivery(settings, database, Mailer(settings.smtp_url), sms)
     try:
-        yield OutboxActivities(settings, database, ledgers, delivery)
+        yield DeliveryActivities(
+            OutboxActivities(settings, database, ledgers, delivery),
+            StatementActivities(settings, database, delivery),
+        )
     finally:
         await ledgers.aclose()
         await database.dispose()
@@ -239,9 +248,9 @@ async def test_reminders_not_yet_checked_hand_over_when_the_worker_stops(
     customer, batch = _reminder_batch(db, org_a, "stopping")
     stopping = ActivityEnvironment(client=dev_server_env.client)
     stopping.worker_shutdown()
-    async with outbox_activities(live_settings) as outbox:
+    async with delivery_activities(live_settings) as delivery:
         with pytest.raises(ApplicationError, match="the worker is stopping") as handed_over:
-            await stopping.run(outbox.send_reminders, batch)
+            await stopping.run(delivery.outbox.send_reminders, batch)
     assert handed_over.value.type == "WorkerStopping" and not handed_over.value.non_retryable
     assert db.exec(select(Message).where(Message.customer_id == customer.id)).all() == []
 
@@ -256,8 +265,8 @@ async def test_reminders_waiting_for_a_fresh_sync_hand_over_when_the_worker_stop
     connection = add_connection(db, org_a.id, "fresh-sync")
     customer, batch = _reminder_batch(db, org_a, "syncing", connection_id=connection.id)
     stopping = ActivityEnvironment(client=dev_server_env.client)
-    async with outbox_activities(live_settings) as outbox:
-        sending = asyncio.ensure_future(stopping.run(outbox.send_reminders, batch))
+    async with delivery_activities(live_settings) as delivery:
+        sending = asyncio.ensure_future(stopping.run(delivery.outbox.send_reminders, batch))
         # The sync it asked for waits on the sync queue: no worker polls it here.
         schedule = dev_server_env.client.get_schedule_handle(sync_schedule_id(connection.id))
 
@@ -289,11 +298,6 @@ async def test_a_statement_run_hands_over_between_customers_when_its_worker_stop
         add_invoice(db, customer, f"INV-{customer.name}", 10)
     db.commit()
     run = StatementRun(org_a.id, utcnow().date().isoformat(), utcnow().isoformat())
-    database = Database(live_settings.resolved_database_url)
-    ledgers = Ledgers(live_settings, database)
-    sms = TwilioSms.from_settings(live_settings, ledgers.http)
-    delivery = Delivery(live_settings, database, Mailer(live_settings.smtp_url), sms)
-    statements = StatementActivities(live_settings, database, delivery)
     heartbeats: list = []
     stopping = ActivityEnvironment(client=dev_server_env.client)
 
@@ -302,17 +306,14 @@ async def test_a_statement_run_hands_over_between_customers_when_its_worker_stop
         stopping.worker_shutdown()  # a deploy, while the first statement was being sent
 
     stopping.on_heartbeat = heard
-    try:
+    async with delivery_activities(live_settings) as delivery:
         with pytest.raises(ApplicationError, match="the worker is stopping"):
-            await stopping.run(statements.send_statements, run)
+            await stopping.run(delivery.statements.send_statements, run)
         assert (heartbeats, len(catcher.received)) == ([owing[0].id], 1)
 
         resumed = ActivityEnvironment(client=dev_server_env.client)
         resumed.info = dataclasses.replace(resumed.info, heartbeat_details=heartbeats, attempt=2)
-        sent = await resumed.run(statements.send_statements, run)
-    finally:
-        await ledgers.aclose()
-        await database.dispose()
+        sent = await resumed.run(delivery.statements.send_statements, run)
     assert sent.sent == 2 and len(catcher.received) == 3
     statuses = db.exec(select(Message.customer_id, Message.status)).all()
     assert sorted(statuses) == sorted((customer.id, "sent") for customer in owing)
