@@ -173,7 +173,8 @@ async def test_a_fan_out_hands_over_when_its_worker_stops_and_the_next_one_finis
     customer = customer_with_contact(db, org_a.id, "fanned")
     invoices = [add_invoice(db, customer, f"INV-FAN-{n}", 3) for n in range(40)]
     db.commit()
-    activities = FanOutActivities(Database(live_settings.resolved_database_url))
+    database = Database(live_settings.resolved_database_url)
+    activities = FanOutActivities(database)
     heartbeats: list = []
     stopping = ActivityEnvironment(client=dev_server_env.client)
     stopping.info = dataclasses.replace(stopping.info, task_queue=live_settings.temporal_task_queue)
@@ -192,6 +193,7 @@ async def test_a_fan_out_hands_over_when_its_worker_stops_and_the_next_one_finis
     resumed = ActivityEnvironment(client=dev_server_env.client)
     resumed.info = dataclasses.replace(stopping.info, heartbeat_details=[heartbeats[-1]], attempt=2)
     assert await resumed.run(activities.start_chases, org_a.id) == len(invoices)
+    await database.dispose()
     db.expire_all()
     started = {db.get(Invoice, invoice.id).workflow_id for invoice in invoices}
     assert "" not in started and len(started) == len(invoices), started

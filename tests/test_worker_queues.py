@@ -89,8 +89,9 @@ def test_a_base_queue_named_like_a_companion_is_refused(base):
 
 
 STOPPING: list[str] = []
-"""The queues whose activity heard its worker stop, and what each activity then saw."""
+"""The queues whose activity heard its worker stop."""
 ANSWERS: list[str] = []
+"""What each of those activities then saw."""
 EVERY_QUEUE_STOPPING = asyncio.Event()
 
 
