@@ -27,11 +27,11 @@ from bench.setup import (
     dev_server,
     seed_open_invoices,
     stop_process,
-    workflow_pollers,
 )
 from duely.activities.fan_out import CONCURRENCY
 from duely.chase.control import start_all_chases
 from duely.core.db import Database
+from duely.core.temporal.pollers import pollers
 from duely.core.temporal.queues import CHASE, KINDS
 from duely.integrations.ledgers.connections import Ledgers
 from duely.models import Invoice
@@ -191,7 +191,7 @@ async def chase_workers_polling(env: WorkflowEnvironment, queue: str) -> None:
     """Until the CHASE_PROCESSES workers poll the chase queue's workflow tasks (a minute at
     most): the clock starts with every worker ready, as the in-process run's does."""
     deadline = time.monotonic() + 60
-    while await workflow_pollers(env.client, queue) < CHASE_PROCESSES:
+    while await pollers(env.client, queue) < CHASE_PROCESSES:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{CHASE_PROCESSES} chase workers did not poll {queue} in a minute")
         await asyncio.sleep(0.2)

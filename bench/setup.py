@@ -12,10 +12,6 @@ from pathlib import Path
 
 from sqlalchemy import insert
 from sqlmodel import Session, select
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from duely.accounts.organisations import ensure_organisation
@@ -138,18 +134,6 @@ def seed_open_invoices(settings: Settings, name: str, invoices: int, customers: 
         org_id = org.id
     engine.dispose()
     return org_id
-
-
-async def workflow_pollers(client: Client, queue: str) -> int:
-    """How many workers poll `queue` for workflow tasks, as the server sees them."""
-    answer = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        )
-    )
-    return len({poller.identity for poller in answer.pollers})
 
 
 async def stop_process(process: subprocess.Popen, log: Path, patience: float) -> str:

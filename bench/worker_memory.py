@@ -28,10 +28,11 @@ from sqlmodel import Session, select
 from temporalio.worker import Worker
 
 from bench.results import Figure, Scale
-from bench.setup import bench_settings, dev_server, seed_open_invoices, workflow_pollers
+from bench.setup import bench_settings, dev_server, seed_open_invoices
 from duely.activities.fan_out import CONCURRENCY
 from duely.chase.control import chasing_changed, start_all_chases
 from duely.core.db import make_sync_engine
+from duely.core.temporal.pollers import pollers
 from duely.models import Customer, Invoice
 from duely.settings import Settings
 from tests.worker_processes import worker_process
@@ -124,7 +125,7 @@ async def measure(scale: Scale) -> list[Figure]:
                 worker = WorkerProcess(settings, home, **more)
 
                 async def polling() -> bool:
-                    return await workflow_pollers(env.client, queue) > 0
+                    return await pollers(env.client, queue) > 0
 
                 await _until("the worker's start", polling, worker, 120)
                 await asyncio.sleep(IDLE_SETTLE_SECONDS)

@@ -106,24 +106,34 @@ class Live:
 
 
 @contextlib.asynccontextmanager
+async def duely_worker(
+    settings: Settings, http: httpx.AsyncClient | None = None
+) -> AsyncIterator[None]:
+    """duely's worker on `settings`, with a Temporal client of the running loop's own; its
+    ledgers call out through `http` (a client that records, say)."""
+    database = Database(settings.resolved_database_url)
+    ledgers = Ledgers(settings, database, http=http)
+    try:
+        async with build_worker(await connect(settings), settings, database, ledgers):
+            yield
+    finally:
+        await ledgers.aclose()
+        await database.dispose()
+
+
+@contextlib.asynccontextmanager
 async def running(settings: Settings, temporal: Client, db: Session) -> AsyncIterator[Live]:
     """A worker and the app on `settings`, on their own loop (tests/own_loop.py); afterwards,
     the chases the test started end."""
 
     @contextlib.asynccontextmanager
     async def app() -> AsyncIterator[str]:
-        database = Database(settings.resolved_database_url)
-        ledgers = Ledgers(settings, database)
-        try:
-            async with build_worker(await connect(settings), settings, database, ledgers):
-                served = await serve(create_app(settings))
-                try:
-                    yield served.url
-                finally:
-                    await shut(served)
-        finally:
-            await ledgers.aclose()
-            await database.dispose()
+        async with duely_worker(settings):
+            served = await serve(create_app(settings))
+            try:
+                yield served.url
+            finally:
+                await shut(served)
 
     harness = None
     try:
@@ -205,17 +215,10 @@ async def recording_worker(client: Client, settings: Settings) -> AsyncIterator[
     async def response_heard(response: httpx.Response) -> None:
         recorded.responses.append(response)
 
-    @contextlib.asynccontextmanager
-    async def worker() -> AsyncIterator[None]:
-        db = Database(settings.resolved_database_url)
-        hooks = {"request": [request_sent], "response": [response_heard]}
-        ledgers = Ledgers(settings, db, http=httpx.AsyncClient(timeout=30, event_hooks=hooks))
-        try:
-            async with build_worker(await connect(settings), settings, db, ledgers):
-                yield
-        finally:
-            await ledgers.aclose()
-            await db.dispose()
+    hooks = {"request": [request_sent], "response": [response_heard]}
+
+    def worker() -> contextlib.AbstractAsyncContextManager[None]:
+        return duely_worker(settings, httpx.AsyncClient(timeout=30, event_hooks=hooks))
 
     async with on_own_loop(worker):
         yield recorded

@@ -11,12 +11,9 @@ import contextlib
 
 from litestar import MediaType, Request, Response, get
 from sqlalchemy import text
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client
 
 from duely.core.db import Database
+from duely.core.temporal.pollers import ACTIVITIES, pollers
 from duely.core.temporal.queues import KINDS, queue_for
 from duely.models import Role, User
 from duely.web.auth import SESSION_USER_KEY
@@ -34,39 +31,24 @@ async def _database(db: Database) -> dict:
         return {"ok": False, "error": str(error) or type(error).__name__}
 
 
-async def _pollers(client: Client, namespace: str, queue: str, kind: TaskQueueType) -> int:
-    description = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind
-        )
-    )
-    return len(description.pollers)
-
-
 async def _queue_pollers(request: Request) -> dict[str, int]:
     """Every queue's worker polls its activities: a queue nobody polls is work that waits (a
     split installation without its sync workers looks healthy from the chase queue). Asked
     for an admin only: load balancers' probes need not pay four more calls."""
     settings = request.app.state.settings
     queues = [queue_for(settings.temporal_task_queue, kind) for kind in KINDS]
-    activities = TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
     async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
         client = await request.app.state.temporal()
-        polled = await asyncio.gather(
-            *(_pollers(client, settings.temporal_namespace, q, activities) for q in queues)
-        )
+        polled = await asyncio.gather(*(pollers(client, queue, ACTIVITIES) for queue in queues))
     return dict(zip(queues, polled, strict=True))
 
 
 async def _temporal(request: Request) -> dict:
     settings = request.app.state.settings
-    workflows = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
             client = await request.app.state.temporal()
-            workers = await _pollers(
-                client, settings.temporal_namespace, settings.temporal_task_queue, workflows
-            )
+            workers = await pollers(client, settings.temporal_task_queue)
         return {"ok": True, "address": settings.temporal_address, "workers": workers}
     except Exception as error:  # noqa: BLE001
         return {
